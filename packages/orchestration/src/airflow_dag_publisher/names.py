@@ -1,0 +1,79 @@
+"""Rules for environment, package, dag_id and file path names, shared by every command and the agent."""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+from airflow_dag_publisher.errors import UsageError
+
+ENV_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+MAX_PATH_DEPTH = 8
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_env(env: str | None, option: str = "--env") -> str:
+    if not env:
+        raise UsageError(f"{option} is required (or set ENVIRONMENT)")
+    if not ENV_RE.match(env):
+        raise UsageError(f"{option} {env!r} is not a valid environment name (expected {ENV_RE.pattern})")
+    return env
+
+
+def check_package(package: str | None, option: str = "--package") -> str:
+    if not package:
+        raise UsageError(f"{option} is required (or set PACKAGE_NAME)")
+    if not PACKAGE_RE.match(package):
+        raise UsageError(f"{option} {package!r} is not a valid package name (expected {PACKAGE_RE.pattern})")
+    return package
+
+
+def check_bucket(bucket: str | None, option: str = "--bucket") -> str:
+    if not bucket:
+        raise UsageError(f"{option} is required (or set DAG_BUCKET)")
+    if not BUCKET_RE.match(bucket) or ".." in bucket:
+        raise UsageError(f"{option} {bucket!r} is not a valid S3 bucket name")
+    return bucket
+
+
+def dag_id_prefix(package: str) -> str:
+    return f"{package}_"
+
+
+def dag_id_belongs_to(dag_id: str, package: str, all_packages: set[str] | None = None) -> bool:
+    """True if dag_id belongs to package: it has the `<package>_` prefix and no longer package
+    name of the environment (e.g. `alpha_ext` for `alpha`) claims it with its own prefix."""
+    if not dag_id.startswith(dag_id_prefix(package)):
+        return False
+    for other in all_packages or ():
+        if other != package and len(other) > len(package) and dag_id.startswith(dag_id_prefix(other)):
+            return False
+    return True
+
+
+def path_problem(path: str) -> str | None:
+    """Why a package-relative file path is unsafe, or None if it is safe."""
+    if not path:
+        return "empty path"
+    if _CONTROL.search(path):
+        return "control character in path"
+    if "\\" in path:
+        return "backslash in path"
+    if path.startswith("/"):
+        return "absolute path"
+    parts = path.split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        return "path is not normalised (empty, '.' or '..' component)"
+    if len(parts) > MAX_PATH_DEPTH:
+        return f"path deeper than {MAX_PATH_DEPTH} levels"
+    if str(PurePosixPath(path)) != path:
+        return "path is not normalised"
+    if len(path.encode("utf-8", "surrogateescape")) > 1024:
+        return "path longer than 1024 bytes"
+    return None
+
+
+def is_safe_path(path: str) -> bool:
+    return path_problem(path) is None

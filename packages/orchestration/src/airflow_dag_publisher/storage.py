@@ -1,0 +1,281 @@
+"""The only module that talks to S3. It decides nothing; it turns botocore errors into ours.
+
+Every method names the `s3://bucket/key` it touched in its errors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+
+from airflow_dag_publisher.errors import (
+    ConflictError,
+    DagPublisherError,
+    NotFoundError,
+    StorageError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+JOURNAL_ROOT = "_journal"
+
+
+def manifest_key(env: str, package: str) -> str:
+    return f"{env}/{package}/manifest.json"
+
+
+def dag_key(env: str, package: str, path: str) -> str:
+    return f"{env}/{package}/dags/{path}"
+
+
+def journal_prefix(env: str) -> str:
+    return f"{JOURNAL_ROOT}/{env}/"
+
+
+def journal_key(env: str, package: str, epoch_ms: int) -> str:
+    return f"{journal_prefix(env)}{epoch_ms:016d}-{package}"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    etag: str
+    body: bytes
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ManifestListing:
+    """One package's manifest as a listing shows it (no body)."""
+
+    package: str
+    key: str
+    etag: str
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    key: str
+    version_id: str
+    is_latest: bool
+    last_modified: str
+    is_delete_marker: bool
+
+
+def _code(exc: botocore.exceptions.ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _status(exc: botocore.exceptions.ClientError) -> int:
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def translate(exc: Exception, bucket: str, key: str | None = None, action: str = "access") -> DagPublisherError:
+    """Map a botocore/boto3 exception to the project's error, naming what was touched."""
+    where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return StorageError(f"no AWS credentials found to {action} {where}: set AWS_ACCESS_KEY_ID/"
+                            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role")
+    if isinstance(exc, botocore.exceptions.PartialCredentialsError):
+        return StorageError(f"incomplete AWS credentials to {action} {where}: {exc}")
+    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
+        return StorageError(f"cannot reach the S3 endpoint to {action} {where}: {exc}")
+    if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
+        return StorageError(f"S3 timed out trying to {action} {where}")
+    if isinstance(exc, botocore.exceptions.ClientError):
+        code, status = _code(exc), _status(exc)
+        if code == "NoSuchBucket":
+            return StorageError(f"bucket s3://{bucket} does not exist")
+        if code in ("AccessDenied", "Forbidden", "403") or status == 403:
+            return StorageError(f"access denied: cannot {action} {where}")
+        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
+            return StorageError(f"AWS credentials rejected ({code}) trying to {action} {where}")
+        if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
+            return ConflictError(f"{where} changed while we were writing it ({code or status})")
+        if code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound") or status == 404:
+            return NotFoundError(f"{where} not found")
+        return StorageError(f"S3 error {code or status} trying to {action} {where}: {exc}")
+    if isinstance(exc, botocore.exceptions.BotoCoreError):
+        return StorageError(f"S3 client error trying to {action} {where}: {exc}")
+    return StorageError(f"unexpected error trying to {action} {where}: {exc!r}")
+
+
+_CATCH = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+
+
+def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout: float = 30,
+                attempts: int = 3) -> S3Client:
+    """An S3 client; endpoint and credentials come from boto3's chain (AWS_ENDPOINT_URL etc.)."""
+    config = botocore.config.Config(
+        max_pool_connections=max_pool,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"max_attempts": attempts, "mode": "standard"},
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    session = boto3.session.Session()
+    try:
+        client: S3Client = session.client("s3", config=config)
+    except _CATCH as exc:
+        raise UsageError(f"cannot configure the S3 client: {exc}") from None
+    return client
+
+
+class Storage:
+    """S3 operations on one bucket. Thread-safe (boto3 clients are)."""
+
+    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
+        self.bucket = bucket
+        self.client = client or make_client()
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.client.meta.events.register("before-send.s3.*", self._count)
+
+    def _count(self, **_: Any) -> None:
+        with self._lock:
+            self.requests += 1
+
+    # -- bucket ---------------------------------------------------------------------------
+    def require_versioning(self) -> None:
+        try:
+            status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
+        except _CATCH as exc:
+            raise translate(exc, self.bucket, action="read the versioning of") from None
+        if status != "Enabled":
+            raise UsageError(f"bucket s3://{self.bucket} has versioning {status or 'never enabled'}; "
+                             "the publisher needs versioning Enabled (history and rollback live there)")
+
+    # -- reads ----------------------------------------------------------------------------
+    def get(self, key: str, *, version_id: str | None = None, if_none_match: str | None = None,
+            ) -> StoredObject | None:
+        """GET a key (or one version). None if it does not exist, or if `if_none_match` matched
+        (the object is unchanged: 304)."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        if if_none_match:
+            kwargs["IfNoneMatch"] = if_none_match
+        try:
+            resp = self.client.get_object(**kwargs)
+            body = resp["Body"].read()
+        except botocore.exceptions.ClientError as exc:
+            if _status(exc) == 304 or _code(exc) == "304":
+                return None
+            err = translate(exc, self.bucket, key, "read")
+            if isinstance(err, NotFoundError) and not version_id:
+                return None
+            raise err from None
+        except _CATCH as exc:
+            raise translate(exc, self.bucket, key, "read") from None
+        return StoredObject(key=key, etag=resp.get("ETag", ""), body=body, version_id=resp.get("VersionId"))
+
+    def head(self, key: str, *, version_id: str | None = None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        try:
+            return dict(self.client.head_object(**kwargs))
+        except _CATCH as exc:
+            raise translate(exc, self.bucket, key, "read") from None
+
+    def list_manifests(self, env: str) -> list[ManifestListing]:
+        """Every package's manifest.json under `<env>/`, via the delimiter listing that rolls each
+        package's DAG files into one common prefix."""
+        found: list[ManifestListing] = []
+        prefix = f"{env}/"
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=prefix, Delimiter="/dags/"
+            ):
+                for obj in page.get("Contents", []):
+                    key = obj["Key"]
+                    rest = key[len(prefix):]
+                    parts = rest.split("/")
+                    if len(parts) == 2 and parts[1] == "manifest.json":
+                        found.append(ManifestListing(package=parts[0], key=key, etag=obj.get("ETag", "")))
+        except _CATCH as exc:
+            raise translate(exc, self.bucket, prefix, "list") from None
+        return found
+
+    def list_journal(self, env: str, start_after: str | None, max_keys: int = 1000) -> list[str]:
+        """Journal keys after `start_after`, in key order; one request when nothing changed."""
+        prefix = journal_prefix(env)
+        keys: list[str] = []
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "MaxKeys": max_keys}
+        if start_after:
+            kwargs["StartAfter"] = start_after
+        try:
+            while True:
+                resp = self.client.list_objects_v2(**kwargs)
+                keys.extend(obj["Key"] for obj in resp.get("Contents", []))
+                if not resp.get("IsTruncated"):
+                    break
+                kwargs["ContinuationToken"] = resp["NextContinuationToken"]
+        except _CATCH as exc:
+            raise translate(exc, self.bucket, prefix, "list") from None
+        return keys
+
+    def list_versions(self, key: str) -> Iterator[ObjectVersion]:
+        """Versions of exactly `key`, newest first (as S3 returns them)."""
+        try:
+            for page in self.client.get_paginator("list_object_versions").paginate(
+                Bucket=self.bucket, Prefix=key
+            ):
+                entries = [(v, False) for v in page.get("Versions", [])]
+                entries += [(d, True) for d in page.get("DeleteMarkers", [])]
+                entries.sort(key=lambda e: e[0]["LastModified"], reverse=True)
+                for v, is_marker in entries:
+                    if v["Key"] != key:
+                        continue
+                    yield ObjectVersion(
+                        key=v["Key"], version_id=v.get("VersionId", "null"), is_latest=bool(v.get("IsLatest")),
+                        last_modified=v["LastModified"].isoformat(), is_delete_marker=is_marker,
+                    )
+        except _CATCH as exc:
+            raise translate(exc, self.bucket, key, "list the versions of") from None
+
+    # -- writes ---------------------------------------------------------------------------
+    def put(self, key: str, body: bytes, *, content_type: str = "application/octet-stream",
+            if_match: str | None = None, if_none_match: str | None = None,
+            metadata: dict[str, str] | None = None) -> StoredObject:
+        """PUT a key; conditional when asked (a lost condition raises ConflictError)."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body, "ContentType": content_type}
+        if if_match:
+            kwargs["IfMatch"] = if_match
+        if if_none_match:
+            kwargs["IfNoneMatch"] = if_none_match
+        if metadata:
+            kwargs["Metadata"] = metadata
+        try:
+            resp = self.client.put_object(**kwargs)
+        except _CATCH as exc:
+            raise translate(exc, self.bucket, key, "write") from None
+        return StoredObject(key=key, etag=resp.get("ETag", ""), body=b"", version_id=resp.get("VersionId"))
+
+    def copy_version(self, key: str, version_id: str) -> StoredObject:
+        """Make the given version of `key` its newest version again (server-side copy)."""
+        try:
+            resp = self.client.copy_object(
+                Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key, "VersionId": version_id}
+            )
+        except _CATCH as exc:
+            raise translate(exc, self.bucket, key, f"copy version {version_id} of") from None
+        return StoredObject(key=key, etag=resp.get("CopyObjectResult", {}).get("ETag", ""), body=b"",
+                            version_id=resp.get("VersionId"))
+
+    def delete(self, key: str) -> None:
+        """Delete the live object (a delete marker on a versioned bucket; versions stay)."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)
+        except _CATCH as exc:
+            raise translate(exc, self.bucket, key, "delete") from None
