@@ -149,7 +149,9 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
         problems.append(f"env {m_env!r} does not match the prefix's environment {env!r}")
     if package is not None and m_pkg is not None and m_pkg != package:
         problems.append(f"package {m_pkg!r} does not match the prefix's package {package!r}")
-    if release_id is not None and not (0 < len(release_id) <= 128 and release_id.isprintable() and "/" not in release_id):
+    if release_id is not None and not (
+        0 < len(release_id) <= 128 and release_id.isprintable() and "/" not in release_id
+    ):
         problems.append("release_id is empty, too long or has unprintable characters")
     if dag_ids is not None and not all(isinstance(d, str) and 0 < len(d) <= 250 for d in dag_ids):
         problems.append("dag_ids must be a list of non-empty strings")

@@ -231,7 +231,7 @@ class Storage:
             for page in self.client.get_paginator("list_object_versions").paginate(
                 Bucket=self.bucket, Prefix=key
             ):
-                entries = [(v, False) for v in page.get("Versions", [])]
+                entries: list[tuple[Any, bool]] = [(v, False) for v in page.get("Versions", [])]
                 entries += [(d, True) for d in page.get("DeleteMarkers", [])]
                 entries.sort(key=lambda e: e[0]["LastModified"], reverse=True)
                 for v, is_marker in entries:
