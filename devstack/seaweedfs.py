@@ -132,7 +132,7 @@ class SeaweedFS:
                 client.delete_object(Bucket=probe, Key="probe")
                 client.delete_bucket(Bucket=probe)
                 return
-            except Exception as exc:  # noqa: BLE001 - anything means "not ready yet"
+            except Exception as exc:
                 last = exc
                 time.sleep(0.25)
         self.stop()
