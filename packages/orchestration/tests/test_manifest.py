@@ -11,8 +11,8 @@ from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, content_d
 def _manifest(**changes: object) -> ReleaseManifest:
     data = b"print('hi')\n"
     entry = FileEntry("acme_a.py", hashlib.sha256(data).hexdigest(), len(data), "v1")
-    base = ReleaseManifest(env="dev", package="acme", release_id="20261127T000000Z-abc", created_at="2026-11-27T00:00:00Z",
-                           files=(entry,), dag_ids=("acme_a",))
+    base = ReleaseManifest(env="dev", package="acme", release_id="20261127T000000Z-abc",
+                           created_at="2026-11-27T00:00:00Z", files=(entry,), dag_ids=("acme_a",))
     return base.with_changes(**changes) if changes else base
 
 

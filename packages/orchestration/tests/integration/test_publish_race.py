@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
@@ -62,6 +63,6 @@ def test_racing_publishes_keep_one_chain_and_a_verifiable_manifest(tmp_path: Pat
     assert len(history) == winners
     parents = [m.previous_release_id for m in history]
     assert len(set(parents)) == len(parents), "two releases share a parent"
-    for newer, older in zip(history, history[1:]):
+    for newer, older in itertools.pairwise(history):
         assert newer.previous_release_id == older.release_id
     assert history[-1].previous_release_id is None
