@@ -1,0 +1,14 @@
+# Environment "prod". Replace the example account, cluster and bucket names with yours.
+environment = "prod"
+region      = "eu-west-1"
+bucket_name = "example-airflow-dags-prod"
+
+packages = ["pipeline_processing", "reporting_seeder"]
+
+oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+oidc_provider_url = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+
+# Production keeps a longer rollback window and ships access logs.
+noncurrent_version_expiration_days = 180
+noncurrent_versions_to_keep        = 50
+access_log_bucket                  = "example-s3-access-logs"

@@ -1,0 +1,6 @@
+# State of environment "staging" (terraform init -backend-config=envs/staging.backend.hcl).
+bucket       = "example-terraform-state"
+key          = "airflow-dag-publisher/staging/terraform.tfstate"
+region       = "eu-west-1"
+encrypt      = true
+use_lockfile = true

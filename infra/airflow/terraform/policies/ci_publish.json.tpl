@@ -1,0 +1,71 @@
+{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "ReadBucketVersioning",
+      "Effect": "Allow",
+      "Action": ["s3:GetBucketVersioning"],
+      "Resource": "${bucket_arn}"
+    },
+    {
+      "Sid": "ListOwnPackageManifestsAndJournal",
+      "Effect": "Allow",
+      "Action": ["s3:ListBucket"],
+      "Resource": "${bucket_arn}",
+      "Condition": {
+        "StringLike": {
+          "s3:prefix": ["${environment}/", "${environment}/${package}/*", "_journal/${environment}/", "_journal/${environment}/*"]
+        }
+      }
+    },
+    {
+      "Sid": "ListOwnPackageVersions",
+      "Effect": "Allow",
+      "Action": ["s3:ListBucketVersions"],
+      "Resource": "${bucket_arn}",
+      "Condition": {
+        "StringLike": {
+          "s3:prefix": ["${environment}/${package}/*"]
+        }
+      }
+    },
+    {
+      "Sid": "PublishOwnPackage",
+      "Effect": "Allow",
+      "Action": ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"],
+      "Resource": "${bucket_arn}/${environment}/${package}/*"
+    },
+    {
+      "Sid": "ReadOtherManifestsForDagIdOwnership",
+      "Effect": "Allow",
+      "Action": ["s3:GetObject"],
+      "Resource": "${bucket_arn}/${environment}/*/manifest.json"
+    },
+    {
+      "Sid": "WriteOwnJournalEntries",
+      "Effect": "Allow",
+      "Action": ["s3:PutObject"],
+      "Resource": "${bucket_arn}/_journal/${environment}/*-${package}"
+    },
+    {
+      "Sid": "NeverRewriteHistoryOrBucketSettings",
+      "Effect": "Deny",
+      "Action": [
+        "s3:DeleteObjectVersion",
+        "s3:DeleteBucket",
+        "s3:DeleteBucketPolicy",
+        "s3:PutBucketPolicy",
+        "s3:PutBucketVersioning",
+        "s3:PutLifecycleConfiguration",
+        "s3:PutEncryptionConfiguration",
+        "s3:PutBucketPublicAccessBlock",
+        "s3:PutBucketOwnershipControls",
+        "s3:PutBucketAcl",
+        "s3:PutObjectAcl",
+        "s3:PutObjectVersionAcl",
+        "s3:BypassGovernanceRetention"
+      ],
+      "Resource": ["${bucket_arn}", "${bucket_arn}/*"]
+    }
+  ]
+}
