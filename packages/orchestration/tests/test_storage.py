@@ -1,0 +1,37 @@
+"""botocore errors never reach the user raw: each maps to our error, naming what was touched."""
+
+from __future__ import annotations
+
+import botocore.exceptions
+import pytest
+
+from airflow_dag_publisher.errors import ConflictError, NotFoundError, StorageError
+from airflow_dag_publisher.storage import journal_key, translate
+
+
+def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
+    return botocore.exceptions.ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "PutObject")
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "text"),
+    [
+        (botocore.exceptions.NoCredentialsError(), StorageError, "no AWS credentials found"),
+        (client_error("AccessDenied", 403), StorageError, "access denied: cannot write s3://b/dev/p/manifest.json"),
+        (client_error("NoSuchBucket", 404), StorageError, "bucket s3://b does not exist"),
+        (client_error("PreconditionFailed", 412), ConflictError, "changed while we were writing it"),
+        (client_error("NoSuchKey", 404), NotFoundError, "s3://b/dev/p/manifest.json not found"),
+        (client_error("InvalidAccessKeyId", 403), StorageError, "access denied"),
+        (botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"), StorageError, "cannot reach"),
+    ],
+)
+def test_botocore_errors_map_to_our_errors(exc: Exception, kind: type, text: str) -> None:
+    err = translate(exc, "b", "dev/p/manifest.json", "write")
+    assert type(err) is kind
+    assert text in str(err)
+
+
+def test_journal_keys_sort_by_time_and_name_one_package() -> None:
+    assert journal_key("dev", "alpha", 1_764_000_000_000) == "_journal/dev/0001764000000000-alpha"
+    assert journal_key("dev", "a", 9) < journal_key("dev", "a", 10)
