@@ -1,17 +1,99 @@
-"""`airflow-dag-publisher validate` (placeholder until its issue lands)."""
+"""`airflow-dag-publisher validate`: judge a package's DAG files before they are published.
+
+Exit 0 clean (warnings allowed), 1 any error finding, 2 usage (bad options, missing source folder,
+or `--require-airflow` where Airflow cannot parse).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
-from airflow_dag_publisher.errors import UsageError
+from airflow_dag_publisher.cli.options import add_package, add_source
+from airflow_dag_publisher.errors import EXIT_OK, EXIT_REFUSED, UsageError
+from airflow_dag_publisher.names import check_package
+from airflow_dag_publisher.validators import DEFAULT_ALLOWED_OPERATORS, validate_source
+from airflow_dag_publisher.validators.reports import FORMATS, render, summary_line
+
+_EPILOG = """\
+checks: syntax; dag_ids prefixed with '<package>_' and unique; tasks are KubernetesPodOperator in namespace
+'etl-jobs' with a pinned image (tag or digest, never 'latest'), on_finish_action='delete_pod', get_logs=True
+and CPU and memory requests and limits (other operators only when allow-listed; EmptyOperator is by default);
+no task cycle; no import of another package or of a module only the source folder provides; no Variable,
+connection or hook use at module level (errors); other module-level work, parse time over 2s and ruff AIR
+findings (warnings). Each file is imported by Airflow's own DagBag in worker processes, laid out as
+production lays it out (<dags>/<package>/<path>, the DAGs folder on sys.path).
+
+exit status: 0 no error (warnings allowed), 1 at least one error, 2 usage error; with --require-airflow,
+2 also when Airflow cannot be imported here (nothing is judged then).
+"""
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("validate", help="(not yet available)")
-    p.set_defaults(func=_run)
+    p: argparse.ArgumentParser = sub.add_parser(
+        "validate", help="check DAG files against the conventions and a real Airflow parse",
+        description="Check a package's DAG files against the conventions and a real Airflow 3 parse.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_source(p)
+    add_package(p)
+    p.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
+    p.add_argument("--output", metavar="FILE", help="write the report to FILE; the summary line still goes to stdout")
+    p.add_argument("--require-airflow", action="store_true", default=_env_flag("VALIDATE_REQUIRE_AIRFLOW"),
+                   help="fail with exit status 2 when Airflow cannot parse the files here (CI uses it; "
+                   "env: VALIDATE_REQUIRE_AIRFLOW=1)")
+    p.add_argument("--no-dynamic", dest="dynamic", action="store_false",
+                   help="static checks only: do not parse the files with Airflow")
+    p.add_argument("--no-ruff", dest="ruff", action="store_false", help="do not run ruff's AIR rules")
+    p.add_argument("--timeout", type=_positive, metavar="SECONDS",
+                   help="import timeout per file (default: AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT, else 30)")
+    p.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="parse worker processes (default: the CPU count, at most 4)")
+    p.add_argument("--allow-operator", action="append", default=[], metavar="CLASS",
+                   help="also allow tasks of this operator (class name or dotted path; repeatable); allowed by "
+                   "default: " + ", ".join(sorted(DEFAULT_ALLOWED_OPERATORS)))
+    p.add_argument("--other-package", action="append", default=[], metavar="NAME",
+                   help="a package of the same environment (repeatable): importing it is an error, and its "
+                   "longer prefix (alpha_ext_ for alpha) is not this package's")
+    p.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    raise UsageError("'validate' is not implemented yet")
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be > 0 and <= 3600 seconds: {text!r}")
+    return value
+
+
+def run(args: argparse.Namespace) -> int:
+    package = check_package(args.package)
+    source = Path(args.source)
+    if not source.is_dir():
+        raise UsageError(f"--source {source}: not a directory (set --source or DAG_SOURCE_DIR)")
+    if not 0 <= args.workers <= 64:
+        raise UsageError(f"--workers {args.workers}: expected 0 (automatic) to 64")
+    for other in args.other_package:
+        check_package(other, "--other-package")
+    report = validate_source(
+        source, package, dynamic=args.dynamic, require_airflow=args.require_airflow,
+        other_packages=set(args.other_package), allowed_operators=DEFAULT_ALLOWED_OPERATORS | set(args.allow_operator),
+        timeout=args.timeout, workers=args.workers, ruff=args.ruff)
+    text = render(report, args.format)
+    if args.output:
+        try:
+            Path(args.output).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--output {args.output}: {exc.strerror or exc}") from exc
+        print(summary_line(report))
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK if report.ok else EXIT_REFUSED

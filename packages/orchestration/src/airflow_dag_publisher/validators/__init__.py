@@ -1,88 +1,106 @@
 """DAG validation. `validate_source` is the one entry point used by `validate` and `publish`.
 
-(Interim version: compiles each .py file and finds dag_id literals statically. The full validator
-— conventions plus a real Airflow parse — replaces the internals, keeping this interface.)
+Two layers plus ruff: the static layer (`static`, no Airflow needed), the dynamic layer (`dynamic`:
+every file parsed by Airflow's own DagBag in worker processes, laid out as in production) and
+ruff's `AIR` rules (`ruff_air`). Reports are rendered by `reports`.
 """
 
 from __future__ import annotations
 
-import ast
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 
-ERROR = "error"
-WARNING = "warning"
+from airflow_dag_publisher.errors import UsageError
+from airflow_dag_publisher.validators.conventions import DEFAULT_ALLOWED_OPERATORS
+from airflow_dag_publisher.validators.dynamic import DynamicOptions, DynamicResult, default_timeout, run_dynamic
+from airflow_dag_publisher.validators.model import ERROR, NO_FILE, WARNING, Finding, ValidationReport
+from airflow_dag_publisher.validators.ruff_air import ruff_findings
+from airflow_dag_publisher.validators.static import StaticContext, StaticResult, check_source
 
+__all__ = ["DEFAULT_ALLOWED_OPERATORS", "ERROR", "NO_FILE", "WARNING", "Finding", "ValidationReport",
+           "python_files", "validate_source"]
 
-@dataclass(frozen=True)
-class Finding:
-    file: str
-    rule: str
-    severity: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"file": self.file, "rule": self.rule, "severity": self.severity, "message": self.message}
-
-
-@dataclass
-class ValidationReport:
-    package: str
-    files: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    dag_ids: dict[str, list[str]] = field(default_factory=dict)  # file -> dag_ids it defines
-    dynamic_skipped: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not any(f.severity == ERROR for f in self.findings)
-
-    @property
-    def all_dag_ids(self) -> list[str]:
-        return sorted({d for ids in self.dag_ids.values() for d in ids})
-
-    def errors(self) -> list[Finding]:
-        return [f for f in self.findings if f.severity == ERROR]
+# Static findings the Airflow parse re-checks on the built objects: dropped for files it judged.
+_REJUDGED = ("dag-id-prefix", "kpo-")
+MAX_FILES = 10_000
 
 
 def python_files(source: Path) -> list[str]:
     return sorted(
         p.relative_to(source).as_posix()
         for p in source.rglob("*.py")
-        if "__pycache__" not in p.parts and p.is_file()
+        if "__pycache__" not in p.parts and p.is_file() and not p.is_symlink()
     )
 
 
 def validate_source(source: Path, package: str, *, dynamic: bool = True, require_airflow: bool = False,
-                    other_packages: set[str] | None = None) -> ValidationReport:
-    report = ValidationReport(package=package, files=python_files(source))
-    for rel in report.files:
-        text = (source / rel).read_bytes()
-        try:
-            tree = ast.parse(text, filename=rel)
-        except SyntaxError as exc:
-            report.findings.append(Finding(rel, "syntax", ERROR, f"line {exc.lineno}: {exc.msg}"))
-            continue
-        ids = _literal_dag_ids(tree)
-        if ids:
-            report.dag_ids[rel] = ids
-        for dag_id in ids:
-            if not dag_id.startswith(f"{package}_"):
-                report.findings.append(Finding(rel, "dag-id-prefix", ERROR,
-                                               f"dag_id {dag_id!r} does not start with {package + '_'!r}"))
-    report.dynamic_skipped = "interim validator: static checks only"
+                    other_packages: set[str] | None = None, allowed_operators: Iterable[str] | None = None,
+                    timeout: float | None = None, workers: int = 0, ruff: bool = True) -> ValidationReport:
+    """Judge every .py file under `source` as package `package`. Every finding is collected; nothing
+    stops at the first problem. `require_airflow` raises UsageError when Airflow cannot parse here."""
+    if not source.is_dir():
+        raise UsageError(f"--source {source}: not a directory")
+    files = python_files(source)
+    if len(files) > MAX_FILES:
+        raise UsageError(f"--source {source}: {len(files)} Python files, more than {MAX_FILES}")
+    others = frozenset(other_packages or ()) - {package}
+    ctx = StaticContext(package, others, _top_level_modules(source))
+    static = {rel: check_source(rel, (source / rel).read_bytes(), ctx) for rel in files}
+
+    report = ValidationReport(package=package, files=files)
+    dyn = DynamicResult(skipped="disabled (--no-dynamic)")
+    if dynamic:
+        parsable = [rel for rel in files if static[rel].parsed]
+        allowed = frozenset(DEFAULT_ALLOWED_OPERATORS if allowed_operators is None else allowed_operators)
+        opts = DynamicOptions(package=package, other_packages=others, allowed_operators=allowed,
+                              timeout=default_timeout() if timeout is None else timeout, workers=workers)
+        dyn = run_dynamic(source, parsable, opts)
+        if dyn.skipped and require_airflow:
+            raise UsageError(f"--require-airflow: the Airflow parse cannot run: {dyn.skipped}")
+        if dyn.skipped:
+            report.findings.append(Finding(NO_FILE, "dynamic-skipped", WARNING,
+                                           f"the Airflow parse was skipped ({dyn.skipped}): static checks only"))
+    report.dynamic_skipped = dyn.skipped
+    report.airflow_version = dyn.airflow_version
+    report.parse_seconds = dict(dyn.seconds)
+    _merge(report, static, dyn)
+    if ruff:
+        report.findings.extend(ruff_findings(source, files))
+    order = {rel: i for i, rel in enumerate(files)}
+    report.findings.sort(key=lambda f: (order.get(f.file, -1), f.severity != ERROR, f.rule, f.message))
     return report
 
 
-def _literal_dag_ids(tree: ast.AST) -> list[str]:
-    found: list[str] = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
-            if name in ("DAG", "dag"):
-                for kw in node.keywords:
-                    if kw.arg == "dag_id" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
-                        found.append(kw.value.value)
-                if node.args and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
-                    found.append(node.args[0].value)
-    return sorted(set(found))
+def _merge(report: ValidationReport, static: dict[str, StaticResult], dyn: DynamicResult) -> None:
+    for rel, result in static.items():
+        judged = rel in dyn.judged
+        report.findings.extend(f for f in result.findings if not (judged and f.rule.startswith(_REJUDGED)))
+        ids = dyn.dag_ids.get(rel, []) if judged else sorted(set(result.dag_ids) | set(dyn.dag_ids.get(rel, [])))
+        if ids:
+            report.dag_ids[rel] = ids
+    report.findings.extend(dyn.findings)
+    report.findings.extend(duplicate_findings(report.dag_ids))
+
+
+def duplicate_findings(dag_ids: dict[str, list[str]]) -> list[Finding]:
+    """An error on every file that defines a dag_id another file defines too."""
+    owners: dict[str, list[str]] = {}
+    for rel, ids in sorted(dag_ids.items()):
+        for dag_id in set(ids):
+            owners.setdefault(dag_id, []).append(rel)
+    found = []
+    for dag_id, files in sorted(owners.items()):
+        for rel in files if len(files) > 1 else ():
+            others = ", ".join(f for f in files if f != rel)
+            found.append(Finding(rel, "duplicate-dag-id", ERROR, f"dag_id {dag_id!r} is also defined in {others}"))
+    return found
+
+
+def _top_level_modules(source: Path) -> frozenset[str]:
+    names = set()
+    for path in source.iterdir():
+        if path.is_file() and path.suffix == ".py":
+            names.add(path.stem)
+        elif path.is_dir() and path.name.isidentifier() and path.name != "__pycache__":
+            names.add(path.name)
+    return frozenset(names)

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import pendulum
+from kubernetes.client import models as k8s
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.sdk import DAG
+
+with DAG(dag_id="acme_no_resources", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC")) as dag:
+    KubernetesPodOperator(
+        task_id="run",
+        namespace="etl-jobs",
+        image="registry.example.com/acme/jobs:1.0.0",
+    )
