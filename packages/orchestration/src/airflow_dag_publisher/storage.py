@@ -279,3 +279,73 @@ class Storage:
             self.client.delete_object(Bucket=self.bucket, Key=key)
         except _CATCH as exc:
             raise translate(exc, self.bucket, key, "delete") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Sync-agent reads (added for airflow-dag-sync; the agent never writes to S3).
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConditionalRead:
+    """The answer to a GET conditional on an ETag: `obj` when changed, else unchanged or missing."""
+
+    obj: StoredObject | None
+    unchanged: bool = False
+    missing: bool = False
+
+
+@dataclass(frozen=True)
+class Download:
+    sha256: str
+    size: int
+
+
+def _read_conditional(storage: Storage, key: str, if_none_match: str | None, max_bytes: int) -> ConditionalRead:
+    kwargs: dict[str, Any] = {"Bucket": storage.bucket, "Key": key}
+    if if_none_match:
+        kwargs["IfNoneMatch"] = if_none_match
+    try:
+        resp = storage.client.get_object(**kwargs)
+        body = resp["Body"].read(max_bytes + 1)
+        resp["Body"].close()
+    except botocore.exceptions.ClientError as exc:
+        if _status(exc) == 304 or _code(exc) in ("304", "NotModified"):
+            return ConditionalRead(obj=None, unchanged=True)
+        err = translate(exc, storage.bucket, key, "read")
+        if isinstance(err, NotFoundError):
+            return ConditionalRead(obj=None, missing=True)
+        raise err from None
+    except _CATCH as exc:
+        raise translate(exc, storage.bucket, key, "read") from None
+    return ConditionalRead(obj=StoredObject(key=key, etag=resp.get("ETag", ""), body=body,
+                                            version_id=resp.get("VersionId")))
+
+
+def get_if_changed(storage: Storage, key: str, etag: str | None, *, max_bytes: int) -> ConditionalRead:
+    """GET `key` unless its ETag is still `etag` (304). Reads at most max_bytes + 1 bytes of the body,
+    so a caller can refuse an oversized object without holding all of it."""
+    return _read_conditional(storage, key, etag, max_bytes)
+
+
+def download_version(storage: Storage, key: str, version_id: str, dest: str, *, max_bytes: int,
+                     chunk: int = 1 << 20) -> Download:
+    """Stream one pinned version of `key` into the new file `dest`, hashing as it goes. Stops reading
+    after max_bytes + 1 bytes (the caller compares size and sha256 with the manifest)."""
+    import hashlib
+
+    try:
+        resp = storage.client.get_object(Bucket=storage.bucket, Key=key, VersionId=version_id)
+        body = resp["Body"]
+        digest = hashlib.sha256()
+        size = 0
+        with open(dest, "xb") as fh:
+            while size <= max_bytes:
+                block = body.read(min(chunk, max_bytes + 1 - size))
+                if not block:
+                    break
+                digest.update(block)
+                fh.write(block)
+                size += len(block)
+        body.close()
+    except _CATCH as exc:
+        raise translate(exc, storage.bucket, f"{key}?versionId={version_id}", "download") from None
+    return Download(sha256=digest.hexdigest(), size=size)

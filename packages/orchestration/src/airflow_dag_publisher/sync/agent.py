@@ -1,0 +1,282 @@
+"""The sync loop: cheap journal cycles, a delimiter-listing reconciliation at start and at least every
+`reconcile_interval` seconds (and after any failed cycle), per-cycle deadline, capped backoff,
+graceful stop. One package's broken release never stops the others."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from airflow_dag_publisher.errors import DagPublisherError, RefusedError, StorageError
+from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest
+from airflow_dag_publisher.names import PACKAGE_RE
+from airflow_dag_publisher.storage import journal_prefix, manifest_key
+from airflow_dag_publisher.sync import planner
+from airflow_dag_publisher.sync.fetch import Deadline, build_release
+from airflow_dag_publisher.sync.metrics import Metrics
+from airflow_dag_publisher.sync.planner import Action, Decision, JournalState
+from airflow_dag_publisher.sync.releases import Layout
+from airflow_dag_publisher.sync.remote import Remote
+from airflow_dag_publisher.sync.state import AppliedRelease, StateStore
+
+log = logging.getLogger("airflow_dag_publisher.sync")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    bucket: str
+    env: str
+    interval: float = 5.0
+    reconcile_interval: float = 60.0
+    cycle_timeout: float = 120.0
+    grace_period: float = 300.0
+    workers: int = 8
+    max_backoff: float = 60.0
+    ready_max_age: float = 180.0
+
+
+@dataclass
+class CycleResult:
+    outcome: str                      # success | noop | error
+    reconciled: bool = False
+    applied: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    refused: dict[str, str] = field(default_factory=dict)
+    error: str = ""
+    requests: int = 0
+
+
+class SyncAgent:
+    def __init__(self, config: AgentConfig, storage: Remote, layout: Layout, *, metrics: Metrics | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.storage = storage
+        self.layout = layout
+        self.state = StateStore(layout.state_dir, config.env)
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.stop_event = threading.Event()
+        self.applied: dict[str, AppliedRelease] = {}
+        self.journal = JournalState()
+        self.refused: dict[str, str] = {}          # package -> ETag of the manifest refused
+        self.vanished_known: set[str] = set()
+        self.last_reconcile = float("-inf")
+        self.need_reconcile = True
+        self._prefix = journal_prefix(config.env)
+
+    # -- start ----------------------------------------------------------------------------------
+    def open(self) -> None:
+        self.layout.prepare()
+        self.state.ensure()
+        self.journal = self.state.load_journal()
+        for package, applied in self.state.load_packages().items():
+            if self._still_in_place(package, applied):
+                self.applied[package] = applied
+            else:
+                log.warning("package %s: local release does not match the saved state; it will be re-synced",
+                            package, extra={"package": package})
+        self._publish_releases()
+
+    def close(self) -> None:
+        self.layout.release()
+
+    def _still_in_place(self, package: str, applied: AppliedRelease) -> bool:
+        if applied.release_dir is None:
+            return self.layout.current_target(package) is None
+        return (self.layout.links_to(package, applied.release_dir)
+                and self.layout.release_complete(package, applied.release_dir, applied.manifest))
+
+    # -- one cycle ------------------------------------------------------------------------------
+    def run_cycle(self, *, reconcile: bool | None = None) -> CycleResult:
+        started = time.monotonic()
+        requests_before = self.storage.requests
+        if reconcile is None:
+            reconcile = self.need_reconcile or time.monotonic() - self.last_reconcile >= self.config.reconcile_interval
+        result = CycleResult(outcome="noop", reconciled=reconcile)
+        deadline = Deadline(started + self.config.cycle_timeout, self.stop_event)
+        try:
+            self._cycle(result, reconcile, deadline)
+            result.outcome = "success" if result.applied or result.removed else "noop"
+            self.need_reconcile = False
+            if reconcile:
+                self.last_reconcile = started
+                self.metrics.reconciliations += 1
+                self.metrics.first_sync_done = True
+        except DagPublisherError as exc:
+            result.outcome, result.error = "error", str(exc)
+            self.need_reconcile = True
+            log.error("sync cycle failed: %s", exc, extra={"outcome": "error"})
+        finally:
+            result.requests = self.storage.requests - requests_before
+            self.metrics.s3_requests = self.storage.requests
+        duration = time.monotonic() - started
+        self.metrics.cycle(result.outcome, duration, now=self.clock())
+        self._publish_releases()
+        log.log(logging.INFO if result.outcome != "noop" else logging.DEBUG, "cycle %s", result.outcome,
+                extra={"outcome": result.outcome, "reconciled": reconcile, "seconds": round(duration, 3),
+                       "applied": result.applied, "removed": result.removed, "requests": result.requests})
+        return result
+
+    def _cycle(self, result: CycleResult, reconcile: bool, deadline: Deadline) -> None:
+        keys = self.storage.list_journal(self.config.env, planner.journal_start_after(
+            self._prefix, self.journal, int(self.clock() * 1000)))
+        read = planner.read_journal(self._prefix, keys, self.journal)
+        for key in read.ignored:
+            log.debug("ignoring journal key %s", key)
+        if reconcile:
+            deadline.check()
+            candidates = self._reconcile_candidates()
+        else:
+            candidates = {p: None for p in sorted(read.packages)}
+        for package, listed_etag in candidates.items():
+            deadline.check()
+            self._sync_package(package, listed_etag, result, deadline)
+        if read.state != self.journal:
+            self.state.save_journal(read.state)
+            self.journal = read.state
+        if reconcile or result.applied or result.removed:
+            current = {p: a.release_dir for p, a in self.applied.items()}
+            for path in self.layout.cleanup(current, self.config.grace_period, now=self.clock()):
+                log.info("removed release directory %s after the grace period", path)
+
+    def _reconcile_candidates(self) -> dict[str, str | None]:
+        listing = self.storage.list_manifests(self.config.env)
+        listed = {m.package: m.etag for m in listing if PACKAGE_RE.match(m.package)}
+        gone = planner.vanished(listed, [p for p, a in self.applied.items() if a.release_dir is not None])
+        if gone and not listed:
+            self.metrics.guarded_removal("empty_listing", len(gone))
+            log.warning("the listing of s3://%s/%s/ is empty; keeping all %d packages", self.storage.bucket,
+                        self.config.env, len(gone))
+        else:
+            for package in sorted(set(gone) - self.vanished_known):
+                self.metrics.guarded_removal("manifest_vanished")
+                log.warning("package %s: manifest vanished from the listing; keeping its current release",
+                            package, extra={"package": package})
+        self.vanished_known = set(gone)
+        applied_etags = {p: a.etag for p, a in self.applied.items()}
+        wanted = planner.manifests_to_fetch(listed, applied_etags, self.refused)
+        return {p: listed[p] for p in wanted}
+
+    def _sync_package(self, package: str, listed_etag: str | None, result: CycleResult, deadline: Deadline) -> None:
+        current = self.applied.get(package)
+        key = manifest_key(self.config.env, package)
+        held_etag = current.etag if current else None
+        read = self.storage.get_if_changed(key, held_etag, max_bytes=MAX_MANIFEST_BYTES)
+        if read.unchanged:
+            return
+        if read.missing or read.obj is None:
+            if current is not None and current.release_dir is not None and package not in self.vanished_known:
+                self.vanished_known.add(package)
+                self.metrics.guarded_removal("manifest_vanished")
+                log.warning("package %s: s3://%s/%s vanished; keeping its current release", package,
+                            self.storage.bucket, key, extra={"package": package})
+            return
+        etag = read.obj.etag
+        if self.refused.get(package) == etag:
+            return
+        decision = planner.decide(package, self.config.env, etag, read.obj.body,
+                                  current.manifest if current else None, source=f"s3://{self.storage.bucket}/{key}")
+        try:
+            self._apply(decision, current, result, deadline)
+        except RefusedError as exc:
+            self._refuse(package, etag, str(exc), result)
+
+    def _apply(self, decision: Decision, current: AppliedRelease | None, result: CycleResult,
+               deadline: Deadline) -> None:
+        package, manifest = decision.package, decision.manifest
+        if decision.action is Action.REFUSE:
+            raise RefusedError(decision.reason)
+        assert manifest is not None
+        self.refused.pop(package, None)
+        if decision.action is Action.KEEP:
+            release_dir = current.release_dir if current else None
+            self._record(package, AppliedRelease(decision.etag, manifest, release_dir))
+            return
+        if decision.action is Action.REMOVE:
+            self.layout.unlink(package)
+            self.layout.mark_superseded(package, current.release_dir if current else None)
+            self._record(package, AppliedRelease(decision.etag, manifest, None))
+            self.metrics.packages_removed += 1
+            result.removed.append(package)
+            log.info("package %s retired (release %s): link removed", package, manifest.release_id,
+                     extra={"package": package, "release_id": manifest.release_id})
+            return
+        built = build_release(self.storage, self.layout, manifest, self._held(), workers=self.config.workers,
+                              deadline=deadline)
+        self.layout.swap(package, built.name)
+        if current and current.release_dir != built.name:
+            self.layout.mark_superseded(package, current.release_dir)
+        self._record(package, AppliedRelease(decision.etag, manifest, built.name))
+        self.metrics.downloaded(built.downloaded_files, built.downloaded_bytes, built.reused_files)
+        self.metrics.releases_applied += 1
+        result.applied.append(package)
+        log.info("package %s now on release %s (%d files downloaded, %d reused)", package, manifest.release_id,
+                 built.downloaded_files, built.reused_files,
+                 extra={"package": package, "release_id": manifest.release_id, "bytes": built.downloaded_bytes})
+
+    def _refuse(self, package: str, etag: str, reason: str, result: CycleResult) -> None:
+        self.refused[package] = etag
+        result.refused[package] = reason
+        kind = _refusal_kind(reason)
+        self.metrics.refuse(package, kind)
+        log.error("package %s: release refused, staying on the current release: %s", package, reason,
+                  extra={"package": package, "reason": kind})
+
+    def _record(self, package: str, applied: AppliedRelease) -> None:
+        self.state.save_package(package, applied)
+        self.applied[package] = applied
+        self.vanished_known.discard(package)
+
+    def _held(self) -> dict[str, str]:
+        held: dict[str, str] = {}
+        for package, applied in self.applied.items():
+            if applied.release_dir is None:
+                continue
+            root = self.layout.release_path(package, applied.release_dir)
+            for entry in applied.manifest.files:
+                held.setdefault(entry.sha256, str(root / entry.path))
+        return held
+
+    def _publish_releases(self) -> None:
+        self.metrics.set_releases({p: a.manifest.release_id for p, a in self.applied.items()
+                                   if a.release_dir is not None})
+
+    def releases(self) -> dict[str, ReleaseManifest]:
+        return {p: a.manifest for p, a in self.applied.items() if a.release_dir is not None}
+
+    # -- the loop -------------------------------------------------------------------------------
+    def ready(self) -> bool:
+        return self.metrics.first_sync_done and self.clock() - self.metrics.last_success <= self.config.ready_max_age
+
+    def backoff(self, failures: int) -> float:
+        if failures <= 0:
+            return self.config.interval
+        delay = min(self.config.max_backoff, max(self.config.interval, 0.5) * 2 ** min(failures, 16))
+        return float(delay * random.uniform(0.8, 1.0))
+
+    def run_forever(self) -> None:
+        """Cycle until stop() (SIGTERM, SIGINT); a failed cycle is retried after a capped backoff."""
+        while not self.stop_event.is_set():
+            result = self.run_cycle()
+            failures = self.metrics.consecutive_failures if result.outcome == "error" else 0
+            self.stop_event.wait(self.backoff(failures))
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+
+def _refusal_kind(reason: str) -> str:
+    text = reason.lower()
+    for needle, kind in (("schema_version", "schema"), ("not valid utf-8 json", "invalid_json"),
+                         ("path", "unsafe_path"), ("sha256", "checksum"), ("does not exist", "missing_version"),
+                         ("version_id", "missing_version"), ("limit", "too_large"), ("not a symlink", "not_owned")):
+        if needle in text:
+            return kind
+    return "invalid"
+
+
+__all__ = ["AgentConfig", "CycleResult", "StorageError", "SyncAgent"]

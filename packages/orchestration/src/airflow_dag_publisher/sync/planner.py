@@ -1,0 +1,146 @@
+"""Pure decisions of the sync agent: no I/O, no boto3. Every function maps observations to a plan.
+
+- `journal_window` / `read_journal`: which journal keys are new, which packages they name, where the
+  cursor moves (the agent lists from 60 s before its cursor to absorb publishers' clock skew).
+- `manifests_to_fetch`: after a listing, which packages' manifests changed (by ETag).
+- `decide`: for one package, what to do with what S3 returned (apply, remove, keep, refuse).
+- `plan_files`: which files of a release are already held locally (by sha256) and which to download.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from airflow_dag_publisher.errors import ManifestError
+from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, parse_manifest
+from airflow_dag_publisher.names import PACKAGE_RE
+
+SKEW_MS = 60_000
+COLD_START_LOOKBACK_MS = 5 * 60_000
+_MS_DIGITS = 16
+
+
+# -- journal --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class JournalState:
+    """The journal cursor: the largest epoch-ms seen and the keys seen within the skew window."""
+
+    cursor_ms: int = 0
+    seen: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class JournalRead:
+    packages: frozenset[str]
+    state: JournalState
+    ignored: tuple[str, ...] = ()
+
+
+def journal_start_after(prefix: str, state: JournalState, now_ms: int) -> str:
+    """The StartAfter key of the next journal listing: 60 s before the cursor (cold: 5 min before now)."""
+    base = state.cursor_ms - SKEW_MS if state.cursor_ms else now_ms - COLD_START_LOOKBACK_MS
+    return f"{prefix}{max(base, 0):0{_MS_DIGITS}d}"
+
+
+def parse_journal_key(prefix: str, key: str) -> tuple[int, str] | None:
+    """`<prefix><16-digit ms>-<package>` -> (ms, package); None for anything else."""
+    if not key.startswith(prefix):
+        return None
+    rest = key[len(prefix):]
+    stamp, sep, package = rest.partition("-")
+    if not sep or len(stamp) != _MS_DIGITS or not stamp.isdigit() or not PACKAGE_RE.match(package):
+        return None
+    return int(stamp), package
+
+
+def read_journal(prefix: str, keys: Iterable[str], state: JournalState) -> JournalRead:
+    """Packages named by keys not seen before; the cursor advances to the newest key."""
+    packages: set[str] = set()
+    ignored: list[str] = []
+    cursor = state.cursor_ms
+    seen = set(state.seen)
+    for key in keys:
+        parsed = parse_journal_key(prefix, key)
+        if parsed is None:
+            ignored.append(key)
+            continue
+        ms, package = parsed
+        if key not in seen:
+            packages.add(package)
+            seen.add(key)
+        cursor = max(cursor, ms)
+    floor = cursor - SKEW_MS
+    kept = frozenset(k for k in seen if (p := parse_journal_key(prefix, k)) is not None and p[0] >= floor)
+    return JournalRead(packages=frozenset(packages), state=JournalState(cursor, kept), ignored=tuple(ignored))
+
+
+# -- manifests ------------------------------------------------------------------------------------
+def manifests_to_fetch(listed: Mapping[str, str], applied: Mapping[str, str],
+                       refused: Mapping[str, str]) -> list[str]:
+    """Packages whose listed manifest ETag differs from the one applied, and was not already refused."""
+    return sorted(p for p, etag in listed.items() if applied.get(p) != etag and refused.get(p) != etag)
+
+
+def vanished(listed: Iterable[str], applied: Iterable[str]) -> list[str]:
+    """Packages held locally whose manifest the listing no longer shows: kept, never removed."""
+    return sorted(set(applied) - set(listed))
+
+
+class Action(enum.Enum):
+    APPLY = "apply"      # build the release and swap the package's link to it
+    REMOVE = "remove"    # a retired release: remove the package's link
+    KEEP = "keep"        # nothing to do (same release, or nothing to remove)
+    REFUSE = "refuse"    # the manifest is unusable: stay on the current release
+
+
+@dataclass(frozen=True)
+class Decision:
+    package: str
+    action: Action
+    manifest: ReleaseManifest | None = None
+    etag: str = ""
+    reason: str = ""
+
+
+def decide(package: str, env: str, etag: str, body: bytes, current: ReleaseManifest | None, *,
+           source: str) -> Decision:
+    """What to do with the manifest S3 returned for `package`, given the release applied locally."""
+    try:
+        manifest = parse_manifest(body, source=source, env=env, package=package)
+    except ManifestError as exc:
+        return Decision(package, Action.REFUSE, etag=etag, reason=str(exc))
+    if manifest.retired:
+        if current is None or current.retired:
+            return Decision(package, Action.KEEP, manifest, etag, "retired, nothing held")
+        return Decision(package, Action.REMOVE, manifest, etag, "retired")
+    if current is not None and not current.retired and current.content_digest == manifest.content_digest:
+        return Decision(package, Action.KEEP, manifest, etag, "same content")
+    return Decision(package, Action.APPLY, manifest, etag)
+
+
+# -- files ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FilePlan:
+    reuse: tuple[tuple[FileEntry, str], ...] = ()    # (entry, local path holding the same sha256)
+    download: tuple[FileEntry, ...] = ()
+    download_bytes: int = field(default=0)
+
+
+def plan_files(manifest: ReleaseManifest, held: Mapping[str, str]) -> FilePlan:
+    """Reuse every file whose sha256 is already held locally (`held`: sha256 -> path); download the rest."""
+    reuse: list[tuple[FileEntry, str]] = []
+    download: list[FileEntry] = []
+    for entry in manifest.files:
+        local = held.get(entry.sha256)
+        if local is not None:
+            reuse.append((entry, local))
+        else:
+            download.append(entry)
+    return FilePlan(tuple(reuse), tuple(download), sum(e.size for e in download))
+
+
+def release_dir_name(manifest: ReleaseManifest) -> str:
+    """A release directory is named by its content: the same files are the same directory."""
+    return manifest.content_digest.removeprefix("sha256:")[:32]

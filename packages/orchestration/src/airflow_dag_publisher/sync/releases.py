@@ -1,0 +1,193 @@
+"""The local layout: release directories outside the DAGs folder, one relative symlink per package.
+
+    <dags>/<package> -> ../.dagsync-<dags basename>/releases/<package>/<content digest>   (relative)
+    <state>/releases/<package>/<digest>/...   complete, verified releases only (files read-only)
+    <state>/staging/                          releases being assembled (wiped at start)
+    <state>/links/                            temporary symlinks, renamed over <dags>/<package>
+
+Airflow walks the DAGs folder with os.walk(followlinks=True) and fails on a directory reachable
+twice, so nothing but the package links lives in the walked tree: release and staging
+directories are reachable only through one link each, and a temporary link never appears in the
+DAGs folder (it is made in <state>/links and renamed into place; rename(2) is atomic).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+
+from airflow_dag_publisher.errors import RefusedError, UsageError
+from airflow_dag_publisher.manifest import ReleaseManifest
+
+log = logging.getLogger(__name__)
+
+
+def default_state_dir(dags_dir: Path) -> Path:
+    dags = Path(os.path.abspath(dags_dir))
+    return dags.parent / f".dagsync-{dags.name}"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _inside(child: Path, parent: Path) -> bool:
+    return child == parent or parent in child.parents
+
+
+class Layout:
+    """Paths of the DAGs folder and the state folder, and the only code that changes the DAGs folder."""
+
+    def __init__(self, dags_dir: Path, state_dir: Path | None = None) -> None:
+        self.dags_dir = Path(os.path.abspath(dags_dir))
+        self.state_dir = Path(os.path.abspath(state_dir)) if state_dir else default_state_dir(self.dags_dir)
+        self.releases_dir = self.state_dir / "releases"
+        self.staging_dir = self.state_dir / "staging"
+        self.links_dir = self.state_dir / "links"
+        self._lock_fd: int | None = None
+
+    def check(self) -> None:
+        dags, state = self.dags_dir.resolve(), self.state_dir.resolve()
+        if _inside(state, dags):
+            raise UsageError(f"--state-dir {self.state_dir} is inside --dags-dir {self.dags_dir}: Airflow would "
+                             "parse the release directories; put it beside the DAGs folder")
+        if _inside(dags, state):
+            raise UsageError(f"--dags-dir {self.dags_dir} is inside --state-dir {self.state_dir}")
+
+    def prepare(self) -> None:
+        """Create the folders, take the state folder's lock, wipe leftovers of an interrupted run."""
+        self.check()
+        for path in (self.dags_dir, self.releases_dir, self.staging_dir, self.links_dir):
+            path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise UsageError(f"another airflow-dag-sync holds {self.state_dir / 'lock'}") from None
+        self._lock_fd = fd
+        for leftover in (*self.staging_dir.iterdir(), *self.links_dir.iterdir()):
+            remove_tree(leftover)
+
+    def release(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- paths ----------------------------------------------------------------------------------
+    def link_path(self, package: str) -> Path:
+        return self.dags_dir / package
+
+    def release_path(self, package: str, name: str) -> Path:
+        return self.releases_dir / package / name
+
+    def link_target(self, package: str, name: str) -> str:
+        """The link's relative target, from the DAGs folder's real location (so `..` resolves right)."""
+        return os.path.relpath(self.release_path(package, name).resolve(), self.dags_dir.resolve())
+
+    def current_target(self, package: str) -> str | None:
+        try:
+            return os.readlink(self.link_path(package))
+        except (FileNotFoundError, OSError):
+            return None
+
+    # -- checks ---------------------------------------------------------------------------------
+    def release_complete(self, package: str, name: str, manifest: ReleaseManifest) -> bool:
+        """Cheap check of a release directory: every file present with its size, nothing else."""
+        root = self.release_path(package, name)
+        try:
+            for entry in manifest.files:
+                st = (root / entry.path).lstat()
+                if not (st.st_mode & 0o170000 == 0o100000 and st.st_size == entry.size):
+                    return False
+        except OSError:
+            return False
+        return True
+
+    def links_to(self, package: str, name: str) -> bool:
+        return self.current_target(package) == self.link_target(package, name)
+
+    # -- changes --------------------------------------------------------------------------------
+    def swap(self, package: str, name: str) -> None:
+        """Point <dags>/<package> at the release: a new symlink renamed over the old one."""
+        link = self.link_path(package)
+        if (link.exists() or link.is_symlink()) and not link.is_symlink():
+            raise RefusedError(f"{link} is not a symlink made by airflow-dag-sync; move it away to let "
+                               f"package {package} sync")
+        target = self.link_target(package, name)
+        tmp = self.links_dir / f"{package}.{uuid.uuid4().hex[:12]}"
+        os.symlink(target, tmp)
+        try:
+            os.replace(tmp, link)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.errno != errno.EXDEV:
+                raise
+            tmp = self.dags_dir / f".{package}.dagsync-tmp"  # state and DAGs on different file systems
+            tmp.unlink(missing_ok=True)
+            os.symlink(target, tmp)
+            os.replace(tmp, link)
+
+    def unlink(self, package: str) -> bool:
+        """Remove the package's link (a retired release). Only a symlink into our releases is removed."""
+        link = self.link_path(package)
+        target = self.current_target(package)
+        if target is None:
+            return False
+        resolved = (self.dags_dir / target).resolve()
+        if not _inside(resolved, self.releases_dir.resolve()):
+            raise RefusedError(f"{link} does not point into {self.releases_dir}; not removing it")
+        link.unlink()
+        return True
+
+    def mark_superseded(self, package: str, name: str | None) -> None:
+        """Start the grace period of a release directory that is no longer current."""
+        if name:
+            path = self.release_path(package, name)
+            if path.is_dir():
+                os.utime(path)
+
+    def cleanup(self, current: Mapping[str, str | None], grace: float, now: float | None = None) -> list[Path]:
+        """Remove release directories superseded more than `grace` seconds ago; never a current one,
+        nor one a package link points at."""
+        now = time.time() if now is None else now
+        removed: list[Path] = []
+        for package_dir in sorted(self.releases_dir.iterdir()):
+            if not package_dir.is_dir():
+                continue
+            package = package_dir.name
+            linked = self.current_target(package)
+            for release in sorted(package_dir.iterdir()):
+                if release.name == current.get(package):
+                    continue
+                if linked and self.link_target(package, release.name) == linked:
+                    continue
+                try:
+                    age = now - release.lstat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age >= grace:
+                    remove_tree(release)
+                    removed.append(release)
+            if not any(package_dir.iterdir()):
+                package_dir.rmdir()
+        return removed
+
+
+def remove_tree(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    elif path.exists():
+        shutil.rmtree(path, ignore_errors=True)

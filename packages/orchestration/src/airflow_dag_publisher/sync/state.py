@@ -1,0 +1,96 @@
+"""What the agent has applied, persisted in its state folder so a restart downloads nothing unchanged.
+
+    <state>/journal.json           {"cursor_ms": int, "seen": [journal keys in the skew window]}
+    <state>/packages/<pkg>.json    {"etag": str, "release_dir": str | null, "manifest": {...}}
+
+Every write is a temporary file + os.replace: a crash leaves the old or the new file, never half.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_dag_publisher.errors import ManifestError
+from airflow_dag_publisher.manifest import ReleaseManifest, parse_manifest
+from airflow_dag_publisher.names import PACKAGE_RE
+from airflow_dag_publisher.sync.planner import JournalState
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AppliedRelease:
+    """The manifest (and its ETag) a package is on; release_dir is None for a retired package."""
+
+    etag: str
+    manifest: ReleaseManifest
+    release_dir: str | None
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class StateStore:
+    def __init__(self, root: Path, env: str) -> None:
+        self.root = root
+        self.env = env
+        self.packages_dir = root / "packages"
+        self.journal_path = root / "journal.json"
+
+    def ensure(self) -> None:
+        self.packages_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- journal --------------------------------------------------------------------------------
+    def load_journal(self) -> JournalState:
+        try:
+            raw = json.loads(self.journal_path.read_bytes())
+            return JournalState(int(raw["cursor_ms"]), frozenset(str(k) for k in raw["seen"]))
+        except FileNotFoundError:
+            return JournalState()
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring unreadable journal state %s: %s", self.journal_path, exc)
+            return JournalState()
+
+    def save_journal(self, state: JournalState) -> None:
+        data = {"cursor_ms": state.cursor_ms, "seen": sorted(state.seen)}
+        write_atomic(self.journal_path, json.dumps(data).encode())
+
+    # -- packages -------------------------------------------------------------------------------
+    def load_packages(self) -> dict[str, AppliedRelease]:
+        applied: dict[str, AppliedRelease] = {}
+        for path in sorted(self.packages_dir.glob("*.json")):
+            package = path.stem
+            if not PACKAGE_RE.match(package):
+                continue
+            try:
+                raw = json.loads(path.read_bytes())
+                manifest = parse_manifest(json.dumps(raw["manifest"]).encode(), source=str(path),
+                                          env=self.env, package=package)
+                release_dir = raw["release_dir"]
+                applied[package] = AppliedRelease(str(raw["etag"]), manifest,
+                                                  str(release_dir) if release_dir else None)
+            except (ValueError, KeyError, TypeError, ManifestError) as exc:
+                log.warning("ignoring unreadable package state %s: %s", path, exc)
+        return applied
+
+    def save_package(self, package: str, applied: AppliedRelease) -> None:
+        data = {"etag": applied.etag, "release_dir": applied.release_dir, "manifest": applied.manifest.to_dict()}
+        write_atomic(self.packages_dir / f"{package}.json", json.dumps(data).encode())
+
+    def forget_package(self, package: str) -> None:
+        (self.packages_dir / f"{package}.json").unlink(missing_ok=True)
