@@ -203,12 +203,19 @@ class Publisher:
         if obj is None or b'"release_id": "' + manifest.release_id.encode() + b'"' not in obj.body:
             problems.append(f"s3://{self.storage.bucket}/{key} no longer holds release {manifest.release_id} "
                             "(a newer publish may have followed)")
-        for f in manifest.files:
-            assert f.version_id is not None
-            head = self.storage.head(dag_key(self.env, self.package, f.path), version_id=f.version_id)
+
+        def check(f: FileEntry) -> str | None:
+            try:
+                head = self.storage.head(dag_key(self.env, self.package, f.path), version_id=f.version_id)
+            except DagPublisherError as exc:
+                return f"{f.path}: pinned version {f.version_id} cannot be read: {exc}"
             if int(head.get("ContentLength", -1)) != f.size:
-                problems.append(f"{f.path}: version {f.version_id} has {head.get('ContentLength')} bytes, "
-                                f"expected {f.size}")
+                return f"{f.path}: version {f.version_id} has {head.get('ContentLength')} bytes, expected {f.size}"
+            return None
+
+        if manifest.files:
+            with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(manifest.files))) as pool:
+                problems += [p for p in pool.map(check, manifest.files) if p]
         return problems
 
     # -- rollback and retire -----------------------------------------------------------------------
