@@ -1,17 +1,227 @@
-"""`airflow-dag-publisher generate` (placeholder until its issue lands)."""
+"""`airflow-dag-publisher generate`: KubernetesPodOperator DAG files from flags or from a jobs.yaml spec."""
 
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
 
-from airflow_dag_publisher.errors import UsageError
+from airflow_dag_publisher import generator
+from airflow_dag_publisher.cli.options import add_image, add_package
+from airflow_dag_publisher.errors import RefusedError, UsageError
+from airflow_dag_publisher.generator.checks import TOLERATION_EFFECTS, check_job
+from airflow_dag_publisher.generator.model import JobSpec
+from airflow_dag_publisher.generator.render import TOOL, Origin
+from airflow_dag_publisher.generator.spec import SpecError, read_spec
+from airflow_dag_publisher.generator.yamlmarks import Path as FieldPath
+from airflow_dag_publisher.names import check_package
+from airflow_dag_publisher.output import info, warn
+
+# Flags describing one job: (flag, dest). Their values make the job's raw fields.
+_SCALAR_FLAGS = (("--name", "name"), ("--schedule", "schedule"), ("--command", "command"),
+                 ("--arguments", "arguments"),
+                 ("--retries", "retries"), ("--retry-delay", "retry_delay"),
+                 ("--execution-timeout", "execution_timeout"), ("--service-account", "service_account"),
+                 ("--owner", "owner"), ("--description", "description"))
+_RESOURCE_FLAGS = (("--cpu-request", "requests", "cpu"), ("--memory-request", "requests", "memory"),
+                   ("--cpu-limit", "limits", "cpu"), ("--memory-limit", "limits", "memory"))
+_PAIR_FLAGS = (("--env-var", "env"), ("--node-selector", "node_selector"), ("--label", "labels"))
+_LIST_FLAGS = (("--tag", "tag"), ("--toleration", "toleration"))
+_FLAG_OF_FIELD = {dest: flag for flag, dest in (*_SCALAR_FLAGS, *_PAIR_FLAGS)} | {
+    "image": "--image", "tags": "--tag", "tolerations": "--toleration"}
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("generate", help="(not yet available)")
-    p.set_defaults(func=_run)
+    p: argparse.ArgumentParser = sub.add_parser(
+        "generate", help="write KubernetesPodOperator DAG files from flags or a jobs.yaml spec",
+        description="Render templates/kubernetes_pod_dag.py.j2 into <output-dir>/<package>_<name>.py, "
+                    "from flags (one job) or from --spec jobs.yaml (all jobs of a package).")
+    p.add_argument("--spec", help="jobs.yaml describing the package's jobs (instead of the job flags)")
+    add_package(p)
+    add_image(p)
+    p.add_argument("--output-dir", help="folder of the DAG files (default: airflow_dags beside the spec, "
+                   "or ./airflow_dags)")
+    p.add_argument("--force", action="store_true", help="overwrite files edited by hand or not generated")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 if a file is missing or differs from what would be generated")
+    job = p.add_argument_group("one job (without --spec)")
+    job.add_argument("--name", help="job name: the DAG is <package>_<name>, the task <name>")
+    job.add_argument("--schedule", help="cron expression (5 fields), preset (@daily, @hourly, …) or none")
+    job.add_argument("--command", help="the container's command, split like a shell "
+                     "(default: python -m <package>.jobs.<name>)")
+    job.add_argument("--arguments", metavar="ARGS", help="the command's arguments, split like a shell")
+    job.add_argument("--env-var", dest="env", action="append", metavar="KEY=VALUE",
+                     help="environment variable (repeat)")
+    for flag, kind, resource in _RESOURCE_FLAGS:
+        job.add_argument(flag, metavar="QUANTITY", help=f"{resource} {kind[:-1]}, a Kubernetes quantity")
+    job.add_argument("--retries", type=_int_flag("--retries"), help="retries of a failed run (default 2)")
+    job.add_argument("--retry-delay", metavar="DURATION", help="e.g. 30s, 5m (default 5m)")
+    job.add_argument("--execution-timeout", metavar="DURATION", help="e.g. 1h30m or none (default 1h)")
+    job.add_argument("--service-account", help="Kubernetes service account of the pod")
+    job.add_argument("--node-selector", dest="node_selector", action="append", metavar="KEY=VALUE",
+                     help="node label to match (repeat)")
+    job.add_argument("--toleration", action="append", metavar="KEY[=VALUE][:EFFECT]",
+                     help="tolerate a taint, kubectl syntax (repeat)")
+    job.add_argument("--label", dest="labels", action="append", metavar="KEY=VALUE", help="pod label (repeat)")
+    job.add_argument("--tag", action="append", help="DAG tag besides the package name (repeat)")
+    job.add_argument("--owner", help="DAG owner (default: the package name)")
+    job.add_argument("--description", help="DAG description")
+    p.set_defaults(func=run)
 
 
-def _run(args: argparse.Namespace) -> int:
-    raise UsageError("'generate' is not implemented yet")
+def _int_flag(flag: str) -> Any:
+    def parse(text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} {text!r} is not a whole number") from None
+    return parse
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.spec:
+        specs, origins, output_dir, package = _from_spec(args)
+    else:
+        specs, origins, output_dir, package = _from_flags(args)
+    files = generator.render_all(specs, origins)
+    existing = generator.read_existing(output_dir, [f.name for f in files])
+    plan = generator.plan_writes(files, existing, str(output_dir), force=args.force)
+    if args.check:
+        return _check(plan, output_dir)
+    generator.apply(plan, output_dir)
+    for write in plan.writes:
+        info(f"{write.action}: {output_dir / write.name}")
+    if args.spec:
+        for name in generator.stale_generated_files(output_dir, package, {f.name for f in files}):
+            warn(f"{output_dir / name} is a generated file no job of {args.spec} produces; delete it if the "
+                 "job was removed")
+    return 0
+
+
+def _check(plan: generator.WritePlan, output_dir: Path) -> int:
+    stale = [f"{output_dir / w.name} would be {w.action}" for w in plan.writes if w.action != generator.UNCHANGED]
+    problems = [*plan.refusals, *stale]
+    if problems:
+        raise RefusedError("generated files are not up to date:\n" + "\n".join(f"  {p}" for p in problems))
+    info(f"{len(plan.writes)} generated file(s) up to date in {output_dir}")
+    return 0
+
+
+def _from_spec(args: argparse.Namespace) -> tuple[list[JobSpec], dict[str, Origin], Path, str]:
+    given = [flag for flag, dest in (*_SCALAR_FLAGS, *_PAIR_FLAGS, *_LIST_FLAGS) if getattr(args, dest) is not None]
+    given += [flag for flag, kind, resource in _RESOURCE_FLAGS if getattr(args, _resource_dest(flag)) is not None]
+    if given:
+        raise UsageError(f"--spec cannot be combined with {', '.join(given)}: put job settings in the spec")
+    spec_path = Path(args.spec)
+    package = check_package(args.package) if args.package else None
+    image_flag = _explicit_image(args)
+    spec = read_spec(spec_path, package=package, image=image_flag)
+    output_dir = Path(args.output_dir) if args.output_dir else spec_path.parent / "airflow_dags"
+    spec_dir = spec_path.resolve().parent
+    out_rel = os.path.relpath(output_dir.resolve(), spec_dir)
+    command = (TOOL, "generate", "--spec", spec_path.name, "--output-dir", out_rel,
+               *(("--image", image_flag) if image_flag else ()))
+    origins = {
+        job.name: Origin(description=f"{spec_path.name} (job {job.name})",
+                         how_to_change=f"edit {spec_path.name} and run, in its folder", command=command)
+        for job in spec.jobs
+    }
+    return list(spec.jobs), origins, output_dir, spec.package
+
+
+def _explicit_image(args: argparse.Namespace) -> str | None:
+    """--image or IMAGE_TAG overrides the spec's image (CI generates with the image it just built)."""
+    return str(args.image) if args.image else None
+
+
+def _from_flags(args: argparse.Namespace) -> tuple[list[JobSpec], dict[str, Origin], Path, str]:
+    package = check_package(args.package)
+    if not args.name:
+        raise UsageError("--name is required (or use --spec jobs.yaml)")
+    if not args.image:
+        raise UsageError("--image is required (or set IMAGE_TAG)")
+    raw = _raw_job(args)
+    spec, problems = check_job(raw, package=package)
+    if problems or spec is None:
+        raise SpecError("generate", [f"{_flag_name(p.path)}: {p.message}" for p in problems])
+    command = (TOOL, "generate", "--package", package, *_canonical_flags(args))
+    origin = Origin(description="command-line flags", how_to_change="run again with other flags", command=command)
+    output_dir = Path(args.output_dir or "airflow_dags")
+    return [spec], {spec.name: origin}, output_dir, package
+
+
+def _resource_dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
+def _raw_job(args: argparse.Namespace) -> dict[str, Any]:
+    raw: dict[str, Any] = {"image": args.image}
+    for _flag, dest in _SCALAR_FLAGS:
+        if getattr(args, dest) is not None:
+            raw[dest] = getattr(args, dest)
+    for flag, dest in _PAIR_FLAGS:
+        if getattr(args, dest) is not None:
+            raw[dest] = dict(_key_value(flag, item) for item in getattr(args, dest))
+    if args.tag is not None:
+        raw["tags"] = list(args.tag)
+    if args.toleration is not None:
+        raw["tolerations"] = [_toleration(item) for item in args.toleration]
+    resources: dict[str, dict[str, str]] = {}
+    for flag, kind, resource in _RESOURCE_FLAGS:
+        value = getattr(args, _resource_dest(flag))
+        if value is not None:
+            resources.setdefault(kind, {})[resource] = value
+    if resources:
+        raw["resources"] = resources
+    return raw
+
+
+def _canonical_flags(args: argparse.Namespace) -> list[str]:
+    """The job flags as given, in a fixed order: the command that regenerates the file."""
+    out = ["--name", args.name, "--image", args.image]
+    for flag, dest in _SCALAR_FLAGS[1:]:
+        if getattr(args, dest) is not None:
+            out += [flag, str(getattr(args, dest))]
+    for flag, _kind, _resource in _RESOURCE_FLAGS:
+        if getattr(args, _resource_dest(flag)) is not None:
+            out += [flag, getattr(args, _resource_dest(flag))]
+    for flag, dest in (*_PAIR_FLAGS, *_LIST_FLAGS):
+        for item in getattr(args, dest) or ():
+            out += [flag, item]
+    return out
+
+
+def _key_value(flag: str, item: str) -> tuple[str, str]:
+    key, sep, value = item.partition("=")
+    if not sep or not key:
+        raise UsageError(f"{flag} {item!r}: expected KEY=VALUE")
+    return key, value
+
+
+def _toleration(item: str) -> dict[str, Any]:
+    """kubectl taint syntax: `key=value:NoSchedule`, `key:NoExecute` (operator Exists), `key=value`."""
+    body, sep, effect = item.rpartition(":")
+    if not sep:
+        body, effect = item, ""
+    if effect and effect not in TOLERATION_EFFECTS:
+        raise UsageError(f"--toleration {item!r}: effect {effect!r} is not one of {', '.join(TOLERATION_EFFECTS)}")
+    key, eq, value = body.partition("=")
+    toleration: dict[str, Any] = {"key": key or None, "operator": "Equal" if eq else "Exists"}
+    if eq:
+        toleration["value"] = value
+    if effect:
+        toleration["effect"] = effect
+    return toleration
+
+
+def _flag_name(path: FieldPath) -> str:
+    """The flag a problem's field path stands for: ("resources", "limits", "memory") -> --memory-limit."""
+    if path[:1] == ("resources",) and len(path) == 3:
+        return f"--{path[2]}-{str(path[1])[:-1]}"
+    flag = _FLAG_OF_FIELD.get(str(path[0]), f"--{str(path[0]).replace('_', '-')}") if path else "generate"
+    if len(path) > 1 and path[0] in ("env", "node_selector", "labels"):
+        return f"{flag} {path[1]}"
+    if len(path) > 1 and path[0] in ("tags", "tolerations"):
+        return f"{flag} #{int(path[1]) + 1}"
+    return flag

@@ -1,0 +1,1 @@
+"""Jobs: each module runs with `python -m pipeline_processing.jobs.<job>`."""

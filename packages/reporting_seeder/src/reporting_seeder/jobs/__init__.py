@@ -1,0 +1,1 @@
+"""Jobs: each module runs with `python -m reporting_seeder.jobs.<job>`."""
