@@ -124,6 +124,8 @@ def main(argv: Sequence[str] | None = None, environ: dict[str, str] | None = Non
     except UsageError as exc:
         print(f"airflow-dag-sync: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except SystemExit as exc:  # argparse: --help, --version, or a usage error (already printed)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     logs.configure(args.log_format, args.log_level)
     try:
         return run(args)

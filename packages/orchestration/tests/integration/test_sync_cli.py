@@ -1,0 +1,123 @@
+"""`airflow-dag-sync` as a process: flags and DAGSYNC_* variables, --once exit codes, metrics
+endpoints, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from airflow_dag_publisher.storage import Storage
+from airflow_dag_publisher.sync.main import main
+
+from devstack.seaweedfs import SeaweedFS, free_port
+from packages.orchestration.tests.sync.support import DirectPublisher, folder_view
+
+pytestmark = pytest.mark.slow
+SYNC = str(Path(sys.executable).parent / "airflow-dag-sync")
+
+
+@pytest.fixture(scope="module")
+def shared_bucket(seaweedfs: SeaweedFS) -> str:
+    return seaweedfs.create_bucket(f"cli-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture
+def env() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def publisher(shared_bucket: str, s3_env: dict[str, str], env: str) -> DirectPublisher:
+    return DirectPublisher(Storage(shared_bucket), env)
+
+
+def run_once(env_vars: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SYNC, "--once", *args], env={**os.environ, **env_vars}, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
+def test_once_syncs_from_environment_variables_and_exits_zero(publisher: DirectPublisher, shared_bucket: str,
+                                                              env: str, tmp_path: Path) -> None:
+    publisher.publish("alpha", {"a.py": b"a = 1\n"})
+    dags = tmp_path / "dags"
+    done = run_once({"DAGSYNC_BUCKET": shared_bucket, "DAGSYNC_ENV": env, "DAGSYNC_DAGS_DIR": str(dags),
+                     "DAGSYNC_LOG_FORMAT": "json"})
+    assert done.returncode == 0, done.stderr
+    assert folder_view(dags) == {"alpha": {"a.py": b"a = 1\n"}}
+    assert '"package": "alpha"' in done.stderr and '"level": "info"' in done.stderr
+
+
+def test_once_exits_three_when_s3_is_unreachable(tmp_path: Path, env: str) -> None:
+    done = run_once({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}, "--bucket", "dags", "--env", env,
+                    "--dags-dir", str(tmp_path / "dags"), "--s3-timeout", "1")
+    assert done.returncode == 3 and "sync did not complete" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("args", "environ", "message"), [
+    (["--env", "dev", "--dags-dir", "d"], {}, "--bucket"),
+    (["--bucket", "dags", "--env", "Dev!", "--dags-dir", "d"], {}, "--env"),
+    (["--bucket", "dags", "--env", "dev", "--dags-dir", "d", "--reconcile-interval", "61"], {}, "<= 60"),
+    (["--bucket", "dags", "--env", "dev", "--dags-dir", "d"], {"DAGSYNC_INTERVAL": "soon"}, "DAGSYNC_INTERVAL"),
+    (["--bucket", "dags", "--env", "dev", "--dags-dir", "d", "--state-dir", "d/state"], {}, "inside --dags-dir"),
+])
+def test_bad_options_exit_two_naming_the_option(args: list[str], environ: dict[str, str], message: str,
+                                                tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["--once", *args], environ=environ) == 2
+    assert message in capsys.readouterr().err
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_loop_serves_metrics_and_stops_on_sigterm(publisher: DirectPublisher, shared_bucket: str, env: str,
+                                                   tmp_path: Path) -> None:
+    port = free_port()
+    dags = tmp_path / "dags"
+    proc = subprocess.Popen([SYNC, "--bucket", shared_bucket, "--env", env, "--dags-dir", str(dags),
+                             "--interval", "0.2", "--metrics-port", str(port), "--metrics-address", "127.0.0.1"],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        status = 0
+        while time.monotonic() < deadline and status != 200:
+            time.sleep(0.2)
+            try:
+                status, _ = _get(f"http://127.0.0.1:{port}/readyz")
+            except OSError:
+                status = 0
+        assert status == 200
+        publisher.publish("alpha", {"a.py": b"1"})
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and "alpha" not in folder_view(dags):
+            time.sleep(0.1)
+        assert folder_view(dags) == {"alpha": {"a.py": b"1"}}
+        assert _get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        _, text = _get(f"http://127.0.0.1:{port}/metrics")
+        for line in ('dagsync_cycles_total{outcome="success"} 1', 'dagsync_packages 1',
+                     'dagsync_package_release_info{package="alpha"', "dagsync_cycles_total{outcome=\"noop\"}",
+                     "dagsync_last_success_timestamp_seconds", "dagsync_bytes_downloaded_total 1"):
+            assert line in text, line
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        assert proc.stderr is not None
+        proc.stderr.close()

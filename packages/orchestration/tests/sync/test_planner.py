@@ -1,0 +1,113 @@
+"""The pure sync planner: journal cursor, which manifests to GET, per-package decisions, file reuse."""
+
+from __future__ import annotations
+
+import json
+
+from airflow_dag_publisher.manifest import FileEntry
+from airflow_dag_publisher.storage import journal_key, journal_prefix
+from airflow_dag_publisher.sync import planner
+from airflow_dag_publisher.sync.planner import Action, JournalState
+
+from packages.orchestration.tests.sync.support import ENV, make_manifest, sha256
+
+PREFIX = journal_prefix(ENV)
+
+
+def entry(path: str, data: bytes) -> FileEntry:
+    return FileEntry(path=path, sha256=sha256(data), size=len(data), version_id="v1")
+
+
+def test_journal_lists_from_sixty_seconds_before_the_cursor() -> None:
+    state = JournalState(cursor_ms=1_000_000)
+    assert planner.journal_start_after(PREFIX, state, now_ms=5_000_000) == f"{PREFIX}{940_000:016d}"
+
+
+def test_cold_journal_starts_five_minutes_back() -> None:
+    assert planner.journal_start_after(PREFIX, JournalState(), now_ms=600_000) == f"{PREFIX}{300_000:016d}"
+
+
+def test_journal_reports_each_key_once_and_advances_the_cursor() -> None:
+    keys = [journal_key(ENV, "alpha", 1_000), journal_key(ENV, "beta", 2_000)]
+    first = planner.read_journal(PREFIX, keys, JournalState())
+    assert first.packages == {"alpha", "beta"} and first.state.cursor_ms == 2_000
+    again = planner.read_journal(PREFIX, keys, first.state)
+    assert again.packages == frozenset() and again.state == first.state
+
+
+def test_journal_forgets_keys_older_than_the_skew_window() -> None:
+    old, new = journal_key(ENV, "alpha", 1_000), journal_key(ENV, "beta", 100_000)
+    read = planner.read_journal(PREFIX, [old, new], JournalState())
+    assert read.state.seen == {new}
+
+
+def test_journal_ignores_keys_that_name_no_package() -> None:
+    keys = [f"{PREFIX}123-alpha", f"{PREFIX}{1:016d}-Bad-Name", f"{PREFIX}{1:016d}", "elsewhere/x"]
+    read = planner.read_journal(PREFIX, keys, JournalState())
+    assert read.packages == frozenset() and len(read.ignored) == 4
+
+
+def test_only_changed_and_not_refused_manifests_are_fetched() -> None:
+    listed = {"same": '"e1"', "changed": '"e3"', "new": '"e4"', "refused": '"e5"'}
+    applied = {"same": '"e1"', "changed": '"e2"', "refused": '"e0"'}
+    assert planner.manifests_to_fetch(listed, applied, {"refused": '"e5"'}) == ["changed", "new"]
+
+
+def test_vanished_packages_are_reported_never_dropped() -> None:
+    assert planner.vanished(["alpha"], ["alpha", "beta"]) == ["beta"]
+    assert planner.vanished([], ["alpha"]) == ["alpha"]
+
+
+def body(**overrides: object) -> bytes:
+    raw = json.loads(make_manifest("alpha", [entry("a.py", b"a")]).to_json())
+    raw.update(overrides)
+    return json.dumps(raw).encode()
+
+
+def decide(data: bytes, current: object = None) -> planner.Decision:
+    return planner.decide("alpha", ENV, '"e"', data, current, source="s3://b/dev/alpha/manifest.json")  # type: ignore[arg-type]
+
+
+def test_a_new_release_is_applied() -> None:
+    assert decide(body()).action is Action.APPLY
+
+
+def test_same_content_under_a_new_release_id_keeps_the_directory() -> None:
+    current = make_manifest("alpha", [entry("a.py", b"a")])
+    decision = decide(body(), current)
+    assert decision.action is Action.KEEP and decision.manifest is not None
+
+
+def test_retired_release_removes_only_a_held_package() -> None:
+    retired = make_manifest("alpha", [], retired=True).to_json()
+    assert decide(retired, make_manifest("alpha", [entry("a.py", b"a")])).action is Action.REMOVE
+    assert decide(retired, None).action is Action.KEEP
+
+
+def test_unusable_manifests_are_refused_with_the_reason() -> None:
+    bad_path = json.loads(body())
+    bad_path["files"][0]["path"] = "../x.py"
+    cases = {
+        "not valid UTF-8 JSON": b"{",
+        "unknown schema_version": body(schema_version=2),
+        "'..' component": json.dumps(bad_path).encode(),
+        "does not match the prefix's package": body(package="beta"),
+        "does not match the prefix's environment": body(env="prod"),
+    }
+    for reason, data in cases.items():
+        decision = decide(data)
+        assert decision.action is Action.REFUSE and reason in decision.reason, (reason, decision.reason)
+
+
+def test_files_held_locally_by_sha256_are_reused() -> None:
+    manifest = make_manifest("alpha", [entry("a.py", b"a"), entry("b.py", b"b")])
+    plan = planner.plan_files(manifest, {sha256(b"a"): "/state/releases/beta/x/other.py"})
+    assert [(e.path, src) for e, src in plan.reuse] == [("a.py", "/state/releases/beta/x/other.py")]
+    assert [e.path for e in plan.download] == ["b.py"] and plan.download_bytes == 1
+
+
+def test_release_directory_is_named_by_content() -> None:
+    one = make_manifest("alpha", [entry("a.py", b"a")])
+    two = make_manifest("alpha", [entry("a.py", b"a")])
+    assert one.release_id != two.release_id
+    assert planner.release_dir_name(one) == planner.release_dir_name(two)
