@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Install, upgrade and inspect Airflow (official Helm chart) with the DAG sync agent.
+set -euo pipefail
+
+CHART_REPO_NAME=apache-airflow
+CHART_REPO_URL=https://airflow.apache.org
+CHART_VERSION="${CHART_VERSION:-1.18.0}"
+
+usage() {
+    cat <<USAGE
+Usage: deploy_airflow.sh [options] COMMAND [ARGS...]
+
+Commands:
+  install            namespaces, etl-jobs RBAC, agent ConfigMap, then helm upgrade --install
+  upgrade            agent ConfigMap, then helm upgrade of the existing release (values changes)
+  status             helm status and the release's pods
+  logs [COMPONENT] [CONTAINER]
+                     recent logs; COMPONENT: scheduler (default), dag-processor, triggerer,
+                     api-server; CONTAINER: dag-sync (default), dag-sync-init, or the component's
+                     own container name
+
+Options:
+  --env ENV            environment (default: dev): k8s/envs/ENV/{values.yaml,dag-sync-configmap.yaml}
+  --release NAME       Helm release (default: airflow)
+  --namespace NS       namespace of Airflow (default: airflow)
+  --chart-version V    chart version (default: \$CHART_VERSION or $CHART_VERSION)
+  --timeout DURATION   helm --timeout (default: 15m)
+  --dry-run            print the commands instead of running them (no helm or kubectl needed)
+  -h, --help           this help
+
+Exit codes: 0 success, 1 a prerequisite is missing (metadata DB Secret), 2 usage error, 3 helm or kubectl missing, other: helm's or kubectl's.
+Environment: HELM (default: helm), KUBECTL (default: kubectl), KUBECONFIG as usual.
+USAGE
+}
+
+die() { echo "deploy_airflow.sh: $*" >&2; exit 2; }
+
+env_name=dev
+release=airflow
+namespace=airflow
+timeout=15m
+dry_run=false
+positional=()
+while (($#)); do
+    case "$1" in
+        -h|--help) usage; exit 0 ;;
+        --dry-run) dry_run=true ;;
+        --env|--release|--namespace|--chart-version|--timeout)
+            (($# >= 2)) || die "$1 needs a value"
+            case "$1" in
+                --env) env_name=$2 ;;
+                --release) release=$2 ;;
+                --namespace) namespace=$2 ;;
+                --chart-version) CHART_VERSION=$2 ;;
+                --timeout) timeout=$2 ;;
+            esac
+            shift ;;
+        -*) die "unknown option: $1 (see --help)" ;;
+        *) positional+=("$1") ;;
+    esac
+    shift
+done
+((${#positional[@]} >= 1)) || { usage >&2; exit 2; }
+command=${positional[0]}
+
+[[ $env_name =~ ^[a-z][a-z0-9-]{0,31}$ ]] || die "invalid environment name: $env_name"
+[[ $release =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || die "invalid release name: $release"
+[[ $namespace =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || die "invalid namespace: $namespace"
+[[ $CHART_VERSION =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "invalid chart version: $CHART_VERSION"
+
+script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+k8s_dir=$(cd "$script_dir/../k8s" && pwd)
+env_dir="$k8s_dir/envs/$env_name"
+base_values="$k8s_dir/airflow-values.yaml"
+env_values="$env_dir/values.yaml"
+configmap="$env_dir/dag-sync-configmap.yaml"
+helm_bin=${HELM:-helm}
+kubectl_bin=${KUBECTL:-kubectl}
+
+run() {
+    printf '+'
+    printf ' %q' "$@"
+    printf '\n'
+    $dry_run || "$@"
+}
+
+need() {
+    $dry_run && return 0
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 || { echo "deploy_airflow.sh: $tool not found" >&2; exit 3; }
+    done
+}
+
+need_env_files() {
+    [[ -d $env_dir ]] || die "unknown environment $env_name: no $env_dir"
+    local f
+    for f in "$base_values" "$env_values" "$configmap"; do
+        [[ -f $f ]] || die "missing $f"
+    done
+}
+
+helm_release() {
+    local verb=("$@")
+    run "$helm_bin" "${verb[@]}" "$release" "$CHART_REPO_NAME/airflow" --version "$CHART_VERSION" \
+        --namespace "$namespace" -f "$base_values" -f "$env_values" --wait --timeout "$timeout"
+}
+
+case "$command" in
+    install)
+        ((${#positional[@]} == 1)) || die "install takes no arguments"
+        need_env_files
+        need "$helm_bin" "$kubectl_bin"
+        run "$kubectl_bin" apply -f "$k8s_dir/namespaces.yaml"
+        if ! $dry_run && ! "$kubectl_bin" get secret airflow-metadata-db --namespace "$namespace" >/dev/null 2>&1; then
+            echo "deploy_airflow.sh: create the Secret airflow-metadata-db (key: connection, the metadata" \
+                "database URI) in namespace $namespace first; see infra/airflow/README.md" >&2
+            exit 1
+        fi
+        run "$kubectl_bin" apply -f "$k8s_dir/etl-jobs-rbac.yaml"
+        run "$kubectl_bin" apply -f "$configmap"
+        run "$helm_bin" repo add "$CHART_REPO_NAME" "$CHART_REPO_URL" --force-update
+        run "$helm_bin" repo update "$CHART_REPO_NAME"
+        helm_release upgrade --install
+        ;;
+    upgrade)
+        ((${#positional[@]} == 1)) || die "upgrade takes no arguments"
+        need_env_files
+        need "$helm_bin" "$kubectl_bin"
+        run "$kubectl_bin" apply -f "$configmap"
+        run "$helm_bin" repo update "$CHART_REPO_NAME"
+        helm_release upgrade
+        ;;
+    status)
+        ((${#positional[@]} == 1)) || die "status takes no arguments"
+        need "$helm_bin" "$kubectl_bin"
+        run "$helm_bin" status "$release" --namespace "$namespace"
+        run "$kubectl_bin" get pods --namespace "$namespace" -l "release=$release" -o wide
+        ;;
+    logs)
+        ((${#positional[@]} <= 3)) || die "logs takes at most COMPONENT and CONTAINER"
+        component=${positional[1]:-scheduler}
+        container=${positional[2]:-dag-sync}
+        case "$component" in
+            scheduler|dag-processor|triggerer|api-server) ;;
+            *) die "unknown component: $component (scheduler, dag-processor, triggerer, api-server)" ;;
+        esac
+        [[ $container =~ ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ ]] || die "invalid container name: $container"
+        need "$kubectl_bin"
+        run "$kubectl_bin" logs --namespace "$namespace" -l "release=$release,component=$component" \
+            -c "$container" --tail=200 --prefix --max-log-requests=10
+        ;;
+    *)
+        die "unknown command: $command (see --help)"
+        ;;
+esac

@@ -1,0 +1,263 @@
+"""Kubernetes side: every object in infra/airflow/k8s (and the agent's containers from the Helm
+values, wrapped into the Pods the chart will build) is strictly valid; yamllint is clean; the Helm
+values use only chart keys from tests/infra/data; the wiring agrees with Terraform and Airflow."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.infra.infra_helpers import DATA, INFRA, K8S, TERRAFORM, VENV_BIN
+
+K8S_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
+ENVS = sorted(p.name for p in (K8S / "envs").iterdir() if p.is_dir())
+VALUES = K8S / "airflow-values.yaml"
+COMPONENTS_WITH_SIDECAR = ["scheduler", "dagProcessor", "triggerer"]
+
+
+def manifest_files() -> list[Path]:
+    return sorted(p for p in K8S.rglob("*.yaml") if not p.name.endswith("values.yaml"))
+
+
+def documents(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def values(env: str | None = None) -> dict[str, Any]:
+    base = yaml.safe_load(VALUES.read_text())
+    if env:
+        merge(base, yaml.safe_load((K8S / "envs" / env / "values.yaml").read_text()))
+    return base  # type: ignore[no-any-return]
+
+
+def merge(into: dict[str, Any], over: dict[str, Any]) -> None:
+    """Helm's merge of -f files: maps merge, everything else replaces."""
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            merge(into[k], v)
+        else:
+            into[k] = v
+
+
+def chart_keys() -> tuple[set[str], str]:
+    text = (DATA / "airflow-chart-keys.txt").read_text()
+    version = re.search(r"^# chart-version: (\S+)$", text, re.M)
+    assert version, "the key list names no chart version"
+    keys = {line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")}
+    return keys, version.group(1)
+
+
+def value_paths(node: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in node.items():
+        path = f"{prefix}{key}"
+        yield path, value
+        if isinstance(value, dict):
+            yield from value_paths(value, f"{path}.")
+
+
+def pods(env: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The Pods the chart builds around the agent: Airflow's main container gets the global
+    volumeMounts, the agent containers come verbatim from extraInitContainers/extraContainers."""
+    v = values(env)
+    for component in [*COMPONENTS_WITH_SIDECAR, "workers"]:
+        section = v[component]
+        airflow = {"name": "base" if component == "workers" else component.lower(),
+                   "image": f"{v['defaultAirflowRepository']}:{v['defaultAirflowTag']}",
+                   "volumeMounts": copy.deepcopy(v["volumeMounts"])}
+        pod = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"airflow-{component.lower()}", "namespace": "airflow"},
+            "spec": {
+                "serviceAccountName": section["serviceAccount"]["name"],
+                "securityContext": {"runAsUser": v.get("uid", 50000), "fsGroup": 0},
+                "initContainers": copy.deepcopy(section.get("extraInitContainers", [])),
+                "containers": [airflow, *copy.deepcopy(section.get("extraContainers", []))],
+                "volumes": copy.deepcopy(v["volumes"]),
+            },
+        }
+        yield component, pod
+
+
+def all_objects() -> list[tuple[str, dict[str, Any]]]:
+    objs = [(f"{p.relative_to(K8S)}#{i}", d) for p in manifest_files() for i, d in enumerate(documents(p))]
+    objs += [(f"pod:{name}", pod) for name, pod in pods()]
+    return objs
+
+
+OBJECTS = all_objects()
+
+
+@pytest.mark.parametrize("version", K8S_VERSIONS)
+@pytest.mark.parametrize(("name", "obj"), OBJECTS, ids=[n for n, _ in OBJECTS])
+def test_objects_are_strictly_valid(name: str, obj: dict[str, Any], version: str) -> None:
+    kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_expected_objects_exist() -> None:
+    kinds = {(o["kind"], o["metadata"]["name"]) for _, o in OBJECTS}
+    assert {("Namespace", "airflow"), ("Namespace", "etl-jobs"), ("ConfigMap", "airflow-dag-sync"),
+            ("Role", "airflow-job-launcher"), ("RoleBinding", "airflow-job-launcher")} <= kinds
+    assert len(OBJECTS) >= 11
+
+
+def test_yamllint_clean() -> None:
+    proc = subprocess.run([str(VENV_BIN / "yamllint"), "-s", "-c", str(INFRA / ".yamllint.yaml"), str(INFRA)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("env", [None, *ENVS])
+def test_values_use_only_chart_keys(env: str | None) -> None:
+    keys, version = chart_keys()
+    assert re.fullmatch(r"1\.\d+\.\d+", version)
+    assert f'CHART_VERSION="${{CHART_VERSION:-{version}}}"' in (INFRA / "scripts" / "deploy_airflow.sh").read_text()
+    assert f"chart version {version}" in VALUES.read_text()
+    files = [VALUES] if env is None else [K8S / "envs" / env / "values.yaml"]
+    for path in files:
+        unknown = []
+        for key, value in value_paths(yaml.safe_load(path.read_text())):
+            parent_free = any(key.startswith(k[:-1]) for k in keys if k.endswith(".*"))
+            if parent_free or key in keys or (isinstance(value, dict) and any(k.startswith(key + ".") for k in keys)):
+                continue
+            unknown.append(key)
+        assert not unknown, f"{path.name}: keys the chart does not define: {unknown}"
+
+
+def airflow_options() -> dict[str, dict[str, Any]]:
+    import importlib.util
+
+    spec = importlib.util.find_spec("airflow")
+    assert spec and spec.submodule_search_locations
+    path = Path(next(iter(spec.submodule_search_locations))) / "config_templates" / "config.yml"
+    return {s: body.get("options", {}) for s, body in yaml.safe_load(path.read_text()).items()}
+
+
+def test_airflow_config_options_exist_and_refresh_is_fast() -> None:
+    config = values()["config"]
+    options = airflow_options()
+    for section, opts in config.items():
+        for option in opts:
+            assert option in options.get(section, {}), f"[{section}] {option} is not an Airflow option"
+    assert int(config["dag_processor"]["refresh_interval"]) <= 30
+    assert int(options["dag_processor"]["refresh_interval"]["default"]) == 300  # why it is set
+    assert float(config["core"]["dagbag_import_timeout"]) == 30
+    assert int(config["dag_processor"]["dag_file_processor_timeout"]) == 50
+    assert int(config["dag_processor"]["min_file_process_interval"]) <= 60
+
+
+def agent_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = pod["spec"]
+    return [c for c in spec["initContainers"] + spec["containers"] if "airflow-dag-sync" in c.get("command", [])]
+
+
+def flag(container: dict[str, Any], name: str) -> str | None:
+    for arg in container.get("args", []):
+        if arg == f"--{name}":
+            return ""
+        if arg.startswith(f"--{name}="):
+            return str(arg.split("=", 1)[1])
+    return None
+
+
+@pytest.mark.parametrize(("component", "pod"), list(pods()), ids=[c for c, _ in pods()])
+def test_agent_wiring(component: str, pod: dict[str, Any]) -> None:
+    spec = pod["spec"]
+    init = [c for c in spec["initContainers"] if c["name"] == "dag-sync-init"]
+    sidecar = [c for c in spec["containers"] if c["name"] == "dag-sync"]
+    assert len(init) == 1 and flag(init[0], "once") == ""
+    assert len(sidecar) == (0 if component == "workers" else 1)
+    airflow_mounts = {(m["name"], m["mountPath"], m.get("subPath")) for m in spec["containers"][0]["volumeMounts"]}
+    assert all(m.get("readOnly") for m in spec["containers"][0]["volumeMounts"] if m["name"] == "dags")
+    volumes = {v["name"] for v in spec["volumes"]}
+    for c in agent_containers(pod):
+        assert c["image"].startswith("registry.example.com/platform/airflow-dag-sync:") and ":latest" not in c["image"]
+        sc = c["securityContext"]
+        assert sc["runAsNonRoot"] is True and sc["readOnlyRootFilesystem"] is True
+        assert sc["allowPrivilegeEscalation"] is False and sc["capabilities"]["drop"] == ["ALL"]
+        assert c["resources"]["requests"] and c["resources"]["limits"]
+        mounts = {(m["name"], m["mountPath"], m.get("subPath")) for m in c["volumeMounts"]}
+        assert {m["name"] for m in c["volumeMounts"]} <= volumes
+        # same volume, same paths as Airflow: the relative symlinks resolve in both
+        assert {m for m in mounts if m[0] == "dags"} == airflow_mounts
+        assert not any(m.get("readOnly") for m in c["volumeMounts"])
+        assert "/tmp" in {m["mountPath"] for m in c["volumeMounts"]}
+        dags, state = flag(c, "dags-dir"), flag(c, "state-dir")
+        assert ("dags", dags, "dags") in mounts and ("dags", state, "state") in mounts
+        assert dags and state and not state.startswith(dags.rstrip("/") + "/")
+        assert c["envFrom"] == [{"configMapRef": {"name": "airflow-dag-sync"}}]
+    for c in sidecar:
+        port = int(flag(c, "metrics-port") or 0)
+        assert [p["containerPort"] for p in c["ports"]] == [port]
+        named = c["ports"][0]["name"]
+        assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": named}
+        assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": named}
+
+
+def test_dags_folder_is_airflows() -> None:
+    v = values()
+    dags_mount = next(m for m in v["volumeMounts"] if m.get("subPath") == "dags")
+    assert dags_mount["mountPath"] == "/opt/airflow/dags"  # the chart's [core] dags_folder
+    assert v["dags"]["gitSync"]["enabled"] is False and v["dags"]["persistence"]["enabled"] is False
+    assert v["dagProcessor"]["enabled"] is True
+
+
+def terraform_service_accounts() -> list[str]:
+    with (TERRAFORM / "variables.tf").open() as fh:
+        for block in hcl2.load(fh)["variable"]:
+            if "airflow_service_accounts" in block:
+                default = block["airflow_service_accounts"]["default"]
+                return list(default[0] if isinstance(default[0], list) else default)
+    raise AssertionError("variable airflow_service_accounts not found")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_service_accounts_irsa_and_rbac_agree(env: str) -> None:
+    v = values(env)
+    names = {c: v[c]["serviceAccount"]["name"] for c in [*COMPONENTS_WITH_SIDECAR, "workers"]}
+    assert sorted(names.values()) == sorted(terraform_service_accounts())
+    for c in names:
+        arn = v[c]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+        # the role name aws_iam_role.airflow gets: airflow-dags-<env>-airflow-read
+        assert re.fullmatch(rf"arn:aws:iam::\d{{12}}:role/airflow-dags-{env}-airflow-read", arn), arn
+    binding = next(d for d in documents(K8S / "etl-jobs-rbac.yaml") if d["kind"] == "RoleBinding")
+    bound = {s["name"] for s in binding["subjects"]}
+    assert bound == {names["scheduler"], names["triggerer"], names["workers"]}
+    assert all(s["namespace"] == "airflow" and s["kind"] == "ServiceAccount" for s in binding["subjects"])
+
+
+def test_rbac_is_pods_in_etl_jobs_only() -> None:
+    docs = [d for p in manifest_files() for d in documents(p)]
+    assert not [d for d in docs if d["kind"] in {"ClusterRole", "ClusterRoleBinding"}]
+    role = next(d for d in docs if d["kind"] == "Role")
+    assert role["metadata"]["namespace"] == "etl-jobs"
+    rules = {(tuple(r["apiGroups"]), tuple(r["resources"])): set(r["verbs"]) for r in role["rules"]}
+    assert rules == {
+        (("",), ("pods",)): {"create", "get", "list", "watch", "delete", "patch"},
+        (("",), ("pods/log",)): {"get", "list"},
+        (("",), ("events",)): {"get", "list"},
+    }
+    binding = next(d for d in docs if d["kind"] == "RoleBinding")
+    assert binding["metadata"]["namespace"] == "etl-jobs" and binding["roleRef"]["name"] == role["metadata"]["name"]
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_configmap_matches_terraform_environment(env: str) -> None:
+    (cm,) = documents(K8S / "envs" / env / "dag-sync-configmap.yaml")
+    with (TERRAFORM / "envs" / f"{env}.tfvars").open() as fh:
+        tfvars = {k: (v[0] if isinstance(v, list) else v) for k, v in hcl2.load(fh).items()}
+    data = cm["data"]
+    assert cm["metadata"] == cm["metadata"] | {"name": "airflow-dag-sync", "namespace": "airflow"}
+    assert data["DAGSYNC_ENV"] == env == tfvars["environment"]
+    assert data["DAGSYNC_BUCKET"] == tfvars["bucket_name"]
+    assert data["AWS_REGION"] == tfvars["region"]
+    assert float(data["DAGSYNC_INTERVAL"]) <= 10
+    assert all(isinstance(v, str) for v in data.values())
