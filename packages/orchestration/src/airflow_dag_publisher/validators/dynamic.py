@@ -171,6 +171,7 @@ def _judge_all(files: list[str], spec: WorkerSpec, opts: DynamicOptions) -> Dyna
     leftover = _drain(todo)
     if leftover and not result.seconds and startup_errors:
         result.skipped = f"the Airflow parse worker could not start: {startup_errors[0]}"
+        return result
     for rel in leftover:
         reason = startup_errors[0] if startup_errors else "no worker was left"
         result.findings.append(Finding(rel, "not-judged", ERROR, f"Airflow could not judge the file: {reason}"))
