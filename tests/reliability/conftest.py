@@ -1,0 +1,27 @@
+"""Fixtures of the reliability suite: one bucket per worker session (SeaweedFS has a few dozen
+volumes, and each bucket takes its own), an environment prefix per test, and the figures summary.
+
+Scale: the short form runs in `make test`; RELIABILITY_SOAK=1 (`make soak`) multiplies every
+count by 10, or by RELIABILITY_SCALE=N when set."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from devstack.seaweedfs import SeaweedFS
+from tests.reliability.figures import pytest_configure, pytest_terminal_summary
+
+__all__ = ["pytest_configure", "pytest_terminal_summary"]
+
+
+@pytest.fixture(scope="session")
+def shared_bucket(seaweedfs: SeaweedFS) -> str:
+    return seaweedfs.create_bucket(f"reliability-{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+def env() -> str:
+    """A fresh environment prefix of the shared bucket: tests never see each other's packages."""
+    return f"r{uuid.uuid4().hex[:10]}"

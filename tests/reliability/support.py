@@ -1,0 +1,323 @@
+"""Helpers of the reliability suite: self-describing releases (every file carries the release's
+token, and the token names the release's file set), a continuous DAGs-folder sampler, the real
+`airflow-dag-sync` and `airflow-dag-publisher` binaries as subprocesses, and bucket checks."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from airflow_dag_publisher.catalog import read_history
+from airflow_dag_publisher.manifest import ReleaseManifest, parse_manifest
+from airflow_dag_publisher.storage import Storage, dag_key, manifest_key
+
+from devstack.seaweedfs import free_port
+
+BIN = Path(sys.executable).parent
+EXTRAS = 4  # optional files a release may hold: sql/extra_<k>.sql, chosen by the token's mask
+_TOKEN = re.compile(rb"RELEASE_TOKEN = \"([0-9a-z]+)-([0-9]+)\"")
+
+DAG_TEMPLATE = '''\
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.sdk import DAG
+from kubernetes.client import models as k8s
+
+from {package}.helper import TOKEN
+
+RELEASE_TOKEN = "{token}"
+
+with DAG(dag_id="{package}_daily", schedule=None, catchup=False, tags=["{package}", TOKEN]) as dag:
+    KubernetesPodOperator(
+        task_id="run",
+        name="run",
+        namespace="etl-jobs",
+        image="registry.example.com/{package}:1.0.0",
+        cmds=["python", "-m", "{package}.jobs.run"],
+        on_finish_action="delete_pod",
+        get_logs=True,
+        container_resources=k8s.V1ResourceRequirements(
+            requests={{"cpu": "100m", "memory": "128Mi"}}, limits={{"cpu": "500m", "memory": "256Mi"}}
+        ),
+    )
+'''
+
+
+# -- releases that describe themselves ----------------------------------------------------------
+def token(serial: int, mask: int) -> str:
+    return f"{serial:x}-{mask}"
+
+
+def expected_paths(package: str, mask: int) -> set[str]:
+    return {f"{package}_daily.py", "helper.py"} | {f"sql/extra_{k}.sql" for k in range(EXTRAS) if mask >> k & 1}
+
+
+def release_files(package: str, serial: int, mask: int, *, pad: int = 20_000) -> dict[str, bytes]:
+    """A release of `package` whose every file carries RELEASE_TOKEN = "<serial>-<mask>"."""
+    tok = token(serial, mask)
+    files = {
+        f"{package}_daily.py": DAG_TEMPLATE.format(package=package, token=tok).encode(),
+        "helper.py": f'TOKEN = "{tok}"\nRELEASE_TOKEN = "{tok}"\n'.encode(),
+    }
+    for k in range(EXTRAS):
+        if mask >> k & 1:
+            body = f'-- RELEASE_TOKEN = "{tok}"\n'.encode()
+            files[f"sql/extra_{k}.sql"] = body + b"-- padding\n" * (pad // 11)
+    return files
+
+
+def write_source(folder: Path, files: dict[str, bytes]) -> Path:
+    if folder.exists():
+        for old in sorted(folder.rglob("*"), reverse=True):
+            old.rmdir() if old.is_dir() else old.unlink()
+    for path, data in files.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_bytes(data)
+    return folder
+
+
+def release_problem(package: str, files: dict[str, bytes]) -> str | None:
+    """Why a set of files is not exactly one release of `package` (None when it is)."""
+    tokens = set()
+    for path, data in files.items():
+        m = _TOKEN.search(data)
+        if m is None:
+            return f"{path} carries no release token"
+        tokens.add((m.group(1).decode(), int(m.group(2))))
+    if len(tokens) != 1:
+        return f"files of {len(tokens)} releases mixed: {sorted(tokens)}"
+    (_, mask), = tokens
+    if set(files) != expected_paths(package, mask):
+        return f"file set {sorted(files)} is not release mask {mask}'s {sorted(expected_paths(package, mask))}"
+    return None
+
+
+def release_token(files: dict[str, bytes]) -> str:
+    m = _TOKEN.search(files["helper.py"])
+    assert m is not None
+    return f"{m.group(1).decode()}-{m.group(2).decode()}"
+
+
+# -- the DAGs folder, sampled as Airflow would read it -----------------------------------------
+def read_tree(root: Path) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for dirpath, _dirs, names in os.walk(root, followlinks=True):
+        for name in names:
+            full = Path(dirpath) / name
+            out[full.relative_to(root).as_posix()] = full.read_bytes()
+    return out
+
+
+@dataclass
+class FolderSampler:
+    """Reads the DAGs folder continuously in a thread. Each package link is resolved once per
+    sample (a release directory is immutable), then every file is read: one sample is "torn" when
+    its files are not exactly one release. Anything in the folder but package links is a stray."""
+
+    dags: Path
+    packages: tuple[str, ...]
+    period: float = 0.002
+    max_seconds: float = 900.0
+    samples: int = 0
+    torn: list[str] = field(default_factory=list)
+    strays: set[str] = field(default_factory=set)
+    seen: dict[str, Counter[str]] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> FolderSampler:
+        self.seen = {p: Counter() for p in self.packages}
+        self._thread = threading.Thread(target=self._run, name="folder-sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def __enter__(self) -> FolderSampler:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def sample_once(self) -> None:
+        try:
+            entries = sorted(os.listdir(self.dags))
+        except FileNotFoundError:
+            return
+        for name in entries:
+            link = self.dags / name
+            if name not in self.packages or not link.is_symlink():
+                self.strays.add(name)
+                continue
+            try:
+                real = Path(os.path.realpath(link))
+                files = read_tree(real)
+            except FileNotFoundError as exc:  # the link moved on and the old release was cleaned
+                self.torn.append(f"{name}: release vanished while being read ({exc})")
+                continue
+            problem = release_problem(name, files)
+            if problem:
+                self.torn.append(f"{name} -> {real.name}: {problem}")
+            else:
+                self.seen[name][release_token(files)] += 1
+        self.samples += 1
+
+    def _run(self) -> None:
+        end = time.monotonic() + self.max_seconds
+        while not self._stop.is_set() and time.monotonic() < end:
+            self.sample_once()
+            self._stop.wait(self.period)
+
+
+# -- the real binaries ---------------------------------------------------------------------------
+def publish_cmd(bucket: str, env: str, package: str, source: Path) -> list[str]:
+    return [str(BIN / "airflow-dag-publisher"), "publish", "--env", env, "--bucket", bucket, "--package", package,
+            "--source", str(source), "--skip-dynamic-validation", "--json"]
+
+
+def run_publish(bucket: str, env: str, package: str, source: Path, *, timeout: float = 120
+                ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(publish_cmd(bucket, env, package, source), capture_output=True, text=True,
+                          env=dict(os.environ), timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+
+
+class Agent:
+    """`airflow-dag-sync` as its own process, with its metrics server on a loopback port."""
+
+    def __init__(self, bucket: str, env: str, dags: Path, log: Path, *, interval: float = 0.2,
+                 extra: tuple[str, ...] = ()) -> None:
+        self.port = free_port()
+        self.log = log
+        self.dags = dags
+        cmd = [str(BIN / "airflow-dag-sync"), "--bucket", bucket, "--env", env, "--dags-dir", str(dags),
+               "--interval", str(interval), "--metrics-port", str(self.port), "--metrics-address", "127.0.0.1",
+               "--s3-timeout", "2", *extra]
+        with open(log, "ab") as fh:
+            self.proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         env=dict(os.environ), start_new_session=True)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def get(self, path: str, timeout: float = 2.0) -> tuple[int, str]:
+        """(status, body) of a metrics-server path; (0, reason) when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=timeout) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+        except (urllib.error.URLError, OSError) as exc:
+            return 0, str(exc)
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples of `name` whose labels include `labels` (0 when absent)."""
+        status, text = self.get("/metrics")
+        if status != 200:
+            return float("nan")
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith(name) or line.startswith("#"):
+                continue
+            head, _, value = line.rpartition(" ")
+            if head.split("{")[0] != name:
+                continue
+            if all(f'{k}="{v}"' in head for k, v in labels.items()):
+                total += float(value)
+        return total
+
+    def log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self) -> int | None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=15)
+            except ProcessLookupError:
+                pass
+        return self.proc.returncode
+
+    def __enter__(self) -> Agent:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_for(predicate: Any, *, timeout: float, period: float = 0.05) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(period)
+    return bool(predicate())
+
+
+# -- the bucket ------------------------------------------------------------------------------------
+def current_release(storage: Storage, env: str, package: str) -> ReleaseManifest | None:
+    obj = storage.get(manifest_key(env, package))
+    if obj is None:
+        return None
+    return parse_manifest(obj.body, source=obj.key, env=env, package=package)
+
+
+def verified_files(storage: Storage, manifest: ReleaseManifest) -> dict[str, bytes]:
+    """Every pinned version of the release, each checked against its sha256 and size."""
+    out = {}
+    for f in manifest.files:
+        assert f.version_id is not None
+        obj = storage.get(dag_key(manifest.env, manifest.package, f.path), version_id=f.version_id)
+        assert obj is not None, f"{f.path}@{f.version_id} missing"
+        assert hashlib.sha256(obj.body).hexdigest() == f.sha256 and len(obj.body) == f.size, f.path
+        out[f.path] = obj.body
+    return out
+
+
+def chain_problems(storage: Storage, env: str, package: str) -> tuple[int, list[str]]:
+    """The package's history must be one chain: newest first, each release's parent the next one."""
+    history, warnings = read_history(storage, env, package)
+    problems = [f"history warning: {w}" for w in warnings]
+    parents = Counter(m.previous_release_id for m in history)
+    problems += [f"{n} releases share the parent {p}" for p, n in parents.items() if n > 1]
+    for newer, older in itertools.pairwise(history):
+        if newer.previous_release_id != older.release_id:
+            problems.append(f"{newer.release_id}'s parent is {newer.previous_release_id}, not {older.release_id}")
+    if history and history[-1].previous_release_id is not None:
+        problems.append(f"the first release {history[-1].release_id} has a parent")
+    return len(history), problems
+
+
+def iter_outside(root: Path, inside: tuple[Path, ...]) -> Iterator[str]:
+    """Every path under root that is not under one of `inside` (escapes land there)."""
+    for dirpath, dirs, names in os.walk(root):
+        here = Path(dirpath)
+        dirs[:] = [d for d in dirs if not any((here / d) == p for p in inside)]
+        for name in names + dirs:
+            yield (here / name).relative_to(root).as_posix()
+
+
+def dump(obj: Any) -> bytes:
+    return json.dumps(obj).encode()
