@@ -115,21 +115,32 @@ def test_yamllint_clean() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def unknown_keys(doc: dict[str, Any], keys: set[str]) -> list[str]:
+    unknown = []
+    for key, value in value_paths(doc):
+        free = any(key.startswith(k[:-1]) for k in keys if k.endswith(".*"))
+        parent = isinstance(value, dict) and any(k.startswith(key + ".") for k in keys)
+        if not (free or key in keys or parent):
+            unknown.append(key)
+    return unknown
+
+
 @pytest.mark.parametrize("env", [None, *ENVS])
 def test_values_use_only_chart_keys(env: str | None) -> None:
     keys, version = chart_keys()
     assert re.fullmatch(r"1\.\d+\.\d+", version)
     assert f'CHART_VERSION="${{CHART_VERSION:-{version}}}"' in (INFRA / "scripts" / "deploy_airflow.sh").read_text()
     assert f"chart version {version}" in VALUES.read_text()
-    files = [VALUES] if env is None else [K8S / "envs" / env / "values.yaml"]
-    for path in files:
-        unknown = []
-        for key, value in value_paths(yaml.safe_load(path.read_text())):
-            parent_free = any(key.startswith(k[:-1]) for k in keys if k.endswith(".*"))
-            if parent_free or key in keys or (isinstance(value, dict) and any(k.startswith(key + ".") for k in keys)):
-                continue
-            unknown.append(key)
-        assert not unknown, f"{path.name}: keys the chart does not define: {unknown}"
+    path = VALUES if env is None else K8S / "envs" / env / "values.yaml"
+    unknown = unknown_keys(yaml.safe_load(path.read_text()), keys)
+    assert not unknown, f"{path.name}: keys the chart does not define: {unknown}"
+
+
+def test_chart_key_check_rejects_unknown_keys() -> None:
+    keys, _ = chart_keys()
+    doc = {"scheduler": {"extraSidecars": [], "serviceAccount": {"annotations": {"a/b": "c"}, "nme": "x"}},
+           "config": {"anything": {"goes": "1"}}, "executorr": "LocalExecutor"}
+    assert unknown_keys(doc, keys) == ["scheduler.extraSidecars", "scheduler.serviceAccount.nme", "executorr"]
 
 
 def airflow_options() -> dict[str, dict[str, Any]]:
