@@ -1,0 +1,201 @@
+"""The GitLab CI template, run for real by gitlab-ci-local against SeaweedFS.
+
+Each test builds a throw-away git repository laid out like a package repository: the template copied
+verbatim to .gitlab/ci/, the package pipeline of tests/gitlab/fixtures/orders_report/.gitlab-ci.yml
+(the one docs/airflow/DEPLOYMENT.md shows) at the root, the package's DAG folder under packages/.
+gitlab-ci-local then runs the template's own script lines in a shell on this machine
+(`--shell-executor-no-image`); the only addition is shell-runner.yml, which drops the Airflow image
+(a shell runner has none) so that the publisher comes from this repository's .venv.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from devstack.seaweedfs import SeaweedFS
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / ".gitlab" / "ci" / "dag-publish-template.yml"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PACKAGE = FIXTURES / "orders_report"
+NPM_DIR = REPO / "devstack" / "npm"
+GCL = NPM_DIR / "node_modules" / ".bin" / "gitlab-ci-local"
+REQUIRED = ("ENVIRONMENT", "PACKAGE_NAME", "IMAGE_TAG", "DAG_BUCKET")
+# A shell runner has no image: this include (after the template) removes it. GitLab's JSON schema
+# has no `image: null`, so runs that use it turn schema validation off; the schema test runs without it.
+SHELL_RUNNER_INCLUDE = ".gitlab/ci/shell-runner.yml"
+JOB_TIMEOUT = 240
+
+
+@pytest.fixture(scope="session")
+def gitlab_ci_local() -> Path:
+    """gitlab-ci-local as pinned in devstack/npm (installed by `make system-tools`; installed here if missing)."""
+    if not GCL.exists():
+        if shutil.which("node") is None or shutil.which("npm") is None:
+            pytest.skip("node and npm are needed to install gitlab-ci-local (devstack/npm); one is missing here")
+        # pytest-xdist workers install once, under a lock outside the work tree
+        with (Path(tempfile.gettempdir()) / "airflow-dag-publisher-npm.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not GCL.exists():
+                subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NPM_DIR,
+                               check=True, timeout=300, capture_output=True)
+    if shutil.which("rsync") is None:
+        pytest.skip("gitlab-ci-local needs rsync (make system-tools installs it)")
+    return GCL
+
+
+@dataclass
+class JobRun:
+    returncode: int
+    output: str
+    repo: Path
+
+    def artifact(self, job: str, name: str) -> Path:
+        return self.repo / ".gitlab-ci-local" / "artifacts" / job / name
+
+
+def make_package_repo(root: Path, *, pipeline: dict[str, object] | None = None, dag_source: Path = PACKAGE) -> Path:
+    """A git repository with the template, the package pipeline and the package's DAG folder."""
+    repo = root / "repo"
+    (repo / ".gitlab" / "ci").mkdir(parents=True)
+    shutil.copy(TEMPLATE, repo / ".gitlab" / "ci" / TEMPLATE.name)
+    (repo / SHELL_RUNNER_INCLUDE).write_text(".dag_publish_base:\n  image: null\n")
+    shutil.copytree(dag_source / "airflow_dags", repo / "packages" / "orders_report" / "airflow_dags")
+    if pipeline is None:
+        pipeline = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
+    (repo / ".gitlab-ci.yml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
+    git = ["git", "-c", "user.email=ci@example.invalid", "-c", "user.name=ci", "-c", "init.defaultBranch=main"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True, timeout=30)
+    subprocess.run([*git, "add", "-A"], cwd=repo, check=True, timeout=30)
+    subprocess.run([*git, "commit", "-q", "-m", "package"], cwd=repo, check=True, timeout=30)
+    return repo
+
+
+def on_shell_runner(pipeline: dict[str, object]) -> dict[str, object]:
+    includes = pipeline.get("include", [])
+    assert isinstance(includes, list)
+    return {**pipeline, "include": [*includes, {"local": SHELL_RUNNER_INCLUDE}]}
+
+
+def run_job(gcl: Path, repo: Path, job: str, variables: dict[str, str], *, schema: bool = False,
+            extra: tuple[str, ...] = ()) -> JobRun:
+    env = {k: v for k, v in os.environ.items() if k not in (*REQUIRED, "DAG_SOURCE_DIR")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the repo's .venv first
+    cmd = [str(gcl), "--home", str(repo.parent / "gcl-home"), "--shell-executor-no-image",
+           "--no-color", f"--json-schema-validation={'true' if schema else 'false'}"]
+    for key, value in variables.items():
+        cmd += ["--variable", f"{key}={value}"]
+    proc = subprocess.run([*cmd, *extra, *([job] if job else [])], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=JOB_TIMEOUT, check=False)
+    return JobRun(proc.returncode, proc.stdout + proc.stderr, repo)
+
+
+def s3_variables(seaweedfs: SeaweedFS) -> dict[str, str]:
+    return {**seaweedfs.env(), "DAG_PUBLISHER_INSTALL": "skip"}
+
+
+def list_jobs(gcl: Path, repo: Path, variables: dict[str, str]) -> list[str]:
+    result = run_job(gcl, repo, "", variables, schema=True, extra=("--list-json",))
+    assert result.returncode == 0, result.output
+    start = result.output.index("[")
+    jobs = json.JSONDecoder().raw_decode(result.output[start:])[0]
+    return sorted(j["name"] for j in jobs if j.get("when") != "never")
+
+
+def test_template_passes_gitlab_schema_and_runs_validation_on_merge_requests_publishing_on_default_branch(
+        gitlab_ci_local: Path, tmp_path: Path) -> None:
+    repo = make_package_repo(tmp_path)
+    assert list_jobs(gitlab_ci_local, repo, {}) == ["publish_dags_dev"]
+    assert list_jobs(gitlab_ci_local, repo, {"CI_PIPELINE_SOURCE": "merge_request_event"}) == ["validate_dags"]
+    assert list_jobs(gitlab_ci_local, repo, {"CI_COMMIT_BRANCH": "feature/x"}) == []
+
+
+def test_publish_job_on_default_branch_puts_the_package_dag_in_the_bucket(
+        gitlab_ci_local: Path, seaweedfs: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    pipeline = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
+    pipeline["variables"]["DAG_BUCKET"] = bucket
+    repo = make_package_repo(tmp_path, pipeline=on_shell_runner(pipeline))
+
+    result = run_job(gitlab_ci_local, repo, "publish_dags_dev", s3_variables(seaweedfs))
+
+    assert result.returncode == 0, result.output
+    assert "Airflow parse: ran" in result.output  # --require-airflow: the real parse, not a static fallback
+    assert "dag-publish: verified: release" in result.output
+    client = seaweedfs.client()
+    manifest = json.loads(client.get_object(Bucket=bucket, Key="dev/orders_report/manifest.json")["Body"].read())
+    assert manifest["dag_ids"] == ["orders_report_daily"]
+    assert manifest["image"] == "registry.example.com/data/orders-report:2.0.1"
+    assert manifest["published_by"].startswith("gitlab-ci job ")
+    assert [f["path"] for f in manifest["files"]] == ["orders_report_daily.py"]
+    live = client.get_object(Bucket=bucket, Key="dev/orders_report/dags/orders_report_daily.py")["Body"].read()
+    assert live == (PACKAGE / "airflow_dags" / "orders_report_daily.py").read_bytes()
+    published = json.loads(result.artifact("publish_dags_dev", "dag-publish.json").read_text())
+    assert published["release_id"] == manifest["release_id"] and published["uploaded"] == 1
+    junit = result.artifact("publish_dags_dev", "dag-validation-junit.xml").read_text()
+    assert 'name="orders_report_daily.py"' in junit and "<failure" not in junit
+
+
+def test_job_fails_before_any_work_and_names_every_missing_required_variable(
+        gitlab_ci_local: Path, tmp_path: Path) -> None:
+    pipeline = {"include": [{"local": ".gitlab/ci/dag-publish-template.yml"}],
+                "publish_dags_dev": {"extends": ".dag_publish_template"}}
+    repo = make_package_repo(tmp_path, pipeline=on_shell_runner(pipeline))
+
+    result = run_job(gitlab_ci_local, repo, "publish_dags_dev", {"DAG_PUBLISHER_INSTALL": "skip"})
+
+    assert result.returncode != 0
+    assert "dag-publish: missing required CI/CD variables: ENVIRONMENT PACKAGE_NAME IMAGE_TAG DAG_BUCKET" \
+        in result.output, result.output
+    assert "airflow-dag-publisher --version" not in result.output  # nothing ran after the check
+
+
+def test_job_names_the_one_missing_variable_when_the_others_are_set(gitlab_ci_local: Path, tmp_path: Path) -> None:
+    pipeline = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
+    del pipeline["variables"]["IMAGE_TAG"]
+    repo = make_package_repo(tmp_path, pipeline=on_shell_runner(pipeline))
+
+    result = run_job(gitlab_ci_local, repo, "publish_dags_dev", {"DAG_PUBLISHER_INSTALL": "skip"})
+
+    assert result.returncode != 0
+    assert "dag-publish: missing required CI/CD variables: IMAGE_TAG\n" in result.output, result.output
+
+
+def test_merge_request_job_installs_from_pip_spec_reports_junit_failure_and_publishes_nothing(
+        gitlab_ci_local: Path, seaweedfs: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(PACKAGE / "airflow_dags", broken / "airflow_dags")
+    dag = broken / "airflow_dags" / "orders_report_daily.py"
+    dag.write_text(dag.read_text().replace('namespace="etl-jobs"', 'namespace="default"'))
+    # The install step for real, pointed at a copy of this repository's distribution (--dry-run: the
+    # resolver and the build run, the shared .venv is left alone).
+    dist = tmp_path / "dist"
+    shutil.copytree(REPO / "packages" / "orchestration", dist,
+                    ignore=shutil.ignore_patterns("tests", "*.egg-info", "__pycache__"))
+    pipeline = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
+    pipeline["variables"]["DAG_BUCKET"] = bucket
+    repo = make_package_repo(tmp_path, pipeline=on_shell_runner(pipeline), dag_source=broken)
+    variables = {**s3_variables(seaweedfs), "CI_PIPELINE_SOURCE": "merge_request_event",
+                 "DAG_PUBLISHER_INSTALL": "pip", "DAG_PUBLISHER_PIP_SPEC": str(dist),
+                 "DAG_PUBLISHER_PIP_ARGS": "--dry-run --no-deps --no-build-isolation --no-index",
+                 "DAG_VALIDATE_ARGS": "--no-dynamic"}  # the static check finds it; the publish test parses
+
+    result = run_job(gitlab_ci_local, repo, "validate_dags", variables)
+
+    assert result.returncode != 0
+    assert "airflow-dag-publisher 0.1.0" in result.output  # the install step passed, the tool runs
+    assert "orders_report_daily.py: [" in result.output and "etl-jobs" in result.output, result.output
+    assert "dag-publish: validation failed (exit 1); nothing was published" in result.output
+    junit = result.artifact("validate_dags", "dag-validation-junit.xml").read_text()
+    assert "<failure" in junit and "etl-jobs" in junit
+    assert "Contents" not in seaweedfs.client().list_objects_v2(Bucket=bucket)
