@@ -21,7 +21,7 @@ $(STAMP): $(LOCK) $(wildcard $(addsuffix /pyproject.toml,$(LOCAL_PACKAGES)))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@test -x $(UV) || { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null; \
 		$(PY) -m pip install -q "$$(grep '^uv==' $(LOCK))"; }
-	$(UV) pip install -q --python $(PY) -r $(LOCK)
+	$(UV) pip sync -q --python $(PY) $(LOCK)
 	$(UV) pip install -q --python $(PY) --no-deps $(addprefix -e ,$(wildcard $(LOCAL_PACKAGES)))
 	@touch $@
 
