@@ -1,0 +1,108 @@
+"""The demo's settings, read from the files production uses so that the two cannot drift:
+the Helm values (`infra/airflow/k8s/airflow-values.yaml` with `envs/<env>/values.yaml` layered
+over it, as `deploy_airflow.sh` does) give Airflow's configuration, and the environment's
+ConfigMap (`envs/<env>/dag-sync-configmap.yaml`) gives the sync agent's DAGSYNC_* settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+K8S_DIR = ROOT / "infra" / "airflow" / "k8s"
+DEMO_ENV = "dev"
+
+# Used only while a file above is missing (a partial checkout): the documented production numbers.
+FALLBACK_AIRFLOW_CONFIG = {
+    "core": {"load_examples": "False", "dagbag_import_timeout": "30"},
+    "dag_processor": {"refresh_interval": "10", "min_file_process_interval": "30",
+                      "dag_file_processor_timeout": "50"},
+}
+FALLBACK_SYNC = {"DAGSYNC_BUCKET": "example-airflow-dags-dev", "DAGSYNC_ENV": DEMO_ENV, "DAGSYNC_INTERVAL": "5"}
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _load_yaml(path: Path) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return yaml.safe_load(f)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path.relative_to(ROOT)}: not valid YAML: {exc}") from None
+
+
+def helm_values(env: str = DEMO_ENV, k8s_dir: Path = K8S_DIR) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for path in (k8s_dir / "airflow-values.yaml", k8s_dir / "envs" / env / "values.yaml"):
+        if path.exists():
+            loaded = _load_yaml(path) or {}
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"{path}: expected a mapping at the top level")
+            values = _merge(values, loaded)
+    return values
+
+
+@dataclass(frozen=True)
+class DemoSettings:
+    airflow_config: dict[str, dict[str, str]]   # section -> option -> value, as in the Helm values
+    executor: str
+    sync_env: dict[str, str]                    # DAGSYNC_* from the ConfigMap
+    sources: tuple[str, ...]                    # the files read, for the banner
+
+    @property
+    def bucket(self) -> str:
+        return self.sync_env["DAGSYNC_BUCKET"]
+
+    @property
+    def env(self) -> str:
+        return self.sync_env["DAGSYNC_ENV"]
+
+    def airflow_env(self) -> dict[str, str]:
+        """AIRFLOW__SECTION__OPTION for every option the Helm values set (the chart does the same)."""
+        out = {f"AIRFLOW__{s.upper()}__{o.upper()}": str(v) for s, opts in self.airflow_config.items()
+               for o, v in opts.items()}
+        out["AIRFLOW__CORE__EXECUTOR"] = self.executor
+        return out
+
+
+def load_settings(env: str = DEMO_ENV, k8s_dir: Path = K8S_DIR) -> DemoSettings:
+    sources: list[str] = []
+    values = helm_values(env, k8s_dir)
+    if values:
+        sources.append(str((k8s_dir / "airflow-values.yaml").relative_to(ROOT)))
+    raw_config = values.get("config") or FALLBACK_AIRFLOW_CONFIG
+    if not isinstance(raw_config, dict):
+        raise ConfigError("Helm values: `config` must be a mapping of sections")
+    config = {str(s): {str(k): _scalar(v) for k, v in (opts or {}).items()} for s, opts in raw_config.items()
+              if isinstance(opts, dict) or opts is None}
+    executor = str(values.get("executor") or "LocalExecutor")
+
+    sync_env = dict(FALLBACK_SYNC)
+    configmap = k8s_dir / "envs" / env / "dag-sync-configmap.yaml"
+    if configmap.exists():
+        data = (_load_yaml(configmap) or {}).get("data") or {}
+        sync_env.update({str(k): str(v) for k, v in data.items() if str(k).startswith("DAGSYNC_")})
+        sources.append(str(configmap.relative_to(ROOT)))
+    return DemoSettings(config, executor, sync_env, tuple(sources))
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "True" if value else "False"
+    return str(value)

@@ -1,0 +1,302 @@
+"""The demo's services and their lifecycle: SeaweedFS (S3) with the versioned bucket, the sync agent
+and Airflow 3, all under `.local/demo/`, started in their own process groups and stopped together.
+
+Layout of `.local/` (git-ignored):
+    demo/              one run; wiped at the next start (after stopping what a killed run left)
+      pids.json        every process group this run started (see demo_procs)
+      env.sh           the environment for publishing from a second terminal
+      s3/              SeaweedFS data
+      airflow/         AIRFLOW_HOME: airflow.db, logs, the login file
+        dags/          the DAGs folder Airflow walks (one symlink per package, owned by the agent)
+        dags-state/    the agent's releases and state, outside the walked tree (as in the Helm values)
+      ci/<package>/    each publish job's working folder and artifacts (job.log, dag-publish.json, …)
+      logs/            one log per service
+    demo-cache/        kept across runs: a migrated Airflow database, the admin password
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shlex
+import shutil
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.airflow_demo import AirflowStack
+from devstack.demo_ci import CiRun, run_publish_job
+from devstack.demo_config import DemoSettings
+from devstack.demo_procs import Supervisor, read_pid_file, start_ticks, stop_stale
+from devstack.seaweedfs import SeaweedFS, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL = ROOT / ".local"
+EXAMPLE_PACKAGES = ("pipeline_processing", "reporting_seeder")
+
+
+class DemoError(Exception):
+    """A step failed; the message says which and where to look."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def package_image(package: str) -> str:
+    """The image a package's jobs run (its jobs.yaml), recorded in the manifest as CI does."""
+    import yaml
+
+    spec = ROOT / "packages" / package / "jobs.yaml"
+    try:
+        image = (yaml.safe_load(spec.read_text()) or {}).get("image")
+    except (OSError, yaml.YAMLError):
+        image = None
+    return str(image or f"registry.example.com/data/{package.replace('_', '-')}:demo")
+
+
+@dataclass
+class Timeline:
+    started: float = field(default_factory=time.monotonic)
+    marks: dict[str, float] = field(default_factory=dict)
+
+    def mark(self, name: str) -> float:
+        self.marks[name] = time.monotonic() - self.started
+        return self.marks[name]
+
+
+class DagWatcher(threading.Thread):
+    """Polls Airflow's /api/v2/dags and records when each dag_id was first seen (epoch seconds)."""
+
+    def __init__(self, airflow: AirflowStack, interval: float = 0.5) -> None:
+        super().__init__(name="dag-watcher", daemon=True)
+        self.airflow = airflow
+        self.interval = interval
+        self.first_seen: dict[str, float] = {}
+        self.last_error = ""
+        self._stop = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                now = time.time()
+                for dag_id in self.airflow.dag_ids():
+                    self.first_seen.setdefault(dag_id, now)
+                self.last_error = ""
+            except Exception as exc:  # keep polling: the api-server may be busy
+                self.last_error = str(exc)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class DemoStack:
+    def __init__(self, settings: DemoSettings, *, local: Path = LOCAL,
+                 say: Callable[[str], None] = print) -> None:
+        self.settings = settings
+        self.run_dir = local / "demo"
+        self.cache_dir = local / "demo-cache"
+        self.say = say
+        self.supervisor = Supervisor(self.run_dir / "pids.json", self.run_dir / "logs")
+        self.s3: SeaweedFS | None = None
+        self.airflow: AirflowStack | None = None
+        self.metrics_port = 0
+        self.base_env: dict[str, str] = {}
+        self.timeline = Timeline()
+
+    # --- start ----------------------------------------------------------------------------------
+
+    def clean_previous_run(self) -> None:
+        """Stop what a killed run left behind (recorded pids only), then wipe its folder."""
+        pid_file = self.run_dir / "pids.json"
+        owner = read_pid_file(pid_file).get("demo", {})
+        owner_pid = owner.get("pid") if isinstance(owner, dict) else None
+        if (isinstance(owner_pid, int) and owner_pid != os.getpid() and _alive(owner_pid)
+                and start_ticks(owner_pid) == owner.get("start")):
+            raise DemoError(f"a demo is already running (pid {owner_pid}); stop it with Ctrl-C in its terminal "
+                            f"or `kill -INT {owner_pid}`")
+        stale = stop_stale(pid_file)
+        if stale:
+            self.say(f"stopped what a previous demo left running: {', '.join(stale)}")
+        if self.run_dir.exists():
+            shutil.rmtree(self.run_dir)
+        self.run_dir.mkdir(parents=True)
+        self.supervisor.record("demo", os.getpid())
+
+    def start_s3(self) -> None:
+        self.s3 = SeaweedFS(self.run_dir / "s3", log_path=self.run_dir / "logs" / "seaweedfs.log", start_timeout=90)
+        (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
+        try:
+            self.s3.start()
+        except RuntimeError as exc:
+            raise DemoError(f"SeaweedFS did not start: {exc}") from None
+        finally:
+            if self.s3.proc is not None:
+                self.supervisor.record("seaweedfs", self.s3.proc.pid)
+        self.s3.create_bucket(self.settings.bucket)
+        self.base_env = self._base_env()
+        self._write_env_sh()
+
+    def _base_env(self) -> dict[str, str]:
+        assert self.s3 is not None
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DAGSYNC_", "AWS_"))}
+        env.update(self.s3.env())
+        env["AWS_CONFIG_FILE"] = str(self.run_dir / "no-aws-config")
+        env["AWS_SHARED_CREDENTIALS_FILE"] = str(self.run_dir / "no-aws-credentials")
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def _write_env_sh(self) -> None:
+        assert self.s3 is not None
+        exports = {**self.s3.env(), "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+                   "ENVIRONMENT": self.settings.env, "DAG_BUCKET": self.settings.bucket}
+        lines = ["# The running demo's S3 endpoint, bucket and environment, for airflow-dag-publisher.",
+                 "# Written by `make demo`; valid while it runs.  Usage: . .local/demo/env.sh"]
+        lines += [f"export {k}={shlex.quote(v)}" for k, v in exports.items()]
+        lines.append(f'export PATH={shlex.quote(str(ROOT / ".venv" / "bin"))}:"$PATH"')
+        (self.run_dir / "env.sh").write_text("\n".join(lines) + "\n")
+
+    def admin_password(self) -> str:
+        path = self.cache_dir / "admin-password"
+        if not path.exists():
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(12) + "\n")
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def prepare_airflow(self) -> None:
+        home = self.run_dir / "airflow"
+        self.airflow = AirflowStack(home=home, dags_dir=home / "dags", port=free_port(),
+                                    config_env=self.settings.airflow_env(), cache_dir=self.cache_dir)
+        try:
+            self.airflow.prepare(self.base_env, self.admin_password())
+        except (RuntimeError, OSError) as exc:
+            raise DemoError(f"Airflow set-up failed: {exc}") from None
+
+    def start_sync_agent(self) -> None:
+        assert self.airflow is not None
+        self.metrics_port = free_port()
+        env = {**self.base_env, **self.settings.sync_env}
+        # The sidecar's arguments in the Helm values, with the demo's paths and a loopback metrics port.
+        cmd = [str(ROOT / ".venv" / "bin" / "airflow-dag-sync"), f"--dags-dir={self.airflow.dags_dir}",
+               f"--state-dir={self.airflow.home / 'dags-state'}", f"--metrics-port={self.metrics_port}",
+               "--metrics-address=127.0.0.1"]
+        if not Path(cmd[0]).exists():
+            cmd[0] = shutil.which("airflow-dag-sync") or cmd[0]
+        self.supervisor.start("airflow-dag-sync", cmd, env, cwd=self.run_dir)
+
+    def start_airflow(self) -> None:
+        assert self.airflow is not None
+        self.airflow.start(self.supervisor, self.base_env)
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until the api-server answers, every component reports healthy and the agent is ready."""
+        assert self.airflow is not None
+        deadline = time.monotonic() + timeout
+        waiting = "the api-server"
+        while time.monotonic() < deadline:
+            self.check_services()
+            waiting = self._not_ready()
+            if not waiting:
+                return
+            time.sleep(1)
+        raise DemoError(f"not ready after {timeout:.0f} s: waiting for {waiting}; logs: {self.supervisor.log_dir}")
+
+    def _not_ready(self) -> str:
+        assert self.airflow is not None
+        try:
+            health = self.airflow._request("GET", "/api/v2/monitor/health", auth=False, timeout=5)
+        except Exception:
+            return "the api-server"
+        pending = [name for name in ("metadatabase", "scheduler", "triggerer", "dag_processor")
+                   if (health.get(name) or {}).get("status") != "healthy"]
+        if pending:
+            return ", ".join(n.replace("_", "-") for n in pending)
+        if not self.agent_ready():
+            return "the sync agent (/readyz)"
+        try:
+            self.airflow.token()
+        except Exception as exc:
+            return f"the login ({exc})"
+        return ""
+
+    def agent_ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/readyz", timeout=3) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    def check_services(self) -> None:
+        dead = self.supervisor.dead()
+        if dead:
+            service = dead[0]
+            raise DemoError(f"{service.name} exited (code {service.proc.returncode}); "
+                            f"last lines of {service.log_path}:\n{service.log_tail()}")
+
+    def publish_examples(self) -> list[CiRun]:
+        """Run the CI template's publish job for both example packages (in parallel, as two
+        packages' pipelines would)."""
+        runs: dict[str, CiRun] = {}
+
+        def job(package: str) -> None:
+            runs[package] = run_publish_job(
+                package=package, source_dir=ROOT / "packages" / package / "airflow_dags",
+                image=package_image(package), env_name=self.settings.env, bucket=self.settings.bucket,
+                base_env=self.base_env, work_dir=self.run_dir / "ci" / package,
+                on_start=lambda pid: self.supervisor.adopt(f"publish-{package}", pid))
+
+        threads = [threading.Thread(target=job, args=(p,), name=f"publish-{p}") for p in EXAMPLE_PACKAGES]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        failed = [r for r in runs.values() if r.returncode != 0]
+        if failed:
+            r = failed[0]
+            raise DemoError(f"publishing {r.package} with the CI template failed (exit {r.returncode}); "
+                            f"last lines of {r.log_path}:\n{r.tail()}")
+        return [runs[p] for p in EXAMPLE_PACKAGES]
+
+    def published_dag_ids(self) -> dict[str, list[str]]:
+        """package -> dag_ids of its current release (the CI job's own `list --json` artifact)."""
+        out: dict[str, list[str]] = {}
+        for package in EXAMPLE_PACKAGES:
+            rows = json.loads((self.run_dir / "ci" / package / "dag-list.json").read_text())
+            out[package] = list(rows[0]["dag_ids"]) if rows else []
+        return out
+
+    def commit_times(self) -> dict[str, float]:
+        """package -> epoch seconds of its latest commit, from the journal key `<ms>-<package>`."""
+        assert self.s3 is not None
+        client = self.s3.client()
+        out: dict[str, float] = {}
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket,
+                                                                   Prefix=f"_journal/{self.settings.env}/")
+        for page in pages:
+            for obj in page.get("Contents", []):
+                ms, _, package = obj["Key"].rsplit("/", 1)[1].partition("-")
+                if ms.isdigit():
+                    out[package] = max(out.get(package, 0.0), int(ms) / 1000)
+        return out
+
+    # --- stop -----------------------------------------------------------------------------------
+
+    def stop(self) -> list[str]:
+        """Stop everything this run started (and only that); returns what needed SIGKILL."""
+        killed = self.supervisor.stop_all(timeout=20)
+        if self.s3 is not None:
+            self.s3.stop()
+        (self.run_dir / "pids.json").unlink(missing_ok=True)
+        return killed
