@@ -16,7 +16,7 @@ import jinja2
 
 from airflow_dag_publisher import __version__
 from airflow_dag_publisher.generator.model import NAMESPACE, JobSpec
-from airflow_dag_publisher.generator.pyformat import LINE_LENGTH, NOQA_E501, Call, Value, kwarg, timedelta_code, width
+from airflow_dag_publisher.generator.pyformat import Call, Value, kwarg, mark_overlong, timedelta_code, width
 
 TEMPLATE = "kubernetes_pod_dag.py.j2"
 TOOL = "airflow-dag-publisher"
@@ -88,7 +88,7 @@ def _header(origin: Origin) -> str:
         "# Generating again over a hand-edited file is refused: the hash below detects edits.",
         f"{HASH_PREFIX}{'0' * 64}",
     ]
-    return "\n".join(line if width(line) <= LINE_LENGTH else line + NOQA_E501 for line in lines)
+    return "\n".join(mark_overlong(line) for line in lines)
 
 
 def shell_word(word: str) -> str:

@@ -87,8 +87,9 @@ def parse_spec(text: str, source: str, *, package: str | None = None, image: str
 
 
 def _format(problems: list[Problem], loaded: LoadedYaml, source: str) -> list[str]:
+    """One message per problem, in the order of the file's lines."""
     out: list[str] = []
-    for problem in problems:
+    for problem in sorted(problems, key=lambda p: loaded.line_of(p.path) or 0):
         line = loaded.line_of(problem.path)
         where = f"{source}:{line}" if line is not None else source
         field = f"{dotted(problem.path)}: " if problem.path else ""
