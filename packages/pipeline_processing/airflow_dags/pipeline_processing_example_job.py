@@ -2,10 +2,11 @@
 # To change this file, edit jobs.yaml and run, in its folder:
 #   airflow-dag-publisher generate --spec jobs.yaml --output-dir airflow_dags
 # Generating again over a hand-edited file is refused: the hash below detects edits.
-# content-sha256: f90ab27d7c3bab60645d38f4cf0d7eb779bf46244c5ef3d61948b4fc2329283f
-"""Job `example_job` of package `pipeline_processing`, run by KubernetesPodOperator.
+# content-sha256: 83ee784d712f0598eb531524e90015409c244735376c8b87a0b32db7552f1984
+"""A generated DAG: one KubernetesPodOperator task running a job of a package in namespace etl-jobs.
 
-The pod runs the image registry.example.com/data/pipeline-processing:1.4.0 in namespace etl-jobs.
+Package: pipeline_processing
+Job: example_job
 """
 
 from __future__ import annotations

@@ -2,10 +2,11 @@
 # To change this file, edit jobs.yaml and run, in its folder:
 #   airflow-dag-publisher generate --spec jobs.yaml --output-dir airflow_dags
 # Generating again over a hand-edited file is refused: the hash below detects edits.
-# content-sha256: 5fae8b77f3430c1c2db9939f0da43f439a12e42fa0aef7e314a073d1a11a25b7
-"""Job `refresh_all` of package `reporting_seeder`, run by KubernetesPodOperator.
+# content-sha256: 7a7dea523c97c95ffce1c7797e3b4fd38318fb643f3ee817338514564fbb8f5e
+"""A generated DAG: one KubernetesPodOperator task running a job of a package in namespace etl-jobs.
 
-The pod runs the image registry.example.com/data/reporting-seeder:2.1.0 in namespace etl-jobs.
+Package: reporting_seeder
+Job: refresh_all
 """
 
 from __future__ import annotations
