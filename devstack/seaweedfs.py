@@ -106,7 +106,7 @@ class SeaweedFS:
             f"-filer.port={filer}", f"-filer.port.grpc={filer + 10000}",
             "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={s3_grpc}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",
-            "-master.volumeSizeLimitMB=64", "-volume.max=100",
+            "-master.volumeSizeLimitMB=32", "-volume.max=0",
         ]
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
