@@ -17,6 +17,7 @@ Run as `python -P -m airflow_dag_publisher.validators.worker` (no current direct
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import select
@@ -60,6 +61,22 @@ class Judge:
                 self.kpo = module.KubernetesPodOperator
         if str(self.dags) not in sys.path:
             sys.path.insert(0, str(self.dags))
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Build and serialize one DAG now, so that each forked child does not redo Airflow's lazy
+        imports; then freeze the heap so forks share it (as the dag-processor does)."""
+        try:
+            from airflow.sdk import DAG
+
+            with DAG(dag_id=f"{self.package}_warm_up", schedule=None) as dag:
+                if self.kpo is not None:
+                    self.kpo(task_id="warm_up", image="warm-up:1", namespace="etl-jobs")
+            self.serialization.to_dict(dag)
+            list(dag_problems(dag, self.package, self.others, self.allowed, self.kpo))
+        except Exception as exc:  # a warm-up failure only costs time
+            print(f"warm-up failed: {exc}", file=sys.stderr)
+        gc.freeze()
 
     def judge(self, rel: str) -> dict[str, Any]:
         path = self.dags / self.package / rel

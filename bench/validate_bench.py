@@ -1,0 +1,91 @@
+"""Benchmark (not a test): time to validate N generated DAG files (100 by default), the static layer
+alone and with the Airflow parse. From the repository root: `.venv/bin/python -m bench.validate_bench`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from airflow_dag_publisher.validators import validate_source
+
+PACKAGE = "benchpkg"
+TEMPLATE = '''\
+from __future__ import annotations
+
+import pendulum
+from kubernetes.client import models as k8s
+
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.sdk import DAG
+
+with DAG(
+    dag_id="{package}_job_{n:03d}",
+    schedule="@daily",
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+) as dag:
+    KubernetesPodOperator(
+        task_id="run",
+        namespace="etl-jobs",
+        image="registry.example.com/{package}/jobs:1.0.{n}",
+        cmds=["python", "-m", "{package}.job_{n:03d}"],
+        on_finish_action="delete_pod",
+        get_logs=True,
+        container_resources=k8s.V1ResourceRequirements(
+            requests={{"cpu": "100m", "memory": "128Mi"}}, limits={{"cpu": "1", "memory": "512Mi"}}
+        ),
+    )
+'''
+
+
+def write_dags(folder: Path, count: int) -> None:
+    for n in range(count):
+        (folder / f"{PACKAGE}_job_{n:03d}.py").write_text(TEMPLATE.format(package=PACKAGE, n=n))
+
+
+PARSE_TIMES: list[float] = []
+
+
+def timed(source: Path, *, dynamic: bool, ruff: bool, workers: int = 0) -> tuple[float, int, int]:
+    start = time.perf_counter()
+    report = validate_source(source, PACKAGE, dynamic=dynamic, ruff=ruff, workers=workers)
+    PARSE_TIMES.extend(report.parse_seconds.values())
+    return time.perf_counter() - start, len(report.findings), len(report.all_dag_ids)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.validate_bench", description=__doc__)
+    parser.add_argument("--files", type=int, default=100, help="DAG files to generate (default 100)")
+    parser.add_argument("--workers", type=int, default=0, help="parse workers (default: automatic)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.files <= 5000:
+        parser.error("--files must be 1..5000")
+    with tempfile.TemporaryDirectory(prefix="validate-bench-") as tmp:
+        source = Path(tmp)
+        write_dags(source, args.files)
+        rows = [
+            ("static only (--no-dynamic --no-ruff)", timed(source, dynamic=False, ruff=False)),
+            ("static + ruff AIR (--no-dynamic)", timed(source, dynamic=False, ruff=True)),
+            ("static + ruff + Airflow parse (default)", timed(source, dynamic=True, ruff=True, workers=args.workers)),
+        ]
+    print(f"validate: {args.files} generated KubernetesPodOperator DAG files, package {PACKAGE!r}")
+    for label, (seconds, findings, dag_ids) in rows:
+        per_file = 1000 * seconds / args.files
+        print(f"  {label:<42} {seconds:7.2f} s  ({per_file:6.1f} ms/file, {findings} findings, {dag_ids} dag_ids)")
+    ratio = rows[2][1][0] / max(rows[0][1][0], 1e-9)
+    print(f"  with the Airflow parse: {ratio:.0f}x the static layer alone")
+    if PARSE_TIMES:
+        median = 1000 * statistics.median(PARSE_TIMES)
+        print(f"  Airflow DagBag time per file inside the worker: median {median:.1f} ms, "
+              f"max {1000 * max(PARSE_TIMES):.1f} ms (the rest is worker start-up, one Airflow import per worker)")
+    print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPU(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
