@@ -50,7 +50,7 @@ def register(sub: Any) -> None:
     p.add_argument("--timeout", type=_positive, metavar="SECONDS",
                    help="import timeout per file (default: AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT, else 30)")
     p.add_argument("--workers", type=int, default=0, metavar="N",
-                   help="parse worker processes (default: the CPU count, at most 4)")
+                   help="parse worker processes (default: one per 40 files, at most the CPU count and 4)")
     p.add_argument("--allow-operator", action="append", default=[], metavar="CLASS",
                    help="also allow tasks of this operator (class name or dotted path; repeatable); allowed by "
                    "default: " + ", ".join(sorted(DEFAULT_ALLOWED_OPERATORS)))
