@@ -92,6 +92,15 @@ def longer_prefix(src: Path, bucket: str, s3: SeaweedFS) -> list[str]:
     return _base(bucket, src)
 
 
+def imports_other_package(src: Path, bucket: str, s3: SeaweedFS) -> list[str]:
+    other = src.parent / "beta-src"
+    write_dag(other, "beta", "daily")
+    (other / "beta_helpers.py").write_text("X = 1\n")
+    assert cli_ok(_base(bucket, other, package="beta"))
+    (src / "uses_beta.py").write_text("import beta.beta_helpers\n")
+    return _base(bucket, src)
+
+
 def missing_source(src: Path, bucket: str, s3: SeaweedFS) -> list[str]:
     return _base(bucket, src / "nope")
 
@@ -115,6 +124,7 @@ CASES: list[tuple[Setup, int, str]] = [
     (syntax_error, 1, "broken.py"),
     (owned_by_other, 1, "'alpha_ext_job' is already owned by package 'alpha'"),
     (longer_prefix, 1, "'alpha_ext_weekly' carries the prefix of package 'alpha_ext'"),
+    (imports_other_package, 1, "uses_beta.py"),
     (missing_source, 2, "no such folder"),
 ]
 

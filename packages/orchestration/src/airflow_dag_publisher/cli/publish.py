@@ -46,7 +46,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--max-file-size must be positive")
     source = Path(args.source)
     files = read_source(source, max_file_bytes=args.max_file_size)
-    report = validate_source(source, package, dynamic=not args.skip_dynamic_validation)
+    # The environment's other packages, so an import of their modules is caught (one cheap listing).
+    others = {listing.package for listing in storage.list_manifests(env)} - {package}
+    report = validate_source(source, package, dynamic=not args.skip_dynamic_validation, other_packages=others)
     if not report.ok:
         lines = [f"{f.file}: {f.rule}: {f.message}" for f in report.errors()]
         raise RefusedError(f"validation of {source} failed; nothing was published:\n  " + "\n  ".join(lines))
