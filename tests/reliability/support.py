@@ -316,8 +316,60 @@ def iter_outside(root: Path, inside: tuple[Path, ...]) -> Iterator[str]:
         here = Path(dirpath)
         dirs[:] = [d for d in dirs if not any((here / d) == p for p in inside)]
         for name in names + dirs:
-            yield (here / name).relative_to(root).as_posix()
+            if not any((here / name) in p.parents for p in inside):  # an ancestor of an allowed folder
+                yield (here / name).relative_to(root).as_posix()
 
 
 def dump(obj: Any) -> bytes:
     return json.dumps(obj).encode()
+
+
+# -- writing straight into the bucket (what a tampered bucket or a rogue CI could do) -----------
+class BucketWriter:
+    """Writes files, manifests and journal entries directly, bypassing the publisher's checks."""
+
+    def __init__(self, storage: Storage, env: str) -> None:
+        self.storage = storage
+        self.env = env
+        self._ms = 0
+
+    def put_file(self, package: str, path: str, data: bytes) -> dict[str, Any]:
+        stored = self.storage.put(dag_key(self.env, package, path), data)
+        return {"path": path, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+                "version_id": stored.version_id}
+
+    def manifest(self, package: str, files: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
+        raw: dict[str, Any] = {
+            "schema_version": 1, "env": self.env, "package": package, "release_id": f"r{time.time_ns():x}",
+            "content_digest": digest_of(files), "created_at": "2026-11-27T10:15:00Z", "published_by": "tests",
+            "git_sha": None, "image": None, "tool_version": "", "previous_release_id": None, "retired": False,
+            "dag_ids": [], "files": files,
+        }
+        raw.update(overrides)
+        return raw
+
+    def release(self, package: str, files: dict[str, bytes]) -> dict[str, Any]:
+        raw = self.manifest(package, [self.put_file(package, p, d) for p, d in sorted(files.items())])
+        self.commit(package, dump(raw))
+        return raw
+
+    def commit(self, package: str, body: bytes) -> None:
+        self.storage.put(manifest_key(self.env, package), body, content_type="application/json")
+        self.journal(package)
+
+    def journal(self, package: str) -> None:
+        from airflow_dag_publisher.storage import journal_key
+
+        self._ms = max(int(time.time() * 1000), self._ms + 1)
+        self.storage.put(journal_key(self.env, package, self._ms), b"")
+
+
+def digest_of(files: list[dict[str, Any]]) -> str:
+    """The content digest of raw file entries (a zero digest when a path cannot be encoded)."""
+    h = hashlib.sha256()
+    try:
+        for f in sorted(files, key=lambda f: str(f["path"])):
+            h.update(f"{f['sha256']}  {f['path']}\n".encode())
+    except (UnicodeEncodeError, KeyError, TypeError):
+        return "sha256:" + "0" * 64
+    return "sha256:" + h.hexdigest()
