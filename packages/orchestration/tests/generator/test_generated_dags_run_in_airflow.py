@@ -17,6 +17,8 @@ from airflow_dag_publisher.validators import ValidationReport, validate_source
 
 from .support import REPO, parse_with_airflow, ruff
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = {
     "pipeline_processing": REPO / "packages/pipeline_processing",
     "reporting_seeder": REPO / "packages/reporting_seeder",
