@@ -209,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         from devstack.demo_pod_spec import main as pod_spec
 
         return pod_spec([args.pod_spec] if args.pod_spec else [])
+    # Ctrl-C always stops the demo, even when started from a shell that ignores SIGINT for
+    # background jobs; SIGTERM and SIGHUP (terminal closed) stop it the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     signal.signal(signal.SIGHUP, _interrupt)
     return run(args.check)

@@ -57,6 +57,16 @@ def _load_dags(dag_file: Path) -> list[Any]:
     return dags
 
 
+def _prune(value: Any) -> Any:
+    """Drop empty lists and mappings (`ports: []`, `annotations: {}`): only what the pod sets."""
+    if isinstance(value, dict):
+        pruned = {k: _prune(v) for k, v in value.items()}
+        return {k: v for k, v in pruned.items() if v not in ({}, [], None)}
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
 def render_pod_specs(dag_file: Path = DEFAULT_DAG_FILE) -> str:
     """YAML documents, one per KubernetesPodOperator task of the DAG file."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
@@ -72,7 +82,7 @@ def render_pod_specs(dag_file: Path = DEFAULT_DAG_FILE) -> str:
                     if isinstance(task, KubernetesPodOperator):
                         task.config_file = str(kubeconfig)
                         pod = task.build_pod_request_obj()
-                        body = ApiClient().sanitize_for_serialization(pod)
+                        body = _prune(ApiClient().sanitize_for_serialization(pod))
                         header = f"# DAG {dag.dag_id}, task {task.task_id}: the pod KubernetesPodOperator would create"
                         documents.append(header + "\n" + yaml.safe_dump(body, sort_keys=False))
     if not documents:
@@ -83,6 +93,11 @@ def render_pod_specs(dag_file: Path = DEFAULT_DAG_FILE) -> str:
 def main(argv: list[str]) -> int:
     dag_file = Path(argv[0]) if argv else DEFAULT_DAG_FILE
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+    # Importing Airflow writes a default airflow.cfg into AIRFLOW_HOME: keep it out of ~/airflow.
+    if "AIRFLOW_HOME" not in os.environ:
+        home = ROOT / ".local" / "demo-cache" / "pod-spec-airflow-home"
+        home.mkdir(parents=True, exist_ok=True)
+        os.environ["AIRFLOW_HOME"] = str(home)
     try:
         print(render_pod_specs(dag_file), end="")
     except (OSError, ValueError, ImportError) as exc:
