@@ -199,3 +199,18 @@ def test_merge_request_job_installs_from_pip_spec_reports_junit_failure_and_publ
     junit = result.artifact("validate_dags", "dag-validation-junit.xml").read_text()
     assert "<failure" in junit and "etl-jobs" in junit
     assert "Contents" not in seaweedfs.client().list_objects_v2(Bucket=bucket)
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """Reads GitLab's `!reference [job, key]` tags as plain lists."""
+
+
+_TemplateLoader.add_constructor("!reference", lambda loader, node: loader.construct_sequence(node))
+
+
+def test_template_validates_in_the_airflow_image_the_helm_values_deploy() -> None:
+    template = yaml.load(TEMPLATE.read_text(), Loader=_TemplateLoader)
+    values = yaml.safe_load((REPO / "infra" / "airflow" / "k8s" / "airflow-values.yaml").read_text())
+    repository = values.get("images", {}).get("airflow", {}).get("repository") or "apache/airflow"
+    assert template["variables"]["AIRFLOW_IMAGE"] == f"{repository}:{values['defaultAirflowTag']}"
+    assert template[".dag_publish_base"]["image"]["name"] == "$AIRFLOW_IMAGE"
