@@ -124,7 +124,7 @@ def _start_and_serve(stack: DemoStack, out: Console, check: bool) -> int:
     out.line(f"  visible DAGs    {', '.join(sorted(wanted))}")
     out.line(f"  publish-to-visible latency: {worst:.1f} s (slowest DAG; production promises < 60 s)")
     out.line(f"  sync agent      http://127.0.0.1:{stack.metrics_port}/metrics")
-    out.line(f"  logs            {rel(stack.supervisor.log_dir)}/")
+    out.line(f"  logs            {rel(stack.supervisor.log_dir)}/ and {rel(stack.airflow.log_dir)}/")
     out.line("  publish a change from a second terminal: see the README's Demo section (. .local/demo/env.sh)")
     out.line("  the pod a task would start: .venv/bin/python -m devstack.demo --pod-spec")
 
@@ -151,7 +151,7 @@ def verify(stack: DemoStack, wanted: dict[str, str], latency: float) -> list[str
     problems: list[str] = []
     try:
         dags = stack.airflow.dags()
-        errors = stack.airflow.import_errors()
+        errors = stack.airflow.api_import_errors()
     except Exception as exc:
         return [f"the REST API did not answer: {exc}"]
     dags_dir = str(stack.airflow.dags_dir)
@@ -180,14 +180,15 @@ def _diagnose(stack: DemoStack) -> str:
     hints = []
     if stack.airflow is not None:
         try:
-            errors = stack.airflow.import_errors()
+            errors = stack.airflow.api_import_errors()
             if errors:
                 hints.append("import errors: " + "; ".join(errors))
         except Exception:
             pass
         linked = sorted(p.name for p in stack.airflow.dags_dir.iterdir()) if stack.airflow.dags_dir.exists() else []
         hints.append(f"DAGs folder holds: {', '.join(linked) or 'nothing'}")
-    hints.append(f"logs: {rel(stack.supervisor.log_dir)}/")
+        hints.append(f"Airflow logs: {rel(stack.airflow.log_dir)}/")
+    hints.append(f"other logs: {rel(stack.supervisor.log_dir)}/")
     return "\n  " + "\n  ".join(hints)
 
 

@@ -10,7 +10,7 @@ Layout of `.local/` (git-ignored):
         dags/          the DAGs folder Airflow walks (one symlink per package, owned by the agent)
         dags-state/    the agent's releases and state, outside the walked tree (as in the Helm values)
       ci/<package>/    each publish job's working folder and artifacts (job.log, dag-publish.json, …)
-      logs/            one log per service
+      logs/            the logs of SeaweedFS and the agent (Airflow's: airflow/logs/)
     demo-cache/        kept across runs: a migrated Airflow database, the admin password
 """
 
@@ -21,6 +21,7 @@ import os
 import secrets
 import shlex
 import shutil
+import subprocess
 import threading
 import time
 import urllib.request
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.airflow_demo import AirflowStack
+from devstack.airflow_demo import DemoAirflow
 from devstack.demo_ci import CiRun, run_publish_job
 from devstack.demo_config import DemoSettings
 from devstack.demo_procs import Supervisor, read_pid_file, start_ticks, stop_stale
@@ -37,6 +38,10 @@ from devstack.seaweedfs import SeaweedFS, free_port
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
 EXAMPLE_PACKAGES = ("pipeline_processing", "reporting_seeder")
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join(text.splitlines()[-lines:])
 
 
 class DemoError(Exception):
@@ -78,7 +83,7 @@ class Timeline:
 class DagWatcher(threading.Thread):
     """Polls Airflow's /api/v2/dags and records when each dag_id was first seen (epoch seconds)."""
 
-    def __init__(self, airflow: AirflowStack, interval: float = 0.5) -> None:
+    def __init__(self, airflow: DemoAirflow, interval: float = 0.5) -> None:
         super().__init__(name="dag-watcher", daemon=True)
         self.airflow = airflow
         self.interval = interval
@@ -110,7 +115,7 @@ class DemoStack:
         self.say = say
         self.supervisor = Supervisor(self.run_dir / "pids.json", self.run_dir / "logs")
         self.s3: SeaweedFS | None = None
-        self.airflow: AirflowStack | None = None
+        self.airflow: DemoAirflow | None = None
         self.metrics_port = 0
         self.base_env: dict[str, str] = {}
         self.timeline = Timeline()
@@ -177,11 +182,11 @@ class DemoStack:
 
     def prepare_airflow(self) -> None:
         home = self.run_dir / "airflow"
-        self.airflow = AirflowStack(home=home, dags_dir=home / "dags", port=free_port(),
-                                    config_env=self.settings.airflow_env(), cache_dir=self.cache_dir)
+        self.airflow = DemoAirflow(home, home / "dags", port=free_port(), config_env=self.settings.airflow_env(),
+                                   cache_dir=self.cache_dir)
         try:
-            self.airflow.prepare(self.base_env, self.admin_password())
-        except (RuntimeError, OSError) as exc:
+            self.airflow.prepare(self.admin_password())
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
             raise DemoError(f"Airflow set-up failed: {exc}") from None
 
     def start_sync_agent(self) -> None:
@@ -198,7 +203,7 @@ class DemoStack:
 
     def start_airflow(self) -> None:
         assert self.airflow is not None
-        self.airflow.start(self.supervisor, self.base_env)
+        self.airflow.start_recorded(self.supervisor)
 
     def wait_ready(self, timeout: float) -> None:
         """Until the api-server answers, every component reports healthy and the agent is ready."""
@@ -239,6 +244,11 @@ class DemoStack:
             return False
 
     def check_services(self) -> None:
+        if self.airflow is not None:
+            for name, proc in self.airflow.procs.items():
+                if proc.poll() is not None:
+                    raise DemoError(f"airflow {name} exited (code {proc.returncode}); last lines of "
+                                    f"{self.airflow.log_path(name)}:\n{_tail(self.airflow.log_text(name))}")
         dead = self.supervisor.dead()
         if dead:
             service = dead[0]
@@ -295,6 +305,8 @@ class DemoStack:
 
     def stop(self) -> list[str]:
         """Stop everything this run started (and only that); returns what needed SIGKILL."""
+        if self.airflow is not None:
+            self.airflow.stop(timeout=20)
         killed = self.supervisor.stop_all(timeout=20)
         if self.s3 is not None:
             self.s3.stop()
