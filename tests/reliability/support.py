@@ -373,3 +373,95 @@ def digest_of(files: list[dict[str, Any]]) -> str:
     except (UnicodeEncodeError, KeyError, TypeError):
         return "sha256:" + "0" * 64
     return "sha256:" + h.hexdigest()
+
+
+# -- an S3 endpoint that can be stopped and started: a loopback TCP proxy ------------------------
+class SwitchableProxy:
+    """A loopback TCP proxy in front of the S3 server. `stop()` closes the listening socket and
+    resets every open connection (what clients see when the server process dies: refused and
+    reset connections); `start()` listens again on the same port."""
+
+    def __init__(self, upstream_port: int) -> None:
+        import socket
+
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.port = free_port()
+        self._socket = socket
+        self._listener: Any = None
+        self._conns: set[Any] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> SwitchableProxy:
+        s = self._socket.socket(self._socket.AF_INET, self._socket.SOCK_STREAM)
+        s.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_REUSEADDR, 1)
+        s.bind(("127.0.0.1", self.port))
+        s.listen(64)
+        self._listener = s
+        self._thread = threading.Thread(target=self._accept, args=(s,), daemon=True, name="s3-proxy")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        import struct
+
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            with contextlib_suppress():
+                listener.shutdown(self._socket.SHUT_RDWR)
+            listener.close()
+        with self._lock:
+            conns, self._conns = self._conns, set()
+        for c in conns:
+            with contextlib_suppress():
+                c.setsockopt(self._socket.SOL_SOCKET, self._socket.SO_LINGER, struct.pack("ii", 1, 0))
+                c.close()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def _accept(self, listener: Any) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = self._socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                if self._listener is not listener:
+                    client.close()
+                    upstream.close()
+                    return
+                self._conns.update({client, upstream})
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src: Any, dst: Any) -> None:
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib_suppress():
+                    s.close()
+            with self._lock:
+                self._conns.discard(src)
+                self._conns.discard(dst)
+
+
+def contextlib_suppress() -> Any:
+    import contextlib
+
+    return contextlib.suppress(OSError)
