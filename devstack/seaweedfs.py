@@ -69,7 +69,9 @@ class SeaweedFS:
     """One `weed server` with master, volume, filer and S3 on loopback."""
 
     def __init__(self, data_dir: str | Path | None = None, *, log_path: str | Path | None = None,
-                 start_timeout: float = 60.0) -> None:
+                 start_timeout: float = 60.0, metrics: bool = False) -> None:
+        self.metrics = metrics  # serve SeaweedFS's Prometheus metrics on loopback (bench/ counts requests there)
+        self.metrics_port = 0
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="seaweedfs-"))
         self.log_path = Path(log_path) if log_path else self.data_dir / "weed.log"
@@ -80,6 +82,10 @@ class SeaweedFS:
     @property
     def endpoint(self) -> str:
         return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def env(self) -> dict[str, str]:
         """Environment for boto3 / the CLIs to reach this server."""
@@ -108,6 +114,9 @@ class SeaweedFS:
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=32", "-volume.max=0",
         ]
+        if self.metrics:
+            self.metrics_port = self.metrics_port or free_port_pair(taken)
+            cmd += [f"-metricsPort={self.metrics_port}", "-metricsIp=127.0.0.1"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
