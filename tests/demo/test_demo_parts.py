@@ -1,0 +1,72 @@
+"""The demo's parts without starting it: settings read from the production files, the CI template's
+publish script, and the clean-up of what a killed run left behind."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+from pathlib import Path
+
+import yaml
+
+from devstack.demo_ci import TEMPLATE, publish_script
+from devstack.demo_config import K8S_DIR, load_settings
+from devstack.demo_procs import Supervisor, read_pid_file, stop_stale
+
+
+def test_airflow_is_configured_from_the_helm_values() -> None:
+    values = yaml.safe_load((K8S_DIR / "airflow-values.yaml").read_text())
+    env = load_settings().airflow_env()
+    for section, options in values["config"].items():
+        for option, value in options.items():
+            assert env[f"AIRFLOW__{section.upper()}__{option.upper()}"] == str(value)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == values["executor"]
+    assert int(env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"]) <= 60
+
+
+def test_the_sync_agent_takes_the_environments_configmap() -> None:
+    configmap = yaml.safe_load((K8S_DIR / "envs" / "dev" / "dag-sync-configmap.yaml").read_text())
+    settings = load_settings()
+    for key, value in configmap["data"].items():
+        if key.startswith("DAGSYNC_"):
+            assert settings.sync_env[key] == str(value)
+    assert settings.bucket == configmap["data"]["DAGSYNC_BUCKET"]
+    assert settings.env == "dev"
+
+
+def test_publish_script_is_the_templates_own_validate_and_publish() -> None:
+    script, variables = publish_script()
+    assert "Reference(" not in script
+    template = TEMPLATE.read_text()
+    for command in ("airflow-dag-publisher validate", "airflow-dag-publisher publish", "airflow-dag-publisher list"):
+        assert command in script and command in template
+    assert script.index("airflow-dag-publisher validate") < script.index("airflow-dag-publisher publish")
+    assert variables["DAG_PUBLISHER_INSTALL"] == "pip"   # the demo overrides it with "skip"
+    completed = subprocess.run(["bash", "-n", "-c", script], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+
+
+def test_a_killed_runs_processes_are_stopped_and_only_those(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pids.json"
+    supervisor = Supervisor(pid_file, tmp_path / "logs")
+    left = supervisor.start("left-behind", ["sleep", "300"], {"PATH": "/usr/bin:/bin"})
+    # A killed run's processes are not children of the next run: reap ours as init would.
+    threading.Thread(target=left.proc.wait, daemon=True).start()
+    bystander = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    try:
+        # A recycled pid: recorded, alive, but not the process the run started (start time differs).
+        entries = read_pid_file(pid_file)
+        entries["recycled"] = {"pid": bystander.pid, "start": 1}
+        pid_file.write_text(json.dumps(entries))
+
+        assert stop_stale(pid_file) == ["left-behind"]
+        assert left.proc.wait(timeout=5) is not None
+        assert bystander.poll() is None
+        assert not pid_file.exists()
+    finally:
+        bystander.kill()
+        bystander.wait()
+        if left.proc.poll() is None:
+            left.proc.kill()
+            left.proc.wait()
