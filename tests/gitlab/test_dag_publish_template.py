@@ -89,9 +89,11 @@ def on_shell_runner(pipeline: dict[str, object]) -> dict[str, object]:
 
 
 def run_job(gcl: Path, repo: Path, job: str, variables: dict[str, str], *, schema: bool = False,
-            extra: tuple[str, ...] = ()) -> JobRun:
+            extra: tuple[str, ...] = (), path_first: Path | None = None) -> JobRun:
     env = {k: v for k, v in os.environ.items() if k not in (*REQUIRED, "DAG_SOURCE_DIR")}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # the repo's .venv first
+    if path_first is not None:
+        env["PATH"] = f"{path_first}{os.pathsep}{env['PATH']}"
     cmd = [str(gcl), "--home", str(repo.parent / "gcl-home"), "--shell-executor-no-image",
            "--no-color", f"--json-schema-validation={'true' if schema else 'false'}"]
     for key, value in variables.items():
@@ -177,23 +179,31 @@ def test_merge_request_job_installs_from_pip_spec_reports_junit_failure_and_publ
     shutil.copytree(PACKAGE / "airflow_dags", broken / "airflow_dags")
     dag = broken / "airflow_dags" / "orders_report_daily.py"
     dag.write_text(dag.read_text().replace('namespace="etl-jobs"', 'namespace="default"'))
-    # The install step for real, pointed at a copy of this repository's distribution (--dry-run: the
-    # resolver and the build run, the shared .venv is left alone).
+    # The install step for real, given a wheel of this repository's distribution (built here with the
+    # .venv's setuptools). `python -m pip` comes from a throw-away venv first on PATH (the repo's .venv
+    # is synced to the lock, without pip); --dry-run: pip reads and resolves the wheel, installs
+    # nothing, and the tool still comes from .venv.
     dist = tmp_path / "dist"
     shutil.copytree(REPO / "packages" / "orchestration", dist,
-                    ignore=shutil.ignore_patterns("tests", "*.egg-info", "__pycache__"))
+                    ignore=shutil.ignore_patterns("tests", "build", "*.egg-info", "__pycache__"))
+    built = subprocess.run([sys.executable, "-c", "import sys; from setuptools import build_meta; "
+                            "print(build_meta.build_wheel(sys.argv[1]))", str(tmp_path / "wheels")],
+                           cwd=dist, check=True, timeout=120, capture_output=True, text=True)
+    wheel = tmp_path / "wheels" / built.stdout.strip().splitlines()[-1]
+    pip_venv = tmp_path / "pip-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(pip_venv)], check=True, timeout=120, capture_output=True)
     pipeline = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
     pipeline["variables"]["DAG_BUCKET"] = bucket
     repo = make_package_repo(tmp_path, pipeline=on_shell_runner(pipeline), dag_source=broken)
     variables = {**s3_variables(seaweedfs), "CI_PIPELINE_SOURCE": "merge_request_event",
-                 "DAG_PUBLISHER_INSTALL": "pip", "DAG_PUBLISHER_PIP_SPEC": str(dist),
-                 "DAG_PUBLISHER_PIP_ARGS": "--dry-run --no-deps --no-build-isolation --no-index",
+                 "DAG_PUBLISHER_INSTALL": "pip", "DAG_PUBLISHER_PIP_SPEC": str(wheel),
+                 "DAG_PUBLISHER_PIP_ARGS": "--dry-run --no-deps --no-index",
                  "DAG_VALIDATE_ARGS": "--no-dynamic"}  # the static check finds it; the publish test parses
 
-    result = run_job(gitlab_ci_local, repo, "validate_dags", variables)
+    result = run_job(gitlab_ci_local, repo, "validate_dags", variables, path_first=pip_venv / "bin")
 
     assert result.returncode != 0
-    assert "airflow-dag-publisher 0.1.0" in result.output  # the install step passed, the tool runs
+    assert "airflow-dag-publisher 0.1.0" in result.output, result.output  # the install step passed, the tool runs
     assert "orders_report_daily.py: [" in result.output and "etl-jobs" in result.output, result.output
     assert "dag-publish: validation failed (exit 1); nothing was published" in result.output
     junit = result.artifact("validate_dags", "dag-validation-junit.xml").read_text()
