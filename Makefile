@@ -40,10 +40,16 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
+# Lint, types and the suite all run; the target fails if any failed. pytest's exit 5 (no tests
+# collected, e.g. a PYTEST_ARGS selection that matches nothing) is not a failure.
 test: install system-tools
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+	@status=0; \
+	$(VENV)/bin/ruff check . || status=1; \
+	$(VENV)/bin/ruff format --check packages/*/airflow_dags || status=1; \
+	$(VENV)/bin/mypy || status=1; \
+	$(VENV)/bin/pytest -n 2 $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \
+	exit $$status
 
 demo: install
 	$(PY) -m devstack.demo $(if $(DEMO_CHECK),--check,)

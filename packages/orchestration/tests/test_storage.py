@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import botocore.exceptions
 import pytest
-
 from airflow_dag_publisher.errors import ConflictError, NotFoundError, StorageError
 from airflow_dag_publisher.storage import journal_key, translate
 
