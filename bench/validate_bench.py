@@ -58,6 +58,22 @@ def timed(source: Path, *, dynamic: bool, ruff: bool, workers: int = 0) -> tuple
     return time.perf_counter() - start, len(report.findings), len(report.all_dag_ids)
 
 
+LABELS = ("static only (--no-dynamic --no-ruff)", "static + ruff AIR (--no-dynamic)",
+          "static + ruff + Airflow parse (default)")
+
+
+def measure(files: int, workers: int = 0) -> list[tuple[str, tuple[float, int, int]]]:
+    """One run of the three layers over `files` generated DAG files: (label, (seconds, findings, dag_ids))."""
+    with tempfile.TemporaryDirectory(prefix="validate-bench-") as tmp:
+        source = Path(tmp)
+        write_dags(source, files)
+        return [
+            (LABELS[0], timed(source, dynamic=False, ruff=False)),
+            (LABELS[1], timed(source, dynamic=False, ruff=True)),
+            (LABELS[2], timed(source, dynamic=True, ruff=True, workers=workers)),
+        ]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.validate_bench", description=__doc__)
     parser.add_argument("--files", type=int, default=100, help="DAG files to generate (default 100)")
@@ -65,14 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.files <= 5000:
         parser.error("--files must be 1..5000")
-    with tempfile.TemporaryDirectory(prefix="validate-bench-") as tmp:
-        source = Path(tmp)
-        write_dags(source, args.files)
-        rows = [
-            ("static only (--no-dynamic --no-ruff)", timed(source, dynamic=False, ruff=False)),
-            ("static + ruff AIR (--no-dynamic)", timed(source, dynamic=False, ruff=True)),
-            ("static + ruff + Airflow parse (default)", timed(source, dynamic=True, ruff=True, workers=args.workers)),
-        ]
+    rows = measure(args.files, args.workers)
     print(f"validate: {args.files} generated KubernetesPodOperator DAG files, package {PACKAGE!r}")
     for label, (seconds, findings, dag_ids) in rows:
         per_file = 1000 * seconds / args.files

@@ -1,0 +1,345 @@
+"""`make bench`: run every benchmark (each script starts its own SeaweedFS), print one table with each
+figure and its ratio against each peer, check the targets, and regenerate docs/benchmarks.md from
+this run's output.
+
+    .venv/bin/python -m bench.run                         # full scale (1,000 packages x 20 files)
+    .venv/bin/python -m bench.run --packages 5 --files 3 --reps 1 --doc /tmp/b.md   # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import validate_bench
+from bench.airflow_bench import NEW
+from bench.common import ROOT, Row, fmt, log, machine, percentile, ratio, read_rows
+from bench.publish_bench import DEFAULT
+from bench.sync_bench import AGENT, AGENT_RECONCILE, AWS, HOOK, ONCE
+
+COMPARE = {"sync": [AWS, HOOK], "publish": [DEFAULT], "validate": [validate_bench.LABELS[2]]}
+TARGET_NOOP = 10.0
+TARGET_APPLY = 1.0
+TARGET_VISIBLE = 15.0
+
+
+def scripts(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    return [
+        ("sync", ["bench.sync_bench", "--packages", str(args.packages), "--files", str(args.files), "--reps",
+                  str(args.reps), "--cold-reps", str(args.cold_reps), "--propagation", str(args.propagation)]),
+        ("publish", ["bench.publish_bench", "--reps", str(args.publish_reps), "--validate-reps",
+                     str(args.validate_reps), "--validate-files", str(args.validate_files)]),
+        ("airflow", ["bench.airflow_bench", "--publishes", str(args.publishes)]),
+    ]
+
+
+def run_all(args: argparse.Namespace, out_dir: Path) -> tuple[list[Row], dict[str, Any]]:
+    rows: list[Row] = []
+    params: dict[str, Any] = {}
+    for name, cmd in scripts(args):
+        if args.only and name not in args.only:
+            continue
+        out = out_dir / f"{name}.json"
+        log(f"running {' '.join(cmd)}")
+        start = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", *cmd, "--json", str(out)], cwd=ROOT, timeout=3600, check=False)
+        if done.returncode != 0:
+            raise SystemExit(f"bench: {cmd[0]} exited {done.returncode}")
+        got, extra = read_rows(out)
+        rows += got
+        params[name] = {**extra.get("params", {}), "seconds": round(time.monotonic() - start)}
+    return rows, params
+
+
+# -- the table -----------------------------------------------------------------------------------
+def _find(rows: list[Row], section: str, scenario: str, peer: str, unit: str) -> Row | None:
+    for row in rows:
+        if (row.section, row.scenario, row.peer, row.unit) == (section, scenario, peer, unit):
+            return row
+    return None
+
+
+def _n(row: Row | None) -> str:
+    return str(len(row.values)) if row else ""
+
+
+def tables(rows: list[Row]) -> list[str]:
+    lines: list[str] = []
+    for section, title in (("sync", "Sync"), ("publish", "Publish"), ("validate", "Validation")):
+        chosen = [r for r in rows if r.section == section and not r.scenario.startswith("one changed file, agent")]
+        if not chosen:
+            continue
+        peers = COMPARE[section]
+        head = ["scenario", "peer", "time (median)", "S3 requests (median)", "runs"]
+        head += [f"{_short(p)} ÷ this (time / requests)" for p in peers]
+        lines += [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        seen: list[tuple[str, str]] = []
+        for r in chosen:
+            if (r.scenario, r.peer) not in seen:
+                seen.append((r.scenario, r.peer))
+        for scenario, peer in seen:
+            t = _find(rows, section, scenario, peer, "s")
+            q = _find(rows, section, scenario, peer, "requests")
+            cells = [scenario, _code(peer), fmt(t.median, "s") if t else "", fmt(q.median, "requests") if q else "",
+                     _n(t or q)]
+            for other in peers:
+                ot = _find(rows, section, scenario, other, "s")
+                oq = _find(rows, section, scenario, other, "requests")
+                if other == peer or (ot is None and oq is None) or t is None:
+                    cells.append("—")
+                    continue
+                part = ratio(ot.median, t.median) if ot else "n/a"
+                if q and oq:
+                    part += f" / {ratio(oq.median, q.median)}"
+                cells.append(part)
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    chosen = [r for r in rows if r.section == "airflow"]
+    if chosen:
+        lines += ["### Publish → visible in Airflow", "", "| figure | kind | p50 | p95 | runs | every run (s) |",
+                  "|---|---|---|---|---|---|"]
+        for r in chosen:
+            every = ", ".join(f"{v:.1f}" for v in r.values)
+            lines.append(f"| {r.scenario} | {r.peer} | {fmt(r.median, 's')} | {fmt(percentile(r.values, 0.95), 's')} "
+                         f"| {len(r.values)} | {every} |")
+        lines.append("")
+    sync_extra = [r for r in rows if r.section == "sync" and r.scenario.startswith("one changed file, agent")]
+    if sync_extra:
+        lines += ["### One changed file with the agent running", "", "| figure | median | max | runs | every run (s) |",
+                  "|---|---|---|---|---|"]
+        for r in sync_extra:
+            every = ", ".join(f"{v:.2f}" for v in r.values)
+            lines.append(f"| {r.scenario}: {r.peer} | {fmt(r.median, 's')} | {fmt(max(r.values), 's')} | "
+                         f"{len(r.values)} | {every} |")
+        lines.append("")
+    return lines
+
+
+def _short(peer: str) -> str:
+    return {AWS: "`aws s3 sync`", HOOK: "`S3Hook`", DEFAULT: "default publish",
+            validate_bench.LABELS[2]: "with the Airflow parse"}.get(peer, peer)
+
+
+def _code(peer: str) -> str:
+    name, _, rest = peer.partition(" (")
+    return f"`{name}`" + (f" ({rest}" if rest else "")
+
+
+# -- targets --------------------------------------------------------------------------------------
+def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
+    """(target, met?, the figures and, where missed, why)."""
+    out: list[tuple[str, bool | None, str]] = []
+    sync = [r for r in rows if r.section == "sync"]
+    noop = next((r.scenario for r in sync if r.scenario.startswith("no-change")), None)
+    cold = next((r.scenario for r in sync if r.scenario.startswith("cold")), None)
+    changed = next((r.scenario for r in sync if r.scenario.startswith("one changed file (")), None)
+    if noop:
+        at, aq = (_find(rows, "sync", noop, AGENT, u) for u in ("s", "requests"))
+        wt, wq = (_find(rows, "sync", noop, AWS, u) for u in ("s", "requests"))
+        rt, rq = (_find(rows, "sync", noop, AGENT_RECONCILE, u) for u in ("s", "requests"))
+        if at and aq and wt and wq:
+            fast, few = wt.median / max(at.median, 1e-9), wq.median / max(aq.median, 1e-9)
+            met = fast >= TARGET_NOOP and few >= TARGET_NOOP
+            text = (f"the agent's cycle {fmt(at.median, 's')} and {fmt(aq.median, 'requests')} request(s) against "
+                    f"`aws s3 sync` {fmt(wt.median, 's')} and {fmt(wq.median, 'requests')}: {fast:,.0f}x faster, "
+                    f"{few:,.0f}x fewer requests")
+            if rt and rq:
+                text += (f"; the reconciliation cycle (at most once a minute) costs {fmt(rt.median, 's')} and "
+                         f"{fmt(rq.median, 'requests')} requests ({wt.median / max(rt.median, 1e-9):,.0f}x faster, "
+                         f"{wq.median / max(rq.median, 1e-9):,.1f}x fewer)")
+            if not met and wq.median < TARGET_NOOP:
+                text += (". Missed: at this scale the listing `aws s3 sync` runs is only "
+                         f"{fmt(wq.median, 'requests')} page(s), so the request ratio is bounded by the listing's "
+                         "length; the 10x target is for the full 1,000 x 20 scale")
+            elif not met:
+                text += ". Missed: see the figures; the machine was shared with other work during the run"
+            out.append(("no-change cycle ≥10x faster and ≥10x fewer requests than `aws s3 sync`", met, text))
+    if cold:
+        at, ot, wt = (_find(rows, "sync", cold, p, "s") for p in (AGENT, ONCE, AWS))
+        if at and wt:
+            met = at.median <= wt.median
+            text = f"the agent's cycle {fmt(at.median, 's')} against `aws s3 sync` {fmt(wt.median, 's')}"
+            if ot:
+                text += f"; the `--once` process (an init container) {fmt(ot.median, 's')}"
+                if ot.median > wt.median:
+                    text += (" is slower than `aws s3 sync` here: it also lists the journal and GETs every "
+                             "manifest before downloading, and verifies every file's sha256")
+            if not met:
+                text += ". Missed: see the recommendation below"
+            out.append(("cold sync no slower than `aws s3 sync`", met, text))
+    applied = next((r for r in sync if r.peer.startswith("duration of the cycle")), None)
+    cycle = _find(rows, "sync", changed, AGENT, "s") if changed else None
+    if applied or cycle:
+        worst = max([*(applied.values if applied else []), *(cycle.values if cycle else [])])
+        text = ""
+        if cycle:
+            text += f"in-process cycle that applied one changed file: median {fmt(cycle.median, 's')}"
+        if applied and applied.values:
+            text += ("; the agent process at its interval: the applying cycle took at most "
+                     f"{fmt(max(applied.values), 's')} ({len(applied.values)} changes)")
+        out.append(("one changed file applied within 1 s of the cycle that sees it", worst <= TARGET_APPLY, text))
+    visible = [r for r in rows if r.section == "airflow" and r.scenario.startswith("publish (commit)")]
+    for r in visible:
+        p95 = percentile(r.values, 0.95)
+        met = p95 <= TARGET_VISIBLE
+        text = f"{r.peer}: p50 {fmt(r.median, 's')}, p95 {fmt(p95, 's')} over {len(r.values)} publishes"
+        if not met and r.peer.startswith("changed"):
+            text += (". Missed, because of Airflow, not the sync: the new bytes are in the DAGs folder within a "
+                     "cycle, but the dag-processor does not parse a file again until "
+                     "`[dag_processor] min_file_process_interval` (30 s shipped) has passed since its last parse; "
+                     f"the waits here were {min(r.values):.0f}-{max(r.values):.0f} s. Lowering it makes changes show "
+                     "sooner at the cost of "
+                     "re-parsing every file that often")
+        elif not met:
+            text += ". Missed: see the figures; the machine was shared with other work during the run"
+        out.append((f"publish → visible p95 ≤ 15 s with the shipped configuration ({r.peer})", met, text))
+    return out
+
+
+# -- the document ---------------------------------------------------------------------------------
+def document(rows: list[Row], params: dict[str, Any], info: dict[str, str], command: str, started: str,
+             total: float) -> str:
+    sync = params.get("sync", {})
+    pub = params.get("publish", {})
+    air = params.get("airflow", {})
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `bench/run.py` from one run; do not edit by hand (run the command below again).",
+        "Every number here comes from that run, on one machine, against a SeaweedFS S3 server on loopback.",
+        "",
+        f"- command: `{command}` (run from the repository root; `make bench` runs `python -m bench.run`)",
+        f"- date: {started} (UTC), total {total / 60:.1f} min",
+        f"- machine: {info['cpu']}, {info['cores']} cores, {info['ram']} RAM, Linux {info['kernel']}; "
+        f"load average {info['load_average_at_start']} at the start (the machine was shared with other work, "
+        "so peers are interleaved ABAB and each figure is the median of its runs)",
+        f"- versions: Python {info['python']}, Apache Airflow {info['airflow']} "
+        f"(amazon provider {info['amazon_provider']}), awscli {info['awscli']}, boto3 {info['boto3']}, "
+        f"SeaweedFS {info['seaweedfs']}, airflow-dag-publisher {info['airflow_dag_publisher']}",
+        "",
+        "## Targets",
+        "",
+    ]
+    for name, met, text in targets(rows):
+        mark = "met" if met else "**missed**"
+        lines.append(f"- {name}: {mark}. {text}.")
+    lines += ["", "## Figures", ""]
+    lines += tables(rows)
+    lines += ["## What was measured", ""]
+    if sync:
+        lines += [
+            f"- Sync: {sync.get('packages', 0):,} packages x {sync.get('files', 0)} files (about 1.2 KB each, all "
+            "different) published to one versioned bucket, plus one manifest per package; the peers mirror "
+            "`<env>/` into their own folders. Cold: into an empty folder "
+            f"({sync.get('cold_reps')} run(s) of each peer). No-change and one-changed-file: "
+            f"{sync.get('reps')} runs of each peer, ABAB. `airflow-dag-sync` runs with its shipped "
+            f"`--workers {sync.get('workers')}`; the in-process cycle is what the long-running sidecar pays per "
+            "cycle (its normal cycle lists the journal; the reconciliation cycle, at start and at least every "
+            "60 s, lists `<env>/` with the delimiter); `--once` is a whole process (what an init container pays). "
+            "`aws s3 sync s3://<bucket>/<env>/ <dir> --delete` is a process per cycle, as in the seed's "
+            "sidecar loop. `S3Hook.sync_to_local_dir` runs in-process with its hook created beforehand (as "
+            "S3DagBundle keeps it); it downloads one file at a time (HEAD + GET each).",
+            "- S3 requests are counted by the server (SeaweedFS's `SeaweedFS_s3_request_seconds_count` for the "
+            "bucket, read before and after each run), the same way for processes and in-process peers; for the "
+            "in-process agent its own botocore counter is compared with the server's count in each run.",
+            f"- One changed file with the agent running: the `airflow-dag-sync` process at the ConfigMap's "
+            f"`--interval {sync.get('interval', 5):g}` over a warm folder; a release changing one file is committed "
+            "at a random moment of the cycle; the time is from just before the manifest commit until the new "
+            "bytes are readable at `<dags>/<package>/<file>`, and the agent's log gives the duration of the cycle "
+            "that applied it.",
+        ]
+    if pub:
+        lines += [
+            f"- Publish: the CLI as a process on a 200-file package ({pub.get('package')}), cold (a new "
+            f"package) then no-op (the same files again), {pub.get('reps')} runs of each, ABAB between the "
+            "default validation (static + ruff + the Airflow parse of every `.py` file) and "
+            "`--skip-dynamic-validation` (what CI's publish step uses after its validate step).",
+            f"- Validation: `bench/validate_bench.py`'s {pub.get('validate_files')} generated "
+            f"KubernetesPodOperator DAG files, each layer in-process, {pub.get('validate_reps')} run(s).",
+        ]
+    if air:
+        cfg = ", ".join(f"`{k.split('__')[-1].lower()}={v}`" for k, v in sorted(air.get("config", {}).items()))
+        lines += [
+            f"- Publish → visible: `airflow-dag-publisher publish --skip-dynamic-validation` (a process), the "
+            "`airflow-dag-sync` process and a real Airflow dag-processor (LocalExecutor, sqlite) with the Helm "
+            f"values' settings: {cfg}. {air.get('publishes')} publishes of each kind, alternating: a new DAG "
+            f"file in package `{NEW}`, and a changed DAG file (a new description). From the publisher's journal "
+            "entry (written right after the manifest commit) to the DAG's new form in `serialized_dag`.",
+        ]
+    lines += [
+        "",
+        "## Recommendations",
+        "",
+        *RECOMMENDATIONS,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+RECOMMENDATIONS = [
+    "- Changed DAGs wait for Airflow's `min_file_process_interval` (above). That is Airflow's parse "
+    "scheduling, not the sync: the files are live within a cycle. A deployment that needs changes visible "
+    "sooner can lower `min_file_process_interval` (every file is then re-parsed that often).",
+]
+
+
+def rerender(folder: Path, doc: Path) -> int:
+    meta = json.loads((folder / "run.json").read_text())
+    rows: list[Row] = []
+    for name in ("sync", "publish", "airflow"):
+        if (folder / f"{name}.json").exists():
+            rows += read_rows(folder / f"{name}.json")[0]
+    text = document(rows, meta["params"], meta["info"], meta["command"], meta["started"], meta["seconds"])
+    doc.write_text(text)
+    print(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--packages", type=int, default=1000)
+    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--reps", type=int, default=5, help="sync no-change and changed-file runs (default 5)")
+    parser.add_argument("--cold-reps", type=int, default=1, help="cold syncs of each peer (default 1)")
+    parser.add_argument("--propagation", type=int, default=5, help="changes timed with the agent running")
+    parser.add_argument("--publish-reps", type=int, default=3)
+    parser.add_argument("--validate-reps", type=int, default=2)
+    parser.add_argument("--validate-files", type=int, default=100)
+    parser.add_argument("--publishes", type=int, default=5, help="publish->visible runs of each kind (default 5)")
+    parser.add_argument("--only", nargs="*", choices=["sync", "publish", "airflow"], help="run only these")
+    parser.add_argument("--doc", default=str(ROOT / "docs" / "benchmarks.md"), help="the Markdown file to write")
+    parser.add_argument("--out-dir", help="keep the scripts' JSON here (default: a temporary folder)")
+    parser.add_argument("--from-json", metavar="DIR", help="measure nothing: render the table and the document "
+                        "again from a kept run (--out-dir), e.g. after changing this file's layout")
+    args = parser.parse_args(argv)
+    if args.from_json:
+        return rerender(Path(args.from_json), Path(args.doc))
+    command = "python -m bench.run" + ("" if argv is None and len(sys.argv) == 1 else " " + shlex.join(
+        sys.argv[1:] if argv is None else argv))
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
+    start = time.monotonic()
+    info = machine()
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
+        out_dir = Path(args.out_dir) if args.out_dir else Path(tmp)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rows, params = run_all(args, out_dir)
+        (out_dir / "run.json").write_text(json.dumps({"info": info, "command": command, "started": started,
+                                                      "seconds": time.monotonic() - start, "params": params}))
+    text = document(rows, params, info, command, started, time.monotonic() - start)
+    Path(args.doc).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.doc).write_text(text)
+    print(text)
+    log(f"wrote {args.doc}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,367 @@
+"""Sync benchmark: `airflow-dag-sync` (one in-process cycle, and the `--once` process) against
+`aws s3 sync --delete` (the seed's sidecar) and `S3Hook.sync_to_local_dir` (what Airflow's
+S3DagBundle runs), on one SeaweedFS holding PACKAGES x FILES published files.
+
+Figures: cold sync into an empty folder; a cycle when nothing changed; a cycle after one file of
+one package changed; and the agent process running with its shipped interval: time from a publish
+commit to the new bytes being readable in the DAGs folder, and how long the cycle that applied it
+took. S3 requests are counted by the server itself (SeaweedFS's Prometheus metrics), the same way
+for every peer; the in-process agent's own botocore counter is recorded beside it as a check.
+
+    .venv/bin/python -m bench.sync_bench --packages 1000 --files 20 --reps 5 --cold-reps 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest
+from airflow_dag_publisher.storage import Storage, dag_key, make_client
+from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
+from airflow_dag_publisher.sync.releases import Layout
+from airflow_dag_publisher.sync.remote import S3Remote
+
+from bench.common import BIN, Row, counted, log, start_seaweedfs, write_rows
+from devstack.demo_config import load_settings
+from devstack.seaweedfs import SeaweedFS, free_port
+from packages.orchestration.tests.sync.support import DirectPublisher, make_manifest, sha256
+
+ENV = "bench"
+BUCKET = "bench-sync"
+AGENT = "airflow-dag-sync (in-process cycle)"
+AGENT_RECONCILE = "airflow-dag-sync (reconciliation cycle)"
+ONCE = "airflow-dag-sync --once (process)"
+AWS = "aws s3 sync --delete (process)"
+HOOK = "S3Hook.sync_to_local_dir (in-process)"
+
+
+def package_name(n: int) -> str:
+    return f"pkg{n:04d}"
+
+
+def file_body(package: str, index: int, release: int = 0) -> bytes:
+    """About 1.2 KB of unique Python (no two files share a sha256, so nothing is deduplicated)."""
+    head = f'"""{package} file {index}, release {release}."""\n\nPACKAGE = {package!r}\nINDEX = {index}\n'
+    body = "".join(f"VALUE_{i} = {index * 1000 + i + release}  # padding line of a realistic size\n" for i in range(18))
+    return (head + body + ("# changed\n" * release)).encode()
+
+
+def package_files(package: str, count: int) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for i in range(count):
+        path = f"{package}_dag_{i:02d}.py" if i < 2 else f"{package}_lib/mod_{i:02d}.py"
+        files[path] = file_body(package, i)
+    return files
+
+
+def populate(packages: int, files: int) -> dict[str, ReleaseManifest]:
+    storage = Storage(BUCKET, make_client(max_pool=32))
+    publisher = DirectPublisher(storage, ENV)
+    with ThreadPoolExecutor(16) as pool:
+        done = pool.map(lambda n: publisher.publish(package_name(n), package_files(package_name(n), files),
+                                                    journal=False), range(packages))
+        return {m.package: m for m in done}
+
+
+class ChangePublisher:
+    """Publishes a release that changes one file, as the publisher does: upload that file only, then
+    the manifest (the commit), then the journal entry."""
+
+    def __init__(self, releases: dict[str, ReleaseManifest]) -> None:
+        self.releases = releases
+        self.direct = DirectPublisher(Storage(BUCKET, make_client()), ENV)
+        self.count = 0
+
+    def change(self, package: str) -> tuple[str, bytes, float]:
+        """Returns (path, new bytes, monotonic time just before the commit)."""
+        self.count += 1
+        current = self.releases[package]
+        entry = current.files[0]
+        data = file_body(package, 0, release=self.count)
+        put = self.direct.storage.put(dag_key(ENV, package, entry.path), data)
+        new = FileEntry(path=entry.path, sha256=sha256(data), size=len(data), version_id=put.version_id)
+        manifest = make_manifest(package, [new, *current.files[1:]], env=ENV, previous=current.release_id)
+        committed = time.monotonic()
+        self.direct.commit(package, manifest.to_json())
+        self.releases[package] = manifest
+        return entry.path, data, committed
+
+
+class Peers:
+    """Each peer syncs the environment into its own folder; `run(peer)` is one sync or cycle."""
+
+    def __init__(self, s3: SeaweedFS, root: Path, workers: int) -> None:
+        self.s3 = s3
+        self.root = root
+        self.workers = workers
+        self.proc_env = dict(os.environ)
+        self.agent: SyncAgent | None = None
+        self.agent_storage: Storage | None = None
+        self._hook: object | None = None
+
+    def dest(self, peer: str) -> Path:
+        slug = {AGENT: "agent", ONCE: "once", AWS: "aws", HOOK: "hook"}[peer]
+        return self.root / slug / "dags"
+
+    def reset(self, peer: str) -> None:
+        """Empty the peer's folder (and state) for a cold sync."""
+        if peer == AGENT and self.agent is not None:
+            self.agent.close()
+            self.agent = None
+        shutil.rmtree(self.root / {AGENT: "agent", ONCE: "once", AWS: "aws", HOOK: "hook"}[peer], ignore_errors=True)
+        self.dest(peer).mkdir(parents=True)
+
+    # -- the peers ------------------------------------------------------------------------------
+    def agent_cycle(self, *, reconcile: bool | None = None) -> int:
+        if self.agent is None:
+            self.agent_storage = Storage(BUCKET, make_client(max_pool=max(10, self.workers + 2), connect_timeout=10,
+                                                             read_timeout=10, attempts=3))
+            config = AgentConfig(bucket=BUCKET, env=ENV, workers=self.workers)
+            self.agent = SyncAgent(config, S3Remote(self.agent_storage), Layout(self.dest(AGENT)))
+            self.agent.open()
+        result = self.agent.run_cycle(reconcile=reconcile)
+        if result.outcome == "error" or result.refused:
+            raise RuntimeError(f"agent cycle failed: {result.error or result.refused}")
+        return result.requests
+
+    def once(self) -> None:
+        self._process([str(BIN / "airflow-dag-sync"), "--bucket", BUCKET, "--env", ENV, "--dags-dir",
+                       str(self.dest(ONCE)), "--once", "--workers", str(self.workers), "--log-level", "warning"])
+
+    def aws(self) -> None:
+        self._process([str(BIN / "aws"), "s3", "sync", f"s3://{BUCKET}/{ENV}/", str(self.dest(AWS)), "--delete"])
+
+    def warm_hook(self) -> None:
+        """Create the hook and its client once, untimed: S3DagBundle keeps its hook across refreshes."""
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        self._hook = S3Hook(aws_conn_id="aws_default")
+        self._hook.get_conn()
+        logging.getLogger().setLevel(logging.WARNING)  # Airflow's logging config would print every cycle
+
+    def hook(self) -> None:
+        if self._hook is None:
+            self.warm_hook()
+        self._hook.sync_to_local_dir(BUCKET, self.dest(HOOK), s3_prefix=f"{ENV}/")  # type: ignore[attr-defined]
+
+    def _process(self, cmd: list[str]) -> None:
+        done = subprocess.run(cmd, env=self.proc_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              timeout=1800, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} exited {done.returncode}: {done.stderr.decode(errors='replace')[-2000:]}")
+
+    def run(self, peer: str, *, reconcile: bool | None = None) -> Callable[[], object]:
+        return {AGENT: lambda: self.agent_cycle(reconcile=reconcile), ONCE: self.once, AWS: self.aws,
+                HOOK: self.hook}[peer]
+
+    def close(self) -> None:
+        if self.agent is not None:
+            self.agent.close()
+
+
+def check_file(peer_dest: Path, package: str, path: str, want: bytes, peer: str) -> None:
+    """The peer's folder serves the new bytes (aws/S3Hook mirror <env>/, so files sit under dags/)."""
+    candidates = [peer_dest / package / path, peer_dest / package / "dags" / path]
+    if not any(c.exists() and c.read_bytes() == want for c in candidates):
+        raise RuntimeError(f"{peer}: {package}/{path} does not hold the new bytes after its sync")
+
+
+def measure(s3: SeaweedFS, root: Path, changes: ChangePublisher, *, packages: int, files: int, reps: int,
+            cold_reps: int, workers: int, propagation: int, interval: float) -> list[Row]:
+    peers = Peers(s3, root, workers)
+    peers.warm_hook()
+    order = [AGENT, ONCE, AWS, HOOK]
+    rows: dict[tuple[str, str, str], Row] = {}
+
+    def record(scenario: str, peer: str, seconds: float, requests: float, note: str = "") -> None:
+        for unit, value in (("s", seconds), ("requests", requests)):
+            key = (scenario, peer, unit)
+            rows.setdefault(key, Row("sync", scenario, peer, unit, reference=AGENT, note=note)).values.append(value)
+
+    cold = f"cold sync ({packages:,} packages x {files} files, empty folder)"
+    for rep in range(cold_reps):
+        for peer in order[rep % 2:] + order[:rep % 2]:  # ABAB: rotate who goes first
+            peers.reset(peer)
+            log(f"cold sync {rep + 1}/{cold_reps}: {peer}")
+            with counted(s3, BUCKET) as c:
+                peers.run(peer)()
+            record(cold, peer, c["seconds"], c["requests"])
+    # leave every peer warm (the last cold sync of each is its folder)
+    checks: list[tuple[int, float]] = []  # (agent's own botocore count, server count) per in-process cycle
+    noop = "no-change cycle (warm folder)"
+    for rep in range(reps):
+        for peer in order[rep % 2:] + order[:rep % 2] + [AGENT_RECONCILE]:
+            with counted(s3, BUCKET) as c:
+                if peer == AGENT_RECONCILE:
+                    peers.agent_cycle(reconcile=True)
+                elif peer == AGENT:
+                    own = peers.agent_cycle(reconcile=False)
+                else:
+                    peers.run(peer)()
+            record(noop, peer, c["seconds"], c["requests"])
+            if peer == AGENT:
+                checks.append((own, c["requests"]))
+    changed = "one changed file (1 package, 1 file)"
+    for rep in range(reps):
+        package = package_name(rep % packages)
+        path, data, _ = changes.change(package)
+        for peer in order[rep % 2:] + order[:rep % 2]:
+            with counted(s3, BUCKET) as c:
+                if peer == AGENT:
+                    own = peers.agent_cycle(reconcile=False)
+                else:
+                    peers.run(peer)()
+            record(changed, peer, c["seconds"], c["requests"])
+            if peer == AGENT:
+                checks.append((own, c["requests"]))
+            check_file(peers.dest(peer), package, path, data, peer)
+    peers.close()
+    mismatched = [(own, server) for own, server in checks if own != server]
+    if mismatched:
+        log(f"note: the agent's own request counter and the server's differ: {mismatched}")
+    extra_rows = list(rows.values())
+    extra_rows += propagation_rows(root, peers.dest(ONCE), changes, packages=packages, count=propagation,
+                                   interval=interval)
+    return extra_rows
+
+
+def propagation_rows(root: Path, dags: Path, changes: ChangePublisher, *, packages: int, count: int,
+                     interval: float) -> list[Row]:
+    """The agent process with its shipped interval over a warm folder: publish commit -> file live."""
+    log_path = root / "agent-interval.log"
+    scenario = f"one changed file, agent process at its shipped --interval {interval:g} s"
+    live = Row("sync", scenario, "publish commit -> new bytes in the DAGs folder", "s")
+    cycle = Row("sync", scenario, "duration of the cycle that applied it", "s")
+    port = free_port()
+    with open(log_path, "ab") as out:
+        proc = subprocess.Popen([str(BIN / "airflow-dag-sync"), "--bucket", BUCKET, "--env", ENV, "--dags-dir",
+                                 str(dags), "--interval", f"{interval:g}", "--log-format", "json",
+                                 "--metrics-port", str(port), "--metrics-address", "127.0.0.1"],
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait(lambda: proc.poll() is not None or _ready(port), 120, "the agent's /readyz")
+        if proc.poll() is not None:
+            raise RuntimeError(f"the agent process exited {proc.returncode}; see {log_path}")
+        rng = random.Random(7)
+        for rep in range(count):
+            package = package_name((rep + 97) % packages)
+            time.sleep(rng.uniform(0, interval))  # land anywhere in the agent's cycle
+            path, data, committed = changes.change(package)
+            target = dags / package / path
+            _wait(lambda t=target, w=data: _holds(t, w), 60 + 2 * interval, f"{package}/{path} live")
+            live.values.append(time.monotonic() - committed)
+            log(f"propagation {rep + 1}/{count}: {live.values[-1]:.2f} s")
+        time.sleep(0.5)
+        for line in log_path.read_text().splitlines():
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("msg") == "cycle success" and event.get("applied"):
+                cycle.values.append(float(event["seconds"]))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    if proc.returncode not in (0, -15):
+        raise RuntimeError(f"the agent process exited {proc.returncode}; see {log_path}")
+    cycle.note = f"{len(cycle.values)} applying cycles; target <= 1 s"
+    return [live, cycle]
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+def _holds(path: Path, want: bytes) -> bool:
+    try:
+        return path.read_bytes() == want
+    except OSError:
+        return False
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.005)
+    raise TimeoutError(f"{what}: not within {timeout:g} s")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sync_bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--packages", type=int, default=1000)
+    parser.add_argument("--files", type=int, default=20, help="files per package (default 20)")
+    parser.add_argument("--reps", type=int, default=5, help="repetitions of the no-change and changed-file cycles")
+    parser.add_argument("--cold-reps", type=int, default=1,
+                        help="repetitions of the cold syncs (default 1: a full-scale cold sync takes minutes)")
+    parser.add_argument("--propagation", type=int, default=5, help="publishes timed with the agent running")
+    parser.add_argument("--workers", type=int, default=8, help="the agent's parallel downloads (default 8, shipped)")
+    parser.add_argument("--json", help="write the rows here")
+    args = parser.parse_args(argv)
+    if not (1 <= args.packages <= 5000 and 1 <= args.files <= 200 and args.reps >= 1 and args.cold_reps >= 1):
+        parser.error("--packages 1..5000, --files 1..200, --reps and --cold-reps >= 1")
+    interval = float(load_settings().sync_env.get("DAGSYNC_INTERVAL", "5"))
+    with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp:
+        root = Path(tmp)
+        _isolate(root)
+        s3 = start_seaweedfs(root / "seaweedfs")
+        try:
+            os.environ.update(s3.env())
+            os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps({
+                "conn_type": "aws", "login": s3.env()["AWS_ACCESS_KEY_ID"],
+                "password": s3.env()["AWS_SECRET_ACCESS_KEY"],
+                "extra": {"endpoint_url": s3.endpoint, "region_name": s3.env()["AWS_DEFAULT_REGION"]}})
+            s3.create_bucket(BUCKET)
+            log(f"publishing {args.packages} packages x {args.files} files")
+            start = time.monotonic()
+            changes = ChangePublisher(populate(args.packages, args.files))
+            log(f"published in {time.monotonic() - start:.0f} s")
+            rows = measure(s3, root / "peers", changes, packages=args.packages, files=args.files, reps=args.reps,
+                           cold_reps=args.cold_reps, workers=args.workers, propagation=args.propagation,
+                           interval=interval)
+        finally:
+            s3.close()
+    for row in rows:
+        print(f"{row.scenario:<58} {row.peer:<44} {row.median:10.3f} {row.unit}")
+    write_rows(args.json, rows, {"params": {"packages": args.packages, "files": args.files, "reps": args.reps,
+                                            "cold_reps": args.cold_reps, "workers": args.workers,
+                                            "interval": interval, "propagation": args.propagation}})
+    return 0
+
+
+def _isolate(root: Path) -> None:
+    """No user AWS configuration, a private AIRFLOW_HOME (S3Hook), nothing outside `root`."""
+    (root / "airflow-home").mkdir(parents=True)
+    os.environ.update({
+        "AWS_CONFIG_FILE": str(root / "no-aws-config"), "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-creds"),
+        "AIRFLOW_HOME": str(root / "airflow-home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    })
+    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        os.environ.pop(key, None)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

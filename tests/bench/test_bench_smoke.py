@@ -1,0 +1,57 @@
+"""`make bench` at a tiny scale, so the benchmark scripts cannot rot: every script runs against its
+own SeaweedFS (and Airflow for publish -> visible) and every row of the table is produced. Not a
+timed test: no figure is checked against a target here."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.common import read_rows
+from bench.publish_bench import DEFAULT, STATIC
+from bench.sync_bench import AGENT, AGENT_RECONCILE, AWS, HOOK, ONCE
+from bench.validate_bench import LABELS
+
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.timeout(1500)
+def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
+    doc, out = tmp_path / "benchmarks.md", tmp_path / "out"
+    cmd = [sys.executable, "-m", "bench.run", "--packages", "5", "--files", "3", "--reps", "1", "--cold-reps", "1",
+           "--propagation", "1", "--publish-reps", "1", "--validate-reps", "1", "--validate-files", "3",
+           "--publishes", "1", "--doc", str(doc), "--out-dir", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1400, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+
+    sync, _ = read_rows(out / "sync.json")
+    pairs = {(r.scenario.split(" (")[0], r.peer, r.unit) for r in sync}
+    for scenario, peers in (("cold sync", (AGENT, ONCE, AWS, HOOK)),
+                            ("no-change cycle", (AGENT, AGENT_RECONCILE, ONCE, AWS, HOOK)),
+                            ("one changed file", (AGENT, ONCE, AWS, HOOK))):
+        for peer in peers:
+            assert {(scenario, peer, "s"), (scenario, peer, "requests")} <= pairs, (scenario, peer)
+    assert {r.peer for r in sync if r.scenario.startswith("one changed file, agent")} == {
+        "publish commit -> new bytes in the DAGs folder", "duration of the cycle that applied it"}
+    assert all(r.values for r in sync)
+
+    publish, _ = read_rows(out / "publish.json")
+    got = {(r.scenario.split(":")[1].split(" (")[0].strip(), r.peer, r.unit) for r in publish
+           if r.section == "publish"}
+    assert got == {(kind, peer, unit) for kind in ("cold", "no-op") for peer in (DEFAULT, STATIC)
+                   for unit in ("s", "requests")}
+    assert {r.peer for r in publish if r.section == "validate"} == set(LABELS)
+
+    airflow, _ = read_rows(out / "airflow.json")
+    assert {r.peer for r in airflow} >= {"new DAG file", "changed DAG file"}
+    assert all(r.values for r in publish + airflow)
+
+    text = doc.read_text()
+    for heading in ("## Targets", "### Sync", "### Publish", "### Validation", "### Publish → visible in Airflow",
+                    "### One changed file with the agent running", "## What was measured"):
+        assert heading in text
+    assert "Intel" in text or "AMD" in text or "machine:" in text
