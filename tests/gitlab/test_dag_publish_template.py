@@ -224,3 +224,14 @@ def test_template_validates_in_the_airflow_image_the_helm_values_deploy() -> Non
     repository = values.get("images", {}).get("airflow", {}).get("repository") or "apache/airflow"
     assert template["variables"]["AIRFLOW_IMAGE"] == f"{repository}:{values['defaultAirflowTag']}"
     assert template[".dag_publish_base"]["image"]["name"] == "$AIRFLOW_IMAGE"
+
+
+def test_deployment_guide_shows_the_package_pipeline_this_suite_runs() -> None:
+    guide = (REPO / "docs" / "airflow" / "DEPLOYMENT.md").read_text()
+    blocks = [yaml.safe_load(b) for b in guide.split("```yaml\n")[1:] for b in [b.split("```", 1)[0]]]
+    shown = next(b for b in blocks if isinstance(b, dict) and "publish_dags_dev" in b)
+    tested = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
+    assert shown["include"][0]["file"] == tested["include"][0]["local"] == ".gitlab/ci/dag-publish-template.yml"
+    for key in ("variables", "validate_dags", "publish_dags_dev"):
+        assert shown[key] == tested[key], key
+    assert shown["publish_dags_prod"]["extends"] == ".dag_publish_template"
