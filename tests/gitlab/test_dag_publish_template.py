@@ -235,3 +235,17 @@ def test_deployment_guide_shows_the_package_pipeline_this_suite_runs() -> None:
     for key in ("variables", "validate_dags", "publish_dags_dev"):
         assert shown[key] == tested[key], key
     assert shown["publish_dags_prod"]["extends"] == ".dag_publish_template"
+
+
+def test_template_scripts_pass_shellcheck_as_posix_sh() -> None:
+    """The Airflow image runs them with bash, other images may only have sh: keep them POSIX."""
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (make system-tools installs it)")
+    template = yaml.load(TEMPLATE.read_text(), Loader=_TemplateLoader)
+    publish_script = [line for line in template[".dag_publish_template"]["script"] if isinstance(line, str)]
+    lines = [*template[".dag_publish_base"]["before_script"], *template[".dag_publish_validate_step"]["script"],
+             *publish_script]
+    script = "#!/bin/sh\nset -e\n" + "\n".join(lines) + "\n"
+    result = subprocess.run(["shellcheck", "-s", "sh", "-"], input=script, text=True, capture_output=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stdout
