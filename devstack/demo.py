@@ -23,9 +23,10 @@ from types import FrameType
 
 from devstack.airflow_demo import ADMIN_USER, airflow_version
 from devstack.demo_config import ConfigError, load_settings
-from devstack.demo_stack import ROOT, DagWatcher, DemoError, DemoStack
+from devstack.demo_stack import ROOT, DagWatcher, DemoError, DemoStack, Publishing
 
 READY_TIMEOUT = 300.0      # Airflow's four components on a busy 2-core machine
+PUBLISH_TIMEOUT = 600.0    # both publish jobs (validation parses each DAG with Airflow)
 VISIBLE_TIMEOUT = 180.0    # publish -> visible; production promises 60 s
 LATENCY_LIMIT = 60.0       # what --check accepts
 
@@ -84,16 +85,18 @@ def _start_and_serve(stack: DemoStack, out: Console, check: bool) -> int:
     stack.start_sync_agent()
     stack.start_airflow()
     out.step("started airflow-dag-sync and Airflow's api-server, scheduler, dag-processor and triggerer; "
-             "waiting until they are healthy")
-    stack.wait_ready(READY_TIMEOUT)
-    ready_at = time.monotonic() - out.started
-    out.step("Airflow is healthy and the sync agent is ready; publishing both example packages with the CI "
-             "template's publish job")
+             "publishing both example packages with the CI template's publish job meanwhile")
 
+    # The packages' CI does not wait for Airflow: the publish jobs run while Airflow starts.
+    publishing = Publishing(stack)
+    publishing.start()
     watcher = DagWatcher(stack.airflow)
     watcher.start()
     try:
-        runs = stack.publish_examples()
+        stack.wait_ready(READY_TIMEOUT)
+        ready, ready_at = time.time(), time.monotonic() - out.started
+        out.step("Airflow is healthy (all four components) and the sync agent is ready")
+        runs = publishing.result(timeout=PUBLISH_TIMEOUT)
         for r in runs:
             out.step(f"{r.package}: {r.summary()} ({r.seconds:.0f} s)")
         expected = stack.published_dag_ids()
@@ -109,10 +112,15 @@ def _start_and_serve(stack: DemoStack, out: Console, check: bool) -> int:
             time.sleep(0.2)
     finally:
         watcher.stop()
-    latencies = {dag_id: watcher.first_seen[dag_id] - commits.get(package, watcher.first_seen[dag_id])
-                 for dag_id, package in wanted.items()}
-    for dag_id in sorted(latencies):
-        out.step(f"visible in Airflow: {dag_id} ({latencies[dag_id]:.1f} s after its publish)")
+    # Counted from the commit, or from Airflow becoming ready when the commit came first: the
+    # product's path (agent, dag-processor, API) with Airflow running, never a flattering number.
+    latencies: dict[str, float] = {}
+    for dag_id, package in sorted(wanted.items()):
+        seen = watcher.first_seen[dag_id]
+        committed = commits.get(package, seen)
+        latencies[dag_id] = seen - max(committed, ready)
+        note = "" if committed >= ready else f", {seen - ready:.1f} s after Airflow became ready"
+        out.step(f"visible in Airflow: {dag_id} ({seen - committed:.1f} s after its publish{note})")
     total = time.monotonic() - out.started
     worst = max(latencies.values())
 
@@ -122,7 +130,8 @@ def _start_and_serve(stack: DemoStack, out: Console, check: bool) -> int:
     out.line(f"  Airflow UI      {stack.airflow.url}")
     out.line(f"  login           {ADMIN_USER} / {stack.airflow.password}")
     out.line(f"  visible DAGs    {', '.join(sorted(wanted))}")
-    out.line(f"  publish-to-visible latency: {worst:.1f} s (slowest DAG; production promises < 60 s)")
+    out.line(f"  publish-to-visible latency: {worst:.1f} s (slowest DAG, from its publish or from Airflow being "
+             "ready, whichever came later; production promises < 60 s)")
     out.line(f"  sync agent      http://127.0.0.1:{stack.metrics_port}/metrics")
     out.line(f"  logs            {rel(stack.supervisor.log_dir)}/ and {rel(stack.airflow.log_dir)}/")
     out.line("  publish a change from a second terminal: see the README's Demo section (. .local/demo/env.sh)")

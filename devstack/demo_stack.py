@@ -89,10 +89,10 @@ class DagWatcher(threading.Thread):
         self.interval = interval
         self.first_seen: dict[str, float] = {}
         self.last_error = ""
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             try:
                 now = time.time()
                 for dag_id in self.airflow.dag_ids():
@@ -100,10 +100,39 @@ class DagWatcher(threading.Thread):
                 self.last_error = ""
             except Exception as exc:  # keep polling: the api-server may be busy
                 self.last_error = str(exc)
-            self._stop.wait(self.interval)
+            self._halt.wait(self.interval)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
+        self.join(timeout=15)
+
+
+class Publishing(threading.Thread):
+    """The example packages' publish jobs, in the background while Airflow starts."""
+
+    def __init__(self, stack: DemoStack) -> None:
+        super().__init__(name="publishing", daemon=True)
+        self.stack = stack
+        self.runs: list[CiRun] = []
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.runs = self.stack.publish_examples()
+        except BaseException as exc:  # handed to the main thread by result()
+            self.error = exc
+
+    def result(self, timeout: float) -> list[CiRun]:
+        deadline = time.monotonic() + timeout
+        while self.is_alive():
+            self.stack.check_services()
+            if time.monotonic() > deadline:
+                raise DemoError(f"the publish jobs did not finish within {timeout:.0f} s; see "
+                                f"{self.stack.run_dir / 'ci'}/*/job.log")
+            self.join(timeout=0.5)
+        if self.error is not None:
+            raise self.error
+        return self.runs
 
 
 class DemoStack:
