@@ -87,7 +87,9 @@ def tables(rows: list[Row]) -> list[str]:
         for scenario, peer in seen:
             t = _find(rows, section, scenario, peer, "s")
             q = _find(rows, section, scenario, peer, "requests")
-            cells = [scenario, _code(peer), fmt(t.median, "s") if t else "", fmt(q.median, "requests") if q else "",
+            note = (t or q).note if (t or q) else ""
+            cells = [scenario, _code(peer) + (f" — {note}" if note else ""), fmt(t.median, "s") if t else "",
+                     fmt(q.median, "requests") if q else "",
                      _n(t or q)]
             for other in peers:
                 ot = _find(rows, section, scenario, other, "s")
@@ -165,9 +167,13 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
         at, ot, wt = (_find(rows, "sync", cold, p, "s") for p in (AGENT, ONCE, AWS))
         if at and wt:
             met = at.median <= wt.median
-            text = f"the agent's cycle {fmt(at.median, 's')} against `aws s3 sync` {fmt(wt.median, 's')}"
+            text = f"the agent {fmt(at.median, 's')} against `aws s3 sync` {fmt(wt.median, 's')}"
+            if at.note:
+                text += f" (the agent: {at.note})"
             if ot:
                 text += f"; the `--once` process (an init container) {fmt(ot.median, 's')}"
+                if ot.note:
+                    text += f" ({ot.note})"
                 if ot.median > wt.median:
                     text += (" is slower than `aws s3 sync` here: it also lists the journal and GETs every "
                              "manifest before downloading, and verifies every file's sha256")

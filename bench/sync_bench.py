@@ -137,6 +137,27 @@ class Peers:
             raise RuntimeError(f"agent cycle failed: {result.error or result.refused}")
         return result.requests
 
+    def agent_until_complete(self, attempts: int = 20) -> int:
+        """A cold start of the long-running agent: cycles (no backoff wait) until one completes. A cycle
+        that hits the shipped --cycle-timeout keeps the packages it applied, so the next one resumes."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.agent_cycle()
+                return attempt
+            except RuntimeError as exc:
+                log(f"agent cycle {attempt}: {exc}; next cycle")
+        raise RuntimeError(f"the agent did not complete a cold sync in {attempts} cycles")
+
+    def once_until_complete(self, attempts: int = 20) -> int:
+        """`--once` as an init container Kubernetes restarts after a failure (exit 3: cycle timed out)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                self.once()
+                return attempt
+            except RuntimeError as exc:
+                log(f"--once run {attempt}: {str(exc)[-300:]}; running it again")
+        raise RuntimeError(f"--once did not complete a cold sync in {attempts} runs")
+
     def once(self) -> None:
         self._process([str(BIN / "airflow-dag-sync"), "--bucket", BUCKET, "--env", ENV, "--dags-dir",
                        str(self.dest(ONCE)), "--once", "--workers", str(self.workers), "--log-level", "warning"])
@@ -196,9 +217,20 @@ def measure(s3: SeaweedFS, root: Path, changes: ChangePublisher, *, packages: in
         for peer in order[rep % 2:] + order[:rep % 2]:  # ABAB: rotate who goes first
             peers.reset(peer)
             log(f"cold sync {rep + 1}/{cold_reps}: {peer}")
+            attempts = 1
             with counted(s3, BUCKET) as c:
-                peers.run(peer)()
+                if peer == AGENT:
+                    attempts = peers.agent_until_complete()
+                elif peer == ONCE:
+                    attempts = peers.once_until_complete()
+                else:
+                    peers.run(peer)()
             record(cold, peer, c["seconds"], c["requests"])
+            if attempts > 1:
+                note = f"{attempts} {'cycles' if peer == AGENT else 'process runs'}: the earlier ones hit the " \
+                       "shipped --cycle-timeout of 120 s"
+                for unit in ("s", "requests"):
+                    rows[(cold, peer, unit)].note = note
     # leave every peer warm (the last cold sync of each is its folder)
     checks: list[tuple[int, float]] = []  # (agent's own botocore count, server count) per in-process cycle
     noop = "no-change cycle (warm folder)"
