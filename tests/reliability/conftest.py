@@ -2,7 +2,7 @@
 volumes, and each bucket takes its own), an environment prefix per test, and the figures summary.
 
 Scale: the short form runs in `make test`; RELIABILITY_SOAK=1 (`make soak`) multiplies every
-count by 10 (or by RELIABILITY_SCALE=N when set) and runs the hypothesis properties with 5,000
+count by 10 (or by RELIABILITY_SCALE=N when set) and runs the hypothesis properties with 1,500
 examples each. RELIABILITY_SEED=N repeats the kill points of a run.
 
 Figures: printed by tests.reliability.figures' terminal summary. This conftest loads it when

@@ -22,7 +22,7 @@ from airflow_dag_publisher.names import path_problem
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-EXAMPLES = 5000 if os.environ.get("RELIABILITY_SOAK") else 150
+EXAMPLES = 1500 if os.environ.get("RELIABILITY_SOAK") else 150
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 

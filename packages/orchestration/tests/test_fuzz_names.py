@@ -11,7 +11,7 @@ from airflow_dag_publisher.names import MAX_PATH_DEPTH, path_problem
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-EXAMPLES = 5000 if os.environ.get("RELIABILITY_SOAK") else 400
+EXAMPLES = 1500 if os.environ.get("RELIABILITY_SOAK") else 400
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ROOT = "/srv/airflow/dags/pkg"

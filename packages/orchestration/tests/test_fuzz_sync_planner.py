@@ -16,7 +16,7 @@ from airflow_dag_publisher.sync.planner import Action, JournalState
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-EXAMPLES = 5000 if os.environ.get("RELIABILITY_SOAK") else 200
+EXAMPLES = 1500 if os.environ.get("RELIABILITY_SOAK") else 200
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 ENV = "dev"
