@@ -51,8 +51,8 @@ test: install system-tools
 	if [ $$rc -ne 0 ] && [ $$rc -ne 5 ]; then status=$$rc; fi; \
 	exit $$status
 
-demo: install
-	$(PY) -m devstack.demo $(if $(DEMO_CHECK),--check,)
+demo: install ## DEMO_CHECK=1: verify, print the DAGs and the latency, stop (DEMO_CHECK=0 or empty: serve until Ctrl-C)
+	$(PY) -m devstack.demo $(if $(filter-out 0 false no,$(DEMO_CHECK)),--check,)
 
 bench: install system-tools
 	$(PY) -m bench.run

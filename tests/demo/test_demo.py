@@ -88,9 +88,13 @@ def _ports(output: str) -> list[int]:
 
 
 def _wait_gone(timeout: float = 30) -> list[str]:
-    deadline = time.monotonic() + timeout
-    while (left := _demo_processes()) and time.monotonic() < deadline:
+    started = time.monotonic()
+    seen: list[str] = []
+    while (left := _demo_processes()) and time.monotonic() < started + timeout:
+        seen = left
         time.sleep(0.5)
+    if seen:
+        print(f"\nwaited {time.monotonic() - started:.1f} s for demo processes to end: {seen}")
     return left
 
 
