@@ -57,8 +57,12 @@ demo: install ## DEMO_CHECK=1: verify, print the DAGs and the latency, stop (DEM
 bench: install system-tools
 	$(PY) -m bench.run
 
+# The reliability suite at 10x its `make test` counts (RELIABILITY_SCALE=N to choose), with 1,500
+# hypothesis examples per property; prints the figures at the end.
 soak: install
-	$(VENV)/bin/pytest -n 0 tests/reliability --soak
+	RELIABILITY_SOAK=1 $(VENV)/bin/pytest -n 0 --timeout 3600 tests/reliability \
+		packages/orchestration/tests/test_fuzz_names.py packages/orchestration/tests/test_fuzz_manifest.py \
+		packages/orchestration/tests/test_fuzz_sync_planner.py
 
 clean:
 	rm -rf .local $(VENV)

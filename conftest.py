@@ -12,6 +12,10 @@ import pytest
 
 from devstack.seaweedfs import SeaweedFS
 
+# The reliability suite's figures ("N publishers killed, M folder samples, 0 torn") in the terminal
+# summary; a plugin, so the xdist controller loads it too.
+pytest_plugins = ["tests.reliability.figures"]
+
 
 @pytest.fixture(scope="session")
 def seaweedfs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedFS]:

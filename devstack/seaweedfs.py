@@ -130,9 +130,11 @@ class SeaweedFS:
 
         deadline = time.monotonic() + self.start_timeout
         client = self.client(botocore.config.Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=3))
-        probe = f"ready-probe-{os.getpid()}"
         last: Exception | None = None
+        attempt = 0
         while time.monotonic() < deadline:
+            attempt += 1  # a fresh name each try: a half-finished earlier probe never blocks the next
+            probe = f"ready-probe-{os.getpid()}-{attempt}"
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"weed server exited with {self.proc.returncode}; see {self.log_path}")
             try:

@@ -38,9 +38,6 @@ def small_volume(tmp_path: Path) -> Iterator[Path]:
             subprocess.run(["umount", "-l", str(vol)], capture_output=True, timeout=30, check=False)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: ENOSPC while downloading raises OSError out of sync/fetch.py "
-                                       "build_release; sync/agent.py run_cycle catches only DagPublisherError, so "
-                                       "the agent exits (3) instead of keeping the old release and retrying")
 def test_full_dags_volume_keeps_the_old_release_and_recovers(small_volume: Path, tmp_path: Path,
                                                               shared_bucket: str, env: str) -> None:
     writer = BucketWriter(Storage(shared_bucket), env)

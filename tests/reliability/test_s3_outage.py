@@ -157,9 +157,6 @@ def test_s3_outage_loses_no_package_and_readyz_tells_the_truth(outage: Outage) -
     assert recovery <= MAX_BACKOFF * 2 and catch_up <= MAX_BACKOFF * 2 + INTERVAL
 
 
-@pytest.mark.xfail(strict=True, reason="design gap: sync/agent.py backoff() doubles the wait after each failed cycle "
-                                       "(up to --max-backoff, default 60 s) and nothing shortens it when S3 returns, "
-                                       "so recovery takes up to --max-backoff, not two intervals")
 def test_agent_recovers_within_two_intervals_of_the_servers_return(outage: Outage) -> None:
     assert outage.ready_again_at is not None and outage.caught_up_at is not None
     assert outage.ready_again_at - outage.up_at <= 2 * INTERVAL + 0.5

@@ -76,10 +76,6 @@ def test_a_path_deeper_than_the_limit_is_refused(parts: list[str]) -> None:
     assert path_problem("/".join(parts)) is not None
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError,
-                   reason="bug: names.path_problem encodes with surrogateescape, which raises UnicodeEncodeError "
-                          "on a lone surrogate such as '\\ud800' (valid in JSON as \"\\ud800\") instead of "
-                          "returning a problem")
 @pytest.mark.parametrize("path", ["\ud800", "dags/\udfff.py"])
 def test_a_lone_surrogate_is_refused_not_raised(path: str) -> None:
     assert path_problem(path) is not None

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_dag_publisher.errors import ManifestError
-from airflow_dag_publisher.names import ENV_RE, PACKAGE_RE, path_problem
+from airflow_dag_publisher.names import ENV_RE, PACKAGE_RE, path_conflicts, path_problem
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -113,6 +113,8 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ManifestError(f"{source}: not valid UTF-8 JSON ({exc})") from None
+    except RecursionError:
+        raise ManifestError(f"{source}: not valid UTF-8 JSON (nested too deeply)") from None
     if not isinstance(raw, dict):
         raise ManifestError(f"{source}: top level is not a JSON object")
     problems: list[str] = []
@@ -168,6 +170,7 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
                 problems.append(f"files[{i}]: duplicate path {entry.path!r}")
             seen.add(entry.path)
             files.append(entry)
+    problems.extend(path_conflicts([f.path for f in files]))
     if problems:
         raise ManifestError(f"{source}: " + "; ".join(problems[:10]))
     assert m_env is not None and m_pkg is not None and release_id is not None and created_at is not None

@@ -11,6 +11,7 @@ ENV_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_PATH_DEPTH = 8
+MAX_NAME_BYTES = 255  # one path component: the file systems' NAME_MAX
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -70,9 +71,29 @@ def path_problem(path: str) -> str | None:
         return f"path deeper than {MAX_PATH_DEPTH} levels"
     if str(PurePosixPath(path)) != path:
         return "path is not normalised"
-    if len(path.encode("utf-8", "surrogateescape")) > 1024:
+    try:
+        encoded = path.encode("utf-8")
+    except UnicodeEncodeError:
+        return "path is not valid Unicode (lone surrogate)"
+    if len(encoded) > 1024:
         return "path longer than 1024 bytes"
+    if any(len(part.encode("utf-8")) > MAX_NAME_BYTES for part in parts):
+        return f"a path component is longer than {MAX_NAME_BYTES} bytes"
     return None
+
+
+def path_conflicts(paths: list[str]) -> list[str]:
+    """Paths that cannot coexist in one folder: a file that is also another file's parent folder."""
+    files = set(paths)
+    problems = []
+    for path in sorted(files):
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            parent = "/".join(parts[:depth])
+            if parent in files:
+                problems.append(f"{parent!r} is a file and also the folder of {path!r}")
+                break
+    return problems
 
 
 def is_safe_path(path: str) -> bool:

@@ -4,6 +4,7 @@ graceful stop. One package's broken release never stops the others."""
 
 from __future__ import annotations
 
+import errno
 import logging
 import random
 import threading
@@ -110,6 +111,10 @@ class SyncAgent:
             result.outcome, result.error = "error", str(exc)
             self.need_reconcile = True
             log.error("sync cycle failed: %s", exc, extra={"outcome": "error"})
+        except Exception as exc:  # a bug or the local file system: the agent stays up and retries
+            result.outcome, result.error = "error", f"{type(exc).__name__}: {exc}"
+            self.need_reconcile = True
+            log.exception("sync cycle failed unexpectedly: %s", result.error, extra={"outcome": "error"})
         finally:
             result.requests = self.storage.requests - requests_before
             self.metrics.s3_requests = self.storage.requests
@@ -178,12 +183,28 @@ class SyncAgent:
         etag = read.obj.etag
         if self.refused.get(package) == etag:
             return
-        decision = planner.decide(package, self.config.env, etag, read.obj.body,
-                                  current.manifest if current else None, source=f"s3://{self.storage.bucket}/{key}")
         try:
+            decision = planner.decide(package, self.config.env, etag, read.obj.body,
+                                      current.manifest if current else None,
+                                      source=f"s3://{self.storage.bucket}/{key}")
             self._apply(decision, current, result, deadline)
         except RefusedError as exc:
             self._refuse(package, etag, str(exc), result)
+        except OSError as exc:
+            if exc.errno not in _LOCAL_RESOURCE_ERRORS:
+                self._refuse(package, etag, f"release cannot be laid out here: {exc}", result, kind="unsafe_path")
+                return
+            # Full volume or quota: not the release's fault. Stay on the current release, retry later.
+            self.need_reconcile = True
+            result.refused[package] = f"local file system: {exc}"
+            self.metrics.refuse(package, "local_storage")
+            log.error("package %s: cannot build the release locally (%s); staying on the current release and "
+                      "retrying", package, exc, extra={"package": package, "reason": "local_storage"})
+        except (StorageError, DagPublisherError):
+            raise
+        except Exception as exc:  # a bug reached by this manifest: refuse it, keep the others syncing
+            log.exception("package %s: unexpected error building its release", package, extra={"package": package})
+            self._refuse(package, etag, f"{type(exc).__name__}: {exc}", result, kind="internal")
 
     def _apply(self, decision: Decision, current: AppliedRelease | None, result: CycleResult,
                deadline: Deadline) -> None:
@@ -218,10 +239,10 @@ class SyncAgent:
                  built.downloaded_files, built.reused_files,
                  extra={"package": package, "release_id": manifest.release_id, "bytes": built.downloaded_bytes})
 
-    def _refuse(self, package: str, etag: str, reason: str, result: CycleResult) -> None:
+    def _refuse(self, package: str, etag: str, reason: str, result: CycleResult, *, kind: str | None = None) -> None:
         self.refused[package] = etag
         result.refused[package] = reason
-        kind = _refusal_kind(reason)
+        kind = kind or _refusal_kind(reason)
         self.metrics.refuse(package, kind)
         log.error("package %s: release refused, staying on the current release: %s", package, reason,
                   extra={"package": package, "reason": kind})
@@ -259,14 +280,36 @@ class SyncAgent:
         return float(delay * random.uniform(0.8, 1.0))
 
     def run_forever(self) -> None:
-        """Cycle until stop() (SIGTERM, SIGINT); a failed cycle is retried after a capped backoff."""
+        """Cycle until stop() (SIGTERM, SIGINT). After a failed cycle the next full cycle waits a capped
+        backoff, but S3 is probed with one cheap request every interval meanwhile, so the agent resumes
+        within about one interval of the server's return."""
         while not self.stop_event.is_set():
             result = self.run_cycle()
-            failures = self.metrics.consecutive_failures if result.outcome == "error" else 0
-            self.stop_event.wait(self.backoff(failures))
+            if result.outcome != "error":
+                self.stop_event.wait(self.config.interval)
+                continue
+            self._wait_for_recovery(self.backoff(self.metrics.consecutive_failures))
+
+    def _wait_for_recovery(self, backoff: float) -> None:
+        until = time.monotonic() + backoff
+        while not self.stop_event.wait(min(self.config.interval, max(0.0, until - time.monotonic()))):
+            if time.monotonic() >= until or self._probe():
+                return
+
+    def _probe(self) -> bool:
+        """One small request: does S3 answer again?"""
+        try:
+            self.storage.list_journal(self.config.env, planner.journal_start_after(
+                self._prefix, self.journal, int(self.clock() * 1000)))
+        except Exception:  # any failure means "not yet"
+            return False
+        return True
 
     def stop(self) -> None:
         self.stop_event.set()
+
+
+_LOCAL_RESOURCE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EROFS})
 
 
 def _refusal_kind(reason: str) -> str:
