@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from airflow_dag_publisher.catalog import CurrentRelease, read_current, read_environment, read_history
-from airflow_dag_publisher.errors import ConflictError, DagPublisherError, RefusedError, StorageError
+from airflow_dag_publisher.errors import ConflictError, DagPublisherError, NotFoundError, RefusedError, StorageError
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, new_release_id, utc_now_iso
 from airflow_dag_publisher.names import dag_id_belongs_to
 from airflow_dag_publisher.sources import LocalFile
@@ -121,7 +121,31 @@ class Publisher:
         if conflicts:
             raise RefusedError("refusing to publish " + self.package + ":\n  " + "\n  ".join(conflicts))
         plan = plan_publish(files, current.manifest, allow_empty=allow_empty, max_delete=max_delete)
+        stale = self._stale_pins(current.manifest, plan.unchanged)
+        if stale:
+            warnings.append(f"re-uploading {len(stale)} unchanged file(s) whose live copy an unfinished or losing "
+                            "publish overwrote, so the release pins the live version (lifecycle rules expire "
+                            "noncurrent versions): " + ", ".join(stale[:5]) + (" …" if len(stale) > 5 else ""))
+            plan = replace(plan, changed=tuple(sorted(plan.changed + stale)),
+                           unchanged=tuple(p for p in plan.unchanged if p not in stale))
         return current, plan, warnings
+
+    def _stale_pins(self, current: ReleaseManifest | None, unchanged: Sequence[str]) -> tuple[str, ...]:
+        """Unchanged files whose pinned version is no longer the live one (HEAD each, in parallel)."""
+        if current is None or current.retired or not unchanged:
+            return ()
+        pinned = current.file_map()
+
+        def stale(path: str) -> bool:
+            try:
+                head = self.storage.head(dag_key(self.env, self.package, path))
+            except NotFoundError:
+                return True
+            return head.get("VersionId") != pinned[path].version_id
+
+        with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(unchanged))) as pool:
+            flags = list(pool.map(stale, unchanged))
+        return tuple(p for p, is_stale in zip(unchanged, flags, strict=True) if is_stale)
 
     def publish(self, files: Sequence[LocalFile], dag_ids: Sequence[str], meta: ReleaseMeta, *,
                 allow_empty: bool = False, max_delete: int | None = None) -> PublishResult:

@@ -116,3 +116,21 @@ def test_json_output_is_the_only_thing_on_stdout(tmp_path: Path, bucket: str, se
                          capture_output=True, text=True, env={**os.environ}, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["uploaded"] == 1
+
+
+def test_publish_repins_a_file_whose_live_copy_a_losing_publish_overwrote(
+        tmp_path: Path, bucket: str, seaweedfs: SeaweedFS, capsys: pytest.CaptureFixture[str]) -> None:
+    """Lifecycle rules expire noncurrent versions: a release must not keep pinning one."""
+    client = seaweedfs.client()
+    write_dag(tmp_path, "alpha", "daily")
+    publish(capsys, bucket, "alpha", tmp_path)
+    # A publisher that lost the race (or was killed) uploaded other bytes over the live key.
+    client.put_object(Bucket=bucket, Key="dev/alpha/dags/alpha_daily.py", Body=b"# from a losing publish\n")
+    again = publish(capsys, bucket, "alpha", tmp_path)
+    assert again.code == 0 and again.json()["uploaded"] == 1 and not again.json()["noop"]
+    assert "re-uploading 1 unchanged file" in again.err
+    manifest = current_manifest(client, bucket, "dev", "alpha")
+    live = client.head_object(Bucket=bucket, Key="dev/alpha/dags/alpha_daily.py")
+    assert live["VersionId"] == manifest["files"][0]["version_id"]
+    assert_manifest_verifies(client, bucket, manifest)
+    assert publish(capsys, bucket, "alpha", tmp_path).json()["noop"] is True
