@@ -27,17 +27,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+
 # What we ship for every component that parses DAGs (see infra/airflow): new and changed files are
 # noticed within seconds instead of the 300 s default of [dag_processor] refresh_interval.
-SHIPPED_CONFIG: dict[str, str] = {
-    "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "30",
-    "AIRFLOW__DAG_PROCESSOR__FILE_PARSING_SORT_MODE": "modified_time",
-    "AIRFLOW__DAG_PROCESSOR__STALE_DAG_THRESHOLD": "50",
-    "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "30",
-    "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "50",
-    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-}
+def shipped_config() -> dict[str, str]:
+    """AIRFLOW__* settings exactly as the shipped Helm values set them (infra/airflow/k8s), so tests
+    and the demo run Airflow as production does."""
+    from devstack.demo_config import load_settings
+
+    env = load_settings().airflow_env()
+    env.pop("AIRFLOW__CORE__EXECUTOR", None)
+    return env
+
+
+SHIPPED_CONFIG: dict[str, str] = shipped_config()
 
 
 def airflow_binary() -> str:

@@ -19,8 +19,8 @@ DEMO_ENV = "dev"
 # Used only while a file above is missing (a partial checkout): the documented production numbers.
 FALLBACK_AIRFLOW_CONFIG = {
     "core": {"load_examples": "False", "dagbag_import_timeout": "30"},
-    "dag_processor": {"refresh_interval": "10", "min_file_process_interval": "30",
-                      "dag_file_processor_timeout": "50"},
+    "dag_processor": {"refresh_interval": "5", "file_parsing_sort_mode": "modified_time",
+                      "min_file_process_interval": "30", "dag_file_processor_timeout": "50"},
 }
 FALLBACK_SYNC = {"DAGSYNC_BUCKET": "example-airflow-dags-dev", "DAGSYNC_ENV": DEMO_ENV, "DAGSYNC_INTERVAL": "5"}
 
