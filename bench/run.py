@@ -175,8 +175,7 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
                 if ot.note:
                     text += f" ({ot.note})"
                 if ot.median > wt.median:
-                    text += (" is slower than `aws s3 sync` here: it also lists the journal and GETs every "
-                             "manifest before downloading, and verifies every file's sha256")
+                    text += " is slower than `aws s3 sync` too"
             if not met:
                 text += ". Missed: see the recommendation below"
             out.append(("cold sync no slower than `aws s3 sync`", met, text))
@@ -290,6 +289,18 @@ def document(rows: list[Row], params: dict[str, Any], info: dict[str, str], comm
 
 
 RECOMMENDATIONS = [
+    "- Cold sync of the agent (for the sync agent's owner; not changed here): `SyncAgent._apply` "
+    "(`sync/agent.py`) calls `self._held()` once per package it builds, and `_held()` walks every applied "
+    "package's manifest and joins a path for each file, so a cold cycle costs O(packages² x files): at "
+    "1,000 x 20 that is about 10 million path joins (the same loop alone took minutes on this shared "
+    "2-core machine), which pushes the first cycle past the shipped `--cycle-timeout` of 120 s; a cycle "
+    "that times out keeps what it applied, so the sidecar completes on a later cycle, and `--once` needs "
+    "a restart. Build the sha256 -> path index once per cycle and add each release's entries after it is "
+    "built (or keep it up to date in `_record`): `_reuse` already re-verifies size and sha256 of a reused "
+    "file and downloads on any mismatch, so a stale entry costs a download, never a wrong file. Second, "
+    "`_cycle` syncs packages one after another (a manifest GET, then at most 20 parallel downloads and a "
+    "barrier per package); fetching the changed manifests and building several packages concurrently "
+    "through one shared download pool (the swap stays per package) would keep the 8 workers busy.",
     "- Changed DAGs wait for Airflow's `min_file_process_interval` (above). That is Airflow's parse "
     "scheduling, not the sync: the files are live within a cycle. A deployment that needs changes visible "
     "sooner can lower `min_file_process_interval` (every file is then re-parsed that often).",
