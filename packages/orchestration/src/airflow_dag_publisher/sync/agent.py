@@ -68,6 +68,8 @@ class SyncAgent:
         self.last_reconcile = float("-inf")
         self.need_reconcile = True
         self._prefix = journal_prefix(config.env)
+        self._held_index: dict[str, str] | None = None  # see _held(); reset at every cycle
+        self.retouch: dict[str, tuple[str, float]] = {}  # package -> (release dir, when to touch again)
 
     # -- start ----------------------------------------------------------------------------------
     def open(self) -> None:
@@ -126,7 +128,25 @@ class SyncAgent:
                        "applied": result.applied, "removed": result.removed, "requests": result.requests})
         return result
 
+    def _retouch_due(self) -> None:
+        """A parse of the old files that was running at the swap finishes after the swap time and so
+        hides the new files from Airflow until min_file_process_interval. Touching the release again a
+        moment later makes the dag-processor parse each file once more, from the new release."""
+        now = time.monotonic()
+        for package, (name, due) in list(self.retouch.items()):
+            if now < due:
+                continue
+            del self.retouch[package]
+            current = self.applied.get(package)
+            if current is not None and current.release_dir == name:
+                try:
+                    self.layout.set_mtime(package, name, time.time())
+                except OSError as exc:
+                    log.warning("package %s: cannot touch its release files: %s", package, exc)
+
     def _cycle(self, result: CycleResult, reconcile: bool, deadline: Deadline) -> None:
+        self._held_index = None
+        self._retouch_due()
         keys = self.storage.list_journal(self.config.env, planner.journal_start_after(
             self._prefix, self.journal, int(self.clock() * 1000)))
         read = planner.read_journal(self._prefix, keys, self.journal)
@@ -228,7 +248,15 @@ class SyncAgent:
             return
         built = build_release(self.storage, self.layout, manifest, self._held(), workers=self.config.workers,
                               deadline=deadline)
+        self._index_release(package, built.name, manifest)
+        # Airflow re-parses a file before min_file_process_interval only when its mtime is newer than
+        # its last parse (file_parsing_sort_mode = modified_time). Every file of the new release gets
+        # the swap time, so each DAG file of the package is re-parsed now, also one that only imports
+        # a changed helper. (Release files are never hard links of the live release's, so this does
+        # not touch what Airflow reads until the swap.)
+        self.layout.set_mtime(package, built.name, time.time())
         self.layout.swap(package, built.name)
+        self.retouch[package] = (built.name, time.monotonic() + RETOUCH_AFTER)
         if current and current.release_dir != built.name:
             self.layout.mark_superseded(package, current.release_dir)
         self._record(package, AppliedRelease(decision.etag, manifest, built.name))
@@ -253,14 +281,21 @@ class SyncAgent:
         self.vanished_known.discard(package)
 
     def _held(self) -> dict[str, str]:
-        held: dict[str, str] = {}
-        for package, applied in self.applied.items():
-            if applied.release_dir is None:
-                continue
-            root = self.layout.release_path(package, applied.release_dir)
-            for entry in applied.manifest.files:
-                held.setdefault(entry.sha256, str(root / entry.path))
-        return held
+        """sha256 -> a local file with those bytes, over every applied release. Built once per cycle
+        and extended as releases are built (rebuilding it per package made a cold sync of N packages
+        cost N^2); a stale entry only costs a download, since reuse re-verifies every byte."""
+        if self._held_index is None:
+            self._held_index = {}
+            for package, applied in self.applied.items():
+                if applied.release_dir is not None:
+                    self._index_release(package, applied.release_dir, applied.manifest)
+        return self._held_index
+
+    def _index_release(self, package: str, name: str, manifest: ReleaseManifest) -> None:
+        assert self._held_index is not None
+        root = self.layout.release_path(package, name)
+        for entry in manifest.files:
+            self._held_index.setdefault(entry.sha256, str(root / entry.path))
 
     def _publish_releases(self) -> None:
         self.metrics.set_releases({p: a.manifest.release_id for p, a in self.applied.items()
@@ -309,6 +344,7 @@ class SyncAgent:
         self.stop_event.set()
 
 
+RETOUCH_AFTER = 2.0  # seconds after a swap to touch the release's files once more (see _retouch_due)
 _LOCAL_RESOURCE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EROFS})
 
 

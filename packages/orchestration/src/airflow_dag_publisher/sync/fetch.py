@@ -88,13 +88,11 @@ def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, he
 
 
 def _reuse(source: str, dest: Path, entry: FileEntry) -> bool:
-    """Hard-link (or copy) a locally held file with the same sha256, re-verified; False to download."""
+    """Copy a locally held file with the same sha256, re-verified; False to download. A copy, not a
+    hard link: the new release's modification times must not change the live release's files."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     try:
-        try:
-            os.link(source, dest)
-        except OSError:
-            shutil.copyfile(source, dest)
+        shutil.copyfile(source, dest)
         if dest.stat().st_size == entry.size and sha256_file(dest) == entry.sha256:
             return True
     except OSError:

@@ -140,6 +140,12 @@ class Layout:
             os.symlink(target, tmp)
             os.replace(tmp, link)
 
+    def set_mtime(self, package: str, name: str, when: float) -> None:
+        """Give every file of a release the modification time `when`."""
+        for path in self.release_path(package, name).rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                os.utime(path, (when, when))
+
     def unlink(self, package: str) -> bool:
         """Remove the package's link (a retired release). Only a symlink into our releases is removed."""
         link = self.link_path(package)
