@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def run(airflow: AirflowStack, storage: Storage, root: Path, env: dict[str, str], publishes: int,
         timeout: float) -> tuple[list[Row], dict[str, str]]:
-    effective = {k: v for k, v in airflow.env().items() if k.startswith("AIRFLOW__DAG_PROCESSOR__")}
+    effective = {k: v for k, v in airflow.env().items()
+                 if k.startswith("AIRFLOW__DAG_PROCESSOR__") or k.endswith("__MIN_SERIALIZED_DAG_UPDATE_INTERVAL")}
     new_src, changed_src = root / "src" / NEW, root / "src" / CHANGED
     new_src.mkdir(parents=True)
     changed_src.mkdir(parents=True)

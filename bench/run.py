@@ -289,21 +289,15 @@ def document(rows: list[Row], params: dict[str, Any], info: dict[str, str], comm
 
 
 RECOMMENDATIONS = [
-    "- Cold sync of the agent (for the sync agent's owner; not changed here): `SyncAgent._apply` "
-    "(`sync/agent.py`) calls `self._held()` once per package it builds, and `_held()` walks every applied "
-    "package's manifest and joins a path for each file, so a cold cycle costs O(packages² x files): at "
-    "1,000 x 20 that is about 10 million path joins (the same loop alone took minutes on this shared "
-    "2-core machine), which pushes the first cycle past the shipped `--cycle-timeout` of 120 s; a cycle "
-    "that times out keeps what it applied, so the sidecar completes on a later cycle, and `--once` needs "
-    "a restart. Build the sha256 -> path index once per cycle and add each release's entries after it is "
-    "built (or keep it up to date in `_record`): `_reuse` already re-verifies size and sha256 of a reused "
-    "file and downloads on any mismatch, so a stale entry costs a download, never a wrong file. Second, "
-    "`_cycle` syncs packages one after another (a manifest GET, then at most 20 parallel downloads and a "
-    "barrier per package); fetching the changed manifests and building several packages concurrently "
-    "through one shared download pool (the swap stays per package) would keep the 8 workers busy.",
-    "- Changed DAGs wait for Airflow's `min_file_process_interval` (above). That is Airflow's parse "
-    "scheduling, not the sync: the files are live within a cycle. A deployment that needs changes visible "
-    "sooner can lower `min_file_process_interval` (every file is then re-parsed that often).",
+    "- Cold sync: `_cycle` (`sync/agent.py`) builds packages one after another (a manifest GET, then at most "
+    "20 parallel downloads and a barrier per package); fetching the changed manifests and building several "
+    "packages concurrently through one shared download pool (the swap stays per package) would keep the 8 "
+    "workers busy. (The quadratic sha256 index an earlier run found is fixed: it is built once per cycle.)",
+    "- Changed DAGs show within seconds because the agent gives a new release's files the swap time as "
+    "their modification time (and again 2 s later), Airflow parses recently modified files first "
+    "(`file_parsing_sort_mode=modified_time`), and `[core] min_serialized_dag_update_interval` is 5 s "
+    "(default 30 s, which held a change back that long). A deployment that drops any of these settings "
+    "loses that.",
 ]
 
 
