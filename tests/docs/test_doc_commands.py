@@ -5,6 +5,8 @@ cluster or cloud account is marked by an HTML comment on the line right before i
 
     <!-- needs: cluster -->      kubectl / helm against a Kubernetes cluster
     <!-- needs: cloud -->        real AWS (terraform apply, IAM, a GitLab instance)
+    <!-- needs: docker -->       a Docker engine (docker build)
+    <!-- needs: suite -->        a part of the test suite itself (`make test` runs it)
 
 Every other block runs here, in order, each in its own `bash -euo pipefail`, in a scratch copy of
 the repository (the .venv linked in), against a fresh SeaweedFS with the versioned bucket the docs
@@ -39,10 +41,13 @@ from devstack.seaweedfs import SeaweedFS
 
 REPO = Path(__file__).resolve().parents[2]
 DOCS = ("README.md", "docs/airflow/README.md", "docs/airflow/DEPLOYMENT.md", "docs/airflow/OPERATIONS.md",
-        "packages/orchestration/README.md")
+        "packages/orchestration/README.md", "infra/airflow/README.md", "packages/pipeline_processing/README.md",
+        "packages/reporting_seeder/README.md")
 COMMAND_LANGS = {"bash", "sh", "console"}
 NEEDS = {"cluster": "kubectl or helm against a Kubernetes cluster",
-         "cloud": "real AWS or a GitLab instance"}
+         "cloud": "real AWS or a GitLab instance",
+         "docker": "a Docker engine (docker build)",
+         "suite": "a part of the test suite itself, which `make test` runs"}
 DOC_BUCKET = "acme-airflow-dags"
 BLOCK_TIMEOUT = 240
 # (document, exact block text) -> how it is checked instead of run, and why.
@@ -116,7 +121,7 @@ def test_extraction_finds_fences_markers_and_console_prompts() -> None:
 
 def test_every_block_is_runnable_or_marked_with_a_known_need() -> None:
     blocks = all_blocks()
-    assert {b.doc for b in blocks} >= set(DOCS[1:]), "every document of docs/airflow and the CLI guide has commands"
+    assert {b.doc for b in blocks} >= set(DOCS[1:]), "every document listed has commands"
     unknown = [f"{b.where}: needs: {b.needs}" for b in blocks if b.needs and b.needs not in NEEDS]
     assert not unknown, f"unknown markers (known: {sorted(NEEDS)}): {unknown}"
     texts = {(b.doc, b.text) for b in blocks}
