@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 from airflow_dag_publisher.errors import UsageError
-from airflow_dag_publisher.names import check_env, check_package, dag_id_belongs_to, path_problem
+from airflow_dag_publisher.names import check_bucket, check_env, check_package, dag_id_belongs_to, path_problem
 
 
 @pytest.mark.parametrize("path", ["a.py", "sub/helper.py", "a/b/c/d/e/f/g/h.py", ".airflowignore"])
@@ -33,3 +33,10 @@ def test_longer_package_prefix_wins_dag_id_ownership() -> None:
     assert not dag_id_belongs_to("alpha_ext_job", "alpha", {"alpha", "alpha_ext"})
     assert dag_id_belongs_to("alpha_ext_job", "alpha_ext", {"alpha", "alpha_ext"})
     assert not dag_id_belongs_to("beta_job", "alpha")
+
+
+def test_a_missing_bucket_names_the_environment_variable_of_the_tool() -> None:
+    with pytest.raises(UsageError, match=r"--bucket is required \(or set DAG_BUCKET\)"):
+        check_bucket(None)
+    with pytest.raises(UsageError, match=r"--bucket is required \(or set DAGSYNC_BUCKET\)"):
+        check_bucket("", "--bucket", "DAGSYNC_BUCKET")

@@ -31,9 +31,9 @@ def check_package(package: str | None, option: str = "--package") -> str:
     return package
 
 
-def check_bucket(bucket: str | None, option: str = "--bucket") -> str:
+def check_bucket(bucket: str | None, option: str = "--bucket", env_var: str = "DAG_BUCKET") -> str:
     if not bucket:
-        raise UsageError(f"{option} is required (or set DAG_BUCKET)")
+        raise UsageError(f"{option} is required (or set {env_var})")
     if not BUCKET_RE.match(bucket) or ".." in bucket:
         raise UsageError(f"{option} {bucket!r} is not a valid S3 bucket name")
     return bucket

@@ -105,7 +105,7 @@ def build_parser(environ: dict[str, str]) -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> None:
-    check_bucket(args.bucket, "--bucket (DAGSYNC_BUCKET)")
+    check_bucket(args.bucket, "--bucket", "DAGSYNC_BUCKET")
     if not args.env or not ENV_RE.match(args.env):
         raise UsageError(f"--env (DAGSYNC_ENV) {args.env!r} is not a valid environment name")
     if not args.dags_dir:
