@@ -35,7 +35,8 @@ def weed_binary() -> str:
     return found
 
 
-def _port_free(port: int) -> bool:
+def port_free(port: int) -> bool:
+    """Nothing listens on (or holds) 127.0.0.1:port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -53,7 +54,7 @@ def free_port_pair(taken: set[int]) -> int:
             port = int(s.getsockname()[1])
         if port + 10000 > 65535 or port in taken or port + 10000 in taken:
             continue
-        if _port_free(port + 10000):
+        if port_free(port + 10000):
             taken.update({port, port + 10000})
             return port
     raise RuntimeError("no free loopback port pair found")

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -22,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from devstack.seaweedfs import port_free
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -73,16 +74,6 @@ def _demo_processes() -> list[str]:
     return found
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def _ports(output: str) -> list[int]:
     return [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", output)]
 
@@ -118,7 +109,7 @@ def test_make_demo_check_shows_both_example_dags_and_the_latency(demo_lock: None
     # Everything it started is gone, its ports are free again.
     assert not _wait_gone(), _demo_processes()
     assert not (LOCAL_DEMO / "pids.json").exists()
-    busy = [p for p in _ports(output) if not _port_free(p)]
+    busy = [p for p in _ports(output) if not port_free(p)]
     assert not busy, f"ports still in use after the demo: {busy}"
 
 
@@ -184,7 +175,7 @@ def running_demo() -> Iterator[RunningDemo]:
     assert "Traceback" not in output, output[-4000:]
     assert re.search(r"\] stopped$", output, re.M), output[-2000:]
     assert not _wait_gone(), _demo_processes()
-    busy = [p for p in _ports(output) if not _port_free(p)]
+    busy = [p for p in _ports(output) if not port_free(p)]
     assert not busy, f"ports still in use after Ctrl-C: {busy}"
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from airflow_dag_publisher.validators import conventions as conv
 from airflow_dag_publisher.validators.model import ERROR, Finding
-from airflow_dag_publisher.validators.static_calls import module_level_calls, work_problem
+from airflow_dag_publisher.validators.static_calls import call_name, module_level_calls, work_problem
 
 
 @dataclass(frozen=True)
@@ -66,16 +66,6 @@ def check_source(rel: str, text: bytes, ctx: StaticContext) -> StaticResult:
         result.findings.append(Finding(rel, rule, severity, f"{where}{message}"))
     result.dag_ids = sorted(set(result.dag_ids))
     return result
-
-
-def call_name(node: ast.expr) -> str:
-    """`a.b.C(...)` -> 'a.b.C'; '' for calls on anything but names and attributes."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        base = call_name(node.value)
-        return f"{base}.{node.attr}" if base else node.attr
-    return ""
 
 
 def _literal(node: ast.expr | None) -> object:

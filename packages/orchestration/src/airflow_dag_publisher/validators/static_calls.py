@@ -56,18 +56,19 @@ def module_level_calls(tree: ast.Module) -> Iterator[ast.Call]:
         stack.extend(ast.iter_child_nodes(node))
 
 
-def _dotted(node: ast.expr) -> str:
+def call_name(node: ast.expr) -> str:
+    """`a.b.C(...)` -> 'a.b.C'; '' for calls on anything but names and attributes."""
     if isinstance(node, ast.Name):
         return node.id
     if isinstance(node, ast.Attribute):
-        base = _dotted(node.value)
+        base = call_name(node.value)
         return f"{base}.{node.attr}" if base else node.attr
     return ""
 
 
 def work_problem(call: ast.Call) -> tuple[str, str, str] | None:
     """(rule, severity, message) for a module-level call that does work at parse time, or None."""
-    name = _dotted(call.func)
+    name = call_name(call.func)
     if not name:
         return None
     for suffix, (rule, what) in _AIRFLOW_CALLS.items():
