@@ -25,6 +25,7 @@ from typing import Any
 from airflow_dag_publisher.catalog import read_history
 from airflow_dag_publisher.manifest import ReleaseManifest, parse_manifest
 from airflow_dag_publisher.storage import Storage, dag_key, manifest_key
+from airflow_dag_publisher.sync.releases import TEMP_LINK_MARK
 
 from devstack.seaweedfs import free_port
 
@@ -126,7 +127,8 @@ def read_tree(root: Path) -> dict[str, bytes]:
 class FolderSampler:
     """Reads the DAGs folder continuously in a thread. Each package link is resolved once per
     sample (a release directory is immutable), then every file is read: one sample is "torn" when
-    its files are not exactly one release. Anything in the folder but package links is a stray."""
+    its files are not exactly one release. Anything in the folder but package links (and the agent's
+    `.airflowignore` with the temporary links it hides) is a stray."""
 
     dags: Path
     packages: tuple[str, ...]
@@ -163,6 +165,8 @@ class FolderSampler:
             return
         for name in entries:
             link = self.dags / name
+            if name == ".airflowignore" or (name.startswith(".") and TEMP_LINK_MARK in name):
+                continue  # the agent's ignore file, and a swap's temporary link that the file hides from Airflow
             if name not in self.packages or not link.is_symlink():
                 self.strays.add(name)
                 continue
@@ -278,7 +282,7 @@ def wait_for(predicate: Any, *, timeout: float, period: float = 0.05) -> bool:
 
 # -- the bucket ------------------------------------------------------------------------------------
 def current_release(storage: Storage, env: str, package: str) -> ReleaseManifest | None:
-    obj = storage.get(manifest_key(env, package))
+    obj = storage.get(manifest_key(env, package)).obj
     if obj is None:
         return None
     return parse_manifest(obj.body, source=obj.key, env=env, package=package)
@@ -289,7 +293,7 @@ def verified_files(storage: Storage, manifest: ReleaseManifest) -> dict[str, byt
     out = {}
     for f in manifest.files:
         assert f.version_id is not None
-        obj = storage.get(dag_key(manifest.env, manifest.package, f.path), version_id=f.version_id)
+        obj = storage.get(dag_key(manifest.env, manifest.package, f.path), version_id=f.version_id).obj
         assert obj is not None, f"{f.path}@{f.version_id} missing"
         assert hashlib.sha256(obj.body).hexdigest() == f.sha256 and len(obj.body) == f.size, f.path
         out[f.path] = obj.body

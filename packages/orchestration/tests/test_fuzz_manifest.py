@@ -18,7 +18,7 @@ from airflow_dag_publisher.manifest import (
     is_sha256_hex,
     parse_manifest,
 )
-from airflow_dag_publisher.names import path_problem
+from airflow_dag_publisher.names import path_conflicts, path_problem
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -36,7 +36,8 @@ entry = st.builds(FileEntry, path=safe_path, sha256=sha, size=st.integers(0, MAX
 
 @st.composite
 def valid_manifests(draw: st.DrawFn) -> ReleaseManifest:
-    entries = draw(st.lists(entry, max_size=8, unique_by=lambda e: e.path))
+    entries = draw(st.lists(entry, max_size=8, unique_by=lambda e: e.path)
+                   .filter(lambda es: not path_conflicts([e.path for e in es])))  # "a" beside "a/b" is invalid
     retired = draw(st.booleans()) and not entries
     return ReleaseManifest(
         env=draw(st.from_regex(r"\A[a-z][a-z0-9-]{0,8}\Z")), package=draw(st.from_regex(r"\A[a-z][a-z0-9_]{0,8}\Z")),

@@ -14,21 +14,26 @@ def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
 
 
 @pytest.mark.parametrize(
-    ("exc", "kind", "text"),
+    ("exc", "cls", "kind", "text"),
     [
-        (botocore.exceptions.NoCredentialsError(), StorageError, "no AWS credentials found"),
-        (client_error("AccessDenied", 403), StorageError, "access denied: cannot write s3://b/dev/p/manifest.json"),
-        (client_error("NoSuchBucket", 404), StorageError, "bucket s3://b does not exist"),
-        (client_error("PreconditionFailed", 412), ConflictError, "changed while we were writing it"),
-        (client_error("NoSuchKey", 404), NotFoundError, "s3://b/dev/p/manifest.json not found"),
-        (client_error("InvalidAccessKeyId", 403), StorageError, "access denied"),
-        (botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"), StorageError, "cannot reach"),
+        (botocore.exceptions.NoCredentialsError(), StorageError, "credentials", "no AWS credentials found"),
+        (client_error("AccessDenied", 403), StorageError, "access_denied",
+         "access denied: cannot write s3://b/dev/p/manifest.json"),
+        (client_error("NoSuchBucket", 404), StorageError, "no_bucket", "bucket s3://b does not exist"),
+        (client_error("PreconditionFailed", 412), ConflictError, "conflict", "changed while we were writing it"),
+        (client_error("NoSuchKey", 404), NotFoundError, "not_found", "s3://b/dev/p/manifest.json not found"),
+        (client_error("InvalidAccessKeyId", 403), StorageError, "credentials",
+         "AWS credentials rejected (InvalidAccessKeyId)"),
+        (client_error("SignatureDoesNotMatch", 403), StorageError, "credentials",
+         "AWS credentials rejected (SignatureDoesNotMatch)"),
+        (botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"), StorageError, "network", "cannot reach"),
     ],
 )
-def test_botocore_errors_map_to_our_errors(exc: Exception, kind: type, text: str) -> None:
+def test_botocore_errors_map_to_our_errors_with_their_kind(exc: Exception, cls: type, kind: str, text: str) -> None:
     err = translate(exc, "b", "dev/p/manifest.json", "write")
-    assert type(err) is kind
+    assert type(err) is cls and err.kind == kind
     assert text in str(err)
+    assert kind != "credentials" or "access denied" not in str(err)
 
 
 def test_journal_keys_sort_by_time_and_name_one_package() -> None:

@@ -3,11 +3,12 @@ environment, a package's history (the object versions of its manifest.json)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from airflow_dag_publisher.errors import ManifestError
-from airflow_dag_publisher.manifest import ReleaseManifest, parse_manifest
-from airflow_dag_publisher.storage import Storage, manifest_key
+from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, parse_manifest
+from airflow_dag_publisher.storage import ManifestListing, Storage, manifest_key
 
 
 @dataclass(frozen=True)
@@ -18,37 +19,58 @@ class CurrentRelease:
     etag: str | None  # None: no manifest object at all (first publish)
     problem: str | None = None
 
+    @property
+    def release_id(self) -> str | None:
+        return self.manifest.release_id if self.manifest else None
+
+    @property
+    def live_files(self) -> dict[str, FileEntry]:
+        """The files a consumer holds now: none for a tombstone or an unreadable manifest."""
+        return self.manifest.file_map() if self.manifest and not self.manifest.retired else {}
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The other packages of an environment: their current manifests, and a warning per manifest
+    that cannot be read or parsed (one package's broken state never blocks another)."""
+
+    manifests: dict[str, ReleaseManifest] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
 
 def read_current(storage: Storage, env: str, package: str) -> CurrentRelease:
     key = manifest_key(env, package)
-    obj = storage.get(key)
+    obj = storage.get(key).obj
     if obj is None:
         return CurrentRelease(None, None)
     try:
-        return CurrentRelease(parse_manifest(obj.body, source=f"s3://{storage.bucket}/{key}", env=env,
-                                             package=package), obj.etag)
+        return CurrentRelease(parse_manifest(obj.body, source=storage.url(key), env=env, package=package), obj.etag)
     except ManifestError as exc:
         return CurrentRelease(None, obj.etag, str(exc))
 
 
-def read_environment(storage: Storage, env: str, *, skip: str | None = None,
-                     ) -> tuple[dict[str, ReleaseManifest], list[str]]:
-    """Every package's current manifest in `env` (except `skip`), and a warning per manifest that
-    cannot be read or parsed: one package's broken state never blocks another."""
+def read_manifests(storage: Storage, env: str, listing: Sequence[ManifestListing], *,
+                   skip: str | None = None) -> Environment:
+    """The manifests a listing names (except `skip`'s), each parsed and checked."""
     manifests: dict[str, ReleaseManifest] = {}
     warnings: list[str] = []
-    for listing in storage.list_manifests(env):
-        if listing.package == skip:
+    for entry in listing:
+        if entry.package == skip:
             continue
-        obj = storage.get(listing.key)
+        obj = storage.get(entry.key).obj
         if obj is None:
             continue
         try:
-            manifests[listing.package] = parse_manifest(
-                obj.body, source=f"s3://{storage.bucket}/{listing.key}", env=env, package=listing.package)
+            manifests[entry.package] = parse_manifest(obj.body, source=storage.url(entry.key), env=env,
+                                                      package=entry.package)
         except ManifestError as exc:
-            warnings.append(f"skipping package {listing.package!r}: {exc}")
-    return manifests, warnings
+            warnings.append(f"skipping package {entry.package!r}: {exc}")
+    return Environment(manifests, tuple(warnings))
+
+
+def read_environment(storage: Storage, env: str, *, skip: str | None = None) -> Environment:
+    """Every package's current manifest in `env` (except `skip`): one listing, then one GET each."""
+    return read_manifests(storage, env, storage.list_manifests(env), skip=skip)
 
 
 def read_history(storage: Storage, env: str, package: str) -> tuple[list[ReleaseManifest], list[str]]:
@@ -59,12 +81,12 @@ def read_history(storage: Storage, env: str, package: str) -> tuple[list[Release
     for version in storage.list_versions(key):
         if version.is_delete_marker:
             continue
-        obj = storage.get(key, version_id=version.version_id)
+        obj = storage.get(key, version_id=version.version_id).obj
         if obj is None:
             continue
         try:
-            releases.append(parse_manifest(obj.body, source=f"s3://{storage.bucket}/{key}?versionId="
-                                           f"{version.version_id}", env=env, package=package))
+            releases.append(parse_manifest(obj.body, source=f"{storage.url(key)}?versionId={version.version_id}",
+                                           env=env, package=package))
         except ManifestError as exc:
             warnings.append(f"skipping an unreadable version: {exc}")
     return releases, warnings

@@ -17,7 +17,6 @@ from airflow_dag_publisher.errors import ManifestError
 from airflow_dag_publisher.names import ENV_RE, PACKAGE_RE, path_conflicts, path_problem
 
 SCHEMA_VERSION = 1
-MANIFEST_NAME = "manifest.json"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_FILES = 10_000
 MAX_FILE_SIZE = 64 * 1024 * 1024
@@ -108,16 +107,18 @@ def is_sha256_hex(value: object) -> bool:
 def parse_manifest(data: bytes, *, source: str, env: str | None = None, package: str | None = None) -> ReleaseManifest:
     """Parse and check a manifest. Raises ManifestError naming `source` and the field at fault."""
     if len(data) > MAX_MANIFEST_BYTES:
-        raise ManifestError(f"{source}: manifest is {len(data)} bytes, over the {MAX_MANIFEST_BYTES} byte limit")
+        raise ManifestError(f"{source}: manifest is {len(data)} bytes, over the {MAX_MANIFEST_BYTES} byte limit",
+                            kind="too_large")
     try:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{source}: not valid UTF-8 JSON ({exc})") from None
+        raise ManifestError(f"{source}: not valid UTF-8 JSON ({exc})", kind="invalid_json") from None
     except RecursionError:
-        raise ManifestError(f"{source}: not valid UTF-8 JSON (nested too deeply)") from None
+        raise ManifestError(f"{source}: not valid UTF-8 JSON (nested too deeply)", kind="invalid_json") from None
     if not isinstance(raw, dict):
-        raise ManifestError(f"{source}: top level is not a JSON object")
+        raise ManifestError(f"{source}: top level is not a JSON object", kind="invalid_json")
     problems: list[str] = []
+    unsafe: list[str] = []  # path problems: the release could write outside its folder
 
     def need(key: str, kind: type | tuple[type, ...], optional: bool = False) -> Any:
         if key not in raw:
@@ -134,7 +135,8 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
 
     schema = need("schema_version", int)
     if schema is not None and schema != SCHEMA_VERSION:
-        raise ManifestError(f"{source}: unknown schema_version {schema!r} (this tool reads {SCHEMA_VERSION})")
+        raise ManifestError(f"{source}: unknown schema_version {schema!r} (this tool reads {SCHEMA_VERSION})",
+                            kind="schema")
     m_env = need("env", str)
     m_pkg = need("package", str)
     release_id = need("release_id", str)
@@ -160,19 +162,20 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
     files: list[FileEntry] = []
     if files_raw is not None:
         if len(files_raw) > MAX_FILES:
-            raise ManifestError(f"{source}: {len(files_raw)} files, over the limit of {MAX_FILES}")
+            raise ManifestError(f"{source}: {len(files_raw)} files, over the limit of {MAX_FILES}", kind="too_large")
         seen: set[str] = set()
         for i, item in enumerate(files_raw):
-            entry = _parse_file_entry(item, i, problems)
+            entry = _parse_file_entry(item, i, problems, unsafe)
             if entry is None:
                 continue
             if entry.path in seen:
-                problems.append(f"files[{i}]: duplicate path {entry.path!r}")
+                unsafe.append(f"files[{i}]: duplicate path {entry.path!r}")
             seen.add(entry.path)
             files.append(entry)
-    problems.extend(path_conflicts([f.path for f in files]))
-    if problems:
-        raise ManifestError(f"{source}: " + "; ".join(problems[:10]))
+    unsafe.extend(path_conflicts([f.path for f in files]))
+    if problems or unsafe:
+        raise ManifestError(f"{source}: " + "; ".join((unsafe + problems)[:10]),
+                            kind="unsafe_path" if unsafe else "invalid")
     assert m_env is not None and m_pkg is not None and release_id is not None and created_at is not None
     manifest = ReleaseManifest(
         env=m_env,
@@ -191,7 +194,7 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
     )
     expected = content_digest(manifest.files)
     if manifest.content_digest != expected:
-        raise ManifestError(f"{source}: content_digest does not match the files listed")
+        raise ManifestError(f"{source}: content_digest does not match the files listed", kind="checksum")
     if manifest.retired and manifest.files:
         raise ManifestError(f"{source}: a retired release lists files")
     return manifest
@@ -201,7 +204,7 @@ def _opt_str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _parse_file_entry(item: object, i: int, problems: list[str]) -> FileEntry | None:
+def _parse_file_entry(item: object, i: int, problems: list[str], unsafe: list[str]) -> FileEntry | None:
     if not isinstance(item, dict):
         problems.append(f"files[{i}] is not an object")
         return None
@@ -211,7 +214,7 @@ def _parse_file_entry(item: object, i: int, problems: list[str]) -> FileEntry | 
         return None
     why = path_problem(path)
     if why:
-        problems.append(f"files[{i}].path {path!r}: {why}")
+        unsafe.append(f"files[{i}].path {path!r}: {why}")
         return None
     if not is_sha256_hex(sha):
         problems.append(f"files[{i}] ({path}): sha256 is not 64 lowercase hex digits")

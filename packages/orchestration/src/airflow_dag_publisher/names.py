@@ -94,7 +94,3 @@ def path_conflicts(paths: list[str]) -> list[str]:
                 problems.append(f"{parent!r} is a file and also the folder of {path!r}")
                 break
     return problems
-
-
-def is_safe_path(path: str) -> bool:
-    return path_problem(path) is None

@@ -1,12 +1,17 @@
 """The only module that talks to S3. It decides nothing; it turns botocore errors into ours.
 
-Every method names the `s3://bucket/key` it touched in its errors.
+Every method names the `s3://bucket/key` it touched in its errors, and every error carries a kind
+(errors.StorageError) that callers decide on. Reads come in two shapes only: `get` (one object into
+memory, optionally conditional on an ETag, optionally capped) and `download` (one pinned version
+streamed into a new file, hashed on the way).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,8 +29,10 @@ from airflow_dag_publisher.errors import (
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 JOURNAL_ROOT = "_journal"
+DOWNLOAD_CHUNK = 1 << 16  # small enough that a stop request is seen within one chunk
 
 
 def manifest_key(env: str, package: str) -> str:
@@ -53,6 +60,24 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
+class Fetched:
+    """The answer to `get`: the object, or why there is none (`unchanged`: its ETag still matched)."""
+
+    obj: StoredObject | None
+    unchanged: bool = False
+
+    @property
+    def missing(self) -> bool:
+        return self.obj is None and not self.unchanged
+
+
+@dataclass(frozen=True)
+class Download:
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
 class ManifestListing:
     """One package's manifest as a listing shows it (no body)."""
 
@@ -65,7 +90,6 @@ class ManifestListing:
 class ObjectVersion:
     key: str
     version_id: str
-    is_latest: bool
     last_modified: str
     is_delete_marker: bool
 
@@ -78,26 +102,31 @@ def _status(exc: botocore.exceptions.ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
 
 
+_CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken",
+                               "TokenRefreshRequired", "InvalidClientTokenId"})
+
+
 def translate(exc: Exception, bucket: str, key: str | None = None, action: str = "access") -> DagPublisherError:
-    """Map a botocore/boto3 exception to the project's error, naming what was touched."""
+    """Map a botocore/boto3 exception to the project's error (with its kind), naming what was touched."""
     where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return StorageError(f"no AWS credentials found to {action} {where}: set AWS_ACCESS_KEY_ID/"
-                            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role")
+                            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role", kind="credentials")
     if isinstance(exc, botocore.exceptions.PartialCredentialsError):
-        return StorageError(f"incomplete AWS credentials to {action} {where}: {exc}")
-    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
-        return StorageError(f"cannot reach the S3 endpoint to {action} {where}: {exc}")
+        return StorageError(f"incomplete AWS credentials to {action} {where}: {exc}", kind="credentials")
     if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
-        return StorageError(f"S3 timed out trying to {action} {where}")
+        return StorageError(f"S3 timed out trying to {action} {where}", kind="timeout")
+    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
+        return StorageError(f"cannot reach the S3 endpoint to {action} {where}: {exc}", kind="network")
     if isinstance(exc, botocore.exceptions.ClientError):
         code, status = _code(exc), _status(exc)
+        if code in _CREDENTIAL_CODES:
+            return StorageError(f"AWS credentials rejected ({code}) trying to {action} {where}: check the access "
+                                "key, secret and clock, or the role the credentials come from", kind="credentials")
         if code == "NoSuchBucket":
-            return StorageError(f"bucket s3://{bucket} does not exist")
+            return StorageError(f"bucket s3://{bucket} does not exist", kind="no_bucket")
         if code in ("AccessDenied", "Forbidden", "403") or status == 403:
-            return StorageError(f"access denied: cannot {action} {where}")
-        if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
-            return StorageError(f"AWS credentials rejected ({code}) trying to {action} {where}")
+            return StorageError(f"access denied: cannot {action} {where}", kind="access_denied")
         if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
             return ConflictError(f"{where} changed while we were writing it ({code or status})")
         if code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound") or status == 404:
@@ -111,20 +140,33 @@ def translate(exc: Exception, bucket: str, key: str | None = None, action: str =
 _CATCH = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
+def custom_endpoint(session: boto3.session.Session) -> bool:
+    """True when S3 requests go to an endpoint other than AWS's own (SeaweedFS, MinIO, LocalStack):
+    the only case that needs path-style addressing. AWS itself is addressed virtual-host style."""
+    if os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"):
+        return True
+    try:
+        config = session._session.get_scoped_config()
+    except botocore.exceptions.BotoCoreError:
+        return False
+    s3_section = config.get("s3")
+    return bool(config.get("endpoint_url") or (isinstance(s3_section, dict) and s3_section.get("endpoint_url")))
+
+
 def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout: float = 30,
                 attempts: int = 3) -> S3Client:
     """An S3 client; endpoint and credentials come from boto3's chain (AWS_ENDPOINT_URL etc.)."""
-    config = botocore.config.Config(
-        max_pool_connections=max_pool,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        retries={"max_attempts": attempts, "mode": "standard"},
-        s3={"addressing_style": "path"},
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
-    session = boto3.session.Session()
     try:
+        session = boto3.session.Session()
+        config = botocore.config.Config(
+            max_pool_connections=max_pool,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            retries={"max_attempts": attempts, "mode": "standard"},
+            s3={"addressing_style": "path" if custom_endpoint(session) else "auto"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        )
         client: S3Client = session.client("s3", config=config)
     except _CATCH as exc:
         raise UsageError(f"cannot configure the S3 client: {exc}") from None
@@ -132,18 +174,25 @@ def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout:
 
 
 class Storage:
-    """S3 operations on one bucket. Thread-safe (boto3 clients are)."""
+    """S3 operations on one bucket. Thread-safe (boto3 clients are). Counts the requests it sends."""
 
     def __init__(self, bucket: str, client: S3Client | None = None) -> None:
         self.bucket = bucket
         self.client = client or make_client()
         self._lock = threading.Lock()
-        self.requests = 0
+        self._requests = 0
         self.client.meta.events.register("before-send.s3.*", self._count)
 
     def _count(self, **_: Any) -> None:
         with self._lock:
-            self.requests += 1
+            self._requests += 1
+
+    @property
+    def requests(self) -> int:
+        return self._requests
+
+    def url(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{key}"
 
     # -- bucket ---------------------------------------------------------------------------
     def require_versioning(self) -> None:
@@ -157,27 +206,60 @@ class Storage:
 
     # -- reads ----------------------------------------------------------------------------
     def get(self, key: str, *, version_id: str | None = None, if_none_match: str | None = None,
-            ) -> StoredObject | None:
-        """GET a key (or one version). None if it does not exist, or if `if_none_match` matched
-        (the object is unchanged: 304)."""
+            max_bytes: int | None = None) -> Fetched:
+        """GET a key (or one pinned version). `missing` when the key does not exist; `unchanged` when
+        its ETag still is `if_none_match` (304). With `max_bytes`, reads at most max_bytes + 1 bytes,
+        so a caller can refuse an oversized object without holding all of it. A pinned version that
+        does not exist raises NotFoundError: a pin is a promise."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version_id:
             kwargs["VersionId"] = version_id
         if if_none_match:
             kwargs["IfNoneMatch"] = if_none_match
+        where = f"{key}?versionId={version_id}" if version_id else key
         try:
             resp = self.client.get_object(**kwargs)
-            body = resp["Body"].read()
+            body = resp["Body"].read() if max_bytes is None else resp["Body"].read(max_bytes + 1)
+            resp["Body"].close()
         except botocore.exceptions.ClientError as exc:
-            if _status(exc) == 304 or _code(exc) == "304":
-                return None
-            err = translate(exc, self.bucket, key, "read")
+            if _status(exc) == 304 or _code(exc) in ("304", "NotModified"):
+                return Fetched(None, unchanged=True)
+            err = translate(exc, self.bucket, where, "read")
             if isinstance(err, NotFoundError) and not version_id:
-                return None
+                return Fetched(None)
             raise err from None
         except _CATCH as exc:
-            raise translate(exc, self.bucket, key, "read") from None
-        return StoredObject(key=key, etag=resp.get("ETag", ""), body=body, version_id=resp.get("VersionId"))
+            raise translate(exc, self.bucket, where, "read") from None
+        return Fetched(StoredObject(key=key, etag=resp.get("ETag", ""), body=body, version_id=resp.get("VersionId")))
+
+    def download(self, key: str, version_id: str, dest: str, *, max_bytes: int,
+                 check: Callable[[], None] | None = None) -> Download:
+        """Stream one pinned version of `key` into the new file `dest`, hashing as it goes. Stops
+        reading after max_bytes + 1 bytes (the caller compares size and sha256 with its manifest).
+        `check` runs before every chunk; whatever it raises (a deadline, a stop request) aborts the
+        download and propagates unchanged."""
+        where = f"{key}?versionId={version_id}"
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            resp = self.client.get_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+            body = resp["Body"]
+            try:
+                with open(dest, "xb") as fh:
+                    while size <= max_bytes:
+                        if check is not None:
+                            check()
+                        block = body.read(min(DOWNLOAD_CHUNK, max_bytes + 1 - size))
+                        if not block:
+                            break
+                        digest.update(block)
+                        fh.write(block)
+                        size += len(block)
+            finally:
+                body.close()
+        except _CATCH as exc:
+            raise translate(exc, self.bucket, where, "download") from None
+        return Download(sha256=digest.hexdigest(), size=size)
 
     def head(self, key: str, *, version_id: str | None = None) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -199,8 +281,7 @@ class Storage:
             ):
                 for obj in page.get("Contents", []):
                     key = obj["Key"]
-                    rest = key[len(prefix):]
-                    parts = rest.split("/")
+                    parts = key[len(prefix):].split("/")
                     if len(parts) == 2 and parts[1] == "manifest.json":
                         found.append(ManifestListing(package=parts[0], key=key, etag=obj.get("ETag", "")))
         except _CATCH as exc:
@@ -215,7 +296,7 @@ class Storage:
         if start_after:
             kwargs["StartAfter"] = start_after
         try:
-            while True:
+            for _ in range(100_000):
                 resp = self.client.list_objects_v2(**kwargs)
                 keys.extend(obj["Key"] for obj in resp.get("Contents", []))
                 if not resp.get("IsTruncated"):
@@ -237,39 +318,33 @@ class Storage:
                 for v, is_marker in entries:
                     if v["Key"] != key:
                         continue
-                    yield ObjectVersion(
-                        key=v["Key"], version_id=v.get("VersionId", "null"), is_latest=bool(v.get("IsLatest")),
-                        last_modified=v["LastModified"].isoformat(), is_delete_marker=is_marker,
-                    )
+                    yield ObjectVersion(key=v["Key"], version_id=v.get("VersionId", "null"),
+                                        last_modified=v["LastModified"].isoformat(), is_delete_marker=is_marker)
         except _CATCH as exc:
             raise translate(exc, self.bucket, key, "list the versions of") from None
 
     # -- writes ---------------------------------------------------------------------------
     def put(self, key: str, body: bytes, *, content_type: str = "application/octet-stream",
-            if_match: str | None = None, if_none_match: str | None = None,
-            metadata: dict[str, str] | None = None) -> StoredObject:
+            if_match: str | None = None, if_none_match: str | None = None) -> StoredObject:
         """PUT a key; conditional when asked (a lost condition raises ConflictError)."""
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body, "ContentType": content_type}
         if if_match:
             kwargs["IfMatch"] = if_match
         if if_none_match:
             kwargs["IfNoneMatch"] = if_none_match
-        if metadata:
-            kwargs["Metadata"] = metadata
         try:
             resp = self.client.put_object(**kwargs)
         except _CATCH as exc:
             raise translate(exc, self.bucket, key, "write") from None
         return StoredObject(key=key, etag=resp.get("ETag", ""), body=b"", version_id=resp.get("VersionId"))
 
-    def copy_version(self, key: str, version_id: str) -> StoredObject:
-        """Make the given version of `key` its newest version again (server-side copy)."""
+    def copy_version(self, key: str, version_id: str, *, source_key: str | None = None) -> StoredObject:
+        """Server-side copy of one pinned version (of `source_key`, default `key` itself) to `key`."""
+        source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": source_key or key, "VersionId": version_id}
         try:
-            resp = self.client.copy_object(
-                Bucket=self.bucket, Key=key, CopySource={"Bucket": self.bucket, "Key": key, "VersionId": version_id}
-            )
+            resp = self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=source)
         except _CATCH as exc:
-            raise translate(exc, self.bucket, key, f"copy version {version_id} of") from None
+            raise translate(exc, self.bucket, key, f"copy version {version_id} of {source_key or key} to") from None
         return StoredObject(key=key, etag=resp.get("CopyObjectResult", {}).get("ETag", ""), body=b"",
                             version_id=resp.get("VersionId"))
 
@@ -279,73 +354,3 @@ class Storage:
             self.client.delete_object(Bucket=self.bucket, Key=key)
         except _CATCH as exc:
             raise translate(exc, self.bucket, key, "delete") from None
-
-
-# ---------------------------------------------------------------------------------------------
-# Sync-agent reads (added for airflow-dag-sync; the agent never writes to S3).
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ConditionalRead:
-    """The answer to a GET conditional on an ETag: `obj` when changed, else unchanged or missing."""
-
-    obj: StoredObject | None
-    unchanged: bool = False
-    missing: bool = False
-
-
-@dataclass(frozen=True)
-class Download:
-    sha256: str
-    size: int
-
-
-def _read_conditional(storage: Storage, key: str, if_none_match: str | None, max_bytes: int) -> ConditionalRead:
-    kwargs: dict[str, Any] = {"Bucket": storage.bucket, "Key": key}
-    if if_none_match:
-        kwargs["IfNoneMatch"] = if_none_match
-    try:
-        resp = storage.client.get_object(**kwargs)
-        body = resp["Body"].read(max_bytes + 1)
-        resp["Body"].close()
-    except botocore.exceptions.ClientError as exc:
-        if _status(exc) == 304 or _code(exc) in ("304", "NotModified"):
-            return ConditionalRead(obj=None, unchanged=True)
-        err = translate(exc, storage.bucket, key, "read")
-        if isinstance(err, NotFoundError):
-            return ConditionalRead(obj=None, missing=True)
-        raise err from None
-    except _CATCH as exc:
-        raise translate(exc, storage.bucket, key, "read") from None
-    return ConditionalRead(obj=StoredObject(key=key, etag=resp.get("ETag", ""), body=body,
-                                            version_id=resp.get("VersionId")))
-
-
-def get_if_changed(storage: Storage, key: str, etag: str | None, *, max_bytes: int) -> ConditionalRead:
-    """GET `key` unless its ETag is still `etag` (304). Reads at most max_bytes + 1 bytes of the body,
-    so a caller can refuse an oversized object without holding all of it."""
-    return _read_conditional(storage, key, etag, max_bytes)
-
-
-def download_version(storage: Storage, key: str, version_id: str, dest: str, *, max_bytes: int,
-                     chunk: int = 1 << 20) -> Download:
-    """Stream one pinned version of `key` into the new file `dest`, hashing as it goes. Stops reading
-    after max_bytes + 1 bytes (the caller compares size and sha256 with the manifest)."""
-    import hashlib
-
-    try:
-        resp = storage.client.get_object(Bucket=storage.bucket, Key=key, VersionId=version_id)
-        body = resp["Body"]
-        digest = hashlib.sha256()
-        size = 0
-        with open(dest, "xb") as fh:
-            while size <= max_bytes:
-                block = body.read(min(chunk, max_bytes + 1 - size))
-                if not block:
-                    break
-                digest.update(block)
-                fh.write(block)
-                size += len(block)
-        body.close()
-    except _CATCH as exc:
-        raise translate(exc, storage.bucket, f"{key}?versionId={version_id}", "download") from None
-    return Download(sha256=digest.hexdigest(), size=size)
