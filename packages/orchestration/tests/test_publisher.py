@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from airflow_dag_publisher.errors import RefusedError
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest
-from airflow_dag_publisher.publisher import dag_id_conflicts, is_noop, plan_publish
+from airflow_dag_publisher.plan import dag_id_conflicts, plan_publish, republishes_current
 from airflow_dag_publisher.sources import LocalFile
 
 
@@ -37,14 +37,14 @@ def test_same_size_edit_is_a_change() -> None:
 def test_unchanged_content_is_a_noop() -> None:
     current = release({"a.py": b"a"})
     plan = plan_publish([lf("a.py", b"a")], current)
-    assert is_noop(plan, current)
+    assert republishes_current(plan, current)
 
 
 def test_first_release_and_release_after_retirement_are_never_noops() -> None:
-    assert not is_noop(plan_publish([], None, allow_empty=True), None)
+    assert not republishes_current(plan_publish([], None, allow_empty=True), None)
     tomb = release({}, retired=True)
     plan = plan_publish([lf("a.py", b"a")], tomb)
-    assert plan.added == ("a.py",) and not is_noop(plan, tomb)
+    assert plan.added == ("a.py",) and not republishes_current(plan, tomb)
 
 
 def test_empty_release_needs_allow_empty() -> None:

@@ -7,10 +7,12 @@ ruff's `AIR` rules (`ruff_air`). Reports are rendered by `reports`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from airflow_dag_publisher.errors import UsageError
+from airflow_dag_publisher.sources import LocalFile
 from airflow_dag_publisher.validators.conventions import DEFAULT_ALLOWED_OPERATORS
 from airflow_dag_publisher.validators.dynamic import DynamicOptions, DynamicResult, default_timeout, run_dynamic
 from airflow_dag_publisher.validators.model import ERROR, NO_FILE, WARNING, Finding, ValidationReport
@@ -18,7 +20,7 @@ from airflow_dag_publisher.validators.ruff_air import ruff_findings
 from airflow_dag_publisher.validators.static import StaticContext, StaticResult, check_source
 
 __all__ = ["DEFAULT_ALLOWED_OPERATORS", "ERROR", "NO_FILE", "WARNING", "Finding", "ValidationReport",
-           "python_files", "validate_source"]
+           "python_files", "validate_files", "validate_source"]
 
 # Static findings the Airflow parse re-checks on the built objects: dropped for files it judged.
 _REJUDGED = ("dag-id-prefix", "kpo-")
@@ -69,6 +71,20 @@ def validate_source(source: Path, package: str, *, dynamic: bool = True, require
     order = {rel: i for i, rel in enumerate(files)}
     report.findings.sort(key=lambda f: (order.get(f.file, -1), f.severity != ERROR, f.rule, f.message))
     return report
+
+
+def validate_files(files: Sequence[LocalFile], package: str, *, dynamic: bool = True,
+                   other_packages: set[str] | None = None, ruff: bool = True) -> ValidationReport:
+    """Judge exactly these bytes (what a publish uploads), laid out in a private folder: a file that
+    changes on disk after it was read cannot slip past the validator."""
+    with tempfile.TemporaryDirectory(prefix="adp-release-") as tmp:
+        root = Path(tmp) / "source"
+        root.mkdir()
+        for f in files:
+            dest = root / f.path
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(f.data)
+        return validate_source(root, package, dynamic=dynamic, other_packages=other_packages, ruff=ruff)
 
 
 def _merge(report: ValidationReport, static: dict[str, StaticResult], dyn: DynamicResult) -> None:

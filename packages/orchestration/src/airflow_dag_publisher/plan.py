@@ -1,0 +1,109 @@
+"""The pure half of the publish protocol: what a release changes, and the guardrails that refuse
+it. No I/O: functions from (local files, current manifest, the environment's other packages) to a
+plan or a refusal. The publish guardrails live here, one function each."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from airflow_dag_publisher.errors import RefusedError
+from airflow_dag_publisher.manifest import ReleaseManifest
+from airflow_dag_publisher.names import dag_id_belongs_to
+from airflow_dag_publisher.sources import LocalFile
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    added: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    unchanged: tuple[str, ...] = ()
+
+    @property
+    def changes_files(self) -> bool:
+        return bool(self.added or self.changed or self.deleted)
+
+    @property
+    def uploads(self) -> tuple[str, ...]:
+        return tuple(sorted(self.added + self.changed))
+
+    def to_dict(self) -> dict[str, list[str]]:
+        return {"added": list(self.added), "changed": list(self.changed), "deleted": list(self.deleted),
+                "unchanged": list(self.unchanged)}
+
+
+def plan_publish(local: Sequence[LocalFile], current: ReleaseManifest | None, *, allow_empty: bool = False,
+                 max_delete: int | None = None) -> PublishPlan:
+    """Compare local files with the current release by sha256. Raises RefusedError on a guardrail."""
+    if not local and not allow_empty:
+        raise RefusedError("the release would have no files; pass --allow-empty to publish an empty release "
+                           "(use `retire` to remove a package from Airflow)", kind="guardrail")
+    live = current.file_map() if current is not None and not current.retired else {}
+    local_map = {f.path: f for f in local}
+    added = tuple(p for p in sorted(local_map) if p not in live)
+    changed = tuple(p for p in sorted(local_map) if p in live and live[p].sha256 != local_map[p].sha256)
+    unchanged = tuple(p for p in sorted(local_map) if p in live and live[p].sha256 == local_map[p].sha256)
+    deleted = tuple(p for p in sorted(live) if p not in local_map)
+    if max_delete is not None and len(deleted) > max_delete:
+        raise RefusedError(f"the release would delete {len(deleted)} files, over --max-delete {max_delete}: "
+                           + ", ".join(deleted[:10]) + (" …" if len(deleted) > 10 else ""), kind="guardrail")
+    return PublishPlan(added, changed, deleted, unchanged)
+
+
+def reupload_stale(plan: PublishPlan, stale: Sequence[str]) -> PublishPlan:
+    """Move unchanged files whose pinned version is no longer the live one to `changed`, so the new
+    release pins bytes that lifecycle rules will not expire as noncurrent."""
+    if not stale:
+        return plan
+    return PublishPlan(plan.added, tuple(sorted(set(plan.changed) | set(stale))), plan.deleted,
+                       tuple(p for p in plan.unchanged if p not in stale))
+
+
+def republishes_current(plan: PublishPlan, current: ReleaseManifest | None) -> bool:
+    """Unchanged content published again: no upload, no new release. A first release, or the first
+    after a retirement, always makes a release (even an empty one)."""
+    return not plan.changes_files and current is not None and not current.retired
+
+
+def dag_id_conflicts(package: str, dag_ids: Sequence[str], others: Mapping[str, ReleaseManifest]) -> list[str]:
+    """Every dag_id this package may not publish: owned by another live package of the environment,
+    or carrying the longer prefix of another package (`alpha_ext_x` is not `alpha`'s)."""
+    problems: list[str] = []
+    all_packages = set(others) | {package}
+    owners = {d: p for p, m in others.items() if not m.retired for d in m.dag_ids}
+    for dag_id in sorted(set(dag_ids)):
+        if dag_id in owners:
+            problems.append(f"dag_id {dag_id!r} is already owned by package {owners[dag_id]!r}")
+        elif dag_id.startswith(f"{package}_") and not dag_id_belongs_to(dag_id, package, all_packages):
+            longer = max((p for p in all_packages if dag_id.startswith(f"{p}_")), key=len)
+            problems.append(f"dag_id {dag_id!r} carries the prefix of package {longer!r}")
+    return problems
+
+
+def refuse_conflicts(verb: str, package: str, dag_ids: Sequence[str], others: Mapping[str, ReleaseManifest]) -> None:
+    """Raise RefusedError listing every dag_id conflict of the release, if any."""
+    conflicts = dag_id_conflicts(package, dag_ids, others)
+    if conflicts:
+        raise RefusedError(f"refusing to {verb} {package}:\n  " + "\n  ".join(conflicts), kind="dag_id_conflict")
+
+
+def rollback_target(releases: Sequence[ReleaseManifest], head_id: str, to: str | None, *, url: str,
+                    package: str) -> ReleaseManifest:
+    """The release a rollback restores: `to`, or the newest release before the current one."""
+    if to is None:
+        older = [r for r in releases if r.release_id != head_id]
+        if not older:
+            raise RefusedError(f"{url}: there is no release before {head_id} to roll back to")
+        target = older[0]
+    else:
+        found = [r for r in releases if r.release_id == to]
+        if not found:
+            raise RefusedError(f"{url}: no release {to!r} in the history (see `history`)", kind="not_found")
+        target = found[0]
+    if target.retired:
+        raise RefusedError(f"release {target.release_id} of {package!r} is a retirement tombstone; "
+                           "roll back to a release with files")
+    if target.release_id == head_id:
+        raise RefusedError(f"release {target.release_id} is already the current release of {package!r}")
+    return target
