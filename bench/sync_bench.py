@@ -32,7 +32,6 @@ from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest
 from airflow_dag_publisher.storage import Storage, dag_key, make_client
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.releases import Layout
-from airflow_dag_publisher.sync.remote import S3Remote
 
 from bench.common import BIN, Row, counted, log, start_seaweedfs, write_rows
 from devstack.demo_config import load_settings
@@ -130,7 +129,7 @@ class Peers:
             self.agent_storage = Storage(BUCKET, make_client(max_pool=max(10, self.workers + 2), connect_timeout=10,
                                                              read_timeout=10, attempts=3))
             config = AgentConfig(bucket=BUCKET, env=ENV, workers=self.workers)
-            self.agent = SyncAgent(config, S3Remote(self.agent_storage), Layout(self.dest(AGENT)))
+            self.agent = SyncAgent(config, self.agent_storage, Layout(self.dest(AGENT)))
             self.agent.open()
         result = self.agent.run_cycle(reconcile=reconcile)
         if result.outcome == "error" or result.refused:

@@ -14,8 +14,7 @@ import pytest
 from airflow_dag_publisher.manifest import MAX_FILE_SIZE, MAX_MANIFEST_BYTES
 from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
-from airflow_dag_publisher.sync.releases import Layout
-from airflow_dag_publisher.sync.remote import S3Remote
+from airflow_dag_publisher.sync.releases import AIRFLOWIGNORE, Layout
 
 from tests.reliability import figures
 from tests.reliability.support import Agent, BucketWriter, dump, iter_outside, read_tree, wait_for
@@ -160,7 +159,9 @@ def test_hostile_manifests_are_refused_per_package_while_others_sync(tmp_path: P
     held = {p: _read(dags / p) == v1(p) for p in REFUSED}
     escapes = sorted(iter_outside(root, (dags, state)))
     escapes += [str(ESCAPE_DIR)] if ESCAPE_DIR.exists() else []
-    escapes += [f"dags/{n}" for n in os.listdir(dags) if n not in packages or not (dags / n).is_symlink()]
+    escapes += [f"dags/{n}" for n in os.listdir(dags)
+                if n != ".airflowignore" and (n not in packages or not (dags / n).is_symlink())]
+    escapes += [] if (dags / ".airflowignore").read_text() == AIRFLOWIGNORE else ["dags/.airflowignore changed"]
     escapes += [f"{p}: {real}" for p in packages
                 if not (real := Path(os.path.realpath(dags / p))).is_relative_to(state / "releases")]
     device_files_regular = all((dags / "h_device_names" / f).is_file() for f in DEVICE_NAMES)
@@ -215,7 +216,7 @@ def test_a_manifest_that_breaks_the_build_is_refused_for_its_package_only(kind: 
     w = BucketWriter(storage, env)
     w.release("a_hostile", v1("a_hostile"))
     w.release("z_good", v1("z_good"))
-    agent = SyncAgent(AgentConfig(bucket=shared_bucket, env=env, cycle_timeout=30), S3Remote(storage),
+    agent = SyncAgent(AgentConfig(bucket=shared_bucket, env=env, cycle_timeout=30), storage,
                       Layout(tmp_path / "dags"))
     agent.open()
     try:

@@ -14,7 +14,6 @@ from airflow_dag_publisher.manifest import FileEntry
 from airflow_dag_publisher.storage import Storage, make_client, manifest_key
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.releases import Layout
-from airflow_dag_publisher.sync.remote import S3Remote
 
 from devstack.seaweedfs import SeaweedFS
 from packages.orchestration.tests.sync.support import DirectPublisher, folder_view, sha256
@@ -52,7 +51,7 @@ def dags(tmp_path: Path) -> Path:
 
 def make_agent(storage: Storage, dags: Path, env: str, **overrides: float) -> SyncAgent:
     config = AgentConfig(bucket=storage.bucket, env=env, **{"cycle_timeout": 20.0, **overrides})  # type: ignore[arg-type]
-    agent = SyncAgent(config, S3Remote(storage), Layout(dags))
+    agent = SyncAgent(config, storage, Layout(dags))
     agent.open()
     return agent
 
@@ -102,11 +101,11 @@ def test_change_rollback_and_retire_propagate(agent: SyncAgent, publisher: Direc
 def test_unchanged_files_are_not_downloaded_again(agent: SyncAgent, publisher: DirectPublisher) -> None:
     publisher.publish("alpha", {"a.py": b"a" * 1000, "b.py": b"b" * 1000})
     agent.run_cycle()
-    before = agent.metrics.bytes_downloaded
+    before = agent.metrics.sample("dagsync_bytes_downloaded_total")
     publisher.publish("alpha", {"a.py": b"a" * 1000, "b.py": b"B" * 10})
     agent.run_cycle()
-    assert agent.metrics.bytes_downloaded - before == 10
-    assert agent.metrics.files_reused == 1
+    assert agent.metrics.sample("dagsync_bytes_downloaded_total") - before == 10
+    assert agent.metrics.sample("dagsync_files_reused_total") == 1
 
 
 def test_no_change_cycle_makes_one_s3_request(agent: SyncAgent, publisher: DirectPublisher,
@@ -131,7 +130,7 @@ def test_warm_restart_downloads_nothing(storage: Storage, publisher: DirectPubli
     result = second.run_cycle()
     second.close()
     assert result.reconciled and result.outcome == "noop"
-    assert second.metrics.files_downloaded == 0
+    assert second.metrics.sample("dagsync_files_downloaded_total") == 0
     assert result.requests == 2  # one journal listing + one manifest listing, no GET
 
 
@@ -190,7 +189,9 @@ def test_hostile_manifest_is_refused_while_other_packages_sync(agent: SyncAgent,
     assert result.outcome == "success" and result.applied == ["neighbour"]
     assert "hostile" in result.refused
     assert folder_view(dags) == {"hostile": {"h.py": b"good = 1\n"}, "neighbour": {"n.py": b"n = 1\n"}}
-    assert sum(n for (p, _), n in agent.metrics.refused.items() if p == "hostile") == 1
+    reason = {"wrong_sha256": "checksum", "huge": "too_large"}.get(kind, kind if kind in (
+        "missing_version", "invalid_json", "schema") else "unsafe_path")
+    assert agent.metrics.sample("dagsync_refused_manifests_total", package="hostile", reason=reason) == 1
     assert not list(tmp_path.rglob("escaped.py")) and not Path("/etc/escaped.py").exists()
     assert agent.run_cycle(reconcile=True).refused == {}  # refused once per manifest, not every cycle
 
@@ -208,8 +209,8 @@ def test_vanished_manifest_and_empty_listing_remove_nothing(agent: SyncAgent, pu
     storage.delete(manifest_key(publisher.env, "beta"))
     agent.run_cycle(reconcile=True)  # the listing is now empty
     assert folder_view(dags) == {"alpha": {"a.py": b"a"}, "beta": {"b.py": b"b"}}
-    assert agent.metrics.guarded_removals["manifest_vanished"] == 1
-    assert agent.metrics.guarded_removals["empty_listing"] == 2
+    assert agent.metrics.sample("dagsync_guarded_removals_total", reason="manifest_vanished") == 1
+    assert agent.metrics.sample("dagsync_guarded_removals_total", reason="empty_listing") == 2
 
 
 def test_s3_lost_mid_cycle_keeps_complete_releases_and_recovers(

@@ -16,8 +16,8 @@ from typing import Any
 from airflow_dag_publisher.errors import NotFoundError
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, new_release_id, utc_now_iso
 from airflow_dag_publisher.storage import (
-    ConditionalRead,
     Download,
+    Fetched,
     ManifestListing,
     Storage,
     StoredObject,
@@ -84,6 +84,8 @@ def folder_view(dags: Path) -> dict[str, dict[str, bytes]]:
     """What Airflow would read: package -> {relative path: bytes}, following the links."""
     view: dict[str, dict[str, bytes]] = {}
     for entry in sorted(dags.iterdir()):
+        if entry.name == ".airflowignore":  # the agent's own, not a package
+            continue
         files: dict[str, bytes] = {}
         for root, _dirs, names in os.walk(entry, followlinks=True):
             for name in names:
@@ -136,18 +138,30 @@ class MemoryRemote:
                 found.append(ManifestListing(package=parts[1], key=key, etag=f'"{versions[-1][0]}"'))
         return found
 
-    def get_if_changed(self, key: str, etag: str | None, *, max_bytes: int) -> ConditionalRead:
-        self._tick()
-        if key not in self.objects:
-            return ConditionalRead(obj=None, missing=True)
-        version, body = self.objects[key][-1]
-        if etag == f'"{version}"':
-            return ConditionalRead(obj=None, unchanged=True)
-        return ConditionalRead(obj=StoredObject(key=key, etag=f'"{version}"', body=body[: max_bytes + 1],
-                                                version_id=version))
+    def url(self, key: str = "") -> str:
+        return f"s3://{self.bucket}/{key}"
 
-    def download(self, key: str, version_id: str, dest: str, *, max_bytes: int) -> Download:
+    def get(self, key: str, *, version_id: str | None = None, if_none_match: str | None = None,
+            max_bytes: int | None = None) -> Fetched:
         self._tick()
+        versions = self.objects.get(key, [])
+        if version_id is not None:
+            versions = [v for v in versions if v[0] == version_id]
+            if not versions:
+                raise NotFoundError(f"s3://{self.bucket}/{key} version {version_id} not found")
+        if not versions:
+            return Fetched(None)
+        version, body = versions[-1]
+        if if_none_match == f'"{version}"':
+            return Fetched(None, unchanged=True)
+        cut = body if max_bytes is None else body[: max_bytes + 1]
+        return Fetched(StoredObject(key=key, etag=f'"{version}"', body=cut, version_id=version))
+
+    def download(self, key: str, version_id: str, dest: str, *, max_bytes: int,
+                 check: Callable[[], None] | None = None) -> Download:
+        self._tick()
+        if check is not None:
+            check()
         for version, body in self.objects.get(key, []):
             if version == version_id:
                 data = body[: max_bytes + 1]

@@ -31,8 +31,14 @@ step = st.one_of(
 )
 
 
+UNUSABLE = "the current manifest is unusable or gone: the package must stay as it was"
+
+
 def apply_step(remote: MemoryRemote, kind: str, package: str, files: dict[str, bytes], journal: bool,
-               published: dict[str, list[dict[str, bytes]]], newest: dict[str, dict[str, bytes] | None]) -> None:
+               published: dict[str, list[dict[str, bytes]]],
+               newest: dict[str, dict[str, bytes] | str | None]) -> None:
+    if kind in ("garbage", "unsafe", "corrupt", "vanish"):
+        newest[package] = UNUSABLE
     if kind == "publish":
         memory_publish(remote, package, files, journal=journal)
         published.setdefault(package, []).append(files)
@@ -68,20 +74,24 @@ def test_every_package_is_always_exactly_one_complete_published_release(
         agent = SyncAgent(AgentConfig(bucket="memory", env=ENV, grace_period=0.0), remote, Layout(dags))
         agent.open()
         published: dict[str, list[dict[str, bytes]]] = {}
-        newest: dict[str, dict[str, bytes] | None] = {}
+        newest: dict[str, dict[str, bytes] | str | None] = {}
         try:
             for (kind, package, files, journal), reconcile in steps:
                 remote.fail = StorageError("S3 is down") if kind == "outage" else None
                 apply_step(remote, kind, package, files, journal, published, newest)
+                before = folder_view(dags)
                 result = agent.run_cycle(reconcile=reconcile)
                 view = folder_view(dags)
                 for name, tree in view.items():
                     assert tree in published[name], f"{name} shows files never published together: {tree}"
                 assert not any(agent.layout.staging_dir.iterdir())
-                assert set(os.listdir(dags)) == set(view)
+                assert set(os.listdir(dags)) == set(view) | {".airflowignore"}  # no temporary link left
                 if reconcile and result.outcome != "error":
                     for name, files_ in newest.items():
-                        assert view.get(name) == files_, f"{name} is not on its newest usable release"
+                        if files_ == UNUSABLE:
+                            assert view.get(name) == before.get(name), f"{name} changed on an unusable manifest"
+                        else:
+                            assert view.get(name) == files_, f"{name} is not on its newest usable release"
                 assert not (Path(tmp) / "escape.py").exists()
         finally:
             agent.close()

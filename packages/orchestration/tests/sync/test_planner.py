@@ -53,9 +53,27 @@ def test_only_changed_and_not_refused_manifests_are_fetched() -> None:
     assert planner.manifests_to_fetch(listed, applied, {"refused": '"e5"'}) == ["changed", "new"]
 
 
-def test_vanished_packages_are_reported_never_dropped() -> None:
-    assert planner.vanished(["alpha"], ["alpha", "beta"]) == ["beta"]
-    assert planner.vanished([], ["alpha"]) == ["alpha"]
+def test_a_package_missing_from_the_listing_is_kept_and_reported_once() -> None:
+    first = planner.vanished_from_listing(["alpha"], ["alpha", "beta"], frozenset())
+    assert first.known == {"beta"} and first.newly == ("beta",) and not first.empty_listing
+    again = planner.vanished_from_listing(["alpha"], ["alpha", "beta"], first.known)
+    assert again.known == {"beta"} and again.newly == ()
+    back = planner.vanished_from_listing(["alpha", "beta"], ["alpha", "beta"], again.known)
+    assert back.known == frozenset() and back.newly == ()
+
+
+def test_an_empty_listing_keeps_every_package_and_says_so_each_time() -> None:
+    for known in (frozenset(), frozenset({"alpha"})):
+        guard = planner.vanished_from_listing([], ["alpha", "beta"], known)
+        assert guard.empty_listing == 2 and guard.newly == () and guard.known == {"alpha", "beta"}
+    assert planner.vanished_from_listing([], [], frozenset()).empty_listing == 0
+
+
+def test_a_manifest_get_that_finds_nothing_is_reported_once_for_a_held_package() -> None:
+    first = planner.vanished_on_read("alpha", True, frozenset())
+    assert first.newly == ("alpha",) and first.known == {"alpha"}
+    assert planner.vanished_on_read("alpha", True, first.known).newly == ()
+    assert planner.vanished_on_read("beta", False, frozenset()).newly == ()  # nothing held: nothing to guard
 
 
 def body(**overrides: object) -> bytes:

@@ -1,6 +1,10 @@
 """The sync loop: cheap journal cycles, a delimiter-listing reconciliation at start and at least every
 `reconcile_interval` seconds (and after any failed cycle), per-cycle deadline, capped backoff,
-graceful stop. One package's broken release never stops the others."""
+graceful stop. One package's broken release never stops the others.
+
+Decisions are the planner's (planner.py); what the agent knows between cycles is one object
+(state.AgentState); metrics change only through Metrics methods.
+"""
 
 from __future__ import annotations
 
@@ -11,20 +15,24 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
-from airflow_dag_publisher.errors import DagPublisherError, RefusedError, StorageError
+from airflow_dag_publisher.errors import DagPublisherError, RefusedError
 from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest
 from airflow_dag_publisher.names import PACKAGE_RE
 from airflow_dag_publisher.storage import journal_prefix, manifest_key
 from airflow_dag_publisher.sync import planner
 from airflow_dag_publisher.sync.fetch import Deadline, build_release
 from airflow_dag_publisher.sync.metrics import Metrics
-from airflow_dag_publisher.sync.planner import Action, Decision, JournalState
+from airflow_dag_publisher.sync.planner import Action, Decision, Vanished
 from airflow_dag_publisher.sync.releases import Layout
 from airflow_dag_publisher.sync.remote import Remote
-from airflow_dag_publisher.sync.state import AppliedRelease, StateStore
+from airflow_dag_publisher.sync.state import AgentState, AppliedRelease, StateStore
 
 log = logging.getLogger("airflow_dag_publisher.sync")
+
+RETOUCH_AFTER = 2.0  # seconds after a swap to touch the release's files once more (see _retouch_due)
+_LOCAL_RESOURCE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EROFS})
 
 
 @dataclass(frozen=True)
@@ -39,10 +47,16 @@ class AgentConfig:
     max_backoff: float = 60.0
     ready_max_age: float = 180.0
 
+    @property
+    def stuck_after(self) -> float:
+        """/healthz fails when no cycle (or, while backing off, no probe) started for this long: a
+        cycle is abandoned at its timeout and the loop turns at least every interval otherwise."""
+        return 2 * (self.cycle_timeout + self.interval)
+
 
 @dataclass
 class CycleResult:
-    outcome: str                      # success | noop | error
+    outcome: str                      # success (something changed) | noop (nothing changed) | error
     reconciled: bool = False
     applied: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
@@ -51,41 +65,48 @@ class CycleResult:
     requests: int = 0
 
 
+@dataclass
+class _Cycle:
+    """What one cycle carries from step to step."""
+
+    result: CycleResult
+    deadline: Deadline
+    committed_ms: dict[str, int]            # package -> the publisher's commit time, from the journal
+    held_index: dict[str, str] | None = None  # sha256 -> a local file with those bytes (built lazily)
+
+
 class SyncAgent:
     def __init__(self, config: AgentConfig, storage: Remote, layout: Layout, *, metrics: Metrics | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.storage = storage
         self.layout = layout
-        self.state = StateStore(layout.state_dir, config.env)
+        self.store = StateStore(layout.state_dir, config.env)
         self.metrics = metrics or Metrics()
         self.clock = clock
         self.stop_event = threading.Event()
-        self.applied: dict[str, AppliedRelease] = {}
-        self.journal = JournalState()
-        self.refused: dict[str, str] = {}          # package -> ETag of the manifest refused
-        self.vanished_known: set[str] = set()
-        self.last_reconcile = float("-inf")
-        self.need_reconcile = True
+        self.state = AgentState()
+        self.started_at = clock()
         self._prefix = journal_prefix(config.env)
-        self._held_index: dict[str, str] | None = None  # see _held(); reset at every cycle
-        self.retouch: dict[str, tuple[str, float]] = {}  # package -> (release dir, when to touch again)
 
-    # -- start ----------------------------------------------------------------------------------
+    # -- start and stop ---------------------------------------------------------------------------
     def open(self) -> None:
         self.layout.prepare()
-        self.state.ensure()
-        self.journal = self.state.load_journal()
-        for package, applied in self.state.load_packages().items():
+        self.store.ensure()
+        self.state.journal = self.store.load_journal()
+        for package, applied in self.store.load_packages().items():
             if self._still_in_place(package, applied):
-                self.applied[package] = applied
+                self.state.applied[package] = applied
             else:
                 log.warning("package %s: local release does not match the saved state; it will be re-synced",
                             package, extra={"package": package})
-        self._publish_releases()
+        self.metrics.set_releases(self.state.release_ids())
 
     def close(self) -> None:
-        self.layout.release()
+        self.layout.unlock()
+
+    def stop(self) -> None:
+        self.stop_event.set()
 
     def _still_in_place(self, package: str, applied: AppliedRelease) -> bool:
         if applied.release_dir is None:
@@ -96,217 +117,227 @@ class SyncAgent:
     # -- one cycle ------------------------------------------------------------------------------
     def run_cycle(self, *, reconcile: bool | None = None) -> CycleResult:
         started = time.monotonic()
+        self.metrics.heartbeat(started)
         requests_before = self.storage.requests
+        state = self.state
         if reconcile is None:
-            reconcile = self.need_reconcile or time.monotonic() - self.last_reconcile >= self.config.reconcile_interval
+            reconcile = state.need_reconcile or started - state.last_reconcile >= self.config.reconcile_interval
         result = CycleResult(outcome="noop", reconciled=reconcile)
-        deadline = Deadline(started + self.config.cycle_timeout, self.stop_event)
+        cycle = _Cycle(result, Deadline(started + self.config.cycle_timeout, self.stop_event), {})
         try:
-            self._cycle(result, reconcile, deadline)
+            self._cycle(cycle, reconcile)
             result.outcome = "success" if result.applied or result.removed else "noop"
-            self.need_reconcile = False
+            state.need_reconcile = False
             if reconcile:
-                self.last_reconcile = started
-                self.metrics.reconciliations += 1
-                self.metrics.first_sync_done = True
+                state.last_reconcile = started
+                self.metrics.reconciled()
         except DagPublisherError as exc:
             result.outcome, result.error = "error", str(exc)
-            self.need_reconcile = True
+            state.need_reconcile = True
             log.error("sync cycle failed: %s", exc, extra={"outcome": "error"})
         except Exception as exc:  # a bug or the local file system: the agent stays up and retries
             result.outcome, result.error = "error", f"{type(exc).__name__}: {exc}"
-            self.need_reconcile = True
+            state.need_reconcile = True
             log.exception("sync cycle failed unexpectedly: %s", result.error, extra={"outcome": "error"})
         finally:
             result.requests = self.storage.requests - requests_before
-            self.metrics.s3_requests = self.storage.requests
+            self.metrics.count_requests(self.storage.requests)
         duration = time.monotonic() - started
         self.metrics.cycle(result.outcome, duration, now=self.clock())
-        self._publish_releases()
+        self.metrics.set_releases(state.release_ids())
         log.log(logging.INFO if result.outcome != "noop" else logging.DEBUG, "cycle %s", result.outcome,
                 extra={"outcome": result.outcome, "reconciled": reconcile, "seconds": round(duration, 3),
                        "applied": result.applied, "removed": result.removed, "requests": result.requests})
         return result
 
-    def _retouch_due(self) -> None:
-        """A parse of the old files that was running at the swap finishes after the swap time and so
-        hides the new files from Airflow until min_file_process_interval. Touching the release again a
-        moment later makes the dag-processor parse each file once more, from the new release."""
-        now = time.monotonic()
-        for package, (name, due) in list(self.retouch.items()):
-            if now < due:
-                continue
-            del self.retouch[package]
-            current = self.applied.get(package)
-            if current is not None and current.release_dir == name:
-                try:
-                    self.layout.set_mtime(package, name, time.time())
-                except OSError as exc:
-                    log.warning("package %s: cannot touch its release files: %s", package, exc)
-
-    def _cycle(self, result: CycleResult, reconcile: bool, deadline: Deadline) -> None:
-        self._held_index = None
+    def _cycle(self, cycle: _Cycle, reconcile: bool) -> None:
+        state = self.state
         self._retouch_due()
         keys = self.storage.list_journal(self.config.env, planner.journal_start_after(
-            self._prefix, self.journal, int(self.clock() * 1000)))
-        read = planner.read_journal(self._prefix, keys, self.journal)
+            self._prefix, state.journal, int(self.clock() * 1000)))
+        read = planner.read_journal(self._prefix, keys, state.journal)
         for key in read.ignored:
             log.debug("ignoring journal key %s", key)
+        cycle.committed_ms = dict(read.committed_ms)
         if reconcile:
-            deadline.check()
+            cycle.deadline.check()
             candidates = self._reconcile_candidates()
         else:
-            candidates = {p: None for p in sorted(read.packages)}
-        for package, listed_etag in candidates.items():
-            deadline.check()
-            self._sync_package(package, listed_etag, result, deadline)
-        if read.state != self.journal:
-            self.state.save_journal(read.state)
-            self.journal = read.state
-        if reconcile or result.applied or result.removed:
-            current = {p: a.release_dir for p, a in self.applied.items()}
+            candidates = dict.fromkeys(sorted(read.packages))
+        for package in candidates:
+            cycle.deadline.check()
+            self._sync_package(package, cycle)
+        if read.state != state.journal:
+            self.store.save_journal(read.state)
+            state.journal = read.state
+        if reconcile or cycle.result.applied or cycle.result.removed:
+            current = {p: a.release_dir for p, a in state.applied.items()}
             for path in self.layout.cleanup(current, self.config.grace_period, now=self.clock()):
                 log.info("removed release directory %s after the grace period", path)
 
     def _reconcile_candidates(self) -> dict[str, str | None]:
         listing = self.storage.list_manifests(self.config.env)
         listed = {m.package: m.etag for m in listing if PACKAGE_RE.match(m.package)}
-        gone = planner.vanished(listed, [p for p, a in self.applied.items() if a.release_dir is not None])
-        if gone and not listed:
-            self.metrics.guarded_removal("empty_listing", len(gone))
-            log.warning("the listing of s3://%s/%s/ is empty; keeping all %d packages", self.storage.bucket,
-                        self.config.env, len(gone))
-        else:
-            for package in sorted(set(gone) - self.vanished_known):
-                self.metrics.guarded_removal("manifest_vanished")
-                log.warning("package %s: manifest vanished from the listing; keeping its current release",
-                            package, extra={"package": package})
-        self.vanished_known = set(gone)
-        applied_etags = {p: a.etag for p, a in self.applied.items()}
-        wanted = planner.manifests_to_fetch(listed, applied_etags, self.refused)
+        self._note_vanished(planner.vanished_from_listing(listed, self.state.held(), self.state.vanished))
+        applied_etags = {p: a.etag for p, a in self.state.applied.items()}
+        wanted = planner.manifests_to_fetch(listed, applied_etags, self.state.refused)
         return {p: listed[p] for p in wanted}
 
-    def _sync_package(self, package: str, listed_etag: str | None, result: CycleResult, deadline: Deadline) -> None:
-        current = self.applied.get(package)
+    def _note_vanished(self, vanished: Vanished) -> None:
+        """The guards' verdict: keep every vanished package; count and log each once."""
+        self.state.vanished = vanished.known
+        if vanished.empty_listing:
+            self.metrics.guarded_removal("empty_listing", vanished.empty_listing)
+            log.warning("the listing of %s is empty; keeping all %d packages",
+                        self.storage.url(f"{self.config.env}/"), vanished.empty_listing)
+        for package in vanished.newly:
+            self.metrics.guarded_removal("manifest_vanished")
+            log.warning("package %s: its manifest vanished from %s; keeping its current release", package,
+                        self.storage.url(f"{self.config.env}/"), extra={"package": package})
+
+    def _sync_package(self, package: str, cycle: _Cycle) -> None:
+        current = self.state.applied.get(package)
         key = manifest_key(self.config.env, package)
-        held_etag = current.etag if current else None
-        read = self.storage.get_if_changed(key, held_etag, max_bytes=MAX_MANIFEST_BYTES)
+        read = self.storage.get(key, if_none_match=current.etag if current else None, max_bytes=MAX_MANIFEST_BYTES)
         if read.unchanged:
             return
-        if read.missing or read.obj is None:
-            if current is not None and current.release_dir is not None and package not in self.vanished_known:
-                self.vanished_known.add(package)
-                self.metrics.guarded_removal("manifest_vanished")
-                log.warning("package %s: s3://%s/%s vanished; keeping its current release", package,
-                            self.storage.bucket, key, extra={"package": package})
+        if read.obj is None:
+            held = current is not None and current.release_dir is not None
+            self._note_vanished(planner.vanished_on_read(package, held, self.state.vanished))
             return
         etag = read.obj.etag
-        if self.refused.get(package) == etag:
+        if self.state.refused.get(package) == etag:
             return
         try:
             decision = planner.decide(package, self.config.env, etag, read.obj.body,
-                                      current.manifest if current else None,
-                                      source=f"s3://{self.storage.bucket}/{key}")
-            self._apply(decision, current, result, deadline)
+                                      current.manifest if current else None, source=self.storage.url(key))
+            self._apply(decision, current, cycle)
         except RefusedError as exc:
-            self._refuse(package, etag, str(exc), result)
+            self._refuse(package, etag, str(exc), exc.kind, cycle.result)
         except OSError as exc:
             if exc.errno not in _LOCAL_RESOURCE_ERRORS:
-                self._refuse(package, etag, f"release cannot be laid out here: {exc}", result, kind="unsafe_path")
+                self._refuse(package, etag, f"release cannot be laid out here: {exc}", "unsafe_path", cycle.result)
                 return
             # Full volume or quota: not the release's fault. Stay on the current release, retry later.
-            self.need_reconcile = True
-            result.refused[package] = f"local file system: {exc}"
+            self.state.need_reconcile = True
+            cycle.result.refused[package] = f"local file system: {exc}"
             self.metrics.refuse(package, "local_storage")
             log.error("package %s: cannot build the release locally (%s); staying on the current release and "
                       "retrying", package, exc, extra={"package": package, "reason": "local_storage"})
-        except (StorageError, DagPublisherError):
+        except DagPublisherError:  # storage, timeouts, a stop request: the cycle fails, to be retried
             raise
         except Exception as exc:  # a bug reached by this manifest: refuse it, keep the others syncing
             log.exception("package %s: unexpected error building its release", package, extra={"package": package})
-            self._refuse(package, etag, f"{type(exc).__name__}: {exc}", result, kind="internal")
+            self._refuse(package, etag, f"{type(exc).__name__}: {exc}", "internal", cycle.result)
 
-    def _apply(self, decision: Decision, current: AppliedRelease | None, result: CycleResult,
-               deadline: Deadline) -> None:
+    def _apply(self, decision: Decision, current: AppliedRelease | None, cycle: _Cycle) -> None:
         package, manifest = decision.package, decision.manifest
         if decision.action is Action.REFUSE:
-            raise RefusedError(decision.reason)
+            raise RefusedError(decision.reason, kind=decision.kind)
         assert manifest is not None
-        self.refused.pop(package, None)
+        self.state.refused.pop(package, None)
         if decision.action is Action.KEEP:
-            release_dir = current.release_dir if current else None
-            self._record(package, AppliedRelease(decision.etag, manifest, release_dir))
+            self._record(package, AppliedRelease(decision.etag, manifest, current.release_dir if current else None))
             return
         if decision.action is Action.REMOVE:
             self.layout.unlink(package)
             self.layout.mark_superseded(package, current.release_dir if current else None)
             self._record(package, AppliedRelease(decision.etag, manifest, None))
-            self.metrics.packages_removed += 1
-            result.removed.append(package)
+            self.metrics.package_removed()
+            cycle.result.removed.append(package)
             log.info("package %s retired (release %s): link removed", package, manifest.release_id,
                      extra={"package": package, "release_id": manifest.release_id})
             return
-        built = build_release(self.storage, self.layout, manifest, self._held(), workers=self.config.workers,
-                              deadline=deadline)
-        self._index_release(package, built.name, manifest)
+        built = build_release(self.storage, self.layout, manifest, self._held(cycle), workers=self.config.workers,
+                              deadline=cycle.deadline)
+        self._index_release(cycle, package, built.name, manifest)
         # Airflow re-parses a file before min_file_process_interval only when its mtime is newer than
         # its last parse (file_parsing_sort_mode = modified_time). Every file of the new release gets
         # the swap time, so each DAG file of the package is re-parsed now, also one that only imports
         # a changed helper. (Release files are never hard links of the live release's, so this does
         # not touch what Airflow reads until the swap.)
-        self.layout.set_mtime(package, built.name, time.time())
+        swapped_at = time.time()
+        self.layout.set_mtime(package, built.name, swapped_at)
         self.layout.swap(package, built.name)
-        self.retouch[package] = (built.name, time.monotonic() + RETOUCH_AFTER)
+        self.state.retouch[package] = (built.name, time.monotonic() + RETOUCH_AFTER)
         if current and current.release_dir != built.name:
             self.layout.mark_superseded(package, current.release_dir)
         self._record(package, AppliedRelease(decision.etag, manifest, built.name))
         self.metrics.downloaded(built.downloaded_files, built.downloaded_bytes, built.reused_files)
-        self.metrics.releases_applied += 1
-        result.applied.append(package)
+        self.metrics.release_applied(self._latency(package, manifest, cycle, swapped_at))
+        cycle.result.applied.append(package)
         log.info("package %s now on release %s (%d files downloaded, %d reused)", package, manifest.release_id,
                  built.downloaded_files, built.reused_files,
                  extra={"package": package, "release_id": manifest.release_id, "bytes": built.downloaded_bytes})
 
-    def _refuse(self, package: str, etag: str, reason: str, result: CycleResult, *, kind: str | None = None) -> None:
-        self.refused[package] = etag
+    def _latency(self, package: str, manifest: ReleaseManifest, cycle: _Cycle, swapped_at: float) -> float | None:
+        """Seconds from the publisher's commit (its journal entry's milliseconds, else the manifest's
+        created_at) to the swap; None for a release committed before this agent started (a cold
+        sync is not a sync latency)."""
+        ms = cycle.committed_ms.get(package)
+        if ms is not None:
+            committed = ms / 1000
+        else:
+            try:
+                committed = datetime.strptime(manifest.created_at, "%Y-%m-%dT%H:%M:%SZ").replace(
+                    tzinfo=timezone.utc).timestamp()
+            except ValueError:
+                return None
+        return swapped_at - committed if committed >= self.started_at else None
+
+    def _refuse(self, package: str, etag: str, reason: str, kind: str, result: CycleResult) -> None:
+        self.state.refused[package] = etag
         result.refused[package] = reason
-        kind = kind or _refusal_kind(reason)
         self.metrics.refuse(package, kind)
         log.error("package %s: release refused, staying on the current release: %s", package, reason,
                   extra={"package": package, "reason": kind})
 
     def _record(self, package: str, applied: AppliedRelease) -> None:
-        self.state.save_package(package, applied)
-        self.applied[package] = applied
-        self.vanished_known.discard(package)
+        self.store.save_package(package, applied)
+        self.state.applied[package] = applied
+        self.state.vanished = self.state.vanished - {package}
 
-    def _held(self) -> dict[str, str]:
+    def _held(self, cycle: _Cycle) -> dict[str, str]:
         """sha256 -> a local file with those bytes, over every applied release. Built once per cycle
         and extended as releases are built (rebuilding it per package made a cold sync of N packages
         cost N^2); a stale entry only costs a download, since reuse re-verifies every byte."""
-        if self._held_index is None:
-            self._held_index = {}
-            for package, applied in self.applied.items():
+        if cycle.held_index is None:
+            cycle.held_index = {}
+            for package, applied in self.state.applied.items():
                 if applied.release_dir is not None:
-                    self._index_release(package, applied.release_dir, applied.manifest)
-        return self._held_index
+                    self._index_release(cycle, package, applied.release_dir, applied.manifest)
+        return cycle.held_index
 
-    def _index_release(self, package: str, name: str, manifest: ReleaseManifest) -> None:
-        assert self._held_index is not None
+    def _index_release(self, cycle: _Cycle, package: str, name: str, manifest: ReleaseManifest) -> None:
+        index = self._held(cycle)
         root = self.layout.release_path(package, name)
         for entry in manifest.files:
-            self._held_index.setdefault(entry.sha256, str(root / entry.path))
+            index.setdefault(entry.sha256, str(root / entry.path))
 
-    def _publish_releases(self) -> None:
-        self.metrics.set_releases({p: a.manifest.release_id for p, a in self.applied.items()
-                                   if a.release_dir is not None})
-
-    def releases(self) -> dict[str, ReleaseManifest]:
-        return {p: a.manifest for p, a in self.applied.items() if a.release_dir is not None}
+    def _retouch_due(self) -> None:
+        """A parse of the old files that was running at the swap finishes after the swap time and so
+        hides the new files from Airflow until min_file_process_interval. Touching the release again a
+        moment later makes the dag-processor parse each file once more, from the new release."""
+        now = time.monotonic()
+        for package, (name, due) in list(self.state.retouch.items()):
+            if now < due:
+                continue
+            del self.state.retouch[package]
+            current = self.state.applied.get(package)
+            if current is not None and current.release_dir == name:
+                try:
+                    self.layout.set_mtime(package, name, time.time())
+                except OSError as exc:
+                    log.warning("package %s: cannot touch its release files: %s", package, exc)
 
     # -- the loop -------------------------------------------------------------------------------
     def ready(self) -> bool:
         return self.metrics.first_sync_done and self.clock() - self.metrics.last_success <= self.config.ready_max_age
+
+    def alive(self) -> bool:
+        """The loop is turning: a cycle or probe started within `stuck_after` (or none yet: starting)."""
+        age = self.metrics.heartbeat_age()
+        return age is None or age <= self.config.stuck_after
 
     def backoff(self, failures: int) -> float:
         if failures <= 0:
@@ -333,29 +364,13 @@ class SyncAgent:
 
     def _probe(self) -> bool:
         """One small request: does S3 answer again?"""
+        self.metrics.heartbeat()
         try:
             self.storage.list_journal(self.config.env, planner.journal_start_after(
-                self._prefix, self.journal, int(self.clock() * 1000)))
+                self._prefix, self.state.journal, int(self.clock() * 1000)))
         except Exception:  # any failure means "not yet"
             return False
         return True
 
-    def stop(self) -> None:
-        self.stop_event.set()
 
-
-RETOUCH_AFTER = 2.0  # seconds after a swap to touch the release's files once more (see _retouch_due)
-_LOCAL_RESOURCE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EROFS})
-
-
-def _refusal_kind(reason: str) -> str:
-    text = reason.lower()
-    for needle, kind in (("schema_version", "schema"), ("not valid utf-8 json", "invalid_json"),
-                         ("path", "unsafe_path"), ("sha256", "checksum"), ("does not exist", "missing_version"),
-                         ("version_id", "missing_version"), ("limit", "too_large"), ("not a symlink", "not_owned")):
-        if needle in text:
-            return kind
-    return "invalid"
-
-
-__all__ = ["AgentConfig", "CycleResult", "StorageError", "SyncAgent"]
+__all__ = ["AgentConfig", "CycleResult", "SyncAgent"]

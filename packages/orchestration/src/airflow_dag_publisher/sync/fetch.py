@@ -11,12 +11,12 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from airflow_dag_publisher.errors import NotFoundError, RefusedError, StorageError
+from airflow_dag_publisher.errors import NotFoundError, StorageError, VerificationError
 from airflow_dag_publisher.manifest import MAX_FILE_SIZE, FileEntry, ReleaseManifest
 from airflow_dag_publisher.storage import dag_key
 from airflow_dag_publisher.sync.planner import plan_files, release_dir_name
@@ -24,19 +24,19 @@ from airflow_dag_publisher.sync.releases import Layout, remove_tree, sha256_file
 from airflow_dag_publisher.sync.remote import Remote
 
 log = logging.getLogger(__name__)
-
-
-class VerificationError(RefusedError):
-    """Downloaded bytes do not match the manifest (sha256 or size), or a pinned version is missing."""
+POLL_SECONDS = 0.2  # how often the cycle's deadline and stop flag are looked at while downloads run
 
 
 class CycleAborted(StorageError):
-    """The cycle ran out of time or the agent is stopping."""
+    """The cycle ran out of time, or the agent is stopping (SIGTERM, SIGINT)."""
+
+    kind = "aborted"
 
 
 @dataclass
 class Deadline:
-    """The end of a cycle (monotonic seconds) and the agent's stop flag, checked between steps."""
+    """The end of a cycle (monotonic seconds) and the agent's stop flag, checked between steps and
+    before every downloaded chunk."""
 
     at: float
     stop: threading.Event
@@ -71,11 +71,12 @@ def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, he
     plan = plan_files(manifest, held)
     staging = Path(tempfile.mkdtemp(prefix=f"{package}-", dir=layout.staging_dir))
     try:
+        download = list(plan.download)
         for entry, source in plan.reuse:
             deadline.check()
             if not _reuse(source, staging / entry.path, entry):
-                plan = type(plan)(plan.reuse, (*plan.download, entry), plan.download_bytes + entry.size)
-        _download_all(storage, manifest, plan.download, staging, workers, deadline)
+                download.append(entry)
+        _download_all(storage, manifest, download, staging, workers, deadline)
         for entry in manifest.files:
             os.chmod(staging / entry.path, 0o444)
         deadline.check()
@@ -84,7 +85,7 @@ def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, he
     except BaseException:
         remove_tree(staging)
         raise
-    return Built(name, len(plan.download), sum(e.size for e in plan.download), len(manifest.files) - len(plan.download))
+    return Built(name, len(download), sum(e.size for e in download), len(manifest.files) - len(download))
 
 
 def _reuse(source: str, dest: Path, entry: FileEntry) -> bool:
@@ -101,36 +102,52 @@ def _reuse(source: str, dest: Path, entry: FileEntry) -> bool:
     return False
 
 
-def _download_all(storage: Remote, manifest: ReleaseManifest, entries: tuple[FileEntry, ...], staging: Path,
+def _download_all(storage: Remote, manifest: ReleaseManifest, entries: list[FileEntry], staging: Path,
                   workers: int, deadline: Deadline) -> None:
+    """Download in parallel. The first failure, the deadline or a stop request abandons the rest:
+    every running download stops at its next chunk, and none is left running on return."""
     if not entries:
         return
     for entry in entries:
         (staging / entry.path).parent.mkdir(parents=True, exist_ok=True)
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(entries))), thread_name_prefix="dagsync-get") as pool:
-        futures = [pool.submit(_download_one, storage, manifest, e, staging, deadline) for e in entries]
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-        for fut in pending:
-            fut.cancel()
-        for fut in done:
-            fut.result()
-        for fut in pending:
-            if not fut.cancelled():
+    abandoned = threading.Event()
+
+    def check() -> None:
+        if abandoned.is_set():
+            raise CycleAborted("abandoned: another download of the release failed")
+        deadline.check()
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(entries))), thread_name_prefix="dagsync-get")
+    try:
+        pending = {pool.submit(_download_one, storage, manifest, e, staging, check) for e in entries}
+        for _ in range(10_000_000):
+            done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
+            for fut in done:
                 fut.result()
+            if not pending:
+                return
+            deadline.check()
+    finally:
+        abandoned.set()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _download_one(storage: Remote, manifest: ReleaseManifest, entry: FileEntry, staging: Path,
-                  deadline: Deadline) -> None:
-    deadline.check()
+                  check: Callable[[], None]) -> None:
+    check()
     key = dag_key(manifest.env, manifest.package, entry.path)
     assert entry.version_id is not None
+    where = f"{storage.url(key)} version {entry.version_id}"
     try:
         got = storage.download(key, entry.version_id, str(staging / entry.path),
-                               max_bytes=min(entry.size, MAX_FILE_SIZE))
+                               max_bytes=min(entry.size, MAX_FILE_SIZE), check=check)
     except NotFoundError:
-        raise VerificationError(f"s3://{storage.bucket}/{key} version {entry.version_id} pinned by release "
-                                f"{manifest.release_id} does not exist") from None
+        raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
+                                kind="missing_version") from None
+    if got.size > entry.size:
+        raise VerificationError(f"{where}: more than the {entry.size} bytes release {manifest.release_id} pins",
+                                kind="too_large")
     if got.size != entry.size or got.sha256 != entry.sha256:
-        raise VerificationError(f"s3://{storage.bucket}/{key} version {entry.version_id}: got {got.size} bytes "
-                                f"with sha256 {got.sha256[:12]}…, release {manifest.release_id} pins {entry.size} "
-                                f"bytes with sha256 {entry.sha256[:12]}…")
+        raise VerificationError(f"{where}: got {got.size} bytes with sha256 {got.sha256[:12]}…, release "
+                                f"{manifest.release_id} pins {entry.size} bytes with sha256 {entry.sha256[:12]}…",
+                                kind="checksum")

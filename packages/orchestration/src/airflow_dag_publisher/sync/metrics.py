@@ -1,126 +1,202 @@
-"""Prometheus metrics (text exposition format, by hand: no client library needed) and the small HTTP
-server for /metrics, /healthz and /readyz. Cycle outcomes follow git-sync: success, noop, error."""
+"""The agent's Prometheus metrics (prometheus_client, one registry per agent) and the small HTTP
+server for /metrics, /healthz and /readyz. Cycle outcomes follow git-sync: success, noop, error.
+
+Every value changes only through a `Metrics` method, under its lock; the health and readiness
+answers are read from the same state.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
 OUTCOMES = ("success", "noop", "error")
-_P = "dagsync_"
+# The `reason` label of refusals: a fixed set, chosen from the error's kind (ARCHITECTURE.md).
+REFUSAL_REASONS = frozenset({"schema", "invalid_json", "unsafe_path", "checksum", "missing_version", "too_large",
+                             "not_owned", "invalid", "signature", "local_storage", "internal"})
+CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+LATENCY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no `<name>_created` series beside every counter: nothing here reads them
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+def refusal_reason(kind: str) -> str:
+    """The metric label for an error kind: itself if it is one of the fixed set, else `invalid`."""
+    return kind if kind in REFUSAL_REASONS else "invalid"
 
 
-def _labels(**labels: str) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items())) + "}"
+class _Releases(Collector):
+    """`dagsync_packages` and `dagsync_package_release_info`, from one consistent snapshot."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+        self.releases: dict[str, str] = {}
+
+    def collect(self) -> Iterator[Metric]:
+        with self.lock:
+            releases = dict(self.releases)
+        count = GaugeMetricFamily("dagsync_packages", "Packages present in the DAGs folder.")
+        count.add_metric([], len(releases))
+        info = GaugeMetricFamily("dagsync_package_release_info", "The release each package is on (value 1).",
+                                 labels=["package", "release_id"])
+        for package, release_id in sorted(releases.items()):
+            info.add_metric([package, release_id], 1)
+        yield count
+        yield info
 
 
 class Metrics:
-    """Every value the agent exports; thread-safe; `render()` gives the exposition text."""
+    """Every value the agent exports, and the state /healthz and /readyz answer from."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.cycles: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
-        self.cycle_seconds_sum: dict[str, float] = dict.fromkeys(OUTCOMES, 0.0)
-        self.last_success = 0.0
-        self.last_cycle_duration = 0.0
-        self.consecutive_failures = 0
-        self.bytes_downloaded = 0
-        self.files_downloaded = 0
-        self.files_reused = 0
-        self.releases_applied = 0
-        self.packages_removed = 0
-        self.refused: dict[tuple[str, str], int] = defaultdict(int)
-        self.guarded_removals: dict[str, int] = defaultdict(int)
-        self.releases: dict[str, str] = {}
-        self.s3_requests = 0
-        self.reconciliations = 0
-        self.first_sync_done = False
+        self.registry = r = CollectorRegistry()
+        self._cycles = Counter("dagsync_cycles", "Sync cycles by outcome (success: something changed, noop, error).",
+                               ["outcome"], registry=r)
+        self._cycle_seconds = Histogram("dagsync_cycle_duration_seconds", "Duration of sync cycles by outcome.",
+                                        ["outcome"], buckets=CYCLE_BUCKETS, registry=r)
+        for outcome in OUTCOMES:
+            self._cycles.labels(outcome)
+            self._cycle_seconds.labels(outcome)
+        self._last_success_gauge = Gauge("dagsync_last_success_timestamp_seconds",
+                                         "Unix time of the last successful cycle.", registry=r)
+        self._failures_gauge = Gauge("dagsync_consecutive_failures", "Failed cycles since the last success.",
+                                     registry=r)
+        self._bytes = Counter("dagsync_bytes_downloaded", "Bytes of DAG files downloaded.", registry=r)
+        self._files = Counter("dagsync_files_downloaded", "DAG files downloaded.", registry=r)
+        self._reused = Counter("dagsync_files_reused", "DAG files reused from local releases (same sha256).",
+                               registry=r)
+        self._applied = Counter("dagsync_releases_applied", "Releases swapped in.", registry=r)
+        self._removed = Counter("dagsync_packages_removed", "Packages removed by a retired release.", registry=r)
+        self._refused = Counter("dagsync_refused_manifests", "Releases refused (package kept on its current "
+                                "release), by reason.", ["package", "reason"], registry=r)
+        self._guarded = Counter("dagsync_guarded_removals", "Removals not done: a manifest vanished, a listing was "
+                                "empty.", ["reason"], registry=r)
+        self._reconciliations = Counter("dagsync_reconciliations", "Cycles that listed every manifest.", registry=r)
+        self._requests = Counter("dagsync_s3_requests", "Requests sent to S3.", registry=r)
+        self._latency = Histogram("dagsync_sync_latency_seconds", "Seconds from a release's commit by the publisher "
+                                  "to its swap into the DAGs folder (releases committed while the agent runs).",
+                                  buckets=LATENCY_BUCKETS, registry=r)
+        self._releases = _Releases(self._lock)
+        r.register(self._releases)
+        ProcessCollector(registry=r)
+        self._last_success = 0.0
+        self._consecutive_failures = 0
+        self._first_sync_done = False
+        self._requests_seen = 0
+        self._heartbeat: float | None = None  # monotonic time the loop last showed it is turning
 
-    def cycle(self, outcome: str, seconds: float, *, now: float | None = None) -> None:
+    # -- changes --------------------------------------------------------------------------------
+    def heartbeat(self, monotonic_now: float | None = None) -> None:
+        """The loop is turning: a cycle starts, or a probe runs while it backs off."""
         with self._lock:
-            self.cycles[outcome] += 1
-            self.cycle_seconds_sum[outcome] += seconds
-            self.last_cycle_duration = seconds
+            self._heartbeat = time.monotonic() if monotonic_now is None else monotonic_now
+
+    def cycle(self, outcome: str, seconds: float, *, now: float) -> None:
+        with self._lock:
+            self._cycles.labels(outcome).inc()
+            self._cycle_seconds.labels(outcome).observe(seconds)
             if outcome == "error":
-                self.consecutive_failures += 1
+                self._consecutive_failures += 1
             else:
-                self.consecutive_failures = 0
-                self.last_success = time.time() if now is None else now
+                self._consecutive_failures = 0
+                self._last_success = now
+                self._last_success_gauge.set(now)
+            self._failures_gauge.set(self._consecutive_failures)
 
-    def refuse(self, package: str, reason: str) -> None:
+    def reconciled(self) -> None:
         with self._lock:
-            self.refused[(package, reason)] += 1
+            self._reconciliations.inc()
+            self._first_sync_done = True
+
+    def refuse(self, package: str, kind: str) -> None:
+        with self._lock:
+            self._refused.labels(package, refusal_reason(kind)).inc()
 
     def guarded_removal(self, reason: str, count: int = 1) -> None:
         with self._lock:
-            self.guarded_removals[reason] += count
+            self._guarded.labels(reason).inc(count)
 
     def downloaded(self, files: int, size: int, reused: int) -> None:
         with self._lock:
-            self.files_downloaded += files
-            self.bytes_downloaded += size
-            self.files_reused += reused
+            self._files.inc(files)
+            self._bytes.inc(size)
+            self._reused.inc(reused)
 
-    def set_releases(self, releases: dict[str, str]) -> None:
+    def release_applied(self, latency: float | None) -> None:
         with self._lock:
-            self.releases = dict(releases)
+            self._applied.inc()
+            if latency is not None:
+                self._latency.observe(max(0.0, latency))
+
+    def package_removed(self) -> None:
+        with self._lock:
+            self._removed.inc()
+
+    def set_releases(self, releases: Mapping[str, str]) -> None:
+        with self._lock:
+            self._releases.releases = dict(releases)
+
+    def count_requests(self, total: int) -> None:
+        """The storage's request counter now stands at `total`."""
+        with self._lock:
+            if total > self._requests_seen:
+                self._requests.inc(total - self._requests_seen)
+                self._requests_seen = total
+
+    # -- reads ----------------------------------------------------------------------------------
+    @property
+    def last_success(self) -> float:
+        with self._lock:
+            return self._last_success
+
+    @property
+    def consecutive_failures(self) -> int:
+        with self._lock:
+            return self._consecutive_failures
+
+    @property
+    def first_sync_done(self) -> bool:
+        with self._lock:
+            return self._first_sync_done
+
+    def heartbeat_age(self, monotonic_now: float | None = None) -> float | None:
+        """Seconds since the loop last turned; None before the first cycle starts."""
+        with self._lock:
+            if self._heartbeat is None:
+                return None
+            return (time.monotonic() if monotonic_now is None else monotonic_now) - self._heartbeat
+
+    def sample(self, name: str, **labels: str) -> float:
+        """One exported sample's value (0 when absent): for tests and benchmarks."""
+        return float(self.registry.get_sample_value(name, labels) or 0.0)
 
     def render(self) -> str:
-        with self._lock:
-            out: list[str] = []
-
-            def metric(name: str, kind: str, help_: str, samples: list[tuple[dict[str, str], float]]) -> None:
-                out.append(f"# HELP {_P}{name} {help_}")
-                out.append(f"# TYPE {_P}{name} {kind}")
-                for labels, value in samples:
-                    out.append(f"{_P}{name}{_labels(**labels)} {value:g}" if isinstance(value, float)
-                               else f"{_P}{name}{_labels(**labels)} {value}")
-
-            metric("cycles_total", "counter", "Sync cycles by outcome (success: something changed, noop, error).",
-                   [({"outcome": o}, self.cycles[o]) for o in OUTCOMES])
-            out.append(f"# HELP {_P}cycle_duration_seconds Duration of sync cycles by outcome.")
-            out.append(f"# TYPE {_P}cycle_duration_seconds summary")
-            for o in OUTCOMES:
-                out.append(f'{_P}cycle_duration_seconds_sum{{outcome="{o}"}} {self.cycle_seconds_sum[o]:.6f}')
-                out.append(f'{_P}cycle_duration_seconds_count{{outcome="{o}"}} {self.cycles[o]}')
-            metric("last_success_timestamp_seconds", "gauge", "Unix time of the last successful cycle.",
-                   [({}, float(self.last_success))])
-            metric("consecutive_failures", "gauge", "Failed cycles since the last success.",
-                   [({}, self.consecutive_failures)])
-            metric("packages", "gauge", "Packages present in the DAGs folder.", [({}, len(self.releases))])
-            metric("package_release_info", "gauge", "The release each package is on (value 1).",
-                   [({"package": p, "release_id": r}, 1) for p, r in sorted(self.releases.items())])
-            metric("bytes_downloaded_total", "counter", "Bytes of DAG files downloaded.", [({}, self.bytes_downloaded)])
-            metric("files_downloaded_total", "counter", "DAG files downloaded.", [({}, self.files_downloaded)])
-            metric("files_reused_total", "counter", "DAG files reused from local releases (same sha256).",
-                   [({}, self.files_reused)])
-            metric("releases_applied_total", "counter", "Releases swapped in.", [({}, self.releases_applied)])
-            metric("packages_removed_total", "counter", "Packages removed by a retired release.",
-                   [({}, self.packages_removed)])
-            metric("refused_manifests_total", "counter", "Releases refused (package kept on its current release).",
-                   [({"package": p, "reason": r}, n) for (p, r), n in sorted(self.refused.items())])
-            metric("guarded_removals_total", "counter", "Removals not done: a manifest vanished, a listing was empty.",
-                   [({"reason": r}, n) for r, n in sorted(self.guarded_removals.items())])
-            metric("reconciliations_total", "counter", "Cycles that listed every manifest.",
-                   [({}, self.reconciliations)])
-            metric("s3_requests_total", "counter", "Requests sent to S3.", [({}, self.s3_requests)])
-            return "\n".join(out) + "\n"
+        return generate_latest(self.registry).decode("utf-8")
 
 
 class MetricsServer:
-    """/metrics, /healthz (alive) and /readyz (first sync done, last success recent) in a daemon thread."""
+    """/metrics, /healthz (the loop is turning) and /readyz (first sync done, last success recent),
+    served from a daemon thread."""
 
-    def __init__(self, metrics: Metrics, address: str, port: int, ready: Callable[[], bool]) -> None:
-        handler = _make_handler(metrics, ready)
+    def __init__(self, metrics: Metrics, address: str, port: int, *, ready: Callable[[], bool],
+                 alive: Callable[[], bool]) -> None:
+        handler = _make_handler(metrics, ready, alive)
         self.httpd = ThreadingHTTPServer((address, port), handler)
         self.httpd.daemon_threads = True
         self.port = int(self.httpd.server_address[1])
@@ -136,14 +212,16 @@ class MetricsServer:
         self._thread.join(timeout=5)
 
 
-def _make_handler(metrics: Metrics, ready: Callable[[], bool]) -> type[BaseHTTPRequestHandler]:
+def _make_handler(metrics: Metrics, ready: Callable[[], bool], alive: Callable[[], bool],
+                  ) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                self._reply(200, metrics.render(), "text/plain; version=0.0.4; charset=utf-8")
+                self._reply(200, metrics.render(), CONTENT_TYPE)
             elif path == "/healthz":
-                self._reply(200, "ok\n")
+                ok = alive()
+                self._reply(200 if ok else 503, "ok\n" if ok else "stuck: no sync cycle started recently\n")
             elif path == "/readyz":
                 ok = ready()
                 self._reply(200 if ok else 503, "ready\n" if ok else "not ready\n")

@@ -3,6 +3,9 @@
 - `journal_window` / `read_journal`: which journal keys are new, which packages they name, where the
   cursor moves (the agent lists from 60 s before its cursor to absorb publishers' clock skew).
 - `manifests_to_fetch`: after a listing, which packages' manifests changed (by ETag).
+- `vanished_from_listing` / `vanished_on_read`: the guards that keep a package whose manifest S3
+  no longer shows (a listing without it, an empty listing, a GET that finds nothing): never removed,
+  reported once each.
 - `decide`: for one package, what to do with what S3 returned (apply, remove, keep, refuse).
 - `plan_files`: which files of a release are already held locally (by sha256) and which to download.
 """
@@ -36,6 +39,7 @@ class JournalRead:
     packages: frozenset[str]
     state: JournalState
     ignored: tuple[str, ...] = ()
+    committed_ms: Mapping[str, int] = field(default_factory=dict)  # package -> newest new entry's epoch ms
 
 
 def journal_start_after(prefix: str, state: JournalState, now_ms: int) -> str:
@@ -57,7 +61,7 @@ def parse_journal_key(prefix: str, key: str) -> tuple[int, str] | None:
 
 def read_journal(prefix: str, keys: Iterable[str], state: JournalState) -> JournalRead:
     """Packages named by keys not seen before; the cursor advances to the newest key."""
-    packages: set[str] = set()
+    committed: dict[str, int] = {}
     ignored: list[str] = []
     cursor = state.cursor_ms
     seen = set(state.seen)
@@ -68,12 +72,13 @@ def read_journal(prefix: str, keys: Iterable[str], state: JournalState) -> Journ
             continue
         ms, package = parsed
         if key not in seen:
-            packages.add(package)
+            committed[package] = max(ms, committed.get(package, 0))
             seen.add(key)
         cursor = max(cursor, ms)
     floor = cursor - SKEW_MS
     kept = frozenset(k for k in seen if (p := parse_journal_key(prefix, k)) is not None and p[0] >= floor)
-    return JournalRead(packages=frozenset(packages), state=JournalState(cursor, kept), ignored=tuple(ignored))
+    return JournalRead(packages=frozenset(committed), state=JournalState(cursor, kept), ignored=tuple(ignored),
+                       committed_ms=committed)
 
 
 # -- manifests ------------------------------------------------------------------------------------
@@ -83,9 +88,31 @@ def manifests_to_fetch(listed: Mapping[str, str], applied: Mapping[str, str],
     return sorted(p for p, etag in listed.items() if applied.get(p) != etag and refused.get(p) != etag)
 
 
-def vanished(listed: Iterable[str], applied: Iterable[str]) -> list[str]:
-    """Packages held locally whose manifest the listing no longer shows: kept, never removed."""
-    return sorted(set(applied) - set(listed))
+@dataclass(frozen=True)
+class Vanished:
+    """Packages held locally whose manifest S3 no longer shows. They are always kept (only a retired
+    release removes a package); each is reported once, when it first goes missing."""
+
+    known: frozenset[str]             # every package currently missing (to remember for the next cycle)
+    newly: tuple[str, ...] = ()       # missing since this observation: count and log these
+    empty_listing: int = 0            # the whole listing came back empty: this many packages kept
+
+
+def vanished_from_listing(listed: Iterable[str], held: Iterable[str], known: frozenset[str]) -> Vanished:
+    """After a reconciliation listing. An empty listing while packages are held is reported as such
+    every time (a wiped or wrong bucket), not as each package vanishing."""
+    listed_set = set(listed)
+    gone = frozenset(set(held) - listed_set)
+    if gone and not listed_set:
+        return Vanished(gone, empty_listing=len(gone))
+    return Vanished(gone, tuple(sorted(gone - known)))
+
+
+def vanished_on_read(package: str, held: bool, known: frozenset[str]) -> Vanished:
+    """A package's manifest GET found nothing (it was listed or journaled a moment ago)."""
+    if not held or package in known:
+        return Vanished(known)
+    return Vanished(known | {package}, (package,))
 
 
 class Action(enum.Enum):
@@ -102,6 +129,7 @@ class Decision:
     manifest: ReleaseManifest | None = None
     etag: str = ""
     reason: str = ""
+    kind: str = ""       # REFUSE: the refusal's kind (a `reason` label of the refusal metric)
 
 
 def decide(package: str, env: str, etag: str, body: bytes, current: ReleaseManifest | None, *,
@@ -110,7 +138,7 @@ def decide(package: str, env: str, etag: str, body: bytes, current: ReleaseManif
     try:
         manifest = parse_manifest(body, source=source, env=env, package=package)
     except ManifestError as exc:
-        return Decision(package, Action.REFUSE, etag=etag, reason=str(exc))
+        return Decision(package, Action.REFUSE, etag=etag, reason=str(exc), kind=exc.kind)
     if manifest.retired:
         if current is None or current.retired:
             return Decision(package, Action.KEEP, manifest, etag, "retired, nothing held")

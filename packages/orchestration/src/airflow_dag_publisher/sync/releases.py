@@ -1,19 +1,20 @@
 """The local layout: release directories outside the DAGs folder, one relative symlink per package.
 
     <dags>/<package> -> ../.dagsync-<dags basename>/releases/<package>/<content digest>   (relative)
+    <dags>/.airflowignore                     the agent's: hides its temporary links from Airflow
     <state>/releases/<package>/<digest>/...   complete, verified releases only (files read-only)
     <state>/staging/                          releases being assembled (wiped at start)
-    <state>/links/                            temporary symlinks, renamed over <dags>/<package>
 
 Airflow walks the DAGs folder with os.walk(followlinks=True) and fails on a directory reachable
 twice, so nothing but the package links lives in the walked tree: release and staging
-directories are reachable only through one link each, and a temporary link never appears in the
-DAGs folder (it is made in <state>/links and renamed into place; rename(2) is atomic).
+directories are reachable only through one link each. A swap makes a temporary link beside the
+package link, in the DAGs folder itself (as git-sync does: same directory, so rename(2) is atomic
+and never crosses file systems), and renames it over the package link; the agent's `.airflowignore`
+keeps Airflow from walking into a temporary link in the instant it exists.
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import hashlib
 import logging
@@ -28,6 +29,11 @@ from airflow_dag_publisher.errors import RefusedError, UsageError
 from airflow_dag_publisher.manifest import ReleaseManifest
 
 log = logging.getLogger(__name__)
+
+TEMP_LINK_MARK = ".dagsync-tmp-"
+# Airflow 3 reads .airflowignore with glob (gitignore) syntax by default; a pattern without a slash
+# matches at any depth. `[core] dag_ignore_file_syntax = regexp` would need another pattern.
+AIRFLOWIGNORE = f"# written by airflow-dag-sync: its temporary links while a package swaps\n.*{TEMP_LINK_MARK}*\n"
 
 
 def default_state_dir(dags_dir: Path) -> Path:
@@ -55,7 +61,6 @@ class Layout:
         self.state_dir = Path(os.path.abspath(state_dir)) if state_dir else default_state_dir(self.dags_dir)
         self.releases_dir = self.state_dir / "releases"
         self.staging_dir = self.state_dir / "staging"
-        self.links_dir = self.state_dir / "links"
         self._lock_fd: int | None = None
 
     def check(self) -> None:
@@ -69,7 +74,7 @@ class Layout:
     def prepare(self) -> None:
         """Create the folders, take the state folder's lock, wipe leftovers of an interrupted run."""
         self.check()
-        for path in (self.dags_dir, self.releases_dir, self.staging_dir, self.links_dir):
+        for path in (self.dags_dir, self.releases_dir, self.staging_dir):
             path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -78,10 +83,14 @@ class Layout:
             os.close(fd)
             raise UsageError(f"another airflow-dag-sync holds {self.state_dir / 'lock'}") from None
         self._lock_fd = fd
-        for leftover in (*self.staging_dir.iterdir(), *self.links_dir.iterdir()):
+        temporary_links = [p for p in self.dags_dir.iterdir() if TEMP_LINK_MARK in p.name and p.is_symlink()]
+        for leftover in (*self.staging_dir.iterdir(), *temporary_links):
             remove_tree(leftover)
+        ignore = self.dags_dir / ".airflowignore"
+        if not ignore.is_file() or ignore.read_text(errors="replace") != AIRFLOWIGNORE:
+            ignore.write_text(AIRFLOWIGNORE)
 
-    def release(self) -> None:
+    def unlock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
@@ -121,24 +130,18 @@ class Layout:
 
     # -- changes --------------------------------------------------------------------------------
     def swap(self, package: str, name: str) -> None:
-        """Point <dags>/<package> at the release: a new symlink renamed over the old one."""
+        """Point <dags>/<package> at the release: a new symlink beside it, renamed over it."""
         link = self.link_path(package)
         if (link.exists() or link.is_symlink()) and not link.is_symlink():
             raise RefusedError(f"{link} is not a symlink made by airflow-dag-sync; move it away to let "
-                               f"package {package} sync")
-        target = self.link_target(package, name)
-        tmp = self.links_dir / f"{package}.{uuid.uuid4().hex[:12]}"
-        os.symlink(target, tmp)
+                               f"package {package} sync", kind="not_owned")
+        tmp = self.dags_dir / f".{package}{TEMP_LINK_MARK}{uuid.uuid4().hex[:12]}"
+        os.symlink(self.link_target(package, name), tmp)
         try:
             os.replace(tmp, link)
-        except OSError as exc:
+        except BaseException:
             tmp.unlink(missing_ok=True)
-            if exc.errno != errno.EXDEV:
-                raise
-            tmp = self.dags_dir / f".{package}.dagsync-tmp"  # state and DAGs on different file systems
-            tmp.unlink(missing_ok=True)
-            os.symlink(target, tmp)
-            os.replace(tmp, link)
+            raise
 
     def set_mtime(self, package: str, name: str, when: float) -> None:
         """Give every file of a release the modification time `when`."""
@@ -154,7 +157,7 @@ class Layout:
             return False
         resolved = (self.dags_dir / target).resolve()
         if not _inside(resolved, self.releases_dir.resolve()):
-            raise RefusedError(f"{link} does not point into {self.releases_dir}; not removing it")
+            raise RefusedError(f"{link} does not point into {self.releases_dir}; not removing it", kind="not_owned")
         link.unlink()
         return True
 

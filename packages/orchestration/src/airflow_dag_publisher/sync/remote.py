@@ -1,18 +1,12 @@
-"""What the agent reads from S3, as a small interface: the real one goes through storage.py (the
-only module that talks to S3); tests can put an in-memory bucket behind the same four calls."""
+"""What the agent reads from S3, as one small protocol. `storage.Storage` (the only module that
+talks to S3) satisfies it as it is; tests put an in-memory bucket behind the same calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-from airflow_dag_publisher.storage import (
-    ConditionalRead,
-    Download,
-    ManifestListing,
-    Storage,
-    download_version,
-    get_if_changed,
-)
+from airflow_dag_publisher.storage import Download, Fetched, ManifestListing
 
 
 class Remote(Protocol):
@@ -21,32 +15,14 @@ class Remote(Protocol):
     @property
     def requests(self) -> int: ...
 
+    def url(self, key: str = "") -> str: ...
+
     def list_journal(self, env: str, start_after: str | None) -> list[str]: ...
 
     def list_manifests(self, env: str) -> list[ManifestListing]: ...
 
-    def get_if_changed(self, key: str, etag: str | None, *, max_bytes: int) -> ConditionalRead: ...
+    def get(self, key: str, *, version_id: str | None = None, if_none_match: str | None = None,
+            max_bytes: int | None = None) -> Fetched: ...
 
-    def download(self, key: str, version_id: str, dest: str, *, max_bytes: int) -> Download: ...
-
-
-class S3Remote:
-    def __init__(self, storage: Storage) -> None:
-        self.storage = storage
-        self.bucket = storage.bucket
-
-    @property
-    def requests(self) -> int:
-        return self.storage.requests
-
-    def list_journal(self, env: str, start_after: str | None) -> list[str]:
-        return self.storage.list_journal(env, start_after)
-
-    def list_manifests(self, env: str) -> list[ManifestListing]:
-        return self.storage.list_manifests(env)
-
-    def get_if_changed(self, key: str, etag: str | None, *, max_bytes: int) -> ConditionalRead:
-        return get_if_changed(self.storage, key, etag, max_bytes=max_bytes)
-
-    def download(self, key: str, version_id: str, dest: str, *, max_bytes: int) -> Download:
-        return download_version(self.storage, key, version_id, dest, max_bytes=max_bytes)
+    def download(self, key: str, version_id: str, dest: str, *, max_bytes: int,
+                 check: Callable[[], None] | None = None) -> Download: ...

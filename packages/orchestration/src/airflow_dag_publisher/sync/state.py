@@ -1,4 +1,5 @@
-"""What the agent has applied, persisted in its state folder so a restart downloads nothing unchanged.
+"""The agent's state: `AgentState`, everything it knows between cycles, as one object; and
+`StateStore`, the part of it persisted in the state folder so a restart downloads nothing unchanged.
 
     <state>/journal.json           {"cursor_ms": int, "seen": [journal keys in the skew window]}
     <state>/packages/<pkg>.json    {"etag": str, "release_dir": str | null, "manifest": {...}}
@@ -12,7 +13,7 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from airflow_dag_publisher.errors import ManifestError
@@ -30,6 +31,26 @@ class AppliedRelease:
     etag: str
     manifest: ReleaseManifest
     release_dir: str | None
+
+
+@dataclass
+class AgentState:
+    """What the agent knows between cycles. Only the agent's loop changes it, one cycle at a time."""
+
+    applied: dict[str, AppliedRelease] = field(default_factory=dict)   # persisted, per package
+    journal: JournalState = field(default_factory=JournalState)        # persisted
+    refused: dict[str, str] = field(default_factory=dict)   # package -> ETag of the manifest refused (not retried)
+    vanished: frozenset[str] = frozenset()                  # held packages whose manifest S3 no longer shows
+    need_reconcile: bool = True                             # at start and after a failed cycle
+    last_reconcile: float = float("-inf")                   # monotonic start of the last reconciliation
+    retouch: dict[str, tuple[str, float]] = field(default_factory=dict)  # package -> (release dir, monotonic due)
+
+    def held(self) -> list[str]:
+        """Packages present in the DAGs folder (not retired)."""
+        return sorted(p for p, a in self.applied.items() if a.release_dir is not None)
+
+    def release_ids(self) -> dict[str, str]:
+        return {p: a.manifest.release_id for p, a in self.applied.items() if a.release_dir is not None}
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -91,6 +112,3 @@ class StateStore:
     def save_package(self, package: str, applied: AppliedRelease) -> None:
         data = {"etag": applied.etag, "release_dir": applied.release_dir, "manifest": applied.manifest.to_dict()}
         write_atomic(self.packages_dir / f"{package}.json", json.dumps(data).encode())
-
-    def forget_package(self, package: str) -> None:
-        (self.packages_dir / f"{package}.json").unlink(missing_ok=True)
