@@ -17,32 +17,33 @@ def warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
 
-def info(message: str, *, quiet: bool = False) -> None:
-    """A human line: stdout normally, stderr when stdout carries JSON (`quiet`)."""
-    print(message, file=sys.stderr if quiet else sys.stdout)
+def info(message: str) -> None:
+    print(message)
 
 
 class Progress:
     """A one-line progress bar on stderr, drawn only when stderr is a terminal."""
 
-    def __init__(self, total: int, label: str, stream: TextIO | None = None) -> None:
-        self.total = total
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label = label
         self.done = 0
+        self.drawn = False
         self.stream = stream or sys.stderr
-        self.enabled = total > 0 and self.stream.isatty()
+        self.enabled = self.stream.isatty()
         self._lock = threading.Lock()
 
-    def advance(self, n: int = 1) -> None:
+    def advance(self, total: int) -> None:
+        """One more item of `total` is done."""
         with self._lock:
-            self.done += n
-            if self.enabled:
+            self.done += 1
+            if self.enabled and total > 0:
                 width = 30
-                filled = int(width * self.done / self.total)
-                self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{self.total}")
+                filled = int(width * min(self.done, total) / total)
+                self.stream.write(f"\r{self.label} [{'#' * filled}{'.' * (width - filled)}] {self.done}/{total}")
                 self.stream.flush()
+                self.drawn = True
 
     def close(self) -> None:
-        if self.enabled:
+        if self.drawn:
             self.stream.write("\n")
             self.stream.flush()

@@ -1,4 +1,5 @@
-"""Pieces shared by the commands that talk to S3: checked names, the storage, release metadata."""
+"""Pieces shared by the publisher's commands: the options of the CLI contract (each with its
+environment variable), checked names and the storage, release metadata."""
 
 from __future__ import annotations
 
@@ -10,9 +11,42 @@ import subprocess
 from pathlib import Path
 
 from airflow_dag_publisher import __version__
+from airflow_dag_publisher.cli.toolkit import Options
 from airflow_dag_publisher.names import check_bucket, check_env, check_package
 from airflow_dag_publisher.publisher import ReleaseMeta
 from airflow_dag_publisher.storage import Storage
+
+
+def add_env(o: Options) -> None:
+    o.add("--env", env="ENVIRONMENT", help="environment, e.g. dev")
+
+
+def add_package(o: Options) -> None:
+    o.add("--package", env="PACKAGE_NAME", help="package name")
+
+
+def add_bucket(o: Options) -> None:
+    o.add("--bucket", env="DAG_BUCKET", help="S3 bucket of DAGs")
+
+
+def add_image(o: Options) -> None:
+    o.add("--image", env="IMAGE_TAG", help="the package's container image")
+
+
+def add_source(o: Options) -> None:
+    o.add("--source", env="DAG_SOURCE_DIR", default="airflow_dags", help="folder of DAG files (default: airflow_dags)")
+
+
+def add_json(o: Options) -> None:
+    o.parser.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else "
+                          "(errors too: {\"error\": {\"code\", \"kind\", \"message\"}})")
+
+
+def add_target(o: Options) -> None:
+    """--env, --package and --bucket: the package of an environment a command works on."""
+    add_env(o)
+    add_package(o)
+    add_bucket(o)
 
 
 def target(args: argparse.Namespace, *, package: bool = True) -> tuple[Storage, str, str]:
@@ -20,9 +54,7 @@ def target(args: argparse.Namespace, *, package: bool = True) -> tuple[Storage, 
     name is a usage error before any network call."""
     env = check_env(args.env)
     bucket = check_bucket(args.bucket)
-    pkg = check_package(args.package) if package else (args.package or "")
-    if not package and args.package:
-        check_package(args.package)
+    pkg = check_package(args.package) if package or args.package else ""
     return Storage(bucket), env, pkg
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from airflow_dag_publisher import generator
-from airflow_dag_publisher.cli.options import add_image, add_package
+from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.errors import RefusedError, UsageError
 from airflow_dag_publisher.generator.checks import TOLERATION_EFFECTS, check_job
 from airflow_dag_publisher.generator.model import JobSpec
@@ -32,14 +33,14 @@ _FLAG_OF_FIELD = {dest: flag for flag, dest in (*_SCALAR_FLAGS, *_PAIR_FLAGS)} |
     "image": "--image", "tags": "--tag", "tolerations": "--toleration"}
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
-        "generate", help="write KubernetesPodOperator DAG files from flags or a jobs.yaml spec",
-        description="Render templates/kubernetes_pod_dag.py.j2 into <output-dir>/<package>_<name>.py, "
-                    "from flags (one job) or from --spec jobs.yaml (all jobs of a package).")
+def register(sub: Any, environ: Mapping[str, str]) -> None:
+    p = toolkit.command(sub, "generate", help="write KubernetesPodOperator DAG files from flags or a jobs.yaml spec",
+                        description="Render templates/kubernetes_pod_dag.py.j2 into <output-dir>/<package>_<name>.py, "
+                        "from flags (one job) or from --spec jobs.yaml (all jobs of a package).")
     p.add_argument("--spec", help="jobs.yaml describing the package's jobs (instead of the job flags)")
-    add_package(p)
-    add_image(p)
+    o = toolkit.Options(p, environ)
+    common.add_package(o)
+    common.add_image(o)
     p.add_argument("--output-dir", help="folder of the DAG files (default: airflow_dags beside the spec, "
                    "or ./airflow_dags)")
     p.add_argument("--force", action="store_true", help="overwrite files edited by hand or not generated")
@@ -55,7 +56,7 @@ def register(sub: Any) -> None:
                      help="environment variable (repeat)")
     for flag, kind, resource in _RESOURCE_FLAGS:
         job.add_argument(flag, metavar="QUANTITY", help=f"{resource} {kind[:-1]}, a Kubernetes quantity")
-    job.add_argument("--retries", type=_int_flag("--retries"), help="retries of a failed run (default 2)")
+    job.add_argument("--retries", type=toolkit.number(int, minimum=None), help="retries of a failed run (default 2)")
     job.add_argument("--retry-delay", metavar="DURATION", help="e.g. 30s, 5m (default 5m)")
     job.add_argument("--execution-timeout", metavar="DURATION", help="e.g. 1h30m or none (default 1h)")
     job.add_argument("--service-account", help="Kubernetes service account of the pod")
@@ -68,15 +69,6 @@ def register(sub: Any) -> None:
     job.add_argument("--owner", help="DAG owner (default: the package name)")
     job.add_argument("--description", help="DAG description")
     p.set_defaults(func=run)
-
-
-def _int_flag(flag: str) -> Any:
-    def parse(text: str) -> int:
-        try:
-            return int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} {text!r} is not a whole number") from None
-    return parse
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_dag_publisher.catalog import read_history
-from airflow_dag_publisher.cli import options
-from airflow_dag_publisher.cli.common import target
+from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.output import emit_json, info, warn
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("history", help="list a package's releases, newest first")
-    options.add_env(p)
-    options.add_package(p)
-    options.add_bucket(p)
-    options.add_json(p)
+def register(sub: Any, environ: Mapping[str, str]) -> None:
+    p = toolkit.command(sub, "history", help="list a package's releases, newest first")
+    o = toolkit.Options(p, environ)
+    common.add_target(o)
+    common.add_json(o)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    storage, env, package = target(args)
+    storage, env, package = common.target(args)
     releases, warnings = read_history(storage, env, package)
     for w in warnings:
         warn(w)
@@ -29,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         emit_json([m.to_dict() for m in releases])
         return 0
     if not releases:
-        info(f"s3://{storage.bucket}/{env}/{package}/: no releases")
+        info(f"{storage.url(f'{env}/{package}/')}: no releases")
         return 0
     info(f"{'RELEASE':30} {'PUBLISHED':21} {'FILES':>5}  {'BY':30} IMAGE")
     for i, m in enumerate(releases):

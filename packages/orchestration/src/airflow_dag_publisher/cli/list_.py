@@ -3,38 +3,39 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from airflow_dag_publisher.catalog import read_environment
-from airflow_dag_publisher.cli import options
-from airflow_dag_publisher.cli.common import target
+from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.output import emit_json, info, warn
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("list", help="list packages, releases and dag_ids of an environment")
-    options.add_env(p)
-    options.add_bucket(p)
+def register(sub: Any, environ: Mapping[str, str]) -> None:
+    p = toolkit.command(sub, "list", help="list packages, releases and dag_ids of an environment")
+    o = toolkit.Options(p, environ)
+    common.add_env(o)
+    common.add_bucket(o)
     p.add_argument("--package", default=None, help="only this package")
-    options.add_json(p)
+    common.add_json(o)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    storage, env, package = target(args, package=False)
-    manifests, warnings = read_environment(storage, env)
-    for w in warnings:
+    storage, env, package = common.target(args, package=False)
+    environment = read_environment(storage, env)
+    for w in environment.warnings:
         warn(w)
     rows = [
         {"package": m.package, "release_id": m.release_id, "dag_ids": list(m.dag_ids),
          "created_at": m.created_at, "retired": m.retired}
-        for name, m in sorted(manifests.items()) if not package or name == package
+        for name, m in sorted(environment.manifests.items()) if not package or name == package
     ]
     if args.json:
         emit_json(rows)
         return 0
     if not rows:
-        info(f"no packages published in s3://{storage.bucket}/{env}/" + (f" named {package!r}" if package else ""))
+        info(f"no packages published in {storage.url(f'{env}/')}" + (f" named {package!r}" if package else ""))
         return 0
     info(f"{'PACKAGE':24} {'RELEASE':30} {'PUBLISHED':21} DAG_IDS")
     for r in rows:

@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
-from airflow_dag_publisher.cli import options
-from airflow_dag_publisher.cli.common import release_meta, target
+from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.output import emit_json, info, warn
 from airflow_dag_publisher.publisher import Publisher
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
-        "retire", help="retire a package: a tombstone release with no files and no dag_ids")
-    options.add_env(p)
-    options.add_package(p)
-    options.add_bucket(p)
-    options.add_json(p)
+def register(sub: Any, environ: Mapping[str, str]) -> None:
+    p = toolkit.command(sub, "retire", help="retire a package: a tombstone release with no files and no dag_ids")
+    o = toolkit.Options(p, environ)
+    common.add_target(o)
+    common.add_json(o)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    storage, env, package = target(args)
+    storage, env, package = common.target(args)
     publisher = Publisher(storage, env, package)
-    result = publisher.retire(release_meta(None))
+    result = publisher.retire(common.release_meta(None))
     for w in result.warnings:
         warn(w)
     if args.json:

@@ -7,12 +7,12 @@ or `--require-airflow` where Airflow cannot parse).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_dag_publisher.cli.options import add_package, add_source
+from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.errors import EXIT_OK, EXIT_REFUSED, UsageError
 from airflow_dag_publisher.names import check_package
 from airflow_dag_publisher.validators import DEFAULT_ALLOWED_OPERATORS, validate_source
@@ -32,24 +32,24 @@ exit status: 0 no error (warnings allowed), 1 at least one error, 2 usage error;
 """
 
 
-def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser(
-        "validate", help="check DAG files against the conventions and a real Airflow parse",
-        description="Check a package's DAG files against the conventions and a real Airflow 3 parse.",
-        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_source(p)
-    add_package(p)
+def register(sub: Any, environ: Mapping[str, str]) -> None:
+    p = toolkit.command(sub, "validate", help="check DAG files against the conventions and a real Airflow parse",
+                        description="Check a package's DAG files against the conventions and a real Airflow 3 parse.",
+                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    o = toolkit.Options(p, environ)
+    common.add_source(o)
+    common.add_package(o)
     p.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
     p.add_argument("--output", metavar="FILE", help="write the report to FILE; the summary line still goes to stdout")
-    p.add_argument("--require-airflow", action="store_true", default=_env_flag("VALIDATE_REQUIRE_AIRFLOW"),
-                   help="fail with exit status 2 when Airflow cannot parse the files here (CI uses it; "
-                   "env: VALIDATE_REQUIRE_AIRFLOW=1)")
+    o.flag("--require-airflow", env="VALIDATE_REQUIRE_AIRFLOW",
+           help="fail with exit status 2 when Airflow cannot parse the files here (CI uses it)")
     p.add_argument("--no-dynamic", dest="dynamic", action="store_false",
                    help="static checks only: do not parse the files with Airflow")
     p.add_argument("--no-ruff", dest="ruff", action="store_false", help="do not run ruff's AIR rules")
-    p.add_argument("--timeout", type=_positive, metavar="SECONDS",
+    p.add_argument("--timeout", type=toolkit.number(float, maximum=3600), metavar="SECONDS",
                    help="import timeout per file (default: AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT, else 30)")
-    p.add_argument("--workers", type=int, default=0, metavar="N",
+    p.add_argument("--workers", type=toolkit.number(int, minimum=0, exclusive=False, maximum=64), default=0,
+                   metavar="N",
                    help="parse worker processes (default: one per 40 files, at most the CPU count and 4)")
     p.add_argument("--allow-operator", action="append", default=[], metavar="CLASS",
                    help="also allow tasks of this operator (class name or dotted path; repeatable); allowed by "
@@ -60,27 +60,11 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes")
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value <= 3600:
-        raise argparse.ArgumentTypeError(f"must be > 0 and <= 3600 seconds: {text!r}")
-    return value
-
-
 def run(args: argparse.Namespace) -> int:
     package = check_package(args.package)
     source = Path(args.source)
     if not source.is_dir():
         raise UsageError(f"--source {source}: not a directory (set --source or DAG_SOURCE_DIR)")
-    if not 0 <= args.workers <= 64:
-        raise UsageError(f"--workers {args.workers}: expected 0 (automatic) to 64")
     for other in args.other_package:
         check_package(other, "--other-package")
     report = validate_source(

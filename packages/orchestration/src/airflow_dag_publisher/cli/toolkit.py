@@ -1,0 +1,174 @@
+"""One command-line toolkit for both entry points, `airflow-dag-publisher` and `airflow-dag-sync`:
+the parser class, the one environment-fallback scheme, number parsing, and the one top-level
+handler that maps the exception hierarchy (errors.py) to exit codes.
+
+- Every option may fall back to an environment variable (`Options.add(..., env="NAME")`); a bad
+  value there is a usage error naming the variable, raised while the parser is built.
+- `-v/--verbose` is accepted before or after the command.
+- `guard()` runs a parsed command: a DagPublisherError prints one line (or, when `--json` is on the
+  command line, `{"error": {"code", "kind", "message"}}` on stdout) and exits with its code; Ctrl-C
+  exits 130; anything else is a bug: one line naming it and the file holding the traceback, exit 4.
+- Shell completion through argcomplete (`eval "$(register-python-argcomplete airflow-dag-publisher)"`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
+
+import argcomplete
+
+from airflow_dag_publisher.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DagPublisherError, UsageError
+
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
+class ArgumentError(UsageError):
+    """A command line argparse refused; carries the usage line to print before the message."""
+
+    def __init__(self, message: str, usage: str) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line raises ArgumentError (exit 2 through `guard`) instead of
+    printing and exiting on its own, so that `--json` callers get a JSON error too."""
+
+    def error(self, message: str) -> NoReturn:
+        raise ArgumentError(f"{self.prog}: {message}", self.format_usage())
+
+
+def verbose_parent(*, top: bool) -> argparse.ArgumentParser:
+    """`-v` for the top-level parser (default False) and for every command (default: keep the
+    top-level value), so `-v` works before or after the command."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-v", "--verbose", action="store_true", default=False if top else argparse.SUPPRESS,
+                        help="log details to stderr")
+    return parent
+
+
+def command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A command's parser under `sub` (a subparsers action), with `-v` accepted after the command."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, parents=[verbose_parent(top=False)], **kwargs)
+    return parser
+
+
+def parse_bool(text: str) -> bool:
+    word = text.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS or not word:
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true or false")
+
+
+def number(kind: Callable[[str], float] | type[int] = float, *, minimum: float | None = 0, exclusive: bool = True,
+           maximum: float | None = None) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` (int or float) above `minimum` (or at least it, with
+    `exclusive=False`) and at most `maximum`. The one number parser of both entry points."""
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text.strip())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {'a whole number' if kind is int else 'a number'}") \
+                from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if minimum is not None and (value <= minimum if exclusive else value < minimum):
+            raise argparse.ArgumentTypeError(f"{text!r} must be {'>' if exclusive else '>='} {minimum:g}"
+                                             + (f" and <= {maximum:g}" if maximum is not None else ""))
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be <= {maximum:g}")
+        return value
+    parse.__name__ = "int" if kind is int else "number"
+    return parse
+
+
+class Options:
+    """Adds options to one parser, each falling back to its environment variable."""
+
+    def __init__(self, parser: argparse.ArgumentParser, environ: Mapping[str, str]) -> None:
+        self.parser = parser
+        self.environ = environ
+
+    def env_value(self, name: str, parse: Callable[[str], Any], default: Any) -> Any:
+        raw = self.environ.get(name)
+        if raw is None or raw.strip() == "":
+            return default
+        try:
+            return parse(raw)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            raise UsageError(f"{name}={raw!r}: {exc}") from None
+
+    def add(self, *flags: str, env: str | None = None, type: Callable[[str], Any] = str, default: Any = None,
+            help: str = "", **kwargs: Any) -> argparse.Action:
+        if env:
+            default = self.env_value(env, type, default)
+            help = f"{help} (env {env})" if help else f"(env {env})"
+        return self.parser.add_argument(*flags, type=type, default=default, help=help, **kwargs)
+
+    def flag(self, *flags: str, env: str | None = None, help: str = "") -> argparse.Action:
+        default = self.env_value(env, parse_bool, False) if env else False
+        if env:
+            help = f"{help} (env {env}=true)"
+        return self.parser.add_argument(*flags, action="store_true", default=default, help=help)
+
+
+def crash_log(prog: str, exc: BaseException) -> str:
+    """Write the traceback of a bug to a file; return its path."""
+    fd, path = tempfile.mkstemp(prefix=f"{prog}-crash-", suffix=".log")
+    with os.fdopen(fd, "w") as fh:
+        fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    return path
+
+
+def report_error(prog: str, code: int, kind: str, message: str, *, as_json: bool, usage: str = "") -> None:
+    if as_json:
+        sys.stdout.write(json.dumps({"error": {"code": code, "kind": kind, "message": message}}, indent=2) + "\n")
+        sys.stdout.flush()
+        return
+    if usage:
+        sys.stderr.write(usage)
+    first, _, rest = message.partition("\n")
+    print(f"{prog}: error: {first}" + (f"\n{rest}" if rest else ""), file=sys.stderr)
+
+
+def guard(prog: str, argv: Sequence[str], run: Callable[[], int]) -> int:
+    """Run a command line: parse and execute inside `run`, map every outcome to an exit code."""
+    as_json = "--json" in argv
+    try:
+        return run()
+    except ArgumentError as exc:
+        report_error(prog, exc.exit_code, exc.kind, str(exc), as_json=as_json, usage=exc.usage)
+        return exc.exit_code
+    except DagPublisherError as exc:
+        report_error(prog, exc.exit_code, exc.kind, str(exc), as_json=as_json)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        report_error(prog, EXIT_INTERRUPTED, "interrupted", "interrupted", as_json=as_json)
+        return EXIT_INTERRUPTED
+    except SystemExit as exc:  # --help and --version print and exit 0
+        return exc.code if isinstance(exc.code, int) else 0
+    except BrokenPipeError:  # `… | head`: the reader left; nothing more to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # the one place a bug is caught; the traceback goes to a file
+        path = crash_log(prog, exc)
+        report_error(prog, EXIT_INTERNAL, "internal", f"internal error: {type(exc).__name__}: {exc} (this is a bug, "
+                     f"not worth retrying; the traceback is in {path})", as_json=as_json)
+        return EXIT_INTERNAL
+
+
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """Offer shell completion (a no-op unless the shell asks), then parse."""
+    argcomplete.autocomplete(parser)
+    return parser.parse_args(argv)
