@@ -14,6 +14,7 @@ for every peer; the in-process agent's own botocore counter is recorded beside i
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import os
@@ -28,15 +29,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest
-from airflow_dag_publisher.storage import Storage, dag_key, make_client
+from airflow_dag_publisher.catalog import Environment
+from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
+from airflow_dag_publisher.sources import LocalFile
+from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.releases import Layout
 
 from bench.common import BIN, Row, counted, log, start_seaweedfs, write_rows
 from devstack.demo_config import load_settings
 from devstack.seaweedfs import SeaweedFS, free_port
-from packages.orchestration.tests.sync.support import DirectPublisher, make_manifest, sha256
 
 ENV = "bench"
 BUCKET = "bench-sync"
@@ -66,37 +68,49 @@ def package_files(package: str, count: int) -> dict[str, bytes]:
     return files
 
 
-def populate(packages: int, files: int) -> dict[str, ReleaseManifest]:
+META = ReleaseMeta(published_by="bench", tool_version="bench")
+# The bench's files are plain modules: the conventions and ruff run, the Airflow parse would judge nothing.
+STATIC = PublishOptions(validation=Validation.STATIC)
+
+
+def local_files(files: dict[str, bytes]) -> list[LocalFile]:
+    return [LocalFile(p, hashlib.sha256(d).hexdigest(), len(d), d) for p, d in sorted(files.items())]
+
+
+def populate(packages: int, files: int) -> dict[str, dict[str, bytes]]:
+    """Every package published by the real publisher. The bench's packages are new and distinct, so
+    each publish is told the environment holds no other package (reading 1,000 manifests for each of
+    1,000 publishes would make populating quadratic)."""
     storage = Storage(BUCKET, make_client(max_pool=32))
-    publisher = DirectPublisher(storage, ENV)
+    contents = {package_name(n): package_files(package_name(n), files) for n in range(packages)}
+
+    def publish(package: str) -> None:
+        Publisher(storage, ENV, package).publish_files(local_files(contents[package]), META, STATIC,
+                                                       environment=Environment())
+
     with ThreadPoolExecutor(16) as pool:
-        done = pool.map(lambda n: publisher.publish(package_name(n), package_files(package_name(n), files),
-                                                    journal=False), range(packages))
-        return {m.package: m for m in done}
+        list(pool.map(publish, contents))
+    return contents
 
 
 class ChangePublisher:
-    """Publishes a release that changes one file, as the publisher does: upload that file only, then
-    the manifest (the commit), then the journal entry."""
+    """Publishes, with the real publisher, a release that changes one file of a package."""
 
-    def __init__(self, releases: dict[str, ReleaseManifest]) -> None:
-        self.releases = releases
-        self.direct = DirectPublisher(Storage(BUCKET, make_client()), ENV)
+    def __init__(self, contents: dict[str, dict[str, bytes]]) -> None:
+        self.contents = contents
+        self.storage = Storage(BUCKET, make_client())
         self.count = 0
 
     def change(self, package: str) -> tuple[str, bytes, float]:
-        """Returns (path, new bytes, monotonic time just before the commit)."""
+        """Returns (path, new bytes, wall-clock time of the commit)."""
         self.count += 1
-        current = self.releases[package]
-        entry = current.files[0]
-        data = file_body(package, 0, release=self.count)
-        put = self.direct.storage.put(dag_key(ENV, package, entry.path), data)
-        new = FileEntry(path=entry.path, sha256=sha256(data), size=len(data), version_id=put.version_id)
-        manifest = make_manifest(package, [new, *current.files[1:]], env=ENV, previous=current.release_id)
-        committed = time.monotonic()
-        self.direct.commit(package, manifest.to_json())
-        self.releases[package] = manifest
-        return entry.path, data, committed
+        files = self.contents[package]
+        path = min(files)
+        files[path] = file_body(package, 0, release=self.count)
+        result = Publisher(self.storage, ENV, package).publish_files(local_files(files), META, STATIC,
+                                                                     environment=Environment())
+        assert result.committed_at is not None and result.plan.uploads == (path,), result.plan
+        return path, files[path], result.committed_at
 
 
 class Peers:
@@ -293,7 +307,7 @@ def propagation_rows(root: Path, dags: Path, changes: ChangePublisher, *, packag
             path, data, committed = changes.change(package)
             target = dags / package / path
             _wait(lambda t=target, w=data: _holds(t, w), 60 + 2 * interval, f"{package}/{path} live")
-            live.values.append(time.monotonic() - committed)
+            live.values.append(time.time() - committed)
             log(f"propagation {rep + 1}/{count}: {live.values[-1]:.2f} s")
         time.sleep(0.5)
         for line in log_path.read_text().splitlines():

@@ -13,39 +13,15 @@ from pathlib import Path
 
 from airflow_dag_publisher.validators import validate_source
 
+from devstack.dagfiles import write_kpo_dag
+
 PACKAGE = "benchpkg"
-TEMPLATE = '''\
-from __future__ import annotations
-
-import pendulum
-from kubernetes.client import models as k8s
-
-from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.sdk import DAG
-
-with DAG(
-    dag_id="{package}_job_{n:03d}",
-    schedule="@daily",
-    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
-    catchup=False,
-) as dag:
-    KubernetesPodOperator(
-        task_id="run",
-        namespace="etl-jobs",
-        image="registry.example.com/{package}/jobs:1.0.{n}",
-        cmds=["python", "-m", "{package}.job_{n:03d}"],
-        on_finish_action="delete_pod",
-        get_logs=True,
-        container_resources=k8s.V1ResourceRequirements(
-            requests={{"cpu": "100m", "memory": "128Mi"}}, limits={{"cpu": "1", "memory": "512Mi"}}
-        ),
-    )
-'''
 
 
 def write_dags(folder: Path, count: int) -> None:
     for n in range(count):
-        (folder / f"{PACKAGE}_job_{n:03d}.py").write_text(TEMPLATE.format(package=PACKAGE, n=n))
+        write_kpo_dag(folder, PACKAGE, f"job_{n:03d}", schedule='"@daily"', start_date=True,
+                      image=f"registry.example.com/{PACKAGE}/jobs:1.0.{n}")
 
 
 PARSE_TIMES: list[float] = []

@@ -27,35 +27,13 @@ from airflow_dag_publisher.manifest import ReleaseManifest, parse_manifest
 from airflow_dag_publisher.storage import Storage, dag_key, manifest_key
 from airflow_dag_publisher.sync.releases import TEMP_LINK_MARK
 
+from devstack.dagfiles import kpo_dag
 from devstack.seaweedfs import free_port
 
 BIN = Path(sys.executable).parent
 EXTRAS = 4  # optional files a release may hold: sql/extra_<k>.sql, chosen by the token's mask
 _TOKEN = re.compile(rb"RELEASE_TOKEN = \"([0-9a-z]+)-([0-9]+)\"")
 
-DAG_TEMPLATE = '''\
-from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.sdk import DAG
-from kubernetes.client import models as k8s
-
-from {package}.helper import TOKEN
-
-RELEASE_TOKEN = "{token}"
-
-with DAG(dag_id="{package}_daily", schedule=None, catchup=False, tags=["{package}", TOKEN]) as dag:
-    KubernetesPodOperator(
-        task_id="run",
-        name="run",
-        namespace="etl-jobs",
-        image="registry.example.com/{package}:1.0.0",
-        cmds=["python", "-m", "{package}.jobs.run"],
-        on_finish_action="delete_pod",
-        get_logs=True,
-        container_resources=k8s.V1ResourceRequirements(
-            requests={{"cpu": "100m", "memory": "128Mi"}}, limits={{"cpu": "500m", "memory": "256Mi"}}
-        ),
-    )
-'''
 
 
 # -- releases that describe themselves ----------------------------------------------------------
@@ -71,7 +49,8 @@ def release_files(package: str, serial: int, mask: int, *, pad: int = 20_000) ->
     """A release of `package` whose every file carries RELEASE_TOKEN = "<serial>-<mask>"."""
     tok = token(serial, mask)
     files = {
-        f"{package}_daily.py": DAG_TEMPLATE.format(package=package, token=tok).encode(),
+        f"{package}_daily.py": kpo_dag(package, "daily", preamble=f'from {package}.helper import TOKEN\n\n'
+                                       f'RELEASE_TOKEN = "{tok}"\n', tags=f'["{package}", TOKEN]').encode(),
         "helper.py": f'TOKEN = "{tok}"\nRELEASE_TOKEN = "{tok}"\n'.encode(),
     }
     for k in range(EXTRAS):

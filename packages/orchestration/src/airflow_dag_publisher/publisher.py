@@ -84,6 +84,7 @@ class PublishResult:
     report: ValidationReport | None = None
     dry_run: bool = False
     restored_from: str | None = None  # rollback: the release whose files were restored
+    committed_at: float | None = None  # epoch seconds of the commit (its journal entry's milliseconds)
 
     @property
     def dag_ids(self) -> list[str]:
@@ -163,7 +164,8 @@ class Publisher:
         entries = tuple(FileEntry(f.path, f.sha256, f.size, versions.get(f.path) or live[f.path].version_id)
                         for f in sorted(files, key=lambda f: f.path))
         manifest = self._new_manifest(current, entries, tuple(report.all_dag_ids), meta)
-        warnings += self._commit(manifest, current, removed=plan.deleted)
+        result.committed_at, more = self._commit(manifest, current, removed=plan.deleted)
+        warnings += more
         result.release_id, result.manifest = manifest.release_id, manifest
         return result
 
@@ -211,8 +213,10 @@ class Publisher:
         )
 
     # -- commit ---------------------------------------------------------------------------------
-    def _commit(self, manifest: ReleaseManifest, current: CurrentRelease, *, removed: Sequence[str]) -> list[str]:
-        """Conditional PUT of manifest.json (the commit point), then journal, cleanup and verification."""
+    def _commit(self, manifest: ReleaseManifest, current: CurrentRelease, *, removed: Sequence[str]
+                ) -> tuple[float, list[str]]:
+        """Conditional PUT of manifest.json (the commit point), then journal, cleanup and verification.
+        Returns the commit time (epoch seconds, as the journal entry records it) and the warnings."""
         key = manifest_key(self.env, self.package)
         condition = {"if_match": current.etag} if current.etag else {"if_none_match": "*"}
         try:
@@ -223,9 +227,10 @@ class Publisher:
                 "this release was not committed and nothing of it is visible to Airflow. Re-run to publish "
                 "on top of the new release."
             ) from None
+        committed_ms = int(time.time() * 1000)
         warnings: list[str] = []
         try:
-            self.storage.put(journal_key(self.env, self.package, int(time.time() * 1000)), b"")
+            self.storage.put(journal_key(self.env, self.package, committed_ms), b"")
         except DagPublisherError as exc:
             warnings.append(f"release committed, but the journal entry failed (agents will find the release "
                             f"at their next reconciliation): {exc}")
@@ -235,7 +240,7 @@ class Publisher:
             except DagPublisherError as exc:
                 warnings.append(f"release committed, but deleting the live copy of removed {path} failed: {exc}")
         warnings += self.verify(manifest)
-        return warnings
+        return committed_ms / 1000, warnings
 
     def verify(self, manifest: ReleaseManifest) -> list[str]:
         """Read back the manifest and HEAD each pinned file version. Problems come back as warnings:
@@ -288,12 +293,13 @@ class Publisher:
             copied.append(f.path)
         removed = tuple(p for p in sorted(live) if p not in target.file_map())
         manifest = self._new_manifest(current, tuple(entries), target.dag_ids, meta)
-        warnings += self._commit(manifest, current, removed=removed)
+        committed_at, more = self._commit(manifest, current, removed=removed)
+        warnings += more
         plan = PublishPlan(added=tuple(p for p in copied if p not in live),
                            changed=tuple(p for p in copied if p in live), deleted=removed,
                            unchanged=tuple(e.path for e in entries if e.path not in copied))
         return PublishResult(manifest.release_id, plan, False, manifest, current.release_id, warnings,
-                             restored_from=target.release_id)
+                             restored_from=target.release_id, committed_at=committed_at)
 
     def retire(self, meta: ReleaseMeta) -> PublishResult:
         """Commit a tombstone release: the package leaves Airflow; history keeps every release."""
@@ -307,6 +313,6 @@ class Publisher:
                                  current.release_id)
         live = current.live_files
         manifest = self._new_manifest(current, (), (), meta, retired=True)
-        warnings = self._commit(manifest, current, removed=tuple(sorted(live)))
+        committed_at, warnings = self._commit(manifest, current, removed=tuple(sorted(live)))
         return PublishResult(manifest.release_id, PublishPlan(deleted=tuple(sorted(live))), False, manifest,
-                             current.release_id, warnings)
+                             current.release_id, warnings, committed_at=committed_at)

@@ -11,32 +11,11 @@ from typing import Any
 import pytest
 from airflow_dag_publisher.cli.main import main
 
-GOOD_DAG = '''\
-from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.sdk import DAG
-from kubernetes.client import models as k8s
-
-with DAG(dag_id="{dag_id}", schedule=None, catchup=False, tags=["{package}"]) as dag:
-    KubernetesPodOperator(
-        task_id="run",
-        name="run",
-        namespace="etl-jobs",
-        image="registry.example.com/{package}:1.0.{n}",
-        cmds=["python", "-m", "{package}.jobs.run"],
-        on_finish_action="delete_pod",
-        get_logs=True,
-        container_resources=k8s.V1ResourceRequirements(
-            requests={{"cpu": "100m", "memory": "128Mi"}}, limits={{"cpu": "500m", "memory": "256Mi"}}
-        ),
-    )
-'''
+from devstack.dagfiles import write_kpo_dag
 
 
 def write_dag(folder: Path, package: str, name: str, n: int = 0) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{package}_{name}.py"
-    path.write_text(GOOD_DAG.format(dag_id=f"{package}_{name}", package=package, n=n))
-    return path
+    return write_kpo_dag(folder, package, name, image=f"registry.example.com/{package}:1.0.{n}")
 
 
 @dataclass

@@ -74,6 +74,7 @@ def test_history_rollback_and_retire(tmp_path: Path, bucket: str, seaweedfs: Sea
 
     back = cli(capsys, "rollback", *base, "--to", r1, "--json")
     assert back.code == 0, back.err
+    assert back.json()["restored_from"] == r1
     manifest = current_manifest(client, bucket, "dev", "alpha")
     assert manifest["previous_release_id"] == r2 and manifest["dag_ids"] == ["alpha_daily"]
     assert assert_manifest_verifies(client, bucket, manifest) == bytes_r1
@@ -134,3 +135,16 @@ def test_publish_repins_a_file_whose_live_copy_a_losing_publish_overwrote(
     assert live["VersionId"] == manifest["files"][0]["version_id"]
     assert_manifest_verifies(client, bucket, manifest)
     assert publish(capsys, bucket, "alpha", tmp_path).json()["noop"] is True
+
+
+def test_rollback_json_reports_the_release_it_restored(tmp_path: Path, bucket: str,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    base = ("--env", "dev", "--bucket", bucket, "--package", "alpha")
+    write_dag(tmp_path, "alpha", "daily", n=1)
+    r1 = publish(capsys, bucket, "alpha", tmp_path).json()["release_id"]
+    write_dag(tmp_path, "alpha", "daily", n=2)
+    r2 = publish(capsys, bucket, "alpha", tmp_path).json()["release_id"]
+    back = cli(capsys, "rollback", *base, "--json").json()  # default: the release before the current one
+    assert back["restored_from"] == r1 and back["release_id"] not in (r1, r2)
+    text = cli(capsys, "rollback", *base)
+    assert f"restores the files of release {r2}" in text.out  # the previous release is now r3's parent, r2
