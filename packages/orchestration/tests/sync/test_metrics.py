@@ -78,7 +78,8 @@ def test_a_checksum_refusal_is_counted_as_checksum_whatever_the_file_is_called(
     remote = MemoryRemote()
     memory_publish(remote, "xpath", {"xpath_utils.py": b"ok = 1\n"})
     manifest = json.loads(memory_publish(remote, "xpath", {"xpath_utils.py": b"ok = 2\n"}, journal=False).to_json())
-    manifest["files"][0]["version_id"] = remote.put(f"{ENV}/xpath/dags/xpath_utils.py", b"no = 9\n").version_id  # same size, other bytes
+    tampered = remote.put(f"{ENV}/xpath/dags/xpath_utils.py", b"no = 9\n")  # same size, other bytes
+    manifest["files"][0]["version_id"] = tampered.version_id
     agent, server = served(remote)
     memory_commit(remote, "xpath", json.dumps(manifest).encode())
     result = agent.run_cycle()
