@@ -4,8 +4,11 @@ timed test: no figure is checked against a target here."""
 
 from __future__ import annotations
 
+import os
+import platform
 import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -54,4 +57,25 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
     for heading in ("## Targets", "### Sync", "### Publish", "### Validation", "### Publish → visible in Airflow",
                     "### One changed file with the agent running", "## What was measured"):
         assert heading in text
-    assert "Intel" in text or "AMD" in text or "machine:" in text
+    check_header(text)
+
+
+def check_header(text: str) -> None:
+    """The document's header describes this machine and these versions, read here without bench/'s help
+    (a header of `unknown`s, or of another machine, is a broken benchmark record)."""
+    lines = text.splitlines()
+    machine_line = next((line for line in lines if line.startswith("- machine: ")), "")
+    assert machine_line.startswith(f"- machine: {_cpu_model()}, {os.cpu_count()} cores, "), machine_line
+    assert f", Linux {platform.release()}; load average " in machine_line, machine_line
+    versions = next((line for line in lines if line.startswith("- versions: ")), "")
+    for expected in (f"Python {platform.python_version()}", f"Apache Airflow {version('apache-airflow')} ",
+                     f"boto3 {version('boto3')}", f"airflow-dag-publisher {version('airflow-dag-publisher')}"):
+        assert expected in versions, (expected, versions)
+    assert "unknown RAM" not in machine_line and "unknown" not in versions, (machine_line, versions)
+
+
+def _cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"  # no model name (some ARM kernels): what bench/ prints then

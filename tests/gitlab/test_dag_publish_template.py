@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,6 +191,11 @@ def test_merge_request_job_installs_from_pip_spec_reports_junit_failure_and_publ
                             "print(build_meta.build_wheel(sys.argv[1]))", str(tmp_path / "wheels")],
                            cwd=dist, check=True, timeout=120, capture_output=True, text=True)
     wheel = tmp_path / "wheels" / built.stdout.strip().splitlines()[-1]
+    with zipfile.ZipFile(wheel) as whl:  # what the install step brings into the Airflow image besides the tool
+        metadata = next(whl.read(n).decode() for n in whl.namelist() if n.endswith(".dist-info/METADATA"))
+    requires = {line.split(":", 1)[1].split(";")[0].strip().split(">")[0].split("=")[0].strip()
+                for line in metadata.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line}
+    assert {"ruff", "croniter"} <= requires, requires  # the AIR rule layer and Airflow's cron parser
     pip_venv = tmp_path / "pip-venv"
     subprocess.run([sys.executable, "-m", "venv", str(pip_venv)], check=True, timeout=120, capture_output=True)
     pipeline = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
@@ -209,6 +215,62 @@ def test_merge_request_job_installs_from_pip_spec_reports_junit_failure_and_publ
     junit = result.artifact("validate_dags", "dag-validation-junit.xml").read_text()
     assert "<failure" in junit and "etl-jobs" in junit
     assert "Contents" not in seaweedfs.client().list_objects_v2(Bucket=bucket)
+
+
+def _package_with_air311_warning(root: Path) -> Path:
+    """The package, its DAG importing DAG from airflow.models: it works in Airflow 3, ruff's AIR311 warns."""
+    source = root / "air311"
+    shutil.copytree(PACKAGE / "airflow_dags", source / "airflow_dags")
+    dag = source / "airflow_dags" / "orders_report_daily.py"
+    dag.write_text(dag.read_text().replace("from airflow.sdk import DAG", "from airflow.models import DAG"))
+    return source
+
+
+def _merge_request_variables() -> dict[str, str]:
+    return {"DAG_PUBLISHER_INSTALL": "skip", "CI_PIPELINE_SOURCE": "merge_request_event",
+            "DAG_VALIDATE_ARGS": "--no-dynamic"}  # the AIR layer is what these tests look at
+
+
+def test_merge_request_job_runs_ruffs_air_rules_and_reports_their_warnings(
+        gitlab_ci_local: Path, tmp_path: Path) -> None:
+    pipeline = on_shell_runner(yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text()))
+    repo = make_package_repo(tmp_path, pipeline=pipeline, dag_source=_package_with_air311_warning(tmp_path))
+
+    result = run_job(gitlab_ci_local, repo, "validate_dags", _merge_request_variables())
+
+    assert result.returncode == 0, result.output  # a warning does not fail the job
+    assert "orders_report_daily.py: warning: [ruff-AIR311] line 9: `airflow.models.DAG` is removed" in result.output, \
+        result.output
+    assert "ruff-missing" not in result.output and "ruff-failed" not in result.output
+
+
+def test_merge_request_job_fails_when_the_air_layer_cannot_run(gitlab_ci_local: Path, tmp_path: Path) -> None:
+    """The tool installed without ruff (as an image built with `pip install --no-deps` would have it):
+    the job fails and says why, instead of passing with the AIR rules silently unchecked."""
+    bin_dir = tmp_path / "publisher-without-ruff"
+    bin_dir.mkdir()
+    (bin_dir / "no_ruff.py").write_text(
+        "import importlib.abc, sys\n"
+        "class NoRuff(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'ruff' or name.startswith('ruff.'):\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, NoRuff())\n"
+        "from airflow_dag_publisher.cli.main import main\n"
+        "sys.exit(main(sys.argv[1:]))\n")
+    wrapper = bin_dir / "airflow-dag-publisher"
+    wrapper.write_text(f'#!/bin/sh\nPATH=/usr/bin:/bin exec "{sys.executable}" "{bin_dir / "no_ruff.py"}" "$@"\n')
+    wrapper.chmod(0o755)
+    pipeline = on_shell_runner(yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text()))
+    repo = make_package_repo(tmp_path, pipeline=pipeline, dag_source=_package_with_air311_warning(tmp_path))
+
+    result = run_job(gitlab_ci_local, repo, "validate_dags", _merge_request_variables(), path_first=bin_dir)
+
+    assert result.returncode != 0, result.output
+    assert "(validator): [ruff-missing] ruff is not installed" in result.output, result.output
+    assert "dag-publish: validation failed (exit 1); nothing was published" in result.output
+    junit = result.artifact("validate_dags", "dag-validation-junit.xml").read_text()
+    assert "<failure" in junit and "ruff-missing" in junit
 
 
 class _TemplateLoader(yaml.SafeLoader):

@@ -38,13 +38,18 @@ def run_cli(argv: Sequence[str], capsys: pytest.CaptureFixture[str]) -> tuple[in
 
 def parse_with_airflow(folders: Sequence[Path], tmp: Path) -> dict[str, Any]:
     """The probe's report for these folders (one subprocess: isolated AIRFLOW_HOME, kubeconfig to nowhere)."""
+    return run_probe(PROBE, folders, tmp)
+
+
+def run_probe(probe: Path, folders: Sequence[Path], tmp: Path) -> dict[str, Any]:
+    """Run `probe OUT.json DIR...` with Airflow in a subprocess and return what it wrote."""
     kubeconfig = tmp / "kubeconfig"
     kubeconfig.write_text(KUBECONFIG)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "KUBE"))}
     env.update(AIRFLOW_HOME=str(tmp / "airflow_home"), AIRFLOW__CORE__LOAD_EXAMPLES="False",
                KUBECONFIG=str(kubeconfig))
     out = tmp / "probe.json"
-    proc = subprocess.run([sys.executable, str(PROBE), str(out), *map(str, folders)], env=env,
+    proc = subprocess.run([sys.executable, str(probe), str(out), *map(str, folders)], env=env,
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-4000:]
     report: dict[str, Any] = json.loads(out.read_text())

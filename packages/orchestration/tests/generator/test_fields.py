@@ -1,4 +1,4 @@
-"""Single-value checks: cron schedules, Kubernetes quantities, labels, images, durations."""
+"""Single-value checks: Kubernetes quantities, labels, images, durations (schedules: test_schedule.py)."""
 
 from __future__ import annotations
 
@@ -6,41 +6,6 @@ from decimal import Decimal
 
 import pytest
 from airflow_dag_publisher.generator import fields
-from croniter import croniter
-
-VALID_CRONS = ["0 3 * * *", "*/15 * * * MON-FRI", "0 0 1 */3 *", "5 4 * * sun", "0 22 * * 1-5", "30 2 1,15 * *",
-               "0 9-17/2 * * *", "59 23 31 12 7", "0 0 * JAN,jul *", "0-59/5 0-23 1-31 1-12 0-7"]
-INVALID_CRONS = {
-    "61 * * * *": "minute field '61': '61' is outside 0-59",
-    "* 24 * * *": "hour field '24': '24' is outside 0-23",
-    "* * 0 * *": "day-of-month field '0': '0' is outside 1-31",
-    "* * * 13 *": "month field '13': '13' is outside 1-12 or JAN-DEC",
-    "* * * * 8": "day-of-week field '8': '8' is outside 0-7 or SUN-SAT",
-    "*/0 * * * *": "minute field '*/0': step 0",
-    "5-1 * * * *": "minute field '5-1': range '5-1' runs backwards",
-    "* * * *": "has 4 fields; expected 5",
-    "0 0 * * * *": "has 6 fields; expected 5",
-    "@fortnightly": "unknown preset '@fortnightly'",
-    "a b c d e": "minute field 'a': 'a' is outside 0-59",
-    "1,,2 * * * *": "minute field '1,,2': '' is not *, a value, a range or a step",
-}
-
-
-@pytest.mark.parametrize("cron", VALID_CRONS)
-def test_valid_cron_expressions_pass_and_croniter_agrees(cron: str) -> None:
-    assert fields.schedule_problem(cron) is None
-    assert croniter.is_valid(cron)
-
-
-@pytest.mark.parametrize(("cron", "message"), sorted(INVALID_CRONS.items()))
-def test_invalid_cron_expressions_name_the_field(cron: str, message: str) -> None:
-    problem = fields.schedule_problem(cron)
-    assert problem is not None and message in problem
-
-
-@pytest.mark.parametrize("preset", fields.SCHEDULE_PRESETS)
-def test_airflow_presets_pass(preset: str) -> None:
-    assert fields.schedule_problem(preset) is None
 
 
 @pytest.mark.parametrize(("text", "value"), [("250m", Decimal("0.25")), ("1", Decimal(1)), ("1.5", Decimal("1.5")),

@@ -116,7 +116,9 @@ def test_bad_flags_get_one_message_per_flag_and_exit_2(tmp_path: Path, capsys: p
                             "--output-dir", str(tmp_path)], capsys)
     assert code == 2
     for expected in ("--name: 'class' is reserved", "--image: image 'acme/jobs:latest' uses the tag 'latest'",
-                     "--schedule: minute field '61'", "day-of-week field 'MON-FOO': 'FOO' is outside",
+                     "--schedule: cron expression '61 * * * MON-FOO' is refused by Airflow's cron parser",
+                     "minute field '61' is not acceptable, out of range",
+                     "day-of-week field 'MON-FOO' is not acceptable",
                      "--memory-limit: '512m' means 0.512 bytes", "did you mean '512Mi'?",
                      "--cpu-request: request 2 is greater than the cpu limit 1", "--env-var 1A:",
                      "--label dag_id: label 'dag_id' is set by KubernetesPodOperator itself",
@@ -160,7 +162,8 @@ def test_a_bad_spec_exits_2_with_each_field_and_line(tmp_path: Path, capsys: pyt
     )
     code, _, err = run_cli(["generate", "--spec", str(spec), "--output-dir", str(tmp_path / "out")], capsys)
     assert code == 2
-    assert f"{spec}:6: jobs[1].schedule: hour field '25': '25' is outside 0-23" in err
+    assert (f"{spec}:6: jobs[1].schedule: cron expression '0 25 * * *' is refused by Airflow's cron parser "
+            "(croniter): hour field '25' is not acceptable, out of range") in err
     assert f"{spec}:10: jobs[2].resources.limits.memory: '512m' means 0.512 bytes" in err
     assert not (tmp_path / "out").exists()
 

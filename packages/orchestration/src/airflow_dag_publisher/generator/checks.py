@@ -14,6 +14,7 @@ from typing import Any
 
 from airflow_dag_publisher.generator import fields
 from airflow_dag_publisher.generator.model import JobSpec, Resources, Toleration
+from airflow_dag_publisher.generator.schedule import normalise_schedule, schedule_problem
 from airflow_dag_publisher.generator.yamlmarks import Path
 
 JOB_FIELDS = ("name", "image", "schedule", "command", "arguments", "env", "resources", "retries", "retry_delay",
@@ -178,9 +179,10 @@ def _schedule(job: _Job) -> str | None:
     text = job.text(("schedule",), value)
     if text is None or text.strip().lower() == "none":
         return None
-    if p := fields.schedule_problem(text):
+    written = normalise_schedule(text)  # judged as the generated file will pass it to DAG()
+    if p := schedule_problem(written):
         job.bad(("schedule",), p)
-    return " ".join(text.split())
+    return written
 
 
 def _command(job: _Job, package: str, name: str | None) -> tuple[str, ...]:

@@ -1,6 +1,7 @@
 """Checks of single spec values: each returns why a value is wrong, or parses it into its canonical form.
 
 Pure functions with no I/O: a check returns a message (no field name, the caller adds it) or None.
+Schedules have their own module, `schedule`.
 """
 
 from __future__ import annotations
@@ -21,67 +22,6 @@ def job_name_problem(name: str) -> str | None:
         return f"{name!r} is not a valid job name (expected {JOB_NAME_RE.pattern})"
     if keyword.iskeyword(name) or name in RESERVED_JOB_NAMES:
         return f"{name!r} is reserved (a Python keyword or a name the generated file uses)"
-    return None
-
-
-# --- schedule ----------------------------------------------------------------------------------
-
-# Airflow 3's presets (airflow.sdk.definitions.timetables._cron.CRON_PRESETS, plus the two special ones).
-SCHEDULE_PRESETS = ("@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@once", "@continuous")
-_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
-_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-# (field name, lowest, highest, names mapped to numbers from `lowest`)
-_CRON_FIELDS: tuple[tuple[str, int, int, tuple[str, ...]], ...] = (
-    ("minute", 0, 59, ()),
-    ("hour", 0, 23, ()),
-    ("day-of-month", 1, 31, ()),
-    ("month", 1, 12, _MONTHS),
-    ("day-of-week", 0, 7, _DAYS),
-)
-_CRON_ITEM_RE = re.compile(r"^(?P<range>\*|[a-z0-9]+(?:-[a-z0-9]+)?)(?:/(?P<step>[0-9]+))?$")
-
-
-def schedule_problem(schedule: str) -> str | None:
-    """Why `schedule` is not a preset or a valid five-field cron expression (None if it is)."""
-    text = schedule.strip()
-    if text.startswith("@"):
-        if text in SCHEDULE_PRESETS:
-            return None
-        return f"unknown preset {text!r} (expected one of {', '.join(SCHEDULE_PRESETS)}, a cron expression or none)"
-    parts = text.split()
-    if len(parts) != 5:
-        return (f"cron expression {schedule!r} has {len(parts)} fields; expected 5 "
-                "(minute hour day-of-month month day-of-week)")
-    problems = [p for part, spec in zip(parts, _CRON_FIELDS, strict=True) if (p := _cron_field_problem(part, *spec))]
-    return "; ".join(problems) if problems else None
-
-
-def _cron_field_problem(text: str, field: str, low: int, high: int, names: tuple[str, ...]) -> str | None:
-    for original in text.split(","):
-        item = original.lower()
-        match = _CRON_ITEM_RE.match(item)
-        if not match:
-            return f"{field} field {text!r}: {original!r} is not *, a value, a range or a step"
-        if match["step"] is not None and int(match["step"]) == 0:
-            return f"{field} field {text!r}: step 0"
-        if match["range"] == "*":
-            continue
-        for value in match["range"].split("-"):
-            number = _cron_value(value, low, names)
-            if number is None or not low <= number <= high:
-                allowed = f"{low}-{high}" + (f" or {names[0].upper()}-{names[-1].upper()}" if names else "")
-                return f"{field} field {text!r}: {value.upper() if names else value!r} is outside {allowed}"
-        bounds = [_cron_value(v, low, names) for v in match["range"].split("-")]
-        if len(bounds) == 2 and bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
-            return f"{field} field {text!r}: range {match['range']!r} runs backwards"
-    return None
-
-
-def _cron_value(value: str, low: int, names: tuple[str, ...]) -> int | None:
-    if value.isdigit():
-        return int(value)
-    if value in names:
-        return names.index(value) + low
     return None
 
 
