@@ -10,7 +10,7 @@ LOCAL_PACKAGES := packages/orchestration packages/pipeline_processing packages/r
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-tools test lint typecheck demo bench soak lock clean
+.PHONY: help install system-tools test lint typecheck demo bench soak lock clean k8s-packages agent-lock
 
 help:
 	@echo "make demo    local S3 + sync agent + Airflow 3 with both example packages published"
@@ -32,6 +32,16 @@ system-tools: ## Debian and npm tools the tests use (shellcheck, rsync, chromium
 
 lock: ## re-resolve the lock file from requirements-dev.in
 	$(UV) pip compile -q --python-version 3.11 requirements-dev.in -o $(LOCK)
+
+# infra/airflow/k8s/etl-jobs-packages.yaml from the one list of packages, infra/airflow/packages.yaml
+# (tests/infra/test_packages.py fails while the committed file is stale).
+k8s-packages: install
+	$(PY) -m devstack.platform_packages
+
+# packages/orchestration/requirements-agent*.lock (the agent image's dependencies) from $(LOCK), offline
+# (packages/orchestration/tests/sync/test_dockerfile.py fails while they are stale). Run after `make lock`.
+agent-lock: install
+	$(PY) -m devstack.agent_lock
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,7 +1,8 @@
 """The demo's settings, read from the files production uses so that the two cannot drift:
 the Helm values (`infra/airflow/k8s/airflow-values.yaml` with `envs/<env>/values.yaml` layered
-over it, as `deploy_airflow.sh` does) give Airflow's configuration, and the environment's
-ConfigMap (`envs/<env>/dag-sync-configmap.yaml`) gives the sync agent's DAGSYNC_* settings."""
+over it, as `deploy_airflow.sh` does) give Airflow's configuration, and the environment's agent
+ConfigMap (`extraConfigMaps.airflow-dag-sync` in `envs/<env>/dag-sync-values.yaml`, part of the Helm
+release) gives the sync agent's DAGSYNC_* settings."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 K8S_DIR = ROOT / "infra" / "airflow" / "k8s"
 DEMO_ENV = "dev"
+AGENT_CONFIGMAP = "airflow-dag-sync"
 
 # Used only while a file above is missing (a partial checkout): the documented production numbers.
 FALLBACK_AIRFLOW_CONFIG = {
@@ -94,12 +96,29 @@ def load_settings(env: str = DEMO_ENV, k8s_dir: Path = K8S_DIR) -> DemoSettings:
     executor = str(values.get("executor") or "LocalExecutor")
 
     sync_env = dict(FALLBACK_SYNC)
-    configmap = k8s_dir / "envs" / env / "dag-sync-configmap.yaml"
-    if configmap.exists():
-        data = (_load_yaml(configmap) or {}).get("data") or {}
+    agent_values = k8s_dir / "envs" / env / "dag-sync-values.yaml"
+    if agent_values.exists():
+        data = _configmap_data(agent_values)
         sync_env.update({str(k): str(v) for k, v in data.items() if str(k).startswith("DAGSYNC_")})
-        sources.append(str(configmap.relative_to(ROOT)))
+        sources.append(str(agent_values.relative_to(ROOT)))
     return DemoSettings(config, executor, sync_env, tuple(sources))
+
+
+def _configmap_data(path: Path) -> dict[str, Any]:
+    """The `data` of the agent's ConfigMap: a YAML string under extraConfigMaps.<name>.data (the chart
+    renders it into the ConfigMap as is)."""
+    entry = ((_load_yaml(path) or {}).get("extraConfigMaps") or {}).get(AGENT_CONFIGMAP) or {}
+    text = entry.get("data") if isinstance(entry, dict) else None
+    if not isinstance(text, str):
+        raise ConfigError(f"{path}: extraConfigMaps.{AGENT_CONFIGMAP}.data: expected the ConfigMap's data "
+                          "as a string")
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: extraConfigMaps.{AGENT_CONFIGMAP}.data: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: extraConfigMaps.{AGENT_CONFIGMAP}.data: expected KEY: value lines")
+    return data
 
 
 def _scalar(value: Any) -> str:

@@ -26,13 +26,15 @@ def test_airflow_is_configured_from_the_helm_values() -> None:
 
 
 def test_the_sync_agent_takes_the_environments_configmap() -> None:
-    configmap = yaml.safe_load((K8S_DIR / "envs" / "dev" / "dag-sync-configmap.yaml").read_text())
+    values = yaml.safe_load((K8S_DIR / "envs" / "dev" / "dag-sync-values.yaml").read_text())
+    data = yaml.safe_load(values["extraConfigMaps"]["airflow-dag-sync"]["data"])
     settings = load_settings()
-    for key, value in configmap["data"].items():
+    for key, value in data.items():
         if key.startswith("DAGSYNC_"):
             assert settings.sync_env[key] == str(value)
-    assert settings.bucket == configmap["data"]["DAGSYNC_BUCKET"]
+    assert settings.bucket == data["DAGSYNC_BUCKET"]
     assert settings.env == "dev"
+    assert "infra/airflow/k8s/envs/dev/dag-sync-values.yaml" in settings.sources
 
 
 def test_publish_script_is_the_templates_own_validate_and_publish() -> None:

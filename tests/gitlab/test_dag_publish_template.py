@@ -10,13 +10,11 @@ gitlab-ci-local then runs the template's own script lines in a shell on this mac
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,30 +28,11 @@ REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / ".gitlab" / "ci" / "dag-publish-template.yml"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 PACKAGE = FIXTURES / "orders_report"
-NPM_DIR = REPO / "devstack" / "npm"
-GCL = NPM_DIR / "node_modules" / ".bin" / "gitlab-ci-local"
 REQUIRED = ("ENVIRONMENT", "PACKAGE_NAME", "IMAGE_TAG", "DAG_BUCKET")
 # A shell runner has no image: this include (after the template) removes it. GitLab's JSON schema
 # has no `image: null`, so runs that use it turn schema validation off; the schema test runs without it.
 SHELL_RUNNER_INCLUDE = ".gitlab/ci/shell-runner.yml"
 JOB_TIMEOUT = 240
-
-
-@pytest.fixture(scope="session")
-def gitlab_ci_local() -> Path:
-    """gitlab-ci-local as pinned in devstack/npm (installed by `make system-tools`; installed here if missing)."""
-    if not GCL.exists():
-        if shutil.which("node") is None or shutil.which("npm") is None:
-            pytest.skip("node and npm are needed to install gitlab-ci-local (devstack/npm); one is missing here")
-        # pytest-xdist workers install once, under a lock outside the work tree
-        with (Path(tempfile.gettempdir()) / "airflow-dag-publisher-npm.lock").open("w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            if not GCL.exists():
-                subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NPM_DIR,
-                               check=True, timeout=300, capture_output=True)
-    if shutil.which("rsync") is None:
-        pytest.skip("gitlab-ci-local needs rsync (make system-tools installs it)")
-    return GCL
 
 
 @dataclass
@@ -66,10 +45,15 @@ class JobRun:
         return self.repo / ".gitlab-ci-local" / "artifacts" / job / name
 
 
-def make_package_repo(root: Path, *, pipeline: dict[str, object] | None = None, dag_source: Path = PACKAGE) -> Path:
-    """A git repository with the template, the package pipeline and the package's DAG folder."""
+def make_package_repo(root: Path, *, pipeline: dict[str, object] | None = None, dag_source: Path = PACKAGE,
+                      with_publisher_source: bool = False) -> Path:
+    """A git repository with the template, the package pipeline and the package's DAG folder (and, as in
+    this monorepo, the publisher's source under packages/orchestration when asked)."""
     repo = root / "repo"
     (repo / ".gitlab" / "ci").mkdir(parents=True)
+    if with_publisher_source:
+        shutil.copytree(REPO / "packages" / "orchestration", repo / "packages" / "orchestration",
+                        ignore=shutil.ignore_patterns("tests", "build", "*.egg-info", "__pycache__"))
     shutil.copy(TEMPLATE, repo / ".gitlab" / "ci" / TEMPLATE.name)
     (repo / SHELL_RUNNER_INCLUDE).write_text(".dag_publish_base:\n  image: null\n")
     shutil.copytree(dag_source / "airflow_dags", repo / "packages" / "orders_report" / "airflow_dags")
@@ -271,6 +255,62 @@ def test_merge_request_job_fails_when_the_air_layer_cannot_run(gitlab_ci_local: 
     assert "dag-publish: validation failed (exit 1); nothing was published" in result.output
     junit = result.artifact("validate_dags", "dag-validation-junit.xml").read_text()
     assert "<failure" in junit and "ruff-missing" in junit
+
+
+def pip_venv_over_repo_venv(root: Path) -> Path:
+    """A throw-away venv with pip (the repo's .venv is synced to the lock, without pip) that also sees the
+    .venv's packages through a .pth line (setuptools to build, the publisher's dependencies, Airflow), so
+    a real `pip install --no-deps --no-index --no-build-isolation` of a source folder works offline."""
+    venv = root / "pip-venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120, capture_output=True)
+    # ensurepip's own setuptools (older, no bdist_wheel) would shadow the lock's: builds use the lock's
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "uninstall", "-q", "-y", "setuptools"],
+                   timeout=120, capture_output=True, check=False)
+    (site,) = (venv / "lib").glob("python3*/site-packages")
+    repo_site = next(Path(p) for p in sys.path if p.endswith("site-packages") and Path(p).is_relative_to(REPO))
+    (site / "repo_venv.pth").write_text(f"{repo_site}\n")
+    return venv
+
+
+def test_default_install_builds_the_publisher_from_this_monorepo(
+        gitlab_ci_local: Path, seaweedfs: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    """DAG_PUBLISHER_PIP_SPEC left at its default: the job installs packages/orchestration of the
+    repository it runs in (no index serves the publisher), and the tool it then runs is that build."""
+    pipeline = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
+    pipeline["variables"]["DAG_BUCKET"] = bucket
+    repo = make_package_repo(tmp_path, pipeline=on_shell_runner(pipeline), with_publisher_source=True)
+    venv = pip_venv_over_repo_venv(tmp_path)
+    variables = {**s3_variables(seaweedfs), "CI_PIPELINE_SOURCE": "merge_request_event",
+                 "DAG_PUBLISHER_INSTALL": "pip",
+                 "DAG_PUBLISHER_PIP_ARGS": "--no-deps --no-index --no-build-isolation",  # offline, as above
+                 "DAG_VALIDATE_ARGS": "--no-dynamic"}
+    template = yaml.load(TEMPLATE.read_text(), Loader=_TemplateLoader)
+    assert template["variables"]["DAG_PUBLISHER_PIP_SPEC"] == ""  # the default under test
+
+    result = run_job(gitlab_ci_local, repo, "validate_dags", variables, path_first=venv / "bin")
+
+    assert result.returncode == 0, result.output
+    assert "dag-publish: installing the publisher from " in result.output
+    assert "/packages/orchestration" in result.output
+    assert (venv / "bin" / "airflow-dag-publisher").exists(), "pip did not install the repository's publisher"
+    installed = subprocess.run([str(venv / "bin" / "python"), "-c",
+                                "import airflow_dag_publisher as p; print(p.__file__)"],
+                               capture_output=True, text=True, timeout=60, check=True).stdout
+    assert installed.startswith(str(venv)), installed  # the build, not the .venv's editable copy
+    assert "airflow-dag-publisher 0.1.0" in result.output, result.output
+
+
+def test_default_install_outside_the_monorepo_names_the_variable_to_set(gitlab_ci_local: Path, tmp_path: Path) -> None:
+    pipeline = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
+    repo = make_package_repo(tmp_path, pipeline=on_shell_runner(pipeline))  # no packages/orchestration here
+
+    result = run_job(gitlab_ci_local, repo, "validate_dags",
+                     {"CI_PIPELINE_SOURCE": "merge_request_event", "DAG_PUBLISHER_INSTALL": "pip"})
+
+    assert result.returncode != 0
+    assert "dag-publish: DAG_PUBLISHER_PIP_SPEC is empty and" in result.output, result.output
+    assert "airflow-dag-publisher==0.1.0" in result.output  # the documented override
+    assert "airflow-dag-publisher --version" not in result.output.split("DAG_PUBLISHER_PIP_SPEC is empty")[1]
 
 
 class _TemplateLoader(yaml.SafeLoader):

@@ -22,6 +22,7 @@ INFRA = REPO / "infra" / "airflow"
 TERRAFORM = INFRA / "terraform"
 POLICIES = TERRAFORM / "policies"
 K8S = INFRA / "k8s"
+PACKAGES_FILE = INFRA / "packages.yaml"
 SCRIPTS = INFRA / "scripts"
 DATA = Path(__file__).resolve().parent / "data"
 VENV_BIN = Path(sys.executable).parent

@@ -16,6 +16,7 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
+from devstack import platform_packages
 from tests.infra.infra_helpers import (
     MotoServer,
     airflow_read_policy,
@@ -42,12 +43,17 @@ SEED = {
 }
 
 
+# The packages of infra/airflow/packages.yaml, each with the CI policy Terraform gives it.
+LISTED = platform_packages.load().names()
+
+
 def identities() -> dict[str, list[dict[str, Any]]]:
     return {
         "ci_a": [ci_publish_policy(BUCKET, ENV, A)],
         "ci_b": [ci_publish_policy(BUCKET, ENV, B)],
         "airflow_dev": [airflow_read_policy(BUCKET, ENV)],
         "nobody": [],
+        **{f"ci_listed_{name}": [ci_publish_policy(BUCKET, ENV, name)] for name in LISTED},
     }
 
 
@@ -282,3 +288,42 @@ def test_a_dag_file_called_manifest_json_is_readable_by_other_ci() -> None:
     ci_a = identities()["ci_a"]
     assert iam_allows(ci_a, "s3:GetObject", f"{bucket_arn(BUCKET)}/{ENV}/{B}/dags/manifest.json")
     assert not iam_allows(ci_a, "s3:PutObject", f"{bucket_arn(BUCKET)}/{ENV}/{B}/dags/manifest.json")
+
+
+def _listed_cases() -> list[Case]:
+    cases = []
+    for own in LISTED:
+        who = f"ci_listed_{own}"
+        journal = f"_journal/{ENV}/{1760000000002:016d}-{own}"
+        cases += [
+            Case(who, f"{own} publishes a DAG file of its own", put(f"{ENV}/{own}/dags/listed.py"),
+                 "s3:PutObject", f"{ENV}/{own}/dags/listed.py", True),
+            Case(who, f"{own} commits its own manifest", put(f"{ENV}/{own}/manifest.json"),
+                 "s3:PutObject", f"{ENV}/{own}/manifest.json", True),
+            Case(who, f"{own} writes its own journal entry", put(journal), "s3:PutObject", journal, True),
+        ]
+        for other in (p for p in LISTED if p != own):
+            cases += [
+                Case(who, f"{own} writes a DAG file of {other}", put(f"{ENV}/{other}/dags/evil.py"),
+                     "s3:PutObject", f"{ENV}/{other}/dags/evil.py", False),
+                Case(who, f"{own} overwrites the manifest of {other}", put(f"{ENV}/{other}/manifest.json"),
+                     "s3:PutObject", f"{ENV}/{other}/manifest.json", False),
+                Case(who, f"{own} writes a journal entry of {other}",
+                     put(f"_journal/{ENV}/{1760000000003:016d}-{other}"), "s3:PutObject",
+                     f"_journal/{ENV}/{1760000000003:016d}-{other}", False),
+            ]
+    return cases
+
+
+LISTED_CASES = _listed_cases()
+
+
+def test_the_package_list_has_packages_to_check() -> None:
+    assert len(LISTED) >= 2, "the matrix below needs at least two listed packages"
+
+
+@pytest.mark.parametrize("case", LISTED_CASES, ids=[c.what for c in LISTED_CASES])
+def test_every_listed_package_publishes_only_its_own_prefix(world: World, case: Case) -> None:
+    """The packages of infra/airflow/packages.yaml, each as the CI identity holding the policy
+    Terraform derives from the list, on moto with IAM enforced (and the evaluator agreeing)."""
+    test_iam_matrix_on_moto(world, case)

@@ -87,9 +87,43 @@ def pods(env: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
         yield component, pod
 
 
+AGENT_CONFIGMAP = "airflow-dag-sync"
+# The pods that read the agent's ConfigMap; deploy_airflow.sh sets this annotation on each.
+CHECKSUM_COMPONENTS = [*COMPONENTS_WITH_SIDECAR, "workers"]
+CHECKSUM_ANNOTATION = "checksum/airflow-dag-sync"
+
+
+def agent_values(env: str) -> dict[str, Any]:
+    return yaml.safe_load((K8S / "envs" / env / "dag-sync-values.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def chart_configmaps(env: str, release: str = "airflow") -> list[dict[str, Any]]:
+    """The ConfigMaps the chart renders from `extraConfigMaps` (templates/configmaps/extra-configmaps.yaml
+    of chart 1.18.0): name from the key, the chart's labels plus ours, its hook annotations, and `data`
+    parsed from the string the values give (`tpl` changes nothing: the tests keep "{{" out of it)."""
+    _, version = chart_keys()
+    out = []
+    for name, cm in agent_values(env)["extraConfigMaps"].items():
+        out.append({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {
+                "name": name, "namespace": "airflow",
+                "labels": {"release": release, "chart": f"airflow-{version}", "heritage": "Helm",
+                           **cm.get("labels", {})},
+                "annotations": {"helm.sh/hook": "pre-install,pre-upgrade",
+                                "helm.sh/hook-delete-policy": "before-hook-creation", "helm.sh/hook-weight": "0",
+                                **cm.get("annotations", {})},
+            },
+            "data": yaml.safe_load(cm["data"]),
+        })
+    return out
+
+
 def all_objects() -> list[tuple[str, dict[str, Any]]]:
     objs = [(f"{p.relative_to(K8S)}#{i}", d) for p in manifest_files() for i, d in enumerate(documents(p))]
     objs += [(f"pod:{name}", pod) for name, pod in pods()]
+    objs += [(f"chart:{env}:extraConfigMaps.{cm['metadata']['name']}", cm) for env in ENVS
+             for cm in chart_configmaps(env)]
     return objs
 
 
@@ -105,8 +139,9 @@ def test_objects_are_strictly_valid(name: str, obj: dict[str, Any], version: str
 def test_expected_objects_exist() -> None:
     kinds = {(o["kind"], o["metadata"]["name"]) for _, o in OBJECTS}
     assert {("Namespace", "airflow"), ("Namespace", "etl-jobs"), ("ConfigMap", "airflow-dag-sync"),
-            ("Role", "airflow-job-launcher"), ("RoleBinding", "airflow-job-launcher")} <= kinds
-    assert len(OBJECTS) >= 11
+            ("Role", "airflow-job-launcher"), ("RoleBinding", "airflow-job-launcher"),
+            ("ServiceAccount", "pipeline-processing"), ("ServiceAccount", "reporting-seeder")} <= kinds
+    assert len(OBJECTS) >= 13
 
 
 def test_yamllint_clean() -> None:
@@ -125,13 +160,16 @@ def unknown_keys(doc: dict[str, Any], keys: set[str]) -> list[str]:
     return unknown
 
 
-@pytest.mark.parametrize("env", [None, *ENVS])
-def test_values_use_only_chart_keys(env: str | None) -> None:
+VALUES_FILES = [VALUES, *(K8S / "envs" / env / name for env in ENVS
+                           for name in ("values.yaml", "dag-sync-values.yaml"))]
+
+
+@pytest.mark.parametrize("path", VALUES_FILES, ids=[str(p.relative_to(K8S)) for p in VALUES_FILES])
+def test_values_use_only_chart_keys(path: Path) -> None:
     keys, version = chart_keys()
     assert re.fullmatch(r"1\.\d+\.\d+", version)
     assert f'CHART_VERSION="${{CHART_VERSION:-{version}}}"' in (INFRA / "scripts" / "deploy_airflow.sh").read_text()
     assert f"chart version {version}" in VALUES.read_text()
-    path = VALUES if env is None else K8S / "envs" / env / "values.yaml"
     unknown = unknown_keys(yaml.safe_load(path.read_text()), keys)
     assert not unknown, f"{path.name}: keys the chart does not define: {unknown}"
 
@@ -262,7 +300,7 @@ def test_rbac_is_pods_in_etl_jobs_only() -> None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_configmap_matches_terraform_environment(env: str) -> None:
-    (cm,) = documents(K8S / "envs" / env / "dag-sync-configmap.yaml")
+    (cm,) = chart_configmaps(env)
     with (TERRAFORM / "envs" / f"{env}.tfvars").open() as fh:
         tfvars = {k: (v[0] if isinstance(v, list) else v) for k, v in hcl2.load(fh).items()}
     data = cm["data"]
@@ -272,3 +310,34 @@ def test_configmap_matches_terraform_environment(env: str) -> None:
     assert data["AWS_REGION"] == tfvars["region"]
     assert float(data["DAGSYNC_INTERVAL"]) <= 10
     assert all(isinstance(v, str) for v in data.values())
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_agent_configmap_is_part_of_the_helm_release(env: str) -> None:
+    """The ConfigMap the agent reads (envFrom) is the chart's own extraConfigMaps entry, defined in
+    dag-sync-values.yaml alone: that file's checksum is what rolls the pods."""
+    raw = agent_values(env)["extraConfigMaps"]
+    assert list(raw) == [AGENT_CONFIGMAP]
+    data = raw[AGENT_CONFIGMAP]["data"]
+    assert isinstance(data, str) and "{{" not in data, "data is a string the chart renders with tpl"
+    assert set(raw[AGENT_CONFIGMAP]) <= {"labels", "annotations", "data"}
+    assert not list(K8S.rglob("dag-sync-configmap.yaml")), "a kubectl-applied ConfigMap would bypass the release"
+    for path in [p for p in VALUES_FILES if p.name != "dag-sync-values.yaml"]:
+        assert "extraConfigMaps" not in (yaml.safe_load(path.read_text()) or {}), path
+    for _, pod in pods(env):
+        for c in agent_containers(pod):
+            assert c["envFrom"] == [{"configMapRef": {"name": AGENT_CONFIGMAP}}]
+
+
+def test_the_checksum_annotation_is_on_every_pod_that_reads_the_configmap() -> None:
+    """deploy_airflow.sh sets `<component>.podAnnotations.checksum/airflow-dag-sync` for exactly the
+    components whose pods run the agent (so read the ConfigMap), and those are chart keys."""
+    keys, _ = chart_keys()
+    readers = [c for c, pod in pods() if agent_containers(pod)]
+    assert sorted(readers) == sorted(CHECKSUM_COMPONENTS)
+    script = (INFRA / "scripts" / "deploy_airflow.sh").read_text()
+    assert f"checksum_components=({' '.join(CHECKSUM_COMPONENTS)})" in script
+    assert f"checksum_annotation={CHECKSUM_ANNOTATION}" in script
+    for component in CHECKSUM_COMPONENTS:
+        assert f"{component}.podAnnotations.*" in keys
+    assert "extraConfigMaps.*" in keys

@@ -4,7 +4,9 @@ really brings up SeaweedFS with a versioned bucket (and reuses an existing endpo
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -114,27 +116,117 @@ def test_manage_without_terraform_exits_3() -> None:
     assert proc.returncode == 3 and "terraform not found" in proc.stderr
 
 
+CHECKSUM_COMPONENTS = ("scheduler", "dagProcessor", "triggerer", "workers")
+
+
+def checksum_flags(digest: str) -> str:
+    return " ".join(f"--set-string {c}.podAnnotations.checksum/airflow-dag-sync={digest}" for c in CHECKSUM_COMPONENTS)
+
+
 def test_deploy_dry_runs() -> None:
     k8s = (SCRIPTS / ".." / "k8s").resolve()
+    digest = hashlib.sha256((k8s / "envs" / "staging" / "dag-sync-values.yaml").read_bytes()).hexdigest()
     proc = run("deploy_airflow.sh", "--dry-run", "--env", "staging", "install", env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
+    values = (f"-f {k8s}/airflow-values.yaml -f {k8s}/envs/staging/values.yaml "
+              f"-f {k8s}/envs/staging/dag-sync-values.yaml {checksum_flags(digest)}")
     assert commands(proc.stdout) == [
         f"kubectl apply -f {k8s}/namespaces.yaml",
         f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
-        f"kubectl apply -f {k8s}/envs/staging/dag-sync-configmap.yaml",
+        f"kubectl apply -f {k8s}/etl-jobs-packages.yaml",
         "helm repo add apache-airflow https://airflow.apache.org --force-update",
         "helm repo update apache-airflow",
         f"helm upgrade --install airflow apache-airflow/airflow --version 1.18.0 --namespace airflow "
-        f"-f {k8s}/airflow-values.yaml -f {k8s}/envs/staging/values.yaml --wait --timeout 15m",
+        f"{values} --wait --timeout 15m",
     ]
+    assert f"# agent ConfigMap airflow-dag-sync: sha256 {digest} of envs/staging/dag-sync-values.yaml" in proc.stdout
+    assert "dag-sync-configmap" not in proc.stdout  # no kubectl-applied ConfigMap beside the release
     upgrade = commands(run("deploy_airflow.sh", "--dry-run", "--release", "af", "upgrade").stdout)
+    assert upgrade[:3] == [f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
+                           f"kubectl apply -f {k8s}/etl-jobs-packages.yaml", "helm repo update apache-airflow"]
     assert upgrade[-1].startswith("helm upgrade af apache-airflow/airflow --version 1.18.0")
+    assert f"-f {k8s}/envs/dev/dag-sync-values.yaml --set-string scheduler.podAnnotations." in upgrade[-1]
     status = commands(run("deploy_airflow.sh", "--dry-run", "status").stdout)
     assert status == ["helm status airflow --namespace airflow",
                       "kubectl get pods --namespace airflow -l release=airflow -o wide"]
     logs = commands(run("deploy_airflow.sh", "--dry-run", "logs", "dag-processor", "dag-sync-init").stdout)
     assert logs == ["kubectl logs --namespace airflow -l release=airflow\\,component=dag-processor -c dag-sync-init "
                     "--tail=200 --prefix --max-log-requests=10"]
+
+
+def infra_copy(tmp_path: Path) -> Path:
+    """infra/airflow (scripts and k8s) copied, so a test may change a ConfigMap the script deploys."""
+    copy = tmp_path / "infra-airflow"
+    shutil.copytree(SCRIPTS.parent / "scripts", copy / "scripts")
+    shutil.copytree(SCRIPTS.parent / "k8s", copy / "k8s")
+    return copy
+
+
+def annotation_of(helm_command: str) -> str:
+    found = re.findall(r"--set-string scheduler\.podAnnotations\.checksum/airflow-dag-sync=([0-9a-f]{64})",
+                       helm_command)
+    assert len(found) == 1, helm_command
+    return str(found[0])
+
+
+def test_upgrade_dry_run_shows_a_changed_configmap_rolling_the_pods(tmp_path: Path) -> None:
+    """The runbook's "wrong bucket: fix the ConfigMap, then deploy_airflow.sh upgrade": the fix changes
+    the pod annotation of every pod that reads the ConfigMap, so Kubernetes replaces those pods; an
+    unchanged ConfigMap keeps the annotation, so an upgrade without a change rolls nothing."""
+    copy = infra_copy(tmp_path)
+    script = copy / "scripts" / "deploy_airflow.sh"
+
+    def upgrade_command() -> str:
+        proc = subprocess.run(["bash", str(script), "--dry-run", "--env", "dev", "upgrade"], capture_output=True,
+                              text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
+        assert proc.returncode == 0, proc.stderr
+        return commands(proc.stdout)[-1]
+
+    before = upgrade_command()
+    assert upgrade_command() == before
+    values = copy / "k8s" / "envs" / "dev" / "dag-sync-values.yaml"
+    values.write_text(values.read_text().replace('DAGSYNC_BUCKET: "example-airflow-dags-dev"',
+                                                 'DAGSYNC_BUCKET: "the-right-bucket"'))
+    after = upgrade_command()
+    assert annotation_of(after) != annotation_of(before)
+    assert annotation_of(after) == hashlib.sha256(values.read_bytes()).hexdigest()
+    assert after.count(annotation_of(after)) == len(CHECKSUM_COMPONENTS)
+
+
+def fake_tools(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """helm and kubectl stand-ins that record their arguments (one line per call, NUL-separated)."""
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("helm", "kubectl"):
+        stub = bin_dir / tool
+        stub.write_text(f'#!/bin/sh\nprintf "{tool}" >> {calls}\n'
+                        f'for a in "$@"; do printf "\\0%s" "$a" >> {calls}; done\necho >> {calls}\n')
+        stub.chmod(0o755)
+    return calls, {"HELM": str(bin_dir / "helm"), "KUBECTL": str(bin_dir / "kubectl")}
+
+
+def recorded(calls: Path) -> list[list[str]]:
+    return [line.split("\0") for line in calls.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("command", ["install", "upgrade"])
+def test_deploy_runs_helm_with_the_agent_configmap_and_its_checksum(tmp_path: Path, command: str) -> None:
+    calls, env = fake_tools(tmp_path)
+    k8s = (SCRIPTS / ".." / "k8s").resolve()
+    proc = run("deploy_airflow.sh", "--env", "prod", command, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ran = recorded(calls)
+    applied = [c[3] for c in ran if c[:3] == ["kubectl", "apply", "-f"]]
+    assert f"{k8s}/etl-jobs-packages.yaml" in applied and f"{k8s}/etl-jobs-rbac.yaml" in applied
+    assert not [a for a in applied if "dag-sync" in a], "the agent's ConfigMap belongs to the Helm release"
+    (helm,) = [c for c in ran if c[0] == "helm" and c[1] == "upgrade"]
+    files = [helm[i + 1] for i, a in enumerate(helm) if a == "-f"]
+    assert files == [f"{k8s}/{name}" for name in ("airflow-values.yaml", "envs/prod/values.yaml",
+                                                  "envs/prod/dag-sync-values.yaml")]
+    digest = hashlib.sha256((k8s / "envs" / "prod" / "dag-sync-values.yaml").read_bytes()).hexdigest()
+    sets = [helm[i + 1] for i, a in enumerate(helm) if a == "--set-string"]
+    assert sets == [f"{c}.podAnnotations.checksum/airflow-dag-sync={digest}" for c in CHECKSUM_COMPONENTS]
 
 
 def test_deploy_without_tools_exits_3() -> None:

@@ -14,7 +14,8 @@ from typing import Any
 import hcl2
 import pytest
 
-from tests.infra.infra_helpers import POLICIES, TERRAFORM, VENV_BIN, render, template_placeholders
+from devstack import platform_packages
+from tests.infra.infra_helpers import PACKAGES_FILE, POLICIES, TERRAFORM, VENV_BIN, render, template_placeholders
 
 TF_FILES = sorted(TERRAFORM.rglob("*.tf"))
 HCL_FILES = TF_FILES + sorted((TERRAFORM / "envs").glob("*.tfvars")) + sorted((TERRAFORM / "envs").glob("*.hcl"))
@@ -175,8 +176,51 @@ def test_irsa_role_trusts_only_the_named_service_accounts() -> None:
 
 def test_ci_policy_per_package() -> None:
     ci = resources("aws_iam_policy")["ci"]
-    assert ci["for_each"] == "${var.packages}"
+    assert ci["for_each"] == "${local.packages}"
     assert "'package': '${each.key}'" in ci["policy"]
+
+
+PACKAGE_LOCALS = re.compile(r"^  (package_list|package_names|packages)\s+= (.+)$", re.M)
+
+
+def package_locals() -> dict[str, str]:
+    return dict(PACKAGE_LOCALS.findall((TERRAFORM / "main.tf").read_text()))
+
+
+def test_ci_policies_come_from_the_one_package_list() -> None:
+    """Terraform reads infra/airflow/packages.yaml itself: no tfvars list to keep in step."""
+    exprs = package_locals()
+    assert exprs["package_list"] == 'yamldecode(file("${path.module}/../packages.yaml"))'
+    assert (TERRAFORM / ".." / "packages.yaml").resolve() == PACKAGES_FILE
+    assert "packages" not in variables(), "a `packages` variable would be a second list"
+    for env in ENVS:
+        assert "packages" not in load(TERRAFORM / "envs" / f"{env}.tfvars"), f"{env}.tfvars lists packages"
+    text = (TERRAFORM / "main.tf").read_text()
+    assert "var.packages" not in text
+    ci = resources("aws_iam_policy")["ci"]
+    preconditions = as_list(one(ci["lifecycle"])["precondition"])
+    assert any("^[a-z][a-z0-9_]{0,62}$" in p["condition"] for p in preconditions)
+
+
+@pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not installed")
+def test_terraform_evaluates_the_package_list_as_the_generator_reads_it(tmp_path: Path) -> None:
+    """The locals of main.tf, evaluated by terraform itself (console, no provider needed) over the
+    committed list, give the packages devstack.platform_packages reads: one CI policy per package."""
+    module = tmp_path / "terraform"
+    module.mkdir()
+    shutil.copy(PACKAGES_FILE, tmp_path / "packages.yaml")
+    exprs = package_locals()
+    body = "".join(f"  {name} = {expr}\n" for name, expr in exprs.items())
+    (module / "main.tf").write_text(f"locals {{\n{body}}}\n")
+    (tmp_path / "empty.tfrc").write_text("")
+    env = dict(os.environ, TF_CLI_CONFIG_FILE=str(tmp_path / "empty.tfrc"), TF_IN_AUTOMATION="1",
+               HOME=str(tmp_path))
+    proc = subprocess.run(["terraform", f"-chdir={module}", "console"], input="jsonencode(sort(local.packages))\n",
+                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    names = json.loads(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert names == sorted(platform_packages.load().names())
+    assert names, "the package list is empty"
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Install, upgrade and inspect Airflow (official Helm chart) with the DAG sync agent.
+# The agent's ConfigMap is part of the Helm release (chart value extraConfigMaps, from
+# k8s/envs/ENV/dag-sync-values.yaml); the pods that read it carry the sha256 of that file as the pod
+# annotation checksum/airflow-dag-sync, so a changed ConfigMap rolls them on `upgrade`.
 set -euo pipefail
 
 CHART_REPO_NAME=apache-airflow
@@ -11,8 +14,9 @@ usage() {
 Usage: deploy_airflow.sh [options] COMMAND [ARGS...]
 
 Commands:
-  install            namespaces, etl-jobs RBAC, agent ConfigMap, then helm upgrade --install
-  upgrade            agent ConfigMap, then helm upgrade of the existing release (values changes)
+  install            namespaces, etl-jobs RBAC and package service accounts, then helm upgrade --install
+  upgrade            etl-jobs RBAC and package service accounts, then helm upgrade of the existing
+                     release (values and agent ConfigMap changes; pods reading a changed ConfigMap roll)
   status             helm status and the release's pods
   logs [COMPONENT] [CONTAINER]
                      recent logs; COMPONENT: scheduler (default), dag-processor, triggerer,
@@ -20,7 +24,7 @@ Commands:
                      own container name
 
 Options:
-  --env ENV            environment (default: dev): k8s/envs/ENV/{values.yaml,dag-sync-configmap.yaml}
+  --env ENV            environment (default: dev): k8s/envs/ENV/{values.yaml,dag-sync-values.yaml}
   --release NAME       Helm release (default: airflow)
   --namespace NS       namespace of Airflow (default: airflow)
   --chart-version V    chart version (default: \$CHART_VERSION or $CHART_VERSION)
@@ -28,7 +32,8 @@ Options:
   --dry-run            print the commands instead of running them (no helm or kubectl needed)
   -h, --help           this help
 
-Exit codes: 0 success, 1 a prerequisite is missing (metadata DB Secret), 2 usage error, 3 helm or kubectl missing, other: helm's or kubectl's.
+Exit codes: 0 success, 1 a prerequisite is missing (metadata DB Secret), 2 usage error, 3 helm, kubectl
+or sha256sum missing, other: helm's or kubectl's.
 Environment: HELM (default: helm), KUBECTL (default: kubectl), KUBECONFIG as usual.
 USAGE
 }
@@ -73,7 +78,12 @@ k8s_dir=$(cd "$script_dir/../k8s" && pwd)
 env_dir="$k8s_dir/envs/$env_name"
 base_values="$k8s_dir/airflow-values.yaml"
 env_values="$env_dir/values.yaml"
-configmap="$env_dir/dag-sync-configmap.yaml"
+agent_values="$env_dir/dag-sync-values.yaml"
+package_objects="$k8s_dir/etl-jobs-packages.yaml"
+# The pods that mount the agent's ConfigMap (envFrom): Airflow components with the agent's init
+# container or sidecar, and KubernetesExecutor worker pods.
+checksum_components=(scheduler dagProcessor triggerer workers)
+checksum_annotation=checksum/airflow-dag-sync
 helm_bin=${HELM:-helm}
 kubectl_bin=${KUBECTL:-kubectl}
 
@@ -95,15 +105,35 @@ need() {
 need_env_files() {
     [[ -d $env_dir ]] || die "unknown environment $env_name: no $env_dir"
     local f
-    for f in "$base_values" "$env_values" "$configmap"; do
+    for f in "$base_values" "$env_values" "$agent_values" "$package_objects"; do
         [[ -f $f ]] || die "missing $f"
     done
 }
 
+sha256_of() {
+    local sum
+    if command -v sha256sum >/dev/null 2>&1; then
+        sum=$(sha256sum "$1")
+    elif command -v shasum >/dev/null 2>&1; then
+        sum=$(shasum -a 256 "$1")
+    else
+        echo "deploy_airflow.sh: sha256sum (or shasum) not found" >&2
+        exit 3
+    fi
+    printf '%s\n' "${sum%% *}"
+}
+
 helm_release() {
-    local verb=("$@")
+    local verb=("$@") checksum component annotations=()
+    checksum=$(sha256_of "$agent_values")
+    echo "# agent ConfigMap airflow-dag-sync: sha256 $checksum of ${agent_values#"$k8s_dir"/}" \
+        "-> pod annotation $checksum_annotation on ${checksum_components[*]}"
+    for component in "${checksum_components[@]}"; do
+        annotations+=(--set-string "$component.podAnnotations.$checksum_annotation=$checksum")
+    done
     run "$helm_bin" "${verb[@]}" "$release" "$CHART_REPO_NAME/airflow" --version "$CHART_VERSION" \
-        --namespace "$namespace" -f "$base_values" -f "$env_values" --wait --timeout "$timeout"
+        --namespace "$namespace" -f "$base_values" -f "$env_values" -f "$agent_values" "${annotations[@]}" \
+        --wait --timeout "$timeout"
 }
 
 case "$command" in
@@ -118,7 +148,7 @@ case "$command" in
             exit 1
         fi
         run "$kubectl_bin" apply -f "$k8s_dir/etl-jobs-rbac.yaml"
-        run "$kubectl_bin" apply -f "$configmap"
+        run "$kubectl_bin" apply -f "$package_objects"
         run "$helm_bin" repo add "$CHART_REPO_NAME" "$CHART_REPO_URL" --force-update
         run "$helm_bin" repo update "$CHART_REPO_NAME"
         helm_release upgrade --install
@@ -127,7 +157,8 @@ case "$command" in
         ((${#positional[@]} == 1)) || die "upgrade takes no arguments"
         need_env_files
         need "$helm_bin" "$kubectl_bin"
-        run "$kubectl_bin" apply -f "$configmap"
+        run "$kubectl_bin" apply -f "$k8s_dir/etl-jobs-rbac.yaml"
+        run "$kubectl_bin" apply -f "$package_objects"
         run "$helm_bin" repo update "$CHART_REPO_NAME"
         helm_release upgrade
         ;;

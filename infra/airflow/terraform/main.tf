@@ -6,6 +6,12 @@ data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
+  # The one list of packages (infra/airflow/packages.yaml): each gets its CI publish policy below.
+  # The same file gives each package's ServiceAccount in etl-jobs (k8s/etl-jobs-packages.yaml).
+  package_list  = yamldecode(file("${path.module}/../packages.yaml"))
+  package_names = [for p in local.package_list.packages : p.name]
+  packages      = toset(local.package_names)
+
   use_kms       = var.encryption == "SSE-KMS"
   oidc_provider = trimprefix(var.oidc_provider_url, "https://")
   bucket_arn    = aws_s3_bucket.dags.arn
@@ -209,7 +215,7 @@ resource "aws_iam_role_policy_attachment" "airflow_kms" {
 # --- CI: one publish policy per package --------------------------------------------------------
 
 resource "aws_iam_policy" "ci" {
-  for_each = var.packages
+  for_each = local.packages
 
   name        = "${local.name_prefix}-ci-${replace(each.key, "_", "-")}"
   description = "Publish DAGs of package ${each.key} to ${var.environment}/${each.key}/ in ${var.bucket_name}"
@@ -218,10 +224,21 @@ resource "aws_iam_policy" "ci" {
     environment = var.environment
     package     = each.key
   })
+
+  lifecycle {
+    precondition {
+      condition     = can(regex("^[a-z][a-z0-9_]{0,62}$", each.key))
+      error_message = "infra/airflow/packages.yaml: package name \"${each.key}\" must match ^[a-z][a-z0-9_]{0,62}$ (no hyphens: a journal key names exactly one package)."
+    }
+    precondition {
+      condition     = length(local.package_names) == length(local.packages)
+      error_message = "infra/airflow/packages.yaml: a package name is listed more than once."
+    }
+  }
 }
 
 resource "aws_iam_policy" "ci_kms" {
-  count = local.use_kms && length(var.packages) > 0 ? 1 : 0
+  count = local.use_kms && length(local.packages) > 0 ? 1 : 0
 
   name        = "${local.name_prefix}-ci-kms"
   description = "Encrypt and decrypt objects of ${var.bucket_name} through S3 (CI publishers)"
@@ -247,10 +264,17 @@ resource "aws_iam_role_policy_attachment" "ci" {
 
   role       = each.value.role
   policy_arn = aws_iam_policy.ci[each.value.package].arn
+
+  lifecycle {
+    precondition {
+      condition     = contains(local.package_names, each.value.package)
+      error_message = "ci_role_names: \"${each.value.package}\" is not a package of infra/airflow/packages.yaml."
+    }
+  }
 }
 
 resource "aws_iam_role_policy_attachment" "ci_kms" {
-  for_each = local.use_kms && length(var.packages) > 0 ? local.ci_kms_roles : toset([])
+  for_each = local.use_kms && length(local.packages) > 0 ? local.ci_kms_roles : toset([])
 
   role       = each.key
   policy_arn = aws_iam_policy.ci_kms[0].arn

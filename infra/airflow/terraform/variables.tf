@@ -23,17 +23,6 @@ variable "bucket_name" {
   }
 }
 
-variable "packages" {
-  description = "Packages that publish DAGs in this environment; each gets its own CI policy scoped to <environment>/<package>/."
-  type        = set(string)
-  default     = []
-
-  validation {
-    condition     = alltrue([for p in var.packages : can(regex("^[a-z][a-z0-9_]{0,62}$", p))])
-    error_message = "every package must match ^[a-z][a-z0-9_]{0,62}$ (no hyphens: a journal key names exactly one package)."
-  }
-}
-
 variable "ci_role_names" {
   description = "Optional: package => names of existing IAM roles (for example a CI runner role) to attach that package's CI policy to."
   type        = map(list(string))
@@ -41,7 +30,7 @@ variable "ci_role_names" {
 
   validation {
     condition     = alltrue([for p in keys(var.ci_role_names) : can(regex("^[a-z][a-z0-9_]{0,62}$", p))])
-    error_message = "ci_role_names keys must be package names listed in var.packages."
+    error_message = "ci_role_names keys must be package names listed in infra/airflow/packages.yaml."
   }
 }
 

@@ -2,7 +2,7 @@
 # To change this file, edit jobs.yaml and run, in its folder:
 #   airflow-dag-publisher generate --spec jobs.yaml --output-dir airflow_dags
 # Generating again over a hand-edited file is refused: the hash below detects edits.
-# content-sha256: 7a7dea523c97c95ffce1c7797e3b4fd38318fb643f3ee817338514564fbb8f5e
+# content-sha256: 4909afecb55ec539f5ba55d013ac7acf18abe19ef507c92636940d1448b7bc1a
 """A generated DAG: one KubernetesPodOperator task running a job of a package in namespace etl-jobs.
 
 Package: reporting_seeder
@@ -44,8 +44,6 @@ with DAG(
         ),
         labels={"package": "reporting_seeder", "team": "analytics"},
         service_account_name="reporting-seeder",
-        node_selector={"workload": "batch"},
-        tolerations=[k8s.V1Toleration(key="dedicated", operator="Equal", value="batch", effect="NoSchedule")],
         on_finish_action="delete_pod",
         get_logs=True,
     )

@@ -3,7 +3,5 @@ environment = "staging"
 region      = "eu-west-1"
 bucket_name = "example-airflow-dags-staging"
 
-packages = ["pipeline_processing", "reporting_seeder"]
-
 oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 oidc_provider_url = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
