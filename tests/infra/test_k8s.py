@@ -1,6 +1,7 @@
 """Kubernetes side: every object in infra/airflow/k8s (and the agent's containers from the Helm
-values, wrapped into the Pods the chart will build) is strictly valid; yamllint is clean; the Helm
-values use only chart keys from tests/infra/data; the wiring agrees with Terraform and Airflow."""
+values, wrapped into the Pods the chart will build) is strictly valid (custom resources against their
+CRD schemas, tests/monitoring/crd_schema.py); yamllint is clean; the Helm values use only chart keys
+from tests/infra/data; the wiring agrees with Terraform and Airflow."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from tests.infra.infra_helpers import DATA, INFRA, K8S, TERRAFORM, VENV_BIN
+from tests.monitoring import crd_schema
 
 K8S_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 ENVS = sorted(p.name for p in (K8S / "envs").iterdir() if p.is_dir())
@@ -25,7 +27,9 @@ COMPONENTS_WITH_SIDECAR = ["scheduler", "dagProcessor", "triggerer"]
 
 
 def manifest_files() -> list[Path]:
-    return sorted(p for p in K8S.rglob("*.yaml") if not p.name.endswith("values.yaml"))
+    """Every file of Kubernetes objects (not the Helm values, not promtool's rule tests)."""
+    return sorted(p for p in K8S.rglob("*.yaml")
+                  if not p.name.endswith("values.yaml") and "tests" not in p.relative_to(K8S).parts)
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -99,13 +103,18 @@ OBJECTS = all_objects()
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 @pytest.mark.parametrize(("name", "obj"), OBJECTS, ids=[n for n, _ in OBJECTS])
 def test_objects_are_strictly_valid(name: str, obj: dict[str, Any], version: str) -> None:
-    kubernetes_validate.validate(obj, version, strict=True)
+    if crd_schema.is_custom_resource(obj):  # Prometheus Operator kinds: their CRD's schema, strictly
+        assert crd_schema.errors(obj) == []
+    else:
+        kubernetes_validate.validate(obj, version, strict=True)
 
 
 def test_expected_objects_exist() -> None:
     kinds = {(o["kind"], o["metadata"]["name"]) for _, o in OBJECTS}
     assert {("Namespace", "airflow"), ("Namespace", "etl-jobs"), ("ConfigMap", "airflow-dag-sync"),
-            ("Role", "airflow-job-launcher"), ("RoleBinding", "airflow-job-launcher")} <= kinds
+            ("Role", "airflow-job-launcher"), ("RoleBinding", "airflow-job-launcher"),
+            ("PrometheusRule", "airflow-dag-delivery"), ("PodMonitor", "airflow-dag-sync"),
+            ("ServiceMonitor", "airflow-statsd")} <= kinds
     assert len(OBJECTS) >= 11
 
 
