@@ -2,7 +2,7 @@
 # To change this file, edit jobs.yaml and run, in its folder:
 #   airflow-dag-publisher generate --spec jobs.yaml --output-dir airflow_dags
 # Generating again over a hand-edited file is refused: the hash below detects edits.
-# content-sha256: 7a7dea523c97c95ffce1c7797e3b4fd38318fb643f3ee817338514564fbb8f5e
+# content-sha256: 6f80cf83e69bdb16b9f8da4d724da234ab99d96cff92b73848dbc6dbd75c6485
 """A generated DAG: one KubernetesPodOperator task running a job of a package in namespace etl-jobs.
 
 Package: reporting_seeder
@@ -23,6 +23,7 @@ with DAG(
     schedule="30 * * * *",
     catchup=False,
     max_active_runs=1,
+    is_paused_upon_creation=False,
     tags=["reporting_seeder", "reporting"],
     default_args={
         "owner": "analytics",
