@@ -174,6 +174,27 @@ def test_airflow_config_options_exist_and_refresh_is_fast() -> None:
     assert int(config["dag_processor"]["min_file_process_interval"]) <= 60
 
 
+def test_new_dags_start_active_in_production_ci_and_the_demo() -> None:
+    """No manual step between merge and the first scheduled run: Airflow creates a DAG that does not
+    say is_paused_upon_creation active; CI validates with the same setting; the demo runs with it."""
+    from devstack.demo_config import load_settings
+
+    setting = values()["config"]["core"]["dags_are_paused_at_creation"]
+    assert setting == "False"
+    assert airflow_options()["core"]["dags_are_paused_at_creation"]["default"] == "True"  # why it is set
+    template = yaml.load((INFRA.parents[1] / ".gitlab" / "ci" / "dag-publish-template.yml").read_text(),
+                         Loader=_GitLabLoader)
+    assert template[".dag_publish_base"]["variables"]["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == setting
+    assert load_settings().airflow_env()["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == setting
+
+
+class _GitLabLoader(yaml.SafeLoader):
+    """Reads GitLab's `!reference [job, key]` tags as plain lists."""
+
+
+_GitLabLoader.add_constructor("!reference", lambda loader, node: loader.construct_sequence(node))
+
+
 def agent_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
     spec = pod["spec"]
     return [c for c in spec["initContainers"] + spec["containers"] if "airflow-dag-sync" in c.get("command", [])]
