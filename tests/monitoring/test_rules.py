@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.monitoring.promql import (
+    REPO,
     RULE_TESTS,
     dashboard_expressions,
     dashboard_files,
@@ -103,3 +104,22 @@ def test_dashboard_queries_parse_as_promql(tmp_path: Path) -> None:
     file.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}, sort_keys=False))
     done = run_promtool("check", "rules", str(file), cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a markdown heading."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_operations_describes_every_alert_and_every_runbook_exists() -> None:
+    operations = REPO / "docs" / "airflow" / "OPERATIONS.md"
+    text = operations.read_text()
+    table = re.findall(r"^\| (\w+) \| .* \| \[.*\]\(#([\w-]+)\) \|$", text, re.M)
+    anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", text, re.M)}
+    rules = {r["alert"]: r for g in rule_groups() for r in g["rules"]}
+    assert sorted(name for name, _ in table) == sorted(rules)
+    assert {anchor for _, anchor in table} <= anchors
+    for name, rule in rules.items():
+        doc, _, anchor = rule["annotations"]["runbook"].partition("#")
+        assert doc == "docs/airflow/OPERATIONS.md" and anchor in anchors, (name, rule["annotations"]["runbook"])
+        assert dict(table)[name] == anchor, f"{name}: the table and the rule point at different runbooks"
