@@ -20,7 +20,8 @@ AGENT_CONFIGMAP = "airflow-dag-sync"
 
 # Used only while a file above is missing (a partial checkout): the documented production numbers.
 FALLBACK_AIRFLOW_CONFIG = {
-    "core": {"load_examples": "False", "dagbag_import_timeout": "30", "min_serialized_dag_update_interval": "5"},
+    "core": {"load_examples": "False", "dags_are_paused_at_creation": "False", "dagbag_import_timeout": "30",
+             "min_serialized_dag_update_interval": "5"},
     "dag_processor": {"refresh_interval": "5", "file_parsing_sort_mode": "modified_time",
                       "min_file_process_interval": "30", "dag_file_processor_timeout": "50"},
 }

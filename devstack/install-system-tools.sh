@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools the test suite uses, only those missing: shellcheck and rsync
-# (Debian), chromium (Debian, for the browser test) and gitlab-ci-local (npm, pinned in
+# (Debian), chromium (Debian, for the browser test), prometheus and promtool (Debian's
+# `prometheus` package, for the monitoring tests) and gitlab-ci-local (npm, pinned in
 # devstack/npm/package.json). Idempotent and quiet when everything is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ missing=()
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 command -v rsync >/dev/null 2>&1 || missing+=(rsync)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+{ command -v prometheus && command -v promtool; } >/dev/null 2>&1 || missing+=(prometheus)
 if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "missing system tools: ${missing[*]} (install them with apt-get as root)" >&2

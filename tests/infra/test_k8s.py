@@ -1,6 +1,7 @@
 """Kubernetes side: every object in infra/airflow/k8s (and the agent's containers from the Helm
-values, wrapped into the Pods the chart will build) is strictly valid; yamllint is clean; the Helm
-values use only chart keys from tests/infra/data; the wiring agrees with Terraform and Airflow."""
+values, wrapped into the Pods the chart will build) is strictly valid (custom resources against their
+CRD schemas, tests/monitoring/crd_schema.py); yamllint is clean; the Helm values use only chart keys
+from tests/infra/data; the wiring agrees with Terraform and Airflow."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import pytest
 import yaml
 
 from tests.infra.infra_helpers import DATA, INFRA, K8S, TERRAFORM, VENV_BIN
+from tests.monitoring import crd_schema
 
 K8S_VERSIONS = ["1.30.0", kubernetes_validate.latest_version()]
 ENVS = sorted(p.name for p in (K8S / "envs").iterdir() if p.is_dir())
@@ -25,7 +27,9 @@ COMPONENTS_WITH_SIDECAR = ["scheduler", "dagProcessor", "triggerer"]
 
 
 def manifest_files() -> list[Path]:
-    return sorted(p for p in K8S.rglob("*.yaml") if not p.name.endswith("values.yaml"))
+    """Every file of Kubernetes objects (not the Helm values, not promtool's rule tests)."""
+    return sorted(p for p in K8S.rglob("*.yaml")
+                  if not p.name.endswith("values.yaml") and "tests" not in p.relative_to(K8S).parts)
 
 
 def documents(path: Path) -> list[dict[str, Any]]:
@@ -133,15 +137,20 @@ OBJECTS = all_objects()
 @pytest.mark.parametrize("version", K8S_VERSIONS)
 @pytest.mark.parametrize(("name", "obj"), OBJECTS, ids=[n for n, _ in OBJECTS])
 def test_objects_are_strictly_valid(name: str, obj: dict[str, Any], version: str) -> None:
-    kubernetes_validate.validate(obj, version, strict=True)
+    if crd_schema.is_custom_resource(obj):  # Prometheus Operator kinds: their CRD's schema, strictly
+        assert crd_schema.errors(obj) == []
+    else:
+        kubernetes_validate.validate(obj, version, strict=True)
 
 
 def test_expected_objects_exist() -> None:
     kinds = {(o["kind"], o["metadata"]["name"]) for _, o in OBJECTS}
     assert {("Namespace", "airflow"), ("Namespace", "etl-jobs"), ("ConfigMap", "airflow-dag-sync"),
             ("Role", "airflow-job-launcher"), ("RoleBinding", "airflow-job-launcher"),
-            ("ServiceAccount", "pipeline-processing"), ("ServiceAccount", "reporting-seeder")} <= kinds
-    assert len(OBJECTS) >= 13
+            ("ServiceAccount", "pipeline-processing"), ("ServiceAccount", "reporting-seeder"),
+            ("PrometheusRule", "airflow-dag-delivery"), ("PodMonitor", "airflow-dag-sync"),
+            ("ServiceMonitor", "airflow-statsd")} <= kinds
+    assert len(OBJECTS) >= 16
 
 
 def test_yamllint_clean() -> None:
@@ -201,6 +210,27 @@ def test_airflow_config_options_exist_and_refresh_is_fast() -> None:
     assert float(config["core"]["dagbag_import_timeout"]) == 30
     assert int(config["dag_processor"]["dag_file_processor_timeout"]) == 50
     assert int(config["dag_processor"]["min_file_process_interval"]) <= 60
+
+
+def test_new_dags_start_active_in_production_ci_and_the_demo() -> None:
+    """No manual step between merge and the first scheduled run: Airflow creates a DAG that does not
+    say is_paused_upon_creation active; CI validates with the same setting; the demo runs with it."""
+    from devstack.demo_config import load_settings
+
+    setting = values()["config"]["core"]["dags_are_paused_at_creation"]
+    assert setting == "False"
+    assert airflow_options()["core"]["dags_are_paused_at_creation"]["default"] == "True"  # why it is set
+    template = yaml.load((INFRA.parents[1] / ".gitlab" / "ci" / "dag-publish-template.yml").read_text(),
+                         Loader=_GitLabLoader)
+    assert template[".dag_publish_base"]["variables"]["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == setting
+    assert load_settings().airflow_env()["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] == setting
+
+
+class _GitLabLoader(yaml.SafeLoader):
+    """Reads GitLab's `!reference [job, key]` tags as plain lists."""
+
+
+_GitLabLoader.add_constructor("!reference", lambda loader, node: loader.construct_sequence(node))
 
 
 def agent_containers(pod: dict[str, Any]) -> list[dict[str, Any]]:

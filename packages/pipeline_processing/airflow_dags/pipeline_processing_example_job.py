@@ -2,7 +2,7 @@
 # To change this file, edit jobs.yaml and run, in its folder:
 #   airflow-dag-publisher generate --spec jobs.yaml --output-dir airflow_dags
 # Generating again over a hand-edited file is refused: the hash below detects edits.
-# content-sha256: 83ee784d712f0598eb531524e90015409c244735376c8b87a0b32db7552f1984
+# content-sha256: d1a917ed0e954c2294528f31c11e6660fbbfdff291946d7930d13de9fc20fe2e
 """A generated DAG: one KubernetesPodOperator task running a job of a package in namespace etl-jobs.
 
 Package: pipeline_processing
@@ -23,6 +23,7 @@ with DAG(
     schedule="0 3 * * *",
     catchup=False,
     max_active_runs=1,
+    is_paused_upon_creation=False,
     tags=["pipeline_processing", "etl", "orders"],
     default_args={
         "owner": "data-platform",

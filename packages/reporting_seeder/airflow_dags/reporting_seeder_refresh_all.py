@@ -2,7 +2,7 @@
 # To change this file, edit jobs.yaml and run, in its folder:
 #   airflow-dag-publisher generate --spec jobs.yaml --output-dir airflow_dags
 # Generating again over a hand-edited file is refused: the hash below detects edits.
-# content-sha256: 4909afecb55ec539f5ba55d013ac7acf18abe19ef507c92636940d1448b7bc1a
+# content-sha256: 5ff5e83ea62fc718b7eefdc2a1c36036c4274f5d007c3224b65bea89d13881d4
 """A generated DAG: one KubernetesPodOperator task running a job of a package in namespace etl-jobs.
 
 Package: reporting_seeder
@@ -23,6 +23,7 @@ with DAG(
     schedule="30 * * * *",
     catchup=False,
     max_active_runs=1,
+    is_paused_upon_creation=False,
     tags=["reporting_seeder", "reporting"],
     default_args={
         "owner": "analytics",

@@ -19,7 +19,7 @@ from airflow_dag_publisher.generator.yamlmarks import Path
 
 JOB_FIELDS = ("name", "image", "schedule", "command", "arguments", "env", "resources", "retries", "retry_delay",
               "execution_timeout", "service_account", "node_selector", "tolerations", "labels", "tags", "owner",
-              "description")
+              "description", "paused")
 DEFAULT_RESOURCES = Resources(cpu_request="100m", memory_request="256Mi", cpu_limit="1", memory_limit="512Mi")
 DEFAULT_RETRIES = 2
 DEFAULT_RETRY_DELAY = "5m"
@@ -137,6 +137,7 @@ def check_job(raw: Mapping[str, Any], *, package: str) -> tuple[JobSpec | None, 
     tags = _tags(job, package)
     owner = job.optional_text("owner") or package
     description = job.optional_text("description")
+    paused = _paused(job)
 
     if job.problems or name is None or image is None or resources is None:
         return None, job.problems
@@ -145,7 +146,7 @@ def check_job(raw: Mapping[str, Any], *, package: str) -> tuple[JobSpec | None, 
         env=env, resources=resources, retries=retries, retry_delay_seconds=retry_delay or 0,
         execution_timeout_seconds=execution_timeout, service_account=service_account,
         node_selector=node_selector, tolerations=tolerations, labels=labels, tags=tags, owner=owner,
-        description=description,
+        description=description, paused=paused,
     )
     return spec, []
 
@@ -206,6 +207,15 @@ def _split(job: _Job, key: str, value: Any) -> Any:
     except ValueError as exc:
         job.bad((key,), f"cannot split {value!r} like a shell would: {exc}")
         return None
+
+
+def _paused(job: _Job) -> bool:
+    """Whether the DAG starts paused when Airflow first sees it (default: active, no manual step)."""
+    value = job.raw.get("paused", False)
+    if not isinstance(value, bool):
+        job.bad(("paused",), f"expected true or false, got {type(value).__name__} {value!r}")
+        return False
+    return value
 
 
 def _retries(job: _Job) -> int:

@@ -44,6 +44,7 @@ class JobSpec:
     tags: tuple[str, ...]
     owner: str
     description: str | None
+    paused: bool = False  # the DAG's is_paused_upon_creation: a new DAG starts active unless this says so
 
     @property
     def dag_id(self) -> str:

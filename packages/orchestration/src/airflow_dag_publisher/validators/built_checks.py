@@ -40,6 +40,24 @@ def dag_problems(dag: Any, package: str, other_packages: frozenset[str], allowed
                    "(or an allow-listed operator)")
 
 
+def starts_paused(dag: Any, paused_at_creation: bool) -> str | None:
+    """Why `dag` will start paused when Airflow first sees it, or None if it starts active.
+
+    Airflow creates a new DAG paused when it says `is_paused_upon_creation=True`, or when it says
+    nothing and `[core] dags_are_paused_at_creation` (`paused_at_creation`) is True."""
+    explicit = getattr(dag, "is_paused_upon_creation", None)
+    if explicit is True:
+        return (f"dag {dag.dag_id!r} starts paused (is_paused_upon_creation=True): its schedule does nothing "
+                "until someone unpauses it")
+    if explicit is None and paused_at_creation:
+        return (f"dag {dag.dag_id!r} starts paused: it does not set is_paused_upon_creation and [core] "
+                "dags_are_paused_at_creation is True where it was parsed, so its schedule does nothing until "
+                "someone unpauses it; set is_paused_upon_creation=False (generated DAGs do unless their job says "
+                "paused: true), or validate with the deployment's setting "
+                "(AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION=False, as infra/airflow's Helm values set)")
+    return None
+
+
 def _value(task: Any, name: str) -> Any:
     """An argument as built; for a mapped task, from its partial arguments (mapped ones are unknown)."""
     partial = getattr(task, "partial_kwargs", None)

@@ -22,6 +22,9 @@ from airflow_dag_publisher.validators.model import ERROR, Finding
 from airflow_dag_publisher.validators.pool import Worker, WorkerFailure, WorkerSpec
 
 DEFAULT_IMPORT_TIMEOUT = 30.0  # Airflow's [core] dagbag_import_timeout
+# The caller's Airflow settings the parse worker keeps (every other AIRFLOW* variable is dropped):
+# whether a new DAG starts paused is the deployment's choice, and the worker reports on it.
+PASSED_THROUGH = ("AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION",)
 SLOW_PARSE_SECONDS = 2.0
 
 
@@ -103,7 +106,7 @@ def _config(dags: Path, opts: DynamicOptions) -> dict[str, Any]:
 
 def _worker_env(root: Path, source: Path, timeout: float) -> dict[str, str]:
     """A private Airflow home: nothing touches the user's (no config file, no database)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW") or k in PASSED_THROUGH}
     src = str(source.resolve())
     kept = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and str(Path(p).resolve()) != src]
     env.pop("PYTHONPATH", None)

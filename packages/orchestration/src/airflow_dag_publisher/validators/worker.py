@@ -28,7 +28,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
-from airflow_dag_publisher.validators.built_checks import dag_problems
+from airflow_dag_publisher.validators.built_checks import dag_problems, starts_paused
 from airflow_dag_publisher.validators.model import ERROR, WARNING
 
 _WARM_UP = ("airflow.sdk", "airflow.providers.cncf.kubernetes.operators.pod", "kubernetes.client.models",
@@ -46,10 +46,13 @@ class Judge:
         from importlib import import_module
 
         import airflow
+        from airflow.configuration import conf
         from airflow.dag_processing.dagbag import BundleDagBag
         from airflow.serialization.serialized_objects import DagSerialization
 
         self.version = airflow.__version__
+        # what a new DAG that does not say is_paused_upon_creation gets (Airflow's DagModel reads the same)
+        self.paused_at_creation = conf.getboolean("core", "dags_are_paused_at_creation")
         self.bag_class, self.serialization = BundleDagBag, DagSerialization
         self.kpo: type | None = None
         for name in _WARM_UP:
@@ -97,6 +100,8 @@ class Judge:
                 findings.append(("serialization", ERROR, f"dag {dag.dag_id!r} does not serialize: {exc}"))
             for rule, message in dag_problems(dag, self.package, self.others, self.allowed, self.kpo):
                 findings.append((rule, ERROR, message))
+            if paused := starts_paused(dag, self.paused_at_creation):
+                findings.append(("starts-paused", WARNING, paused))
         for dag_id, count in Counter(d.dag_id for d in dags).items():
             if count > 1:
                 findings.append(("duplicate-dag-id", ERROR, f"dag_id {dag_id!r} is defined {count} times"))

@@ -20,6 +20,7 @@ with DAG(
     schedule="@daily",
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
+    is_paused_upon_creation=False,
     tags=["acme"],
 ) as dag:
     start = EmptyOperator(task_id="start")

@@ -7,7 +7,8 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.sdk import dag
 
 
-@dag(schedule="@hourly", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False)
+@dag(schedule="@hourly", start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False,
+     is_paused_upon_creation=False)
 def acme_hourly_sync():
     KubernetesPodOperator(
         task_id="sync",
