@@ -237,7 +237,6 @@ def test_dashboard_queries_run_against_prometheus(published: Stack) -> None:
             assert where
 
 
-@pytest.mark.xfail(strict=True, reason="dagsync_sync_latency_seconds lands with the metrics refactor")
 def test_sync_latency_histogram_has_a_sample_after_a_publish(published: Stack) -> None:
     assert scraped_agent_names(published) >= LATENCY_SERIES
     result = api(published, "query", query=f'sum({LATENCY}_count{{job="{JOB}"}})')["result"]
