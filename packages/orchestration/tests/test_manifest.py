@@ -5,7 +5,15 @@ import json
 
 import pytest
 from airflow_dag_publisher.errors import ManifestError
-from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, content_digest, parse_manifest
+from airflow_dag_publisher.manifest import (
+    ArchiveRef,
+    FileEntry,
+    PromotedFrom,
+    ReleaseManifest,
+    Signature,
+    content_digest,
+    parse_manifest,
+)
 
 
 def _manifest(**changes: object) -> ReleaseManifest:
@@ -59,3 +67,36 @@ def test_too_many_files_is_refused_before_checking_each() -> None:
     doc["files"] = [doc["files"][0]] * 100_001
     with pytest.raises(ManifestError, match="over the limit"):
         parse_manifest(json.dumps(doc).encode(), source="x")
+
+
+def _with(extra: dict[str, object]) -> bytes:
+    raw = ReleaseManifest(env="dev", package="acme", release_id="r1", created_at="t",
+                          files=(FileEntry("a.py", "0" * 64, 1, "v1"),)).to_dict()
+    raw.update(extra)
+    return json.dumps(raw).encode()
+
+
+def test_archive_promotion_and_signature_round_trip_and_stay_out_when_absent() -> None:
+    plain = parse_manifest(_with({}), source="s")
+    assert "archive" not in plain.to_dict() and "signature" not in plain.to_dict()
+    extra = {"archive": {"format": "tar.gz", "sha256": "1" * 64, "size": 10, "version_id": "va"},
+             "promoted_from": {"env": "staging", "release_id": "r0"},
+             "signature": {"key_id": "alias/acme", "algorithm": "ECDSA_SHA_256", "value": "c2ln"}}
+    m = parse_manifest(_with(extra), source="s")
+    assert m.archive == ArchiveRef("va", "1" * 64, 10) and m.promoted_from == PromotedFrom("staging", "r0")
+    assert m.signature == Signature("alias/acme", "ECDSA_SHA_256", "c2ln")
+    assert parse_manifest(m.to_json(), source="s") == m
+
+
+@pytest.mark.parametrize(("extra", "kind"), [
+    ({"signature": {"key_id": "k", "algorithm": "ECDSA_SHA_256"}}, "signature"),
+    ({"signature": "c2ln"}, "signature"),
+    ({"archive": {"format": "zip", "sha256": "1" * 64, "size": 10, "version_id": "va"}}, "invalid"),
+    ({"archive": {"format": "tar.gz", "sha256": "x", "size": 10, "version_id": "va"}}, "invalid"),
+    ({"archive": {"format": "tar.gz", "sha256": "1" * 64, "size": -1, "version_id": "va"}}, "invalid"),
+    ({"promoted_from": {"env": "Prod!", "release_id": "r0"}}, "invalid"),
+])
+def test_a_malformed_optional_part_is_refused_with_its_kind(extra: dict[str, object], kind: str) -> None:
+    with pytest.raises(ManifestError) as caught:
+        parse_manifest(_with(extra), source="s")
+    assert caught.value.kind == kind

@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from airflow_dag_publisher.errors import ManifestError
 from airflow_dag_publisher.names import ENV_RE, PACKAGE_RE, path_conflicts, path_problem
@@ -20,6 +21,7 @@ SCHEMA_VERSION = 1
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_FILES = 10_000
 MAX_FILE_SIZE = 64 * 1024 * 1024
+MAX_ARCHIVE_SIZE = 1024 * 1024 * 1024
 _HEX64 = frozenset("0123456789abcdef")
 
 
@@ -32,6 +34,43 @@ class FileEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "sha256": self.sha256, "size": self.size, "version_id": self.version_id}
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A signature over the release's canonical statement (signing.py): who signed, how, and the
+    signature bytes (base64)."""
+
+    key_id: str
+    algorithm: str
+    value: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"key_id": self.key_id, "algorithm": self.algorithm, "value": self.value}
+
+
+@dataclass(frozen=True)
+class ArchiveRef:
+    """One archive of all the release's files (`<env>/<package>/release.tar.gz`), pinned like a file."""
+
+    version_id: str
+    sha256: str
+    size: int
+    format: str = "tar.gz"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": self.format, "sha256": self.sha256, "size": self.size, "version_id": self.version_id}
+
+
+@dataclass(frozen=True)
+class PromotedFrom:
+    """The release of another environment whose exact bytes this release is (`promote`)."""
+
+    env: str
+    release_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"env": self.env, "release_id": self.release_id}
 
 
 @dataclass(frozen=True)
@@ -50,6 +89,9 @@ class ReleaseManifest:
     retired: bool = False
     content_digest: str = field(default="")
     schema_version: int = SCHEMA_VERSION
+    archive: ArchiveRef | None = None
+    promoted_from: PromotedFrom | None = None
+    signature: Signature | None = None
 
     def __post_init__(self) -> None:
         if not self.content_digest:
@@ -74,6 +116,10 @@ class ReleaseManifest:
             "retired": self.retired,
             "dag_ids": list(self.dag_ids),
             "files": [f.to_dict() for f in self.files],
+            # Optional parts appear only when present, so a manifest without them keeps its bytes.
+            **({"archive": self.archive.to_dict()} if self.archive else {}),
+            **({"promoted_from": self.promoted_from.to_dict()} if self.promoted_from else {}),
+            **({"signature": self.signature.to_dict()} if self.signature else {}),
         }
 
     def to_json(self) -> bytes:
@@ -191,6 +237,9 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
         previous_release_id=_opt_str(raw.get("previous_release_id")),
         retired=bool(retired),
         content_digest=digest or "",
+        archive=_optional(raw, "archive", source, _parse_archive),
+        promoted_from=_optional(raw, "promoted_from", source, _parse_promoted_from),
+        signature=_optional(raw, "signature", source, _parse_signature),
     )
     expected = content_digest(manifest.files)
     if manifest.content_digest != expected:
@@ -202,6 +251,45 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
 
 def _opt_str(value: object) -> str | None:
     return value if isinstance(value, str) else None
+
+
+_T = TypeVar("_T")
+
+
+def _optional(raw: dict[str, Any], key: str, source: str, parse: Callable[[dict[str, Any]], _T | None]) -> _T | None:
+    """An optional object of the manifest: absent or null is None; present, it must be well formed."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    parsed = parse(value) if isinstance(value, dict) else None
+    if parsed is None:
+        raise ManifestError(f"{source}: {key} is malformed", kind="signature" if key == "signature" else "invalid")
+    return parsed
+
+
+def _strings(value: dict[str, Any], *keys: str) -> list[str] | None:
+    found = [value.get(k) for k in keys]
+    return [v for v in found if isinstance(v, str) and v] if all(isinstance(v, str) and v for v in found) else None
+
+
+def _parse_signature(value: dict[str, Any]) -> Signature | None:
+    fields = _strings(value, "key_id", "algorithm", "value")
+    return Signature(*fields) if fields and all(len(f) <= 8192 for f in fields) else None
+
+
+def _parse_promoted_from(value: dict[str, Any]) -> PromotedFrom | None:
+    fields = _strings(value, "env", "release_id")
+    return PromotedFrom(*fields) if fields and ENV_RE.match(fields[0]) and len(fields[1]) <= 128 else None
+
+
+def _parse_archive(value: dict[str, Any]) -> ArchiveRef | None:
+    fields = _strings(value, "version_id", "sha256", "format")
+    size = value.get("size")
+    if not fields or not is_sha256_hex(fields[1]) or fields[2] != "tar.gz":
+        return None
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_ARCHIVE_SIZE:
+        return None
+    return ArchiveRef(version_id=fields[0], sha256=fields[1], size=size, format=fields[2])
 
 
 def _parse_file_entry(item: object, i: int, problems: list[str], unsafe: list[str]) -> FileEntry | None:
