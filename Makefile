@@ -10,12 +10,13 @@ LOCAL_PACKAGES := packages/orchestration packages/pipeline_processing packages/r
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-tools test lint typecheck demo bench soak lock clean
+.PHONY: help install system-tools test lint typecheck demo bench soak lock clean cluster-policy
 
 help:
 	@echo "make demo    local S3 + sync agent + Airflow 3 with both example packages published"
 	@echo "make test    the whole suite (installs everything it needs first)"
 	@echo "make install the .venv from $(LOCK); make lint, make typecheck, make bench, make soak"
+	@echo "make cluster-policy  regenerate the Helm values' airflowLocalSettings (after editing packages.yaml)"
 
 $(STAMP): $(LOCK) $(wildcard $(addsuffix /pyproject.toml,$(LOCAL_PACKAGES)))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,11 @@ system-tools: ## Debian and npm tools the tests use (shellcheck, rsync, chromium
 
 lock: ## re-resolve the lock file from requirements-dev.in
 	$(UV) pip compile -q --python-version 3.11 requirements-dev.in -o $(LOCK)
+
+# Airflow's cluster policies in the Helm values (airflowLocalSettings), generated from the policy module and
+# infra/airflow/packages.yaml; a test fails while the committed copy is stale.
+cluster-policy: install
+	$(PY) -m airflow_dag_publisher.policy.local_settings
 
 lint: install
 	$(VENV)/bin/ruff check .
