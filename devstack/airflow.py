@@ -1,5 +1,5 @@
 """Start and stop real Airflow 3 components for tests and the demo, with the DAG-processing
-configuration we ship, and read back what Airflow serialized.
+configuration and the cluster policies we ship, and read back what Airflow serialized.
 
     stack = AirflowStack(home, dags_folder)          # AIRFLOW_HOME in `home`, sqlite DB there
     stack.start()                                    # `airflow db migrate`, then the components
@@ -43,6 +43,17 @@ def shipped_config() -> dict[str, str]:
 SHIPPED_CONFIG: dict[str, str] = shipped_config()
 
 
+def shipped_local_settings() -> str:
+    """The Helm values' `airflowLocalSettings`: the airflow_local_settings.py (cluster policies) that
+    the chart mounts at $AIRFLOW_HOME/config/ in every Airflow container."""
+    from devstack.demo_config import load_settings
+
+    return load_settings().local_settings
+
+
+SHIPPED_LOCAL_SETTINGS: str = shipped_local_settings()
+
+
 def airflow_binary() -> str:
     here = Path(sys.executable).parent / "airflow"
     return str(here) if here.exists() else "airflow"
@@ -53,11 +64,13 @@ class AirflowStack:
 
     def __init__(self, home: str | Path, dags_folder: str | Path, *,
                  components: Sequence[str] = ("dag-processor",), config: Mapping[str, str] | None = None,
-                 start_timeout: float = 180.0) -> None:
+                 local_settings: str | None = None, start_timeout: float = 180.0) -> None:
         self.home = Path(home).absolute()
         self.dags_folder = Path(dags_folder).absolute()
         self.components = tuple(components)
         self.config = {**SHIPPED_CONFIG, **(config or {})}
+        # airflow_local_settings.py: the shipped cluster policies unless given ("" for none)
+        self.local_settings = SHIPPED_LOCAL_SETTINGS if local_settings is None else local_settings
         self.start_timeout = start_timeout
         self.log_dir = self.home / "logs"
         self.db_path = self.home / "airflow.db"
@@ -77,10 +90,24 @@ class AirflowStack:
         env.update(self.config)
         return env
 
+    @property
+    def local_settings_path(self) -> Path:
+        """Where Airflow imports airflow_local_settings from: $AIRFLOW_HOME/config, as the chart mounts it."""
+        return self.home / "config" / "airflow_local_settings.py"
+
+    def write_local_settings(self) -> None:
+        path = self.local_settings_path
+        if self.local_settings:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.local_settings, encoding="utf-8")
+        else:
+            path.unlink(missing_ok=True)
+
     def migrate(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.dags_folder.mkdir(parents=True, exist_ok=True)
+        self.write_local_settings()
         with open(self.log_dir / "db-migrate.log", "ab") as log:
             done = subprocess.run([airflow_binary(), "db", "migrate"], env=self.env(), stdout=log,
                                   stderr=subprocess.STDOUT, timeout=self.start_timeout, check=False)
@@ -90,6 +117,7 @@ class AirflowStack:
     def start(self) -> AirflowStack:
         if not self.db_path.exists():
             self.migrate()
+        self.write_local_settings()
         for component in self.components:
             log = open(self.log_path(component), "ab")  # noqa: SIM115 - kept open for the child's lifetime
             self.procs[component] = subprocess.Popen(
