@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def test_a_component_that_exits_is_reported_with_the_end_of_its_log(tmp_path: Path) -> None:
     stack = AirflowStack(tmp_path / "home", tmp_path / "dags", components=("dag-processor --no-such-flag",))
-    stack.home.mkdir(parents=True)
+    stack.log_dir.mkdir(parents=True)
     stack.db_path.touch()          # no migration: the component fails on its arguments first
     try:
         stack.start()
