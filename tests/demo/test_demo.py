@@ -62,8 +62,10 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _demo_processes() -> list[str]:
-    """Command lines of live processes that belong to a demo (its data folder is in their arguments,
-    or they are Airflow components run from the demo's AIRFLOW_HOME)."""
+    """Command lines of live processes that belong to this checkout's demo (its data folder is in
+    their arguments, they are Airflow components run from the demo's AIRFLOW_HOME, or it is the demo
+    itself run from this checkout). Another checkout's demo on the same machine is not ours, nor
+    is `devstack.demo --pod-spec` (a test beside these)."""
     found = []
     marker = str(LOCAL_DEMO)
     for proc in Path("/proc").iterdir():
@@ -74,7 +76,8 @@ def _demo_processes() -> list[str]:
             cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if marker in cmdline or cwd.startswith(marker) or "devstack.demo" in cmdline:
+        the_demo = cwd == str(ROOT) and "devstack.demo" in cmdline and "--pod-spec" not in cmdline
+        if marker in cmdline or cwd.startswith(marker) or the_demo:
             found.append(f"{proc.name}: {cmdline.strip()}")
     return found
 
