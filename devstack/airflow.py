@@ -27,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from devstack.local_env import local_env
+
 
 # What we ship for every component that parses DAGs (see infra/airflow): new and changed files are
 # noticed within seconds instead of the 300 s default of [dag_processor] refresh_interval.
@@ -62,6 +64,8 @@ def airflow_binary() -> str:
 class AirflowStack:
     """Real Airflow components over one DAGs folder, with a private AIRFLOW_HOME and sqlite DB."""
 
+    dropped_prefixes: tuple[str, ...] = ("AIRFLOW__",)   # of the caller's variables, besides AWS_*
+
     def __init__(self, home: str | Path, dags_folder: str | Path, *,
                  components: Sequence[str] = ("dag-processor",), config: Mapping[str, str] | None = None,
                  local_settings: str | None = None, start_timeout: float = 180.0) -> None:
@@ -77,7 +81,9 @@ class AirflowStack:
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+        """The components' environment: the caller's, without its Airflow settings (AIRFLOW__*) and
+        its AWS settings (devstack.local_env), plus this stack's configuration."""
+        env = local_env(drop_prefixes=self.dropped_prefixes)
         env.update({
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
@@ -112,11 +118,13 @@ class AirflowStack:
             done = subprocess.run([airflow_binary(), "db", "migrate"], env=self.env(), stdout=log,
                                   stderr=subprocess.STDOUT, timeout=self.start_timeout, check=False)
         if done.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed ({done.returncode}); see {self.log_dir / 'db-migrate.log'}")
+            raise RuntimeError(f"airflow db migrate failed ({done.returncode}); last lines of "
+                               f"{self.log_path('db-migrate')}:\n{self.log_tail('db-migrate')}")
 
     def start(self) -> AirflowStack:
         if not self.db_path.exists():
             self.migrate()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         self.write_local_settings()
         for component in self.components:
             log = open(self.log_path(component), "ab")  # noqa: SIM115 - kept open for the child's lifetime
@@ -133,10 +141,15 @@ class AirflowStack:
         path = self.log_path(component)
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def log_tail(self, component: str, lines: int = 15) -> str:
+        return "\n".join(self.log_text(component).splitlines()[-lines:]) or "(the log is empty)"
+
     def check_running(self) -> None:
+        """Raise, with the last lines of its log, when a component has exited."""
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                raise RuntimeError(f"airflow {name} exited with {proc.returncode}; see {self.log_path(name)}")
+                raise RuntimeError(f"airflow {name} exited with {proc.returncode}; last lines of "
+                                   f"{self.log_path(name)}:\n{self.log_tail(name)}")
 
     def stop(self, timeout: float = 20.0) -> None:
         procs, self.procs = self.procs, {}
