@@ -40,8 +40,7 @@ CHANGED = "latchg"
 
 
 def dag_source(package: str, n: int, revision: int) -> str:
-    text = validate_bench.TEMPLATE.format(package=package, n=n)
-    return text.replace('schedule="@daily",', f'schedule="@daily",\n    description="revision {revision}",', 1)
+    return validate_bench.dag_text(package, n, description=f"revision {revision}")
 
 
 class Watcher(threading.Thread):

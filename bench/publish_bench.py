@@ -48,7 +48,7 @@ def columns() -> list[str]:
 def write_package(folder: Path, package: str, dags: int = 5, helpers: int = 150, sql: int = 45) -> int:
     folder.mkdir(parents=True)
     for n in range(dags):
-        (folder / f"{package}_job_{n:03d}.py").write_text(validate_bench.TEMPLATE.format(package=package, n=n))
+        (folder / f"{package}_job_{n:03d}.py").write_text(validate_bench.dag_text(package, n))
     lib = folder / f"{package}_lib"
     lib.mkdir()
     (lib / "__init__.py").write_text("")
