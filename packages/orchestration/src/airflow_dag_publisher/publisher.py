@@ -68,6 +68,7 @@ class PublishOptions:
     max_delete: int | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     dry_run: bool = False
+    packages_file: Path | None = None  # the package list the cluster policy judges against (default: found)
 
 
 @dataclass
@@ -134,7 +135,7 @@ class Publisher:
         else:
             listing, names = [], set(environment.manifests)
         report = validate_files(files, self.package, origin=origin, dynamic=options.validation is Validation.FULL,
-                                other_packages=names - {self.package})
+                                other_packages=names - {self.package}, packages_file=options.packages_file)
         if not report.ok:
             raise ValidationFailed(report, source)
         self.storage.require_versioning()

@@ -123,16 +123,14 @@ def test_a_bad_package_list_is_refused_naming_the_key(doc: object, words: str) -
     assert str(info.value).startswith("p.yaml: ") and words in str(info.value)
 
 
-def test_the_validator_finds_the_package_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(PACKAGES_FILE_ENV, raising=False)
+def test_the_validator_finds_the_package_list(tmp_path: Path) -> None:
     source = REPO / "packages" / "pipeline_processing" / "airflow_dags"
     assert find_packages_file(source) == PACKAGES
     assert find_packages_file(tmp_path) is None
     assert default_cluster(tmp_path) == (Cluster(), None)
     named = tmp_path / "list.yaml"
     named.write_text("allowed_registries: [r.example.com]\npackages: [{name: alpha}]\n")
-    monkeypatch.setenv(PACKAGES_FILE_ENV, str(named))
-    assert default_cluster(source) == (Cluster({"alpha": "alpha"}, ("r.example.com",)), named)
+    assert default_cluster(source, named) == (Cluster({"alpha": "alpha"}, ("r.example.com",)), named)
     named.write_text("packages: {}\n")
-    with pytest.raises(UsageError, match=f"^{PACKAGES_FILE_ENV}: .*list.yaml"):
-        default_cluster(source)
+    with pytest.raises(UsageError, match=f"^--packages-file \\({PACKAGES_FILE_ENV}\\): .*list.yaml"):
+        default_cluster(source, named)

@@ -11,7 +11,6 @@ may come from any registry (the cluster, which always has the list, still refuse
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -70,10 +69,7 @@ def cluster_from(doc: Any, where: str) -> Cluster:
 
 
 def find_packages_file(source: Path) -> Path | None:
-    """`DAG_PACKAGES_FILE`, else the nearest `infra/airflow/packages.yaml` above `source`, else None."""
-    named = os.environ.get(PACKAGES_FILE_ENV, "").strip()
-    if named:
-        return Path(named)
+    """The nearest `infra/airflow/packages.yaml` above `source`, else None."""
     folder = source.resolve()
     for _ in range(MAX_PARENTS):
         candidate = folder / REPO_PACKAGES_FILE
@@ -85,14 +81,13 @@ def find_packages_file(source: Path) -> Path | None:
     return None
 
 
-def default_cluster(source: Path) -> tuple[Cluster, Path | None]:
-    """The cluster data the validator judges `source` against, and the package list it came from."""
+def default_cluster(source: Path, named: Path | None = None) -> tuple[Cluster, Path | None]:
+    """The cluster data the validator judges `source` against, and the package list it came from:
+    `named` (`--packages-file`, env DAG_PACKAGES_FILE) when given, else the nearest list above `source`."""
+    if named is not None:
+        try:
+            return load_cluster(named), named
+        except UsageError as exc:
+            raise UsageError(f"--packages-file ({PACKAGES_FILE_ENV}): {exc}") from None
     path = find_packages_file(source)
-    if path is None:
-        return Cluster(), None
-    try:
-        return load_cluster(path), path
-    except UsageError as exc:
-        if os.environ.get(PACKAGES_FILE_ENV, "").strip():
-            raise UsageError(f"{PACKAGES_FILE_ENV}: {exc}") from None
-        raise
+    return (load_cluster(path), path) if path is not None else (Cluster(), None)

@@ -1,12 +1,14 @@
-"""DAG validation. `validate_source` is the one entry point used by `validate` and `publish`.
+"""DAG validation: `validate_source` judges a folder (`validate`), `validate_files` judges exactly the
+bytes a publish read (`publish`), through the same layers.
 
 Two layers plus ruff: the static layer (`static`, no Airflow needed), the dynamic layer (`dynamic`:
 every file parsed by Airflow's own DagBag in worker processes, laid out as in production) and
 ruff's `AIR` rules (`ruff_air`). Reports are rendered by `reports`.
 
 Both layers judge the cluster policy's rules with its own functions (`policy.cluster_policy`) and the
-package list's data (`policy.package_list.default_cluster`: `DAG_PACKAGES_FILE`, else the nearest
-`infra/airflow/packages.yaml` above the source folder), so an author sees Airflow's refusal first.
+package list's data (`policy.package_list.default_cluster`: `--packages-file` (env DAG_PACKAGES_FILE),
+else the nearest `infra/airflow/packages.yaml` above the source folder), so an author sees Airflow's
+refusal first.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def python_files(source: Path) -> list[str]:
 def validate_source(source: Path, package: str, *, dynamic: bool = True, require_airflow: bool = False,
                     other_packages: set[str] | None = None, allowed_operators: Iterable[str] | None = None,
                     timeout: float | None = None, workers: int = 0, ruff: bool = True,
-                    cluster: Cluster | None = None) -> ValidationReport:
+                    cluster: Cluster | None = None, packages_file: Path | None = None) -> ValidationReport:
     """Judge every .py file under `source` as package `package`. Every finding is collected; nothing
     stops at the first problem. `require_airflow` raises UsageError when Airflow cannot parse here.
     `cluster`: the cluster policy's data (default: the package list found for `source`, see above);
@@ -54,9 +56,8 @@ def validate_source(source: Path, package: str, *, dynamic: bool = True, require
     files = python_files(source)
     if len(files) > MAX_FILES:
         raise UsageError(f"--source {source}: {len(files)} Python files, more than {MAX_FILES}")
-    packages_file = None
     if cluster is None:
-        cluster, packages_file = default_cluster(source)
+        cluster, packages_file = default_cluster(source, packages_file)
     if allowed_operators is not None:
         cluster = replace(cluster, allowed_operators=cluster.allowed_operators | frozenset(allowed_operators))
     others = (frozenset(other_packages or ()) | cluster.packages) - {package}
@@ -87,11 +88,12 @@ def validate_source(source: Path, package: str, *, dynamic: bool = True, require
 
 
 def validate_files(files: Sequence[LocalFile], package: str, *, origin: Path | None = None, dynamic: bool = True,
-                   other_packages: set[str] | None = None, ruff: bool = True) -> ValidationReport:
+                   other_packages: set[str] | None = None, ruff: bool = True,
+                   packages_file: Path | None = None) -> ValidationReport:
     """Judge exactly these bytes (what a publish uploads), laid out in a private folder: a file that
     changes on disk after it was read cannot slip past the validator. `origin`, the folder they were
     read from, finds the package list as for `validate_source` (default: the current directory)."""
-    cluster, packages_file = default_cluster(origin or Path.cwd())
+    cluster, packages_file = default_cluster(origin or Path.cwd(), packages_file)
     with tempfile.TemporaryDirectory(prefix="adp-release-") as tmp:
         root = Path(tmp) / "source"
         root.mkdir()
