@@ -14,6 +14,7 @@ from airflow_dag_publisher import __version__
 from airflow_dag_publisher.cli.toolkit import Options
 from airflow_dag_publisher.names import check_bucket, check_env, check_package
 from airflow_dag_publisher.publisher import ReleaseMeta
+from airflow_dag_publisher.signing import Signer, signer_from_option
 from airflow_dag_publisher.storage import Storage
 
 
@@ -35,6 +36,16 @@ def add_image(o: Options) -> None:
 
 def add_source(o: Options) -> None:
     o.add("--source", env="DAG_SOURCE_DIR", default="airflow_dags", help="folder of DAG files (default: airflow_dags)")
+
+
+def add_signing_key(o: Options) -> None:
+    o.add("--signing-key", env="DAG_SIGNING_KEY", metavar="KEY",
+          help="sign the release: a KMS key id, key ARN or alias/NAME, or file:PATH of a PEM private key")
+
+
+def signer(args: argparse.Namespace) -> Signer | None:
+    """The signer `--signing-key` names (None without one); a bad value is a usage error."""
+    return signer_from_option(args.signing_key, option="--signing-key (DAG_SIGNING_KEY)")
 
 
 def add_json(o: Options) -> None:
