@@ -103,6 +103,8 @@ class PublishResult:
                    "dag_ids": self.dag_ids}
         if self.restored_from is not None:
             doc["restored_from"] = self.restored_from
+        if not self.dry_run and self.manifest is not None and self.manifest.signature is not None:
+            doc["signed_by"] = self.manifest.signature.key_id
         return doc
 
 
