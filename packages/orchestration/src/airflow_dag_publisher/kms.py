@@ -19,7 +19,7 @@ from airflow_dag_publisher.signing import ALGORITHMS, PublicKey, algorithm_for
 
 _CREDENTIALS = frozenset({"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
                           "InvalidClientTokenId", "ExpiredToken", "IncompleteSignature", "MissingAuthenticationToken"})
-_DENIED = frozenset({"AccessDeniedException", "AccessDenied"})
+_DENIED = frozenset({"AccessDeniedException", "AccessDenied", "403"})
 _UNUSABLE = frozenset({"DisabledException", "KMSInvalidStateException", "InvalidKeyUsageException",
                        "UnsupportedOperationException", "KeyUnavailableException"})
 
@@ -44,7 +44,8 @@ def translate(exc: Exception, key: str, action: str) -> DagPublisherError:
         if code in _CREDENTIALS:
             return StorageError(f"AWS credentials rejected ({code}) trying to {action} with {where}",
                                 kind="credentials")
-        if code in _DENIED:
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _DENIED or (status == 403 and code not in _CREDENTIALS):
             return StorageError(f"access denied: this identity may not {action} with {where} (its CI role may use "
                                 "only its own package's signing key)", kind="access_denied")
         if code == "NotFoundException":

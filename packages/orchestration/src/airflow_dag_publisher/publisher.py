@@ -141,6 +141,7 @@ class Publisher:
         if not report.ok:
             raise ValidationFailed(report, source)
         self.storage.require_versioning()
+        self._check_signer()
         current = read_current(self.storage, self.env, self.package)
         if environment is None:
             environment = read_manifests(self.storage, self.env, listing, skip=self.package)
@@ -173,6 +174,11 @@ class Publisher:
         warnings += more
         result.release_id, result.manifest = manifest.release_id, manifest
         return result
+
+    def _check_signer(self) -> None:
+        """A signing key that cannot be used (missing, denied, wrong kind) fails before anything is written."""
+        if self.signer is not None:
+            self.signer.public_key()
 
     def _needs_signature(self, current: ReleaseManifest | None) -> bool:
         """Unchanged content is still a new release when the current one is not signed by this signer
@@ -283,6 +289,7 @@ class Publisher:
     def rollback(self, meta: ReleaseMeta, to: str | None = None) -> PublishResult:
         """A new release whose files are an earlier release's files (copied from their pinned versions)."""
         self.storage.require_versioning()
+        self._check_signer()
         releases, warnings = read_history(self.storage, self.env, self.package)
         if not releases:
             raise RefusedError(f"{self.url}: no releases to roll back", kind="not_found")
