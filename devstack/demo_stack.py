@@ -29,11 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airflow_dag_publisher.manifest import parse_manifest
+from airflow_dag_publisher.signing import signature_problem
+from airflow_dag_publisher.sync.trust import load_trust
+
 from devstack.airflow_demo import DemoAirflow
 from devstack.demo_ci import CiRun, run_publish_job
 from devstack.demo_config import DemoSettings
 from devstack.demo_procs import Supervisor, read_pid_file, start_ticks, stop_stale
 from devstack.seaweedfs import SeaweedFS, free_port
+from devstack.signing_keys import public_pem, trust_yaml, write_key
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
@@ -148,6 +153,10 @@ class DemoStack:
         self.metrics_port = 0
         self.base_env: dict[str, str] = {}
         self.timeline = Timeline()
+        # The demo's release signing: one local key (production: a KMS key per package) that the
+        # agent's trust file lists for both example packages; the agent requires signatures.
+        self.signing_key = self.run_dir / "signing" / "demo-key.pem"
+        self.trust_file = self.run_dir / "signing" / "trust.yaml"
 
     # --- start ----------------------------------------------------------------------------------
 
@@ -194,8 +203,9 @@ class DemoStack:
     def _write_env_sh(self) -> None:
         assert self.s3 is not None
         exports = {**self.s3.env(), "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-                   "ENVIRONMENT": self.settings.env, "DAG_BUCKET": self.settings.bucket}
-        lines = ["# The running demo's S3 endpoint, bucket and environment, for airflow-dag-publisher.",
+                   "ENVIRONMENT": self.settings.env, "DAG_BUCKET": self.settings.bucket,
+                   "DAG_SIGNING_KEY": f"file:{self.signing_key}"}
+        lines = ["# The running demo's S3 endpoint, bucket, environment and signing key, for airflow-dag-publisher.",
                  "# Written by `make demo`; valid while it runs.  Usage: . .local/demo/env.sh"]
         lines += [f"export {k}={shlex.quote(v)}" for k, v in exports.items()]
         lines.append(f'export PATH={shlex.quote(str(ROOT / ".venv" / "bin"))}:"$PATH"')
@@ -218,10 +228,20 @@ class DemoStack:
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
             raise DemoError(f"Airflow set-up failed: {exc}") from None
 
+    def make_signing_key(self) -> None:
+        """The demo's signing key, and the agent's trust file listing its public key for each example
+        package (in a cluster, the ConfigMap `manage.sh ENV trust` writes from Terraform's outputs)."""
+        write_key(self.signing_key)
+        pem = public_pem(self.signing_key)
+        self.trust_file.write_text(trust_yaml({package: [pem] for package in EXAMPLE_PACKAGES}))
+
     def start_sync_agent(self) -> None:
         assert self.airflow is not None
         self.metrics_port = free_port()
-        env = {**self.base_env, **self.settings.sync_env}
+        if not self.trust_file.exists():
+            self.make_signing_key()
+        # The ConfigMap's settings, with the demo's trust file in place of the pod's mounted one.
+        env = {**self.base_env, **self.settings.sync_env, "DAGSYNC_TRUST_FILE": str(self.trust_file)}
         # The sidecar's arguments in the Helm values, with the demo's paths and a loopback metrics port.
         cmd = [str(ROOT / ".venv" / "bin" / "airflow-dag-sync"), f"--dags-dir={self.airflow.dags_dir}",
                f"--state-dir={self.airflow.home / 'dags-state'}", f"--metrics-port={self.metrics_port}",
@@ -294,7 +314,7 @@ class DemoStack:
                 package=package, source_dir=ROOT / "packages" / package / "airflow_dags",
                 image=package_image(package), env_name=self.settings.env, bucket=self.settings.bucket,
                 base_env=self.base_env, work_dir=self.run_dir / "ci" / package,
-                on_start=lambda pid: self.supervisor.adopt(f"publish-{package}", pid))
+                on_start=lambda pid: self.supervisor.adopt(f"publish-{package}", pid), signing_key=self.signing_key)
 
         threads = [threading.Thread(target=job, args=(p,), name=f"publish-{p}") for p in EXAMPLE_PACKAGES]
         for t in threads:
@@ -315,6 +335,20 @@ class DemoStack:
             rows = json.loads((self.run_dir / "ci" / package / "dag-list.json").read_text())
             out[package] = list(rows[0]["dag_ids"]) if rows else []
         return out
+
+    def signature_problems(self) -> list[str]:
+        """Each example package's current release must carry a signature its trusted key verifies."""
+        assert self.s3 is not None
+        trust = load_trust(str(self.trust_file), require=True)
+        problems = []
+        for package in EXAMPLE_PACKAGES:
+            key = f"{self.settings.env}/{package}/manifest.json"
+            body = self.s3.client().get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+            manifest = parse_manifest(body, source=key)
+            problem = signature_problem(manifest, trust.keys_for(package), require=True)
+            if problem:
+                problems.append(f"{package}: {problem}")
+        return problems
 
     def commit_times(self) -> dict[str, float]:
         """package -> epoch seconds of its latest commit, from the journal key `<ms>-<package>`."""
