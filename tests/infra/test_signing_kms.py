@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import botocore.exceptions
 import pytest
 from airflow_dag_publisher.errors import StorageError
-from airflow_dag_publisher.kms import KmsSigner
+from airflow_dag_publisher.kms import KmsSigner, translate
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
 from airflow_dag_publisher.signing import TrustedKey, signature_problem, statement, verifies
 from airflow_dag_publisher.sources import read_source
@@ -224,3 +225,17 @@ def test_a_rotated_key_signs_while_the_old_one_is_still_trusted(world: World, tm
             world.client("admin", "kms").update_alias(AliasName=alias(A), TargetKeyId=world.keys["a1"])
     finally:
         both.close()
+
+
+def test_kms_errors_name_the_key_and_carry_a_kind(world: World) -> None:
+    # moto answers unknown credentials with a bare 403 (its XML error in a JSON protocol): AWS's own
+    # codes are mapped as botocore raises them
+    rejected = botocore.exceptions.ClientError({"Error": {"Code": "UnrecognizedClientException"}}, "Sign")
+    assert translate(rejected, alias(A), "sign").kind == "credentials"
+    assert translate(botocore.exceptions.NoCredentialsError(), alias(A), "sign").kind == "credentials"
+    with pytest.raises(StorageError, match=f"KMS key {alias(A)}") as info:
+        KmsSigner(alias(A), client=world.server.client("kms", "AKIAUNKNOWNUSER00000", "wrong")).public_key()
+    assert info.value.kind in {"credentials", "access_denied"}, info.value
+    with pytest.raises(StorageError, match="alias/no-such-key") as missing:
+        world.signer("admin", "alias/no-such-key").public_key()
+    assert missing.value.kind == "not_found"
