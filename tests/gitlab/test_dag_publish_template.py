@@ -118,7 +118,7 @@ def test_publish_job_on_default_branch_puts_the_package_dag_in_the_bucket(
 
     assert result.returncode == 0, result.output
     assert "Airflow parse: ran" in result.output  # --require-airflow: the real parse, not a static fallback
-    assert "dag-publish: verified: release" in result.output
+    assert "dag-publish: verified: release" in result.output and "; unsigned" in result.output
     client = seaweedfs.client()
     manifest = json.loads(client.get_object(Bucket=bucket, Key="dev/orders_report/manifest.json")["Body"].read())
     assert manifest["dag_ids"] == ["orders_report_daily"]
@@ -131,6 +131,32 @@ def test_publish_job_on_default_branch_puts_the_package_dag_in_the_bucket(
     assert published["release_id"] == manifest["release_id"] and published["uploaded"] == 1
     junit = result.artifact("publish_dags_dev", "dag-validation-junit.xml").read_text()
     assert 'name="orders_report_daily.py"' in junit and "<failure" not in junit
+
+
+def test_publish_job_signs_the_release_with_dag_signing_key(
+        gitlab_ci_local: Path, seaweedfs: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    """DAG_SIGNING_KEY set (here a PEM key file; a KMS alias in production): the release is signed,
+    the job's verification checks it, and the signature verifies against the key's public half."""
+    from airflow_dag_publisher.manifest import parse_manifest
+    from airflow_dag_publisher.signing import PemSigner, TrustedKey, signature_problem
+
+    from devstack.signing_keys import write_key
+
+    key = write_key(tmp_path / "keys" / "orders_report.pem")
+    pipeline = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
+    pipeline["variables"]["DAG_BUCKET"] = bucket
+    repo = make_package_repo(tmp_path, pipeline=on_shell_runner(pipeline))
+
+    result = run_job(gitlab_ci_local, repo, "publish_dags_dev",
+                     {**s3_variables(seaweedfs), "DAG_SIGNING_KEY": f"file:{key}"})
+
+    assert result.returncode == 0, result.output
+    signer = PemSigner(key)
+    assert f"dag-publish: signing the release with file:{key}" in result.output
+    assert f"signed by {signer.key_id}" in result.output
+    body = seaweedfs.client().get_object(Bucket=bucket, Key="dev/orders_report/manifest.json")["Body"].read()
+    manifest = parse_manifest(body, source="manifest.json")
+    assert signature_problem(manifest, [TrustedKey.from_key(signer.public_key())], require=True) is None
 
 
 def test_job_fails_before_any_work_and_names_every_missing_required_variable(

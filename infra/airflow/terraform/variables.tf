@@ -149,3 +149,14 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "signing_key_versions" {
+  description = "Optional: package => versions of its release signing key that exist (default [1]). The alias points at the highest; every version is trusted. Rotation: add the next version, publish, then remove the old one."
+  type        = map(list(number))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for versions in values(var.signing_key_versions) : length(versions) > 0 && alltrue([for v in versions : v >= 1 && floor(v) == v])])
+    error_message = "signing_key_versions: each package needs a non-empty list of whole version numbers >= 1."
+  }
+}

@@ -1,6 +1,7 @@
 """The publish protocol (ARCHITECTURE.md), whole, in one place: read the source once, validate
 exactly those bytes, list the environment once, plan (plan.py), upload, commit conditionally,
-journal, clean up, verify. Rollback and retire commit new releases the same way.
+journal, clean up, verify. Rollback and retire commit new releases the same way. With a signer,
+every commit is signed (in `_commit`, the one place a release is committed).
 
 The command-line layer only parses options and renders the typed results returned here; a library
 user gets the same protocol and cannot skip validation by accident (`Validation.STATIC` is the
@@ -28,6 +29,7 @@ from airflow_dag_publisher.plan import (
     reupload_stale,
     rollback_target,
 )
+from airflow_dag_publisher.signing import Signer, already_signed_by, sign_manifest
 from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES, LocalFile, read_source
 from airflow_dag_publisher.storage import Storage, dag_key, journal_key, manifest_key
 from airflow_dag_publisher.validators import ValidationReport, validate_files
@@ -102,6 +104,8 @@ class PublishResult:
                    "dag_ids": self.dag_ids}
         if self.restored_from is not None:
             doc["restored_from"] = self.restored_from
+        if not self.dry_run and self.manifest is not None and self.manifest.signature is not None:
+            doc["signed_by"] = self.manifest.signature.key_id
         return doc
 
 
@@ -109,8 +113,9 @@ class Publisher:
     """Publishes, rolls back and retires releases of one package of one environment."""
 
     def __init__(self, storage: Storage, env: str, package: str, *,
-                 on_upload: Callable[[str, int], None] | None = None) -> None:
+                 on_upload: Callable[[str, int], None] | None = None, signer: Signer | None = None) -> None:
         self.storage = storage
+        self.signer = signer
         self.env = env
         self.package = package
         self.on_upload = on_upload
@@ -139,6 +144,7 @@ class Publisher:
         if not report.ok:
             raise ValidationFailed(report, source)
         self.storage.require_versioning()
+        self._check_signer()
         current = read_current(self.storage, self.env, self.package)
         if environment is None:
             environment = read_manifests(self.storage, self.env, listing, skip=self.package)
@@ -158,7 +164,7 @@ class Publisher:
         if options.dry_run:
             result.dry_run = True
             return result
-        if republishes_current(plan, current.manifest):
+        if republishes_current(plan, current.manifest) and not self._needs_signature(current.manifest):
             result.noop = True
             return result
         by_path = {f.path: f for f in files}
@@ -167,10 +173,20 @@ class Publisher:
         entries = tuple(FileEntry(f.path, f.sha256, f.size, versions.get(f.path) or live[f.path].version_id)
                         for f in sorted(files, key=lambda f: f.path))
         manifest = self._new_manifest(current, entries, tuple(report.all_dag_ids), meta)
-        result.committed_at, more = self._commit(manifest, current, removed=plan.deleted)
+        manifest, result.committed_at, more = self._commit(manifest, current, removed=plan.deleted)
         warnings += more
         result.release_id, result.manifest = manifest.release_id, manifest
         return result
+
+    def _check_signer(self) -> None:
+        """A signing key that cannot be used (missing, denied, wrong kind) fails before anything is written."""
+        if self.signer is not None:
+            self.signer.public_key()
+
+    def _needs_signature(self, current: ReleaseManifest | None) -> bool:
+        """Unchanged content is still a new release when the current one is not signed by this signer
+        (signing turned on, or a rotated key): agents that trust only the new key can then apply it."""
+        return self.signer is not None and not already_signed_by(current, self.signer)
 
     def _stale_pins(self, current: ReleaseManifest | None, unchanged: Sequence[str]) -> tuple[str, ...]:
         """Unchanged files whose pinned version is no longer the live one (HEAD each, in parallel)."""
@@ -217,9 +233,12 @@ class Publisher:
 
     # -- commit ---------------------------------------------------------------------------------
     def _commit(self, manifest: ReleaseManifest, current: CurrentRelease, *, removed: Sequence[str]
-                ) -> tuple[float, list[str]]:
-        """Conditional PUT of manifest.json (the commit point), then journal, cleanup and verification.
-        Returns the commit time (epoch seconds, as the journal entry records it) and the warnings."""
+                ) -> tuple[ReleaseManifest, float, list[str]]:
+        """Sign (with a signer), conditional PUT of manifest.json (the commit point), then journal,
+        cleanup and verification. Returns the manifest committed, the commit time (epoch seconds, as
+        the journal entry records it) and the warnings."""
+        if self.signer is not None:
+            manifest = sign_manifest(manifest, self.signer)
         key = manifest_key(self.env, self.package)
         condition = {"if_match": current.etag} if current.etag else {"if_none_match": "*"}
         try:
@@ -243,7 +262,7 @@ class Publisher:
             except DagPublisherError as exc:
                 warnings.append(f"release committed, but deleting the live copy of removed {path} failed: {exc}")
         warnings += self.verify(manifest)
-        return committed_ms / 1000, warnings
+        return manifest, committed_ms / 1000, warnings
 
     def verify(self, manifest: ReleaseManifest) -> list[str]:
         """Read back the manifest and HEAD each pinned file version. Problems come back as warnings:
@@ -273,6 +292,7 @@ class Publisher:
     def rollback(self, meta: ReleaseMeta, to: str | None = None) -> PublishResult:
         """A new release whose files are an earlier release's files (copied from their pinned versions)."""
         self.storage.require_versioning()
+        self._check_signer()
         releases, warnings = read_history(self.storage, self.env, self.package)
         if not releases:
             raise RefusedError(f"{self.url}: no releases to roll back", kind="not_found")
@@ -296,7 +316,7 @@ class Publisher:
             copied.append(f.path)
         removed = tuple(p for p in sorted(live) if p not in target.file_map())
         manifest = self._new_manifest(current, tuple(entries), target.dag_ids, meta)
-        committed_at, more = self._commit(manifest, current, removed=removed)
+        manifest, committed_at, more = self._commit(manifest, current, removed=removed)
         warnings += more
         plan = PublishPlan(added=tuple(p for p in copied if p not in live),
                            changed=tuple(p for p in copied if p in live), deleted=removed,
@@ -316,6 +336,6 @@ class Publisher:
                                  current.release_id)
         live = current.live_files
         manifest = self._new_manifest(current, (), (), meta, retired=True)
-        committed_at, warnings = self._commit(manifest, current, removed=tuple(sorted(live)))
+        manifest, committed_at, warnings = self._commit(manifest, current, removed=tuple(sorted(live)))
         return PublishResult(manifest.release_id, PublishPlan(deleted=tuple(sorted(live))), False, manifest,
                              current.release_id, warnings, committed_at=committed_at)

@@ -9,6 +9,7 @@ from typing import Any
 from airflow_dag_publisher.catalog import read_history
 from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.output import emit_json, info, warn
+from airflow_dag_publisher.signing import signed_by
 
 
 def register(sub: Any, environ: Mapping[str, str]) -> None:
@@ -30,9 +31,10 @@ def run(args: argparse.Namespace) -> int:
     if not releases:
         info(f"{storage.url(f'{env}/{package}/')}: no releases")
         return 0
-    info(f"{'RELEASE':30} {'PUBLISHED':21} {'FILES':>5}  {'BY':30} IMAGE")
+    info(f"{'RELEASE':30} {'PUBLISHED':21} {'FILES':>5}  {'BY':30} {'IMAGE':30} SIGNED BY")
     for i, m in enumerate(releases):
         files = "retired" if m.retired else str(len(m.files))
         mark = " (current)" if i == 0 else ""
-        info(f"{m.release_id:30} {m.created_at:21} {files:>5}  {m.published_by[:30]:30} {m.image or '-'}{mark}")
+        info(f"{m.release_id:30} {m.created_at:21} {files:>5}  {m.published_by[:30]:30} {(m.image or '-'):30} "
+             f"{signed_by(m)}{mark}")
     return 0

@@ -10,6 +10,7 @@ from typing import Any
 from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.output import Progress, emit_json, info, warn
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, PublishResult, Validation
+from airflow_dag_publisher.signing import signed_by
 from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES
 
 
@@ -31,6 +32,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
                    help=f"refuse files larger than this (default {DEFAULT_MAX_FILE_BYTES})")
     p.add_argument("--skip-dynamic-validation", action="store_true",
                    help="validate statically only (when `validate --require-airflow` already ran)")
+    common.add_signing_key(o)
     common.add_json(o)
     p.set_defaults(func=run)
 
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         allow_empty=args.allow_empty, max_delete=args.max_delete, max_file_bytes=args.max_file_size,
         dry_run=args.dry_run, packages_file=args.packages_file)
     progress = Progress("uploading")
-    publisher = Publisher(storage, env, package, on_upload=lambda _path, total: progress.advance(total))
+    publisher = Publisher(storage, env, package, on_upload=lambda _path, total: progress.advance(total),
+                          signer=common.signer(args))
     try:
         result = publisher.publish(source, common.release_meta(args.image, source), options)
     finally:
@@ -71,3 +74,5 @@ def render(url: str, result: PublishResult) -> None:
         d = result.to_dict()
         info(f"{url}: published release {result.release_id} ({d['uploaded']} uploaded, {d['deleted']} deleted, "
              f"{d['unchanged']} unchanged; dag_ids: {', '.join(result.dag_ids) or '-'})")
+        if result.manifest is not None and result.manifest.signature is not None:
+            info(f"signed by {signed_by(result.manifest)}")

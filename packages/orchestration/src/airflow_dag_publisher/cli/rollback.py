@@ -17,13 +17,14 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     o = toolkit.Options(p, environ)
     common.add_target(o)
     p.add_argument("--to", metavar="RELEASE_ID", default=None, help="the release to restore (see `history`)")
+    common.add_signing_key(o)
     common.add_json(o)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     storage, env, package = common.target(args)
-    publisher = Publisher(storage, env, package)
+    publisher = Publisher(storage, env, package, signer=common.signer(args))
     result = publisher.rollback(common.release_meta(None), to=args.to)
     for w in result.warnings:
         warn(w)

@@ -28,6 +28,7 @@ from airflow_dag_publisher.sync.planner import Action, Decision, Vanished
 from airflow_dag_publisher.sync.releases import Layout
 from airflow_dag_publisher.sync.remote import Remote
 from airflow_dag_publisher.sync.state import AgentState, AppliedRelease, StateStore
+from airflow_dag_publisher.sync.trust import Trust
 
 log = logging.getLogger("airflow_dag_publisher.sync")
 
@@ -77,8 +78,9 @@ class _Cycle:
 
 class SyncAgent:
     def __init__(self, config: AgentConfig, storage: Remote, layout: Layout, *, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, trust: Trust | None = None) -> None:
         self.config = config
+        self.trust = trust or Trust()  # the keys each package's releases must be signed with
         self.storage = storage
         self.layout = layout
         self.store = StateStore(layout.state_dir, config.env)
@@ -210,7 +212,8 @@ class SyncAgent:
             return
         try:
             decision = planner.decide(package, self.config.env, etag, read.obj.body,
-                                      current.manifest if current else None, source=self.storage.url(key))
+                                      current.manifest if current else None, source=self.storage.url(key),
+                                      trust=self.trust)
             self._apply(decision, current, cycle)
         except RefusedError as exc:
             self._refuse(package, etag, str(exc), exc.kind, cycle.result)
