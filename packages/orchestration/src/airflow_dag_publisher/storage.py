@@ -43,6 +43,10 @@ def dag_key(env: str, package: str, path: str) -> str:
     return f"{env}/{package}/dags/{path}"
 
 
+def archive_key(env: str, package: str) -> str:
+    return f"{env}/{package}/release.tar.gz"
+
+
 def journal_prefix(env: str) -> str:
     return f"{JOURNAL_ROOT}/{env}/"
 
