@@ -7,91 +7,49 @@ so the two tests hold a file lock (one demo at a time, also across xdist workers
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
 import re
-import signal
+import shutil
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from devstack.seaweedfs import port_free
+from tests.demo import demo_support
+from tests.demo.demo_support import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EXAMPLE_DAGS,
+    LOCAL_DEMO,
+    ROOT,
+    START_TIMEOUT,
+    STOP_TIMEOUT,
+    RunningDemo,
+    demo_env,
+    demo_processes,
+    ports,
+    running_demo,
+    wait_gone,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-ROOT = Path(__file__).resolve().parents[2]
-LOCAL_DEMO = ROOT / ".local" / "demo"
-ARTIFACTS = ROOT / "test-artifacts"
-EXAMPLE_DAGS = ("pipeline_processing_example_job", "reporting_seeder_refresh_all")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-START_TIMEOUT = 420     # a whole demo start on a busy 2-core machine (typically 90-140 s)
-STOP_TIMEOUT = 90       # teardown is bounded at ~30 s by the demo itself
+# `make screenshot` sets this: the browser test's screenshot is also copied there (committed, shown in the README).
+SCREENSHOT_TO = os.environ.get("DEMO_SCREENSHOT_TO", "")
 
 
 @pytest.fixture
 def demo_lock() -> Iterator[None]:
-    path = ROOT / ".local" / "demo-tests.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)   # waits while another worker runs a demo
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DAGSYNC_", "PYTEST_"))}
-    env.pop("MAKEFLAGS", None)
-    env.pop("MFLAGS", None)
-    return env
-
-
-def _demo_processes() -> list[str]:
-    """Command lines of live processes that belong to a demo (its data folder is in their arguments,
-    or they are Airflow components run from the demo's AIRFLOW_HOME)."""
-    found = []
-    marker = str(LOCAL_DEMO)
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(proc / "cwd")
-        except OSError:
-            continue
-        if marker in cmdline or cwd.startswith(marker) or "devstack.demo" in cmdline:
-            found.append(f"{proc.name}: {cmdline.strip()}")
-    return found
-
-
-def _ports(output: str) -> list[int]:
-    return [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", output)]
-
-
-def _wait_gone(timeout: float = 30) -> list[str]:
-    started = time.monotonic()
-    seen: list[str] = []
-    while (left := _demo_processes()) and time.monotonic() < started + timeout:
-        seen = left
-        time.sleep(0.5)
-    if seen:
-        print(f"\nwaited {time.monotonic() - started:.1f} s for demo processes to end: {seen}")
-    return left
+    with demo_support.demo_lock():
+        yield
 
 
 def test_make_demo_check_shows_both_example_dags_and_the_latency(demo_lock: None) -> None:
     started = time.monotonic()
-    proc = subprocess.run(["make", "demo", "DEMO_CHECK=1"], cwd=ROOT, env=_env(), capture_output=True, text=True,
+    proc = subprocess.run(["make", "demo", "DEMO_CHECK=1"], cwd=ROOT, env=demo_env(), capture_output=True, text=True,
                           timeout=START_TIMEOUT + STOP_TIMEOUT, start_new_session=True)
     output = proc.stdout + proc.stderr
     (ARTIFACTS / "demo-check.log").parent.mkdir(exist_ok=True)
@@ -107,76 +65,10 @@ def test_make_demo_check_shows_both_example_dags_and_the_latency(demo_lock: None
     print(f"\nmake demo DEMO_CHECK=1: {time.monotonic() - started:.0f} s; {check.group(0)}")
 
     # Everything it started is gone, its ports are free again.
-    assert not _wait_gone(), _demo_processes()
+    assert not wait_gone(), demo_processes()
     assert not (LOCAL_DEMO / "pids.json").exists()
-    busy = [p for p in _ports(output) if not port_free(p)]
+    busy = [p for p in ports(output) if not port_free(p)]
     assert not busy, f"ports still in use after the demo: {busy}"
-
-
-@dataclass
-class RunningDemo:
-    proc: subprocess.Popen[str]
-    output_path: Path
-    url: str
-    user: str
-    password: str
-    startup_seconds: float
-
-    def output(self) -> str:
-        return self.output_path.read_text(errors="replace")
-
-    def token(self) -> str:
-        body = json.dumps({"username": self.user, "password": self.password}).encode()
-        request = urllib.request.Request(f"{self.url}/auth/token", data=body,
-                                         headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return str(json.load(answer)["access_token"])
-
-    def dag_ids(self) -> set[str]:
-        request = urllib.request.Request(f"{self.url}/api/v2/dags?limit=1000",
-                                         headers={"Authorization": f"Bearer {self.token()}"})
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return {d["dag_id"] for d in json.load(answer)["dags"]}
-
-
-@contextlib.contextmanager
-def running_demo() -> Iterator[RunningDemo]:
-    """`make demo` (no check) in its own process group, stopped with SIGINT as Ctrl-C in its
-    terminal would; then nothing it started may be left, and its ports must be free."""
-    assert not _demo_processes(), f"a demo is already running: {_demo_processes()}"
-    ARTIFACTS.mkdir(exist_ok=True)
-    output_path = ARTIFACTS / "demo-run.log"
-    started = time.monotonic()
-    with open(output_path, "w") as out:
-        proc = subprocess.Popen(["make", "demo"], cwd=ROOT, env=_env(), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while "Press Ctrl-C to stop." not in output_path.read_text(errors="replace"):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the demo did not come up (exit {proc.poll()}):\n{output_path.read_text()[-4000:]}")
-            time.sleep(1)
-        text = output_path.read_text()
-        url = re.search(r"Airflow UI\s+(http://127\.0\.0\.1:\d+)", text)
-        login = re.search(r"login\s+(\S+) / (\S+)", text)
-        assert url and login, text
-        yield RunningDemo(proc, output_path, url.group(1), login.group(1), login.group(2),
-                          time.monotonic() - started)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=30)
-                pytest.fail("the demo did not stop within 90 s of Ctrl-C")
-    output = output_path.read_text()
-    assert "Traceback" not in output, output[-4000:]
-    assert re.search(r"\] stopped$", output, re.M), output[-2000:]
-    assert not _wait_gone(), _demo_processes()
-    busy = [p for p in _ports(output) if not port_free(p)]
-    assert not busy, f"ports still in use after Ctrl-C: {busy}"
 
 
 def test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish(demo_lock: None) -> None:
@@ -211,6 +103,10 @@ def browser_lists_both_example_dags(running_demo: RunningDemo) -> None:
         finally:
             browser.close()
     assert screenshot.stat().st_size > 10_000
+    if SCREENSHOT_TO:
+        target = ROOT / SCREENSHOT_TO
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(screenshot, target)
 
 
 def _readme_block_of(heading: str, language: str = "bash") -> str:
@@ -224,7 +120,7 @@ def _readme_block_of(heading: str, language: str = "bash") -> str:
 def readme_second_terminal_publish_shows_up(running_demo: RunningDemo) -> None:
     script = _readme_block_of("### Publish a change from a second terminal")
     started = time.monotonic()
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=_env(), capture_output=True,
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=demo_env(), capture_output=True,
                           text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     published = time.monotonic()
@@ -246,7 +142,7 @@ def test_readme_shows_the_pod_spec_the_demo_prints() -> None:
     """`python -m devstack.demo --pod-spec` renders KubernetesPodOperator's own pod request; the
     README's copy must be that output (apart from the pod name's random suffix)."""
     proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "devstack.demo", "--pod-spec"], cwd=ROOT,
-                          env=_env(), capture_output=True, text=True, timeout=180)
+                          env=demo_env(), capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     readme = _readme_block_of("### Tasks need a Kubernetes cluster", "yaml")
 
