@@ -120,9 +120,9 @@ def rollback_target(releases: Sequence[ReleaseManifest], head_id: str, to: str |
 
 
 def promotion_source(source: ReleaseManifest | None, *, from_env: str, env: str, package: str,
-                     release_id: str | None, url: str) -> ReleaseManifest:
+                     release_id: str | None, url: str, same_bucket: bool = True) -> ReleaseManifest:
     """The release a promotion copies: it exists, is not a tombstone, and comes from another environment."""
-    if from_env == env:
+    if from_env == env and same_bucket:
         raise UsageError(f"--from-env and --env are both {env!r}: promote copies a release between two "
                          "environments (use `rollback --to` within one)")
     if source is None:

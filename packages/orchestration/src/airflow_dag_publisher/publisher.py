@@ -319,18 +319,22 @@ class Publisher:
 
     # -- promote -------------------------------------------------------------------------------------
     def promote(self, meta: ReleaseMeta, from_env: str, release_id: str | None = None, *,
-                allow_empty: bool = False, max_delete: int | None = None) -> PublishResult:
+                source_storage: Storage | None = None, allow_empty: bool = False,
+                max_delete: int | None = None) -> PublishResult:
         """A new release of this environment whose files are the exact bytes of a release of `from_env`
-        (its current one by default), copied server-side by pinned version: same content_digest, same
-        image and git sha, `promoted_from` recording the source. Same guardrails and conditional commit
-        as publish; dag_id ownership is checked against this environment's other packages."""
+        (its current one by default; in `source_storage`'s bucket, default this one), copied
+        server-side by pinned version: same content_digest, same image and git sha, `promoted_from`
+        recording the source. Same guardrails and conditional commit as publish; dag_id ownership is
+        checked against this environment's other packages."""
         self.storage.require_versioning()
+        origin = source_storage or self.storage
         if release_id is None:
-            source = read_current(self.storage, from_env, self.package).manifest
+            found = read_current(origin, from_env, self.package).manifest
         else:
-            source = find_release(self.storage, from_env, self.package, release_id)
-        source = promotion_source(source, from_env=from_env, env=self.env, package=self.package,
-                                  release_id=release_id, url=self.storage.url(f"{from_env}/{self.package}/"))
+            found = find_release(origin, from_env, self.package, release_id)
+        source = promotion_source(found, from_env=from_env, env=self.env, package=self.package,
+                                  release_id=release_id, url=origin.url(f"{from_env}/{self.package}/"),
+                                  same_bucket=origin.bucket == self.storage.bucket)
         current = read_current(self.storage, self.env, self.package)
         environment = read_environment(self.storage, self.env, skip=self.package)
         warnings = list(environment.warnings)
@@ -342,12 +346,12 @@ class Publisher:
             result.noop = True
             return result
         live = current.live_files
-        copied = self._copy_from(from_env, [f for f in source.files if f.path in plan.uploads])
+        copied = self._copy_from(origin.bucket, from_env, [f for f in source.files if f.path in plan.uploads])
         entries = tuple(copied.get(f.path) or live[f.path] for f in source.files)
         manifest = self._new_manifest(current, entries, source.dag_ids, replace(meta, image=source.image,
                                                                                   git_sha=source.git_sha))
         manifest = manifest.with_changes(promoted_from=PromotedFrom(from_env, source.release_id),
-                                         archive=self._copy_archive(from_env, source.archive))
+                                         archive=self._copy_archive(origin.bucket, from_env, source.archive))
         if manifest.content_digest != source.content_digest:  # the same files, so the same digest
             raise RefusedError(f"promoting {source.release_id}: the copied files' digest {manifest.content_digest} "
                                f"is not the source's {source.content_digest}; nothing was committed")
@@ -356,12 +360,12 @@ class Publisher:
         result.release_id, result.manifest = manifest.release_id, manifest
         return result
 
-    def _copy_from(self, from_env: str, files: Sequence[FileEntry]) -> dict[str, FileEntry]:
-        """Server-side copies of pinned versions from `from_env` (in parallel): path -> the new entry."""
+    def _copy_from(self, bucket: str, from_env: str, files: Sequence[FileEntry]) -> dict[str, FileEntry]:
+        """Server-side copies of pinned versions from `from_env` of `bucket` (in parallel): path -> the new entry."""
         def copy(f: FileEntry) -> tuple[str, FileEntry]:
             assert f.version_id is not None
             stored = self.storage.copy_version(dag_key(self.env, self.package, f.path), f.version_id,
-                                               source_key=dag_key(from_env, self.package, f.path))
+                                               source_key=dag_key(from_env, self.package, f.path), source_bucket=bucket)
             if not stored.version_id:
                 raise StorageError(f"{self.storage.url(stored.key)}: the bucket returned no VersionId for the copy")
             return f.path, FileEntry(f.path, f.sha256, f.size, stored.version_id)
@@ -371,12 +375,12 @@ class Publisher:
         with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(files))) as pool:
             return dict(pool.map(copy, files))
 
-    def _copy_archive(self, from_env: str, archive: ArchiveRef | None) -> ArchiveRef | None:
+    def _copy_archive(self, bucket: str, from_env: str, archive: ArchiveRef | None) -> ArchiveRef | None:
         """The source release's archive (release.tar.gz), copied by its pinned version, if it has one."""
         if archive is None:
             return None
         stored = self.storage.copy_version(archive_key(self.env, self.package), archive.version_id,
-                                           source_key=archive_key(from_env, self.package))
+                                           source_key=archive_key(from_env, self.package), source_bucket=bucket)
         if not stored.version_id:
             raise StorageError(f"{self.storage.url(stored.key)}: the bucket returned no VersionId for the copy")
         return replace(archive, version_id=stored.version_id)

@@ -187,3 +187,22 @@ def test_a_publish_and_a_promote_racing_in_the_target_env_leave_one_winner(
     expected_version = "2" if winner == "publish" else "0"
     assert files["helpers/settings.py"] == f"VERSION = {expected_version}\n".encode()
     assert ("promoted_from" in prod) == (winner == "promote")
+
+
+def test_promote_between_the_buckets_of_two_environments(tmp_path: Path, bucket: str, seaweedfs: SeaweedFS,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """The Terraform gives each environment its own bucket: --from-bucket names staging's."""
+    prod_bucket = seaweedfs.create_bucket(f"{bucket}-prod")
+    publish(capsys, bucket, "staging", "alpha", alpha_source(tmp_path))
+    client = seaweedfs.client()
+    staging = current_manifest(client, bucket, "staging", "alpha")
+
+    run = cli(capsys, "promote", "--from-env", "staging", "--from-bucket", bucket, "--env", "prod", "--bucket",
+              prod_bucket, "--package", "alpha", "--json")
+
+    assert run.code == 0, run.out + run.err
+    prod = current_manifest(client, prod_bucket, "prod", "alpha")
+    assert assert_manifest_verifies(client, prod_bucket, prod) == assert_manifest_verifies(client, bucket, staging)
+    assert prod["content_digest"] == staging["content_digest"]
+    assert prod["promoted_from"] == {"env": "staging", "release_id": staging["release_id"]}
+    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix="prod/")  # nothing written to staging's

@@ -8,9 +8,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_dag_publisher.cli import common, toolkit, waiting
-from airflow_dag_publisher.names import check_env
+from airflow_dag_publisher.names import check_bucket, check_env
 from airflow_dag_publisher.output import emit_json, info, warn
 from airflow_dag_publisher.publisher import Publisher
+from airflow_dag_publisher.storage import Storage
 
 
 def register(sub: Any, environ: Mapping[str, str]) -> None:
@@ -21,6 +22,8 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     o = toolkit.Options(p, environ)
     p.add_argument("--from-env", required=True, metavar="ENV", help="the environment to promote from, e.g. staging")
     common.add_target(o)
+    p.add_argument("--from-bucket", metavar="BUCKET", default=None,
+                   help="the bucket of --from-env when each environment has its own (default: --bucket)")
     p.add_argument("--release", metavar="RELEASE_ID", default=None,
                    help="the release of --from-env to promote (default: its current release)")
     p.add_argument("--allow-empty", action="store_true", help="allow a release with no files")
@@ -34,10 +37,11 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
 def run(args: argparse.Namespace) -> int:
     storage, env, package = common.target(args)
     from_env = check_env(args.from_env, "--from-env")
+    origin = Storage(check_bucket(args.from_bucket, "--from-bucket"), storage.client) if args.from_bucket else None
     api = waiting.airflow_api(args)
     publisher = Publisher(storage, env, package)
-    result = publisher.promote(common.release_meta(None), from_env, args.release, allow_empty=args.allow_empty,
-                               max_delete=args.max_delete)
+    result = publisher.promote(common.release_meta(None), from_env, args.release, source_storage=origin,
+                               allow_empty=args.allow_empty, max_delete=args.max_delete)
     for w in result.warnings:
         warn(w)
     doc = result.to_dict()
