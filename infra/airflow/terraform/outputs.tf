@@ -42,3 +42,8 @@ output "ci_kms_policy_arn" {
   description = "ARN of the KMS policy every CI publisher identity also needs (null with SSE-S3 or no packages)."
   value       = length(aws_iam_policy.ci_kms) > 0 ? aws_iam_policy.ci_kms[0].arn : null
 }
+
+output "ci_promote_policy_arns" {
+  description = "package => ARN of its promote policy (read-only on the promote_from environment's prefix of the package); attached with its publish policy to the roles of ci_role_names."
+  value       = { for p, policy in aws_iam_policy.ci_promote : p => policy.arn }
+}
