@@ -179,8 +179,8 @@ def test_promote_policy_only_reads_the_source_environments_prefix_of_the_package
     doc = render("ci_promote.json.tpl", **{k: SAMPLE[k] for k in template_placeholders("ci_promote.json.tpl")})
     actions = {a for st in doc["Statement"] for a in st["Action"]}
     assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions"}
-    resources = {r for st in doc["Statement"] for r in as_list(st["Resource"])}
-    assert resources == {"arn:aws:s3:::staging-b/staging/pkg/*", "arn:aws:s3:::staging-b"}
+    targets = {r for st in doc["Statement"] for r in as_list(st["Resource"])}
+    assert targets == {"arn:aws:s3:::staging-b/staging/pkg/*", "arn:aws:s3:::staging-b"}
     promote = resources("aws_iam_policy")["ci_promote"]
     assert promote["for_each"] == "${local.promote_packages}"
 
