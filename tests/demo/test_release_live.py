@@ -104,6 +104,31 @@ def test_wait_returns_once_airflow_parsed_the_new_files_and_a_removed_dag_id_is_
     weekly = api(demo, "/api/v2/dags/live_good_weekly")
     assert weekly is None or weekly["is_stale"], weekly
 
+    # `rollback --wait` brings the first release back, weekly included, and waits for it too.
+    back = subprocess.run([PUBLISHER, "rollback", "--package", "live_good", "--wait", str(WAIT), "--json"],
+                          env=publisher_env(demo), capture_output=True, text=True, timeout=WAIT + 60, check=False)
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert json.loads(back.stdout)["live"]["outcome"] == "live"
+    weekly = api(demo, "/api/v2/dags/live_good_weekly")
+    assert weekly is not None and not weekly["is_stale"]
+    assert api(demo, "/api/v2/dagSources/live_good_daily")["content"] == kpo_dag(
+        "live_good", "daily", image="registry.example.com/live-good:1.0.0")
+
+
+def test_promote_wait_confirms_the_promoted_release_in_the_target_environments_airflow(
+        demo: RunningDemo, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    dag = write_kpo_dag(src, "live_promo", "daily").read_text()
+    # Published to qa, which no agent of the demo serves; then promoted into dev, which the demo's Airflow runs.
+    assert publish(demo, "live_promo", src, "--env", "qa").returncode == 0
+    run = subprocess.run([PUBLISHER, "promote", "--from-env", "qa", "--package", "live_promo", "--wait", str(WAIT),
+                          "--json"], env=publisher_env(demo), capture_output=True, text=True, timeout=WAIT + 60,
+                         check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    doc = json.loads(run.stdout)
+    assert doc["live"]["outcome"] == "live" and doc["promoted_from"]["env"] == "qa"
+    assert api(demo, "/api/v2/dagSources/live_promo_daily")["content"] == dag
+
 
 def test_wait_exits_1_with_airflows_import_error_for_a_module_the_airflow_image_lacks(
         demo: RunningDemo, tmp_path: Path) -> None:
