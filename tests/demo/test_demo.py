@@ -3,59 +3,114 @@ second-terminal publish showing up in Airflow, and a headless Chromium that logs
 finds both example DAGs (screenshot: test-artifacts/demo-dags.png).
 
 Each demo run starts SeaweedFS, Airflow's four components and the sync agent under `.local/demo/`,
-so the two tests hold a file lock (one demo at a time, also across xdist workers)."""
+so the two tests hold a file lock (one demo at a time, also across xdist workers). Every command
+runs from an AWS user's shell (credentials, a profile the machine lacks, config files: see
+tests/devstack/aws_user.py), as a new contributor's usually is: the demo must not depend on it."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from devstack.seaweedfs import port_free
-from tests.demo import demo_support
-from tests.demo.demo_support import (
-    ARTIFACTS,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    EXAMPLE_DAGS,
-    LOCAL_DEMO,
-    ROOT,
-    START_TIMEOUT,
-    STOP_TIMEOUT,
-    RunningDemo,
-    demo_env,
-    demo_processes,
-    ports,
-    running_demo,
-    wait_gone,
-)
+from tests.devstack.aws_user import aws_user_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 # `make screenshot` sets this: the browser test's screenshot is also copied there (committed, shown in the README).
 SCREENSHOT_TO = os.environ.get("DEMO_SCREENSHOT_TO", "")
 
+ROOT = Path(__file__).resolve().parents[2]
+LOCAL_DEMO = ROOT / ".local" / "demo"
+ARTIFACTS = ROOT / "test-artifacts"
+EXAMPLE_DAGS = ("pipeline_processing_example_job", "reporting_seeder_refresh_all")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+START_TIMEOUT = 420     # a whole demo start on a busy 2-core machine (typically 90-140 s)
+STOP_TIMEOUT = 90       # teardown is bounded at ~30 s by the demo itself
+
 
 @pytest.fixture
 def demo_lock() -> Iterator[None]:
-    with demo_support.demo_lock():
-        yield
+    path = ROOT / ".local" / "demo-tests.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)   # waits while another worker runs a demo
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def test_make_demo_check_shows_both_example_dags_and_the_latency(demo_lock: None) -> None:
+def _env(home: Path) -> dict[str, str]:
+    """The environment of a user's shell: this one's, without pytest's and make's variables, with
+    an AWS user's settings (their files under `home`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DAGSYNC_", "PYTEST_"))}
+    env.pop("MAKEFLAGS", None)
+    env.pop("MFLAGS", None)
+    return aws_user_env(home, env)
+
+
+def _demo_processes() -> list[str]:
+    """Command lines of live processes that belong to this checkout's demo (its data folder is in
+    their arguments, they are Airflow components run from the demo's AIRFLOW_HOME, or it is the demo
+    itself run from this checkout). Another checkout's demo on the same machine is not ours, nor
+    is `devstack.demo --pod-spec` (a test beside these)."""
+    found = []
+    marker = str(LOCAL_DEMO)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        the_demo = cwd == str(ROOT) and "devstack.demo" in cmdline and "--pod-spec" not in cmdline
+        if marker in cmdline or cwd.startswith(marker) or the_demo:
+            found.append(f"{proc.name}: {cmdline.strip()}")
+    return found
+
+
+def _ports(output: str) -> list[int]:
+    return [int(p) for p in re.findall(r"http://127\.0\.0\.1:(\d+)", output)]
+
+
+def _wait_gone(timeout: float = 30) -> list[str]:
     started = time.monotonic()
-    proc = subprocess.run(["make", "demo", "DEMO_CHECK=1"], cwd=ROOT, env=demo_env(), capture_output=True, text=True,
-                          timeout=START_TIMEOUT + STOP_TIMEOUT, start_new_session=True)
+    seen: list[str] = []
+    while (left := _demo_processes()) and time.monotonic() < started + timeout:
+        seen = left
+        time.sleep(0.5)
+    if seen:
+        print(f"\nwaited {time.monotonic() - started:.1f} s for demo processes to end: {seen}")
+    return left
+
+
+def test_make_demo_check_shows_both_example_dags_and_the_latency(demo_lock: None, tmp_path: Path) -> None:
+    started = time.monotonic()
+    proc = subprocess.run(["make", "demo", "DEMO_CHECK=1"], cwd=ROOT, env=_env(tmp_path), capture_output=True,
+                          text=True, timeout=START_TIMEOUT + STOP_TIMEOUT, start_new_session=True)
     output = proc.stdout + proc.stderr
     (ARTIFACTS / "demo-check.log").parent.mkdir(exist_ok=True)
     (ARTIFACTS / "demo-check.log").write_text(output)
     assert proc.returncode == 0, output[-4000:]
     assert "Traceback" not in output, output[-4000:]
+    ignoring = re.search(r"^demo: ignoring (.*) from your shell", output, re.M)   # said, and done
+    assert ignoring and "AWS_PROFILE" in ignoring.group(1) and "AWS_ACCESS_KEY_ID" in ignoring.group(1), output[:2000]
     check = re.search(r"^CHECK OK: .*$", output, re.M)
     assert check, output[-4000:]
     for dag_id in EXAMPLE_DAGS:
@@ -65,17 +120,84 @@ def test_make_demo_check_shows_both_example_dags_and_the_latency(demo_lock: None
     print(f"\nmake demo DEMO_CHECK=1: {time.monotonic() - started:.0f} s; {check.group(0)}")
 
     # Everything it started is gone, its ports are free again.
-    assert not wait_gone(), demo_processes()
+    assert not _wait_gone(), _demo_processes()
     assert not (LOCAL_DEMO / "pids.json").exists()
-    busy = [p for p in ports(output) if not port_free(p)]
+    busy = [p for p in _ports(output) if not port_free(p)]
     assert not busy, f"ports still in use after the demo: {busy}"
 
 
-def test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish(demo_lock: None) -> None:
+@dataclass
+class RunningDemo:
+    proc: subprocess.Popen[str]
+    output_path: Path
+    url: str
+    user: str
+    password: str
+    startup_seconds: float
+    env: dict[str, str]
+
+    def output(self) -> str:
+        return self.output_path.read_text(errors="replace")
+
+    def token(self) -> str:
+        body = json.dumps({"username": self.user, "password": self.password}).encode()
+        request = urllib.request.Request(f"{self.url}/auth/token", data=body,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return str(json.load(answer)["access_token"])
+
+    def dag_ids(self) -> set[str]:
+        request = urllib.request.Request(f"{self.url}/api/v2/dags?limit=1000",
+                                         headers={"Authorization": f"Bearer {self.token()}"})
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return {d["dag_id"] for d in json.load(answer)["dags"]}
+
+
+@contextlib.contextmanager
+def running_demo(env: dict[str, str]) -> Iterator[RunningDemo]:
+    """`make demo` (no check) in its own process group, stopped with SIGINT as Ctrl-C in its
+    terminal would; then nothing it started may be left, and its ports must be free."""
+    assert not _demo_processes(), f"a demo is already running: {_demo_processes()}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    output_path = ARTIFACTS / "demo-run.log"
+    started = time.monotonic()
+    with open(output_path, "w") as out:
+        proc = subprocess.Popen(["make", "demo"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while "Press Ctrl-C to stop." not in output_path.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the demo did not come up (exit {proc.poll()}):\n{output_path.read_text()[-4000:]}")
+            time.sleep(1)
+        text = output_path.read_text()
+        url = re.search(r"Airflow UI\s+(http://127\.0\.0\.1:\d+)", text)
+        login = re.search(r"login\s+(\S+) / (\S+)", text)
+        assert url and login, text
+        yield RunningDemo(proc, output_path, url.group(1), login.group(1), login.group(2),
+                          time.monotonic() - started, env)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+            try:
+                proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+                pytest.fail("the demo did not stop within 90 s of Ctrl-C")
+    output = output_path.read_text()
+    assert "Traceback" not in output, output[-4000:]
+    assert re.search(r"\] stopped$", output, re.M), output[-2000:]
+    assert not _wait_gone(), _demo_processes()
+    busy = [p for p in _ports(output) if not port_free(p)]
+    assert not busy, f"ports still in use after Ctrl-C: {busy}"
+
+
+def test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish(demo_lock: None, tmp_path: Path) -> None:
     """One demo run (they are expensive), four checks: it starts cleanly after the check run or any
     earlier demo; a browser logs in and sees both DAGs; the README's second-terminal publish shows
     up within seconds; Ctrl-C stops everything (in `running_demo`)."""
-    with running_demo() as demo:
+    with running_demo(_env(tmp_path)) as demo:
         output = demo.output()
         assert "previous demo left running" not in output, output
         print(f"\nmake demo: up after {demo.startup_seconds:.0f} s (as seen by the test)")
@@ -120,8 +242,8 @@ def _readme_block_of(heading: str, language: str = "bash") -> str:
 def readme_second_terminal_publish_shows_up(running_demo: RunningDemo) -> None:
     script = _readme_block_of("### Publish a change from a second terminal")
     started = time.monotonic()
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=demo_env(), capture_output=True,
-                          text=True, timeout=180)
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=running_demo.env,
+                          capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     published = time.monotonic()
     new_dag = re.search(r"--name (\w+)", script)
@@ -138,11 +260,11 @@ def readme_second_terminal_publish_shows_up(running_demo: RunningDemo) -> None:
     assert set(EXAMPLE_DAGS) <= ids
 
 
-def test_readme_shows_the_pod_spec_the_demo_prints() -> None:
+def test_readme_shows_the_pod_spec_the_demo_prints(tmp_path: Path) -> None:
     """`python -m devstack.demo --pod-spec` renders KubernetesPodOperator's own pod request; the
     README's copy must be that output (apart from the pod name's random suffix)."""
     proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "devstack.demo", "--pod-spec"], cwd=ROOT,
-                          env=demo_env(), capture_output=True, text=True, timeout=180)
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     readme = _readme_block_of("### Tasks need a Kubernetes cluster", "yaml")
 

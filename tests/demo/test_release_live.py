@@ -13,7 +13,10 @@ triggerer, SimpleAuthManager login) and its sync agent: one `make demo` for the 
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import shlex
 import subprocess
 import time
 import urllib.error
@@ -26,8 +29,7 @@ import pytest
 import yaml
 
 from devstack.dagfiles import kpo_dag, write_kpo_dag
-from tests.demo import demo_support
-from tests.demo.demo_support import ROOT, RunningDemo, demo_env, demo_exports, running_demo
+from tests.demo.test_demo import LOCAL_DEMO, ROOT, RunningDemo, _env, running_demo
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 PUBLISHER = str(ROOT / ".venv" / "bin" / "airflow-dag-publisher")
@@ -35,14 +37,38 @@ WAIT = 240  # seconds: the agent's 5 s cycle plus a dag-processor pass on a busy
 GCL = ROOT / "devstack" / "npm" / "node_modules" / ".bin" / "gitlab-ci-local"
 
 
+@contextlib.contextmanager
+def one_demo_at_a_time() -> Iterator[None]:
+    """The lock test_demo.py's tests hold (one demo per checkout, also across xdist workers)."""
+    path = ROOT / ".local" / "demo-tests.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="module")
-def demo() -> Iterator[RunningDemo]:
-    with demo_support.demo_lock(), running_demo() as running:
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
+    with one_demo_at_a_time(), running_demo(_env(tmp_path_factory.mktemp("aws-user"))) as running:
         yield running
 
 
+def demo_exports() -> dict[str, str]:
+    """What the running demo's env.sh exports (S3 endpoint and credentials, bucket, environment), as
+    `. .local/demo/env.sh` in a second terminal would set them."""
+    script = f"set -a; . {shlex.quote(str(LOCAL_DEMO / 'env.sh'))}; env -0"
+    out = subprocess.run(["bash", "-c", script], env={"PATH": "/usr/bin:/bin"}, capture_output=True, timeout=30,
+                         check=True).stdout.decode()
+    wanted = ("AWS_", "DAG_BUCKET", "ENVIRONMENT")
+    return {k: v for k, _, v in (e.partition("=") for e in out.split("\0") if e) if k.startswith(wanted)}
+
+
 def publisher_env(demo: RunningDemo) -> dict[str, str]:
-    return {**demo_env(), **demo_exports(), "AIRFLOW_API_URL": demo.url, "AIRFLOW_API_USERNAME": demo.user,
+    env = {k: v for k, v in demo.env.items() if not k.startswith("AWS_")}
+    return {**env, **demo_exports(), "AIRFLOW_API_URL": demo.url, "AIRFLOW_API_USERNAME": demo.user,
             "AIRFLOW_API_PASSWORD": demo.password}
 
 
