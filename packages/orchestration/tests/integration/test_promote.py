@@ -206,3 +206,39 @@ def test_promote_between_the_buckets_of_two_environments(tmp_path: Path, bucket:
     assert prod["content_digest"] == staging["content_digest"]
     assert prod["promoted_from"] == {"env": "staging", "release_id": staging["release_id"]}
     assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix="prod/")  # nothing written to staging's
+
+
+def test_promote_copies_the_source_releases_archive_by_its_pinned_version(
+        tmp_path: Path, bucket: str, seaweedfs: SeaweedFS, capsys: pytest.CaptureFixture[str]) -> None:
+    """A source release with an `archive` part (release.tar.gz, issue 16): the promoted release pins
+    prod's copy of those exact bytes."""
+    import io
+    import tarfile
+
+    from airflow_dag_publisher.catalog import read_current
+    from airflow_dag_publisher.manifest import ArchiveRef
+
+    src = alpha_source(tmp_path)
+    publish(capsys, bucket, "staging", "alpha", src)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        tar.add(src, arcname=".")
+    archive = buffer.getvalue()
+    client = seaweedfs.client()
+    stored = client.put_object(Bucket=bucket, Key="staging/alpha/release.tar.gz", Body=archive)
+    current = read_current(Storage(bucket), "staging", "alpha")
+    assert current.manifest is not None and current.etag
+    with_archive = current.manifest.with_changes(archive=ArchiveRef(
+        version_id=stored["VersionId"], sha256=hashlib.sha256(archive).hexdigest(), size=len(archive)))
+    client.put_object(Bucket=bucket, Key="staging/alpha/manifest.json", Body=with_archive.to_json(),
+                      IfMatch=current.etag)
+    client.put_object(Bucket=bucket, Key="staging/alpha/release.tar.gz", Body=b"a later, different archive")
+
+    run = promote(capsys, bucket, "alpha")
+
+    assert run.code == 0, run.out + run.err
+    prod = current_manifest(client, bucket, "prod", "alpha")
+    assert prod["archive"]["sha256"] == hashlib.sha256(archive).hexdigest()
+    assert prod["archive"]["size"] == len(archive) and prod["archive"]["version_id"] != stored["VersionId"]
+    copy = client.get_object(Bucket=bucket, Key="prod/alpha/release.tar.gz", VersionId=prod["archive"]["version_id"])
+    assert copy["Body"].read() == archive
