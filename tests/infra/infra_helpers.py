@@ -59,6 +59,11 @@ def ci_publish_policy(bucket: str, env: str, package: str) -> dict[str, Any]:
     return render("ci_publish.json.tpl", bucket_arn=bucket_arn(bucket), environment=env, package=package)
 
 
+def ci_promote_policy(source_bucket: str, source_env: str, package: str) -> dict[str, Any]:
+    return render("ci_promote.json.tpl", source_bucket_arn=bucket_arn(source_bucket), source_environment=source_env,
+                  package=package)
+
+
 # --- a minimal IAM evaluator (identity policies; explicit deny wins; conditions evaluated) ------
 
 _SUPPORTED = {"StringLike", "StringNotLike", "StringEquals", "StringNotEquals", "Bool"}

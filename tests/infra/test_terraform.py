@@ -117,6 +117,7 @@ SAMPLE = {
     "oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/oidc.example/id/X",
     "oidc_provider": "oidc.example/id/X", "service_account_subjects": '["system:serviceaccount:airflow:s"]',
     "signing_key_arns": '["arn:aws:kms:eu-west-1:123456789012:key/a1", "arn:aws:kms:eu-west-1:123456789012:key/a2"]',
+    "source_bucket_arn": "arn:aws:s3:::staging-b", "source_environment": "staging",
 }
 
 
@@ -186,6 +187,30 @@ def test_irsa_role_trusts_only_the_named_service_accounts() -> None:
     assert st["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert st["Condition"]["StringEquals"]["oidc.example/id/X:aud"] == "sts.amazonaws.com"
     assert st["Condition"]["StringEquals"]["oidc.example/id/X:sub"] == ["system:serviceaccount:airflow:s"]
+
+
+def test_promote_policy_only_reads_the_source_environments_prefix_of_the_package() -> None:
+    doc = render("ci_promote.json.tpl", **{k: SAMPLE[k] for k in template_placeholders("ci_promote.json.tpl")})
+    actions = {a for st in doc["Statement"] for a in st["Action"]}
+    assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions"}
+    targets = {r for st in doc["Statement"] for r in as_list(st["Resource"])}
+    assert targets == {"arn:aws:s3:::staging-b/staging/pkg/*", "arn:aws:s3:::staging-b"}
+    promote = resources("aws_iam_policy")["ci_promote"]
+    assert promote["for_each"] == "${local.promote_packages}"
+
+
+@pytest.mark.parametrize(("env", "source"), [("dev", None), ("staging", "dev"), ("prod", "staging")])
+def test_each_environment_promotes_only_from_the_one_before_it(env: str, source: str | None) -> None:
+    """prod takes releases only from staging, staging only from dev, dev from nobody: the promote
+    policy of an environment's package CI reads exactly promote_from's bucket and prefix."""
+    tfvars = load(TERRAFORM / "envs" / f"{env}.tfvars")
+    if source is None:
+        assert "promote_from" not in tfvars
+        return
+    promote_from = tfvars["promote_from"]
+    assert promote_from["environment"] == source
+    assert promote_from["bucket_name"] == load(TERRAFORM / "envs" / f"{source}.tfvars")["bucket_name"]
+    assert promote_from["kms_key_arn"].startswith("arn:aws:kms:")
 
 
 def test_ci_policy_per_package() -> None:

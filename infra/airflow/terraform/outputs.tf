@@ -62,3 +62,8 @@ output "dag_sync_trust_values" {
   description = "Helm values of the agent's trust ConfigMap: `scripts/manage.sh ENV trust` writes them to k8s/envs/ENV/dag-sync-trust-values.yaml."
   value       = local.dag_sync_trust_values
 }
+
+output "ci_promote_policy_arns" {
+  description = "package => ARN of its promote policy (read-only on the promote_from environment's prefix of the package); attached with its publish policy to the roles of ci_role_names."
+  value       = { for p, policy in aws_iam_policy.ci_promote : p => policy.arn }
+}

@@ -6,11 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from airflow_dag_publisher.errors import RefusedError
+from airflow_dag_publisher.errors import RefusedError, UsageError
 from airflow_dag_publisher.manifest import ReleaseManifest
 from airflow_dag_publisher.names import dag_id_belongs_to
-from airflow_dag_publisher.sources import LocalFile
+
+
+class Digested(Protocol):
+    """A file of a release as planning sees it: a local file, or a file of another release (promote)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def sha256(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,7 @@ class PublishPlan:
                 "unchanged": list(self.unchanged)}
 
 
-def plan_publish(local: Sequence[LocalFile], current: ReleaseManifest | None, *, allow_empty: bool = False,
+def plan_publish(local: Sequence[Digested], current: ReleaseManifest | None, *, allow_empty: bool = False,
                  max_delete: int | None = None) -> PublishPlan:
     """Compare local files with the current release by sha256. Raises RefusedError on a guardrail."""
     if not local and not allow_empty:
@@ -107,3 +117,19 @@ def rollback_target(releases: Sequence[ReleaseManifest], head_id: str, to: str |
     if target.release_id == head_id:
         raise RefusedError(f"release {target.release_id} is already the current release of {package!r}")
     return target
+
+
+def promotion_source(source: ReleaseManifest | None, *, from_env: str, env: str, package: str,
+                     release_id: str | None, url: str, same_bucket: bool = True) -> ReleaseManifest:
+    """The release a promotion copies: it exists, is not a tombstone, and comes from another environment."""
+    if from_env == env and same_bucket:
+        raise UsageError(f"--from-env and --env are both {env!r}: promote copies a release between two "
+                         "environments (use `rollback --to` within one)")
+    if source is None:
+        what = f"release {release_id!r}" if release_id else "a current release"
+        raise RefusedError(f"{url}: package {package!r} has no {what} in environment {from_env!r} (see `history "
+                           f"--env {from_env}`)", kind="not_found")
+    if source.retired:
+        raise RefusedError(f"release {source.release_id} of {package!r} in {from_env!r} is a retirement tombstone; "
+                           "promote a release with files", kind="retired")
+    return source

@@ -14,16 +14,32 @@ import enum
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from airflow_dag_publisher.catalog import CurrentRelease, Environment, read_current, read_history, read_manifests
+from airflow_dag_publisher.catalog import (
+    CurrentRelease,
+    Environment,
+    find_release,
+    read_current,
+    read_environment,
+    read_history,
+    read_manifests,
+)
 from airflow_dag_publisher.errors import ConflictError, DagPublisherError, NotFoundError, RefusedError, StorageError
-from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, new_release_id, utc_now_iso
+from airflow_dag_publisher.manifest import (
+    ArchiveRef,
+    FileEntry,
+    PromotedFrom,
+    ReleaseManifest,
+    new_release_id,
+    utc_now_iso,
+)
 from airflow_dag_publisher.plan import (
     PublishPlan,
     plan_publish,
+    promotion_source,
     refuse_conflicts,
     republishes_current,
     reupload_stale,
@@ -31,7 +47,7 @@ from airflow_dag_publisher.plan import (
 )
 from airflow_dag_publisher.signing import Signer, already_signed_by, sign_manifest
 from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES, LocalFile, read_source
-from airflow_dag_publisher.storage import Storage, dag_key, journal_key, manifest_key
+from airflow_dag_publisher.storage import Storage, archive_key, dag_key, journal_key, manifest_key
 from airflow_dag_publisher.validators import ValidationReport, validate_files
 
 UPLOAD_WORKERS = 8
@@ -323,6 +339,75 @@ class Publisher:
                            unchanged=tuple(e.path for e in entries if e.path not in copied))
         return PublishResult(manifest.release_id, plan, False, manifest, current.release_id, warnings,
                              restored_from=target.release_id, committed_at=committed_at)
+
+    # -- promote -------------------------------------------------------------------------------------
+    def promote(self, meta: ReleaseMeta, from_env: str, release_id: str | None = None, *,
+                source_storage: Storage | None = None, allow_empty: bool = False,
+                max_delete: int | None = None) -> PublishResult:
+        """A new release of this environment whose files are the exact bytes of a release of `from_env`
+        (its current one by default; in `source_storage`'s bucket, default this one), copied
+        server-side by pinned version: same content_digest, same image and git sha, `promoted_from`
+        recording the source. Same guardrails and conditional commit as publish; dag_id ownership is
+        checked against this environment's other packages."""
+        self.storage.require_versioning()
+        self._check_signer()
+        origin = source_storage or self.storage
+        if release_id is None:
+            found = read_current(origin, from_env, self.package).manifest
+        else:
+            found = find_release(origin, from_env, self.package, release_id)
+        source = promotion_source(found, from_env=from_env, env=self.env, package=self.package,
+                                  release_id=release_id, url=origin.url(f"{from_env}/{self.package}/"),
+                                  same_bucket=origin.bucket == self.storage.bucket)
+        current = read_current(self.storage, self.env, self.package)
+        environment = read_environment(self.storage, self.env, skip=self.package)
+        warnings = list(environment.warnings)
+        refuse_conflicts("promote", self.package, source.dag_ids, environment.manifests)
+        plan = plan_publish(source.files, current.manifest, allow_empty=allow_empty, max_delete=max_delete)
+        plan = reupload_stale(plan, self._stale_pins(current.manifest, plan.unchanged))
+        result = PublishResult(current.release_id, plan, False, current.manifest, current.release_id, warnings)
+        if republishes_current(plan, current.manifest) and not self._needs_signature(current.manifest):
+            result.noop = True
+            return result
+        live = current.live_files
+        copied = self._copy_from(origin.bucket, from_env, [f for f in source.files if f.path in plan.uploads])
+        entries = tuple(copied.get(f.path) or live[f.path] for f in source.files)
+        manifest = self._new_manifest(current, entries, source.dag_ids, replace(meta, image=source.image,
+                                                                                  git_sha=source.git_sha))
+        manifest = manifest.with_changes(promoted_from=PromotedFrom(from_env, source.release_id),
+                                         archive=self._copy_archive(origin.bucket, from_env, source.archive))
+        if manifest.content_digest != source.content_digest:  # the same files, so the same digest
+            raise RefusedError(f"promoting {source.release_id}: the copied files' digest {manifest.content_digest} "
+                               f"is not the source's {source.content_digest}; nothing was committed")
+        manifest, result.committed_at, more = self._commit(manifest, current, removed=plan.deleted)
+        result.warnings += more
+        result.release_id, result.manifest = manifest.release_id, manifest
+        return result
+
+    def _copy_from(self, bucket: str, from_env: str, files: Sequence[FileEntry]) -> dict[str, FileEntry]:
+        """Server-side copies of pinned versions from `from_env` of `bucket` (in parallel): path -> the new entry."""
+        def copy(f: FileEntry) -> tuple[str, FileEntry]:
+            assert f.version_id is not None
+            stored = self.storage.copy_version(dag_key(self.env, self.package, f.path), f.version_id,
+                                               source_key=dag_key(from_env, self.package, f.path), source_bucket=bucket)
+            if not stored.version_id:
+                raise StorageError(f"{self.storage.url(stored.key)}: the bucket returned no VersionId for the copy")
+            return f.path, FileEntry(f.path, f.sha256, f.size, stored.version_id)
+
+        if not files:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(files))) as pool:
+            return dict(pool.map(copy, files))
+
+    def _copy_archive(self, bucket: str, from_env: str, archive: ArchiveRef | None) -> ArchiveRef | None:
+        """The source release's archive (release.tar.gz), copied by its pinned version, if it has one."""
+        if archive is None:
+            return None
+        stored = self.storage.copy_version(archive_key(self.env, self.package), archive.version_id,
+                                           source_key=archive_key(from_env, self.package), source_bucket=bucket)
+        if not stored.version_id:
+            raise StorageError(f"{self.storage.url(stored.key)}: the bucket returned no VersionId for the copy")
+        return replace(archive, version_id=stored.version_id)
 
     def retire(self, meta: ReleaseMeta) -> PublishResult:
         """Commit a tombstone release: the package leaves Airflow; history keeps every release."""
