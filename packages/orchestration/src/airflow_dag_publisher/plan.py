@@ -98,6 +98,41 @@ def refuse_conflicts(verb: str, package: str, dag_ids: Sequence[str], others: Ma
         raise RefusedError(f"refusing to {verb} {package}:\n  " + "\n  ".join(conflicts), kind="dag_id_conflict")
 
 
+def image_mismatches(images: Mapping[str, Sequence[tuple[str, str, str | None]]], expected: str) -> list[str]:
+    """Every KubernetesPodOperator task that would not run `expected` (the image CI built, --image /
+    IMAGE_TAG), or whose image the validator could not see (computed, and the Airflow parse skipped)."""
+    problems: list[str] = []
+    for file, tasks in sorted(images.items()):
+        for dag_id, task_id, image in tasks:
+            where = f"{file}: " + (f"dag {dag_id!r} " if dag_id else "") + f"task {task_id!r}"
+            if image is None:
+                problems.append(f"{where}: its image is computed, so it cannot be compared with --image {expected} "
+                                "(publish with the Airflow parse, i.e. without --skip-dynamic-validation)")
+            elif image != expected:
+                problems.append(f"{where} runs {image}, not --image {expected}")
+    return problems
+
+
+def refuse_image_mismatches(images: Mapping[str, Sequence[tuple[str, str, str | None]]], expected: str | None) -> None:
+    """The image a job runs is the image its CI built: with --image (IMAGE_TAG) given, every
+    KubernetesPodOperator task of the release must run exactly that image."""
+    if expected is None:
+        return
+    problems = image_mismatches(images, expected)
+    if problems:
+        raise RefusedError("refusing to publish: the release's jobs would not run the image this publish names "
+                           "(regenerate the DAG files with `generate --image`, or set DAG_SPEC in the CI template "
+                           "so it does):\n  " + "\n  ".join(problems), kind="image_mismatch")
+
+
+def release_image(declared: str | None, job_images: Sequence[str]) -> str | None:
+    """The image a release records: the declared one (checked against the jobs), else the one image
+    every job runs; None when they run several and none was declared."""
+    if declared:
+        return declared
+    return job_images[0] if len(set(job_images)) == 1 else None
+
+
 def rollback_target(releases: Sequence[ReleaseManifest], head_id: str, to: str | None, *, url: str,
                     package: str) -> ReleaseManifest:
     """The release a rollback restores: `to`, or the newest release before the current one."""

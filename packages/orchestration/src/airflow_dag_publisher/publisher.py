@@ -41,6 +41,8 @@ from airflow_dag_publisher.plan import (
     plan_publish,
     promotion_source,
     refuse_conflicts,
+    refuse_image_mismatches,
+    release_image,
     republishes_current,
     reupload_stale,
     rollback_target,
@@ -168,6 +170,11 @@ class Publisher:
         if current.problem:
             warnings.insert(0, f"the current manifest is unreadable and will be replaced: {current.problem}")
         refuse_conflicts("publish", self.package, report.all_dag_ids, environment.manifests)
+        refuse_image_mismatches(report.images, meta.image)
+        meta = replace(meta, image=release_image(meta.image, report.job_images))
+        if meta.image is None and len(report.job_images) > 1:
+            warnings.append(f"the release's jobs run {len(report.job_images)} different images "
+                            f"({', '.join(report.job_images)}); pass --image to name the one CI built")
         plan = plan_publish(files, current.manifest, allow_empty=options.allow_empty, max_delete=options.max_delete)
         stale = self._stale_pins(current.manifest, plan.unchanged)
         if stale:
