@@ -162,7 +162,7 @@ def _serialized(airflow: AirflowStack, dag_id: str) -> str:
 def publish(source: Path, package: str, env: dict[str, str]) -> None:
     done = subprocess.run(
         [str(BIN / "airflow-dag-publisher"), "publish", "--env", ENV, "--package", package, "--bucket", BUCKET,
-         "--source", str(source), "--image", f"registry.example.com/{package}:1.0", "--skip-dynamic-validation",
+         "--source", str(source), "--skip-dynamic-validation",
          "--json"], env=env, capture_output=True, text=True, timeout=300, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"publish {package} exited {done.returncode}: {done.stdout[-2000:]}{done.stderr[-2000:]}")

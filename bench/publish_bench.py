@@ -64,7 +64,7 @@ def write_package(folder: Path, package: str, dags: int = 5, helpers: int = 150,
 
 def publish(source: Path, package: str, *, dynamic: bool, env: dict[str, str]) -> dict[str, object]:
     cmd = [str(BIN / "airflow-dag-publisher"), "publish", "--env", ENV, "--package", package, "--bucket", BUCKET,
-           "--source", str(source), "--image", f"registry.example.com/{package}:1.0", "--json"]
+           "--source", str(source), "--json"]  # no --image: its jobs run one image each
     if not dynamic:
         cmd.append("--skip-dynamic-validation")
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900, check=False)

@@ -243,7 +243,9 @@ class DemoStack:
         package (in a cluster, the ConfigMap `manage.sh ENV trust` writes from Terraform's outputs)."""
         write_key(self.signing_key)
         pem = public_pem(self.signing_key)
-        self.trust_file.write_text(trust_yaml({package: [pem] for package in EXAMPLE_PACKAGES}))
+        # Each example package, and "*": any other package published to the demo (the README's second
+        # terminal, the tests) is signed with the same key through env.sh's DAG_SIGNING_KEY.
+        self.trust_file.write_text(trust_yaml({**{package: [pem] for package in EXAMPLE_PACKAGES}, "*": [pem]}))
 
     def start_sync_agent(self) -> None:
         assert self.airflow is not None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -37,7 +38,7 @@ def trust_yaml(trusted: Mapping[str, Sequence[str]]) -> str:
     """The agent's trust file: each package with its PEM public keys as YAML block literals."""
     lines: list[str] = []
     for package, pems in sorted(trusted.items()):
-        lines.append(f"{package}:")
+        lines.append(f"{json.dumps(package)}:")  # quoted: "*" would be a YAML alias
         for pem in pems:
             lines.append("  - |")
             lines.extend(f"    {line}" for line in pem.strip().splitlines())

@@ -25,7 +25,7 @@ from tests.infra.infra_helpers import MotoServer, bucket_arn, ci_promote_policy,
 
 A, B = "pkg_a", "pkg_b"
 BUCKETS = {"dev": "dags-promote-dev", "staging": "dags-promote-staging", "prod": "dags-promote-prod"}
-META = ReleaseMeta(published_by="test", tool_version="0", image="registry.example.com/a:1.0.0")
+META = ReleaseMeta(published_by="test", tool_version="0")  # the image recorded is the one the jobs run
 
 
 def identities() -> dict[str, list[dict[str, Any]]]:

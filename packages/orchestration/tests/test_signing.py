@@ -183,6 +183,16 @@ def test_trust_file_maps_packages_to_keys(keys: dict[str, Path], tmp_path: Path)
     assert load_trust(None, require=False).keys == {} and not load_trust(None, require=False).enabled
 
 
+def test_the_star_entry_is_trusted_for_every_package_without_its_own(keys: dict[str, Path], tmp_path: Path) -> None:
+    text = trust_yaml({"acme": [public_pem(keys["ec"])], "*": [public_pem(keys["rsa"])]})
+    assert text.startswith('"*":')  # unquoted, * would be a YAML alias
+    path = tmp_path / "trust.yaml"
+    path.write_text(text)
+    trust = load_trust(str(path), require=True)
+    assert [k.fingerprint for k in trust.keys_for("acme")] == [trusted(keys["ec"]).fingerprint]  # its own only
+    assert [k.fingerprint for k in trust.keys_for("gamma")] == [trusted(keys["rsa"]).fingerprint]
+
+
 @pytest.mark.parametrize(("text", "why"), [
     ("acme: [", "not valid YAML"),
     ("- a\n- b\n", "expected a mapping of package"),

@@ -35,8 +35,7 @@ def run(capsys: pytest.CaptureFixture[str], bucket: str, *args: str, env: str = 
 
 
 def publish(capsys: pytest.CaptureFixture[str], bucket: str, src: Path, env: str = "dev") -> str:
-    doc = run(capsys, bucket, "publish", "--source", str(src), "--skip-dynamic-validation", "--json", "--image",
-              f"registry.example.com/alpha:{src.name}", env=env).json()
+    doc = run(capsys, bucket, "publish", "--source", str(src), "--skip-dynamic-validation", "--json", env=env).json()
     return str(doc["release_id"])
 
 
@@ -114,7 +113,7 @@ def test_show_prints_a_release_in_human_form_and_as_json(tmp_path: Path, bucket:
     assert f"release        {r0}\n" in text
     assert "package        alpha in dev\n" in text
     assert f"published      {manifest['created_at']} by {manifest['published_by']}\n" in text
-    assert "image          registry.example.com/alpha:v0\n" in text
+    assert "image          registry.example.com/alpha:1.0.0\n" in text  # what v0's job runs
     assert f"git sha        {manifest['git_sha'] or '-'}\n" in text
     assert "previous       - (first release)\n" in text
     assert "promoted from  -\n" in text and "signed by      unsigned\n" in text

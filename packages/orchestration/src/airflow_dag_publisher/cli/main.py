@@ -39,10 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> int:
         args = toolkit.parse(build_parser(os.environ), args_list)
-        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                            format="%(levelname)s %(name)s: %(message)s")
         func: Callable[[argparse.Namespace], int] = args.func
-        return func(args)
+        with toolkit.log_to_stderr(logging.INFO if args.verbose else logging.WARNING):
+            return func(args)
 
     return toolkit.guard(PROG, args_list, run)
 

@@ -14,12 +14,14 @@ handler that maps the exception hierarchy (errors.py) to exit codes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 import argcomplete
@@ -170,6 +172,23 @@ def guard(prog: str, argv: Sequence[str], run: Callable[[], int]) -> int:
         report_error(prog, EXIT_INTERNAL, "internal", f"internal error: {type(exc).__name__}: {exc} (this is a bug, "
                      f"not worth retrying; the traceback is in {path})", as_json=as_json)
         return EXIT_INTERNAL
+
+
+@contextlib.contextmanager
+def log_to_stderr(level: int) -> Iterator[None]:
+    """Log records at `level` and above to the current stderr while the block runs; the root logger is
+    put back afterwards, so an in-process caller (a test) never keeps a handler on a closed stream."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    saved = root.level
+    root.addHandler(handler)
+    root.setLevel(level)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved)
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timezone
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -35,11 +37,23 @@ class TextFormatter(logging.Formatter):
         return f"{ts} {record.levelname:<7} {record.getMessage()}" + (f" [{extra}]" if extra else "")
 
 
-def configure(fmt: str, level: str) -> None:
+@contextlib.contextmanager
+def configured(fmt: str, level: str) -> Iterator[None]:
+    """Log to the current stderr in `fmt` at `level` while the block runs; the root logger is put back
+    afterwards (an in-process caller, such as a test, gets its own stderr each time)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    noisy = {name: logging.getLogger(name).level for name in ("botocore", "boto3", "urllib3", "s3transfer")}
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for name in noisy:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        for name, old in noisy.items():
+            logging.getLogger(name).setLevel(old)

@@ -113,8 +113,8 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         check(args)
         trust = load_trust(args.trust_file, require=args.require_signatures,
                            option=f"--trust-file ({env_name('--trust-file')})")
-        logs.configure(args.log_format, args.log_level)
-        return run(args, trust)
+        with logs.configured(args.log_format, args.log_level):
+            return run(args, trust)
 
     return toolkit.guard(PROG, args_list, start)
 

@@ -1,7 +1,8 @@
 """The agent's trust: which public keys may sign each package's releases (`--trust-file`, a YAML
-mapping package -> list of PEM public keys) and whether a package without keys applies nothing
-(`--require-signatures`). A trust file that does not parse is a usage error naming the file and
-the package at fault."""
+mapping package -> list of PEM public keys; the entry `"*"` lists keys trusted for every package
+without an entry of its own, e.g. one platform key for a development environment) and whether a
+package without keys applies nothing (`--require-signatures`). A trust file that does not parse is
+a usage error naming the file and the package at fault."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from airflow_dag_publisher.names import PACKAGE_RE
 from airflow_dag_publisher.signing import TrustedKey, load_public_key
 
 MAX_TRUST_FILE_BYTES = 4 * 1024 * 1024
+ANY_PACKAGE = "*"
 
 
 @dataclass(frozen=True)
@@ -28,7 +30,8 @@ class Trust:
     source: str = ""
 
     def keys_for(self, package: str) -> tuple[TrustedKey, ...]:
-        return self.keys.get(package, ())
+        """The package's own keys; a package without an entry gets the `"*"` entry's (if any)."""
+        return self.keys[package] if package in self.keys else self.keys.get(ANY_PACKAGE, ())
 
     @property
     def enabled(self) -> bool:
@@ -48,7 +51,7 @@ def parse_trust(text: str, *, source: str) -> dict[str, tuple[TrustedKey, ...]]:
     keys: dict[str, tuple[TrustedKey, ...]] = {}
     for package, pems in raw.items():
         where = f"{source}: package {package!r}"
-        if not isinstance(package, str) or not PACKAGE_RE.match(package):
+        if not isinstance(package, str) or not (PACKAGE_RE.match(package) or package == ANY_PACKAGE):
             raise UsageError(f"{where}: not a valid package name")
         if isinstance(pems, str):
             pems = [pems]
