@@ -57,12 +57,12 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
 
 
 def demo_exports() -> dict[str, str]:
-    """What the running demo's env.sh exports (S3 endpoint and credentials, bucket, environment), as
+    """What the running demo's env.sh exports (S3 endpoint and credentials, bucket, environment, signing key), as
     `. .local/demo/env.sh` in a second terminal would set them."""
     script = f"set -a; . {shlex.quote(str(LOCAL_DEMO / 'env.sh'))}; env -0"
     out = subprocess.run(["bash", "-c", script], env={"PATH": "/usr/bin:/bin"}, capture_output=True, timeout=30,
                          check=True).stdout.decode()
-    wanted = ("AWS_", "DAG_BUCKET", "ENVIRONMENT")
+    wanted = ("AWS_", "DAG_BUCKET", "ENVIRONMENT", "DAG_SIGNING_KEY")  # the demo trusts its key for any package
     return {k: v for k, _, v in (e.partition("=") for e in out.split("\0") if e) if k.startswith(wanted)}
 
 
@@ -230,7 +230,8 @@ def test_the_ci_templates_wait_path_runs_under_gitlab_ci_local_against_the_demo(
     repo = make_package_repo(tmp_path, pipeline=on_shell_runner(pipeline))
     variables = {k: v for k, v in exports.items() if k.startswith("AWS_")}
     variables.update({"DAG_PUBLISHER_INSTALL": "skip", "AIRFLOW_API_URL": demo.url,
-                      "AIRFLOW_API_USERNAME": demo.user, "AIRFLOW_API_PASSWORD": demo.password})
+                      "AIRFLOW_API_USERNAME": demo.user, "AIRFLOW_API_PASSWORD": demo.password,
+                      "DAG_SIGNING_KEY": exports["DAG_SIGNING_KEY"]})  # the demo's agent requires signatures
     assert exports["ENVIRONMENT"] == pipeline["publish_dags_dev"]["variables"]["ENVIRONMENT"]
 
     result = run_job(GCL, repo, "publish_dags_dev", variables)
