@@ -242,3 +242,22 @@ def test_promote_copies_the_source_releases_archive_by_its_pinned_version(
     assert prod["archive"]["size"] == len(archive) and prod["archive"]["version_id"] != stored["VersionId"]
     copy = client.get_object(Bucket=bucket, Key="prod/alpha/release.tar.gz", VersionId=prod["archive"]["version_id"])
     assert copy["Body"].read() == archive
+
+
+def test_promote_signs_with_the_signing_key_and_the_agents_trust_accepts_it(
+        tmp_path: Path, bucket: str, seaweedfs: SeaweedFS, capsys: pytest.CaptureFixture[str]) -> None:
+    from airflow_dag_publisher.manifest import parse_manifest
+    from airflow_dag_publisher.signing import signature_problem
+    from airflow_dag_publisher.sync.trust import parse_trust
+
+    from devstack.signing_keys import public_pem, trust_yaml, write_key
+
+    key = write_key(tmp_path / "key.pem")
+    publish(capsys, bucket, "staging", "alpha", alpha_source(tmp_path))
+    done = promote(capsys, bucket, "alpha", "--signing-key", f"file:{key}")
+    assert done.code == 0, done.out + done.err
+    body = seaweedfs.client().get_object(Bucket=bucket, Key="prod/alpha/manifest.json")["Body"].read()
+    manifest = parse_manifest(body, source="prod/alpha/manifest.json")
+    assert manifest.signature is not None and manifest.promoted_from is not None
+    trusted = parse_trust(trust_yaml({"alpha": [public_pem(key)]}), source="trust.yaml")["alpha"]
+    assert signature_problem(manifest, trusted, require=True) is None

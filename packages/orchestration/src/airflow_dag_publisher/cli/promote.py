@@ -30,6 +30,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     p.add_argument("--max-delete", type=toolkit.number(int, minimum=0, exclusive=False), default=None, metavar="N",
                    help="refuse a promotion that deletes more than N files of --env's current release")
     waiting.add_wait(o)
+    common.add_signing_key(o)
     common.add_json(o)
     p.set_defaults(func=run)
 
@@ -39,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from_env = check_env(args.from_env, "--from-env")
     origin = Storage(check_bucket(args.from_bucket, "--from-bucket"), storage.client) if args.from_bucket else None
     api = waiting.airflow_api(args)
-    publisher = Publisher(storage, env, package)
+    publisher = Publisher(storage, env, package, signer=common.signer(args))
     result = publisher.promote(common.release_meta(None), from_env, args.release, source_storage=origin,
                                allow_empty=args.allow_empty, max_delete=args.max_delete)
     for w in result.warnings:
