@@ -43,6 +43,11 @@ def dag_key(env: str, package: str, path: str) -> str:
     return f"{env}/{package}/dags/{path}"
 
 
+def archive_key(env: str, package: str) -> str:
+    """The one archive key of a package: each release's archive is a version of it, pinned by the manifest."""
+    return f"{env}/{package}/release.tar.gz"
+
+
 def journal_prefix(env: str) -> str:
     return f"{JOURNAL_ROOT}/{env}/"
 
