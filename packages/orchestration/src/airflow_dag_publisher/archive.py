@@ -1,5 +1,5 @@
 """The release archive: every file of a release in one deterministic `tar.gz`, so that a consumer
-holding few of a release's files fetches it in one request (`<env>/<package>/release.tar.gz`,
+holding few of a release's files fetches it in one request (`<env>/<package>/dags.tar.gz`,
 pinned in the manifest by VersionId, sha256 and size).
 
 Deterministic: entries sorted by path, regular files only, mode 0644, uid/gid 0, no user or group

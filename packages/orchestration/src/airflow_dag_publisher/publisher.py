@@ -331,15 +331,19 @@ class Publisher:
 
     def _restore_archive(self, target: ReleaseManifest) -> ArchiveRef | None:
         """The archive of a rolled-back-to release, current again: its pinned version copied over the
-        live key (noncurrent versions expire), or, for a release published before archives, built from
-        its files as pinned (each verified)."""
+        live key (noncurrent versions expire), or, for a release published before archives (or whose
+        archive version expired), built from its files as pinned (each verified)."""
         if not target.files:
             return None
         key = archive_key(self.env, self.package)
         if target.archive is not None:
-            stored = self.storage.copy_version(key, target.archive.version_id)
-            return ArchiveRef(stored.version_id or target.archive.version_id, target.archive.sha256,
-                              target.archive.size, target.archive.format)
+            try:
+                stored = self.storage.copy_version(key, target.archive.version_id)
+            except NotFoundError:  # expired by the lifecycle rules: build it again from the files
+                pass
+            else:
+                return ArchiveRef(stored.version_id or target.archive.version_id, target.archive.sha256,
+                                  target.archive.size, target.archive.format)
 
         def read(f: FileEntry) -> tuple[str, bytes]:
             where = dag_key(self.env, self.package, f.path)

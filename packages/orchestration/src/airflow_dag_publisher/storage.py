@@ -44,8 +44,16 @@ def dag_key(env: str, package: str, path: str) -> str:
 
 
 def archive_key(env: str, package: str) -> str:
-    """The one archive key of a package: each release's archive is a version of it, pinned by the manifest."""
-    return f"{env}/{package}/release.tar.gz"
+    """The one archive key of a package: each release's archive is a version of it, pinned by the
+    manifest. It starts with `<env>/<package>/d`, so the reconciliation listing (LISTING_DELIMITER)
+    rolls it into the package's one common prefix with its DAG files."""
+    return f"{env}/{package}/dags.tar.gz"
+
+
+# The reconciliation listing's delimiter: under `<env>/`, everything of a package after `<package>/d`
+# (its `dags/` files and its `dags.tar.gz` archive) rolls into one common prefix, so the listing
+# holds two entries per package (that prefix and manifest.json) whatever the package holds.
+LISTING_DELIMITER = "/d"
 
 
 def journal_prefix(env: str) -> str:
@@ -277,12 +285,12 @@ class Storage:
 
     def list_manifests(self, env: str) -> list[ManifestListing]:
         """Every package's manifest.json under `<env>/`, via the delimiter listing that rolls each
-        package's DAG files into one common prefix."""
+        package's DAG files and archive into one common prefix (LISTING_DELIMITER)."""
         found: list[ManifestListing] = []
         prefix = f"{env}/"
         try:
             for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter="/dags/"
+                Bucket=self.bucket, Prefix=prefix, Delimiter=LISTING_DELIMITER
             ):
                 for obj in page.get("Contents", []):
                     key = obj["Key"]

@@ -15,7 +15,7 @@ from airflow_dag_publisher.catalog import Environment
 from airflow_dag_publisher.manifest import ReleaseManifest
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
 from airflow_dag_publisher.sources import LocalFile
-from airflow_dag_publisher.storage import Storage, archive_key
+from airflow_dag_publisher.storage import LISTING_DELIMITER, Storage, archive_key
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.releases import Layout
 
@@ -97,3 +97,18 @@ def test_an_agent_syncs_a_published_release_from_its_archive(publisher: Publishe
     assert result.applied == ["alpha"] and folder_view(tmp_path / "dags") == {"alpha": release(1)}
     assert agent.metrics.sample("dagsync_archives_downloaded_total") == 1
     assert result.requests == 4  # the journal, the listing, the manifest, the archive
+
+
+def test_the_reconciliation_listing_holds_two_entries_per_package(publisher: Publisher) -> None:
+    """The archive key rolls into the package's one common prefix with its DAG files, so the listing
+    does not grow with archives (on SeaweedFS, a page ending on a common prefix drops the next keys of
+    that package: two entries per package keep every page ending on a manifest)."""
+    publish(publisher, release(1))
+    Publisher(publisher.storage, publisher.env, "beta").publish_files(local(release(2)), META, STATIC,
+                                                                      environment=Environment())
+    resp = publisher.storage.client.list_objects_v2(Bucket=publisher.storage.bucket, Prefix=f"{publisher.env}/",
+                                                    Delimiter=LISTING_DELIMITER)
+    env = publisher.env
+    assert [o["Key"] for o in resp["Contents"]] == [f"{env}/alpha/manifest.json", f"{env}/beta/manifest.json"]
+    assert [p["Prefix"] for p in resp["CommonPrefixes"]] == [f"{env}/alpha/d", f"{env}/beta/d"]
+    assert [m.package for m in publisher.storage.list_manifests(env)] == ["alpha", "beta"]

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from airflow_dag_publisher.storage import Download
+from airflow_dag_publisher.storage import Download, archive_key
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.releases import Layout
 
@@ -134,7 +134,7 @@ def test_a_failed_download_fails_the_cycle_and_keeps_the_releases_already_built(
     remote = MemoryRemote()
     for p in ("a_one", "b_two", "c_three"):
         memory_publish(remote, p, files_of(p), archive=True)
-    remote.objects.pop(f"{ENV}/b_two/release.tar.gz")
+    remote.objects.pop(archive_key(ENV, "b_two"))
     original = remote.download
 
     def download(key: str, version_id: str, dest: str, *, max_bytes: int,

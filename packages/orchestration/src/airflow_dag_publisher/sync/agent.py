@@ -20,16 +20,17 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 from airflow_dag_publisher.errors import DagPublisherError, ManifestError, RefusedError
 from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest, parse_manifest
 from airflow_dag_publisher.names import PACKAGE_RE
 from airflow_dag_publisher.storage import Fetched, journal_prefix, manifest_key
 from airflow_dag_publisher.sync import planner
-from airflow_dag_publisher.sync.fetch import Built, Deadline, DownloadPool, build_release
+from airflow_dag_publisher.sync.fetch import POLL_SECONDS, Built, Deadline, DownloadPool, build_release
 from airflow_dag_publisher.sync.metrics import Metrics
 from airflow_dag_publisher.sync.planner import Action, Decision, Vanished
 from airflow_dag_publisher.sync.releases import Layout
@@ -246,41 +247,89 @@ class SyncAgent:
         return self.storage.get(manifest_key(self.config.env, package),
                                 if_none_match=current.etag if current else None, max_bytes=MAX_MANIFEST_BYTES)
 
-    def _fetch_manifests(self, packages: list[str], cycle: _Cycle) -> dict[str, Fetched]:
-        """The packages' manifests (conditional GETs), through the cycle's pool when there are several."""
-        reads = {p: cycle.reads[p] for p in packages if p in cycle.reads}
-        todo = [p for p in packages if p not in reads]
-        if len(todo) <= 1:
-            reads.update((p, self._get_manifest(p)) for p in todo)
-            return reads
-        futures: dict[Future[Fetched], str] = {cycle.pool.submit(self._get_manifest, p): p for p in todo}
-        try:
-            for fut in as_completed(futures):
-                reads[futures[fut]] = fut.result()
-                cycle.deadline.check()
-        finally:
-            for fut in futures:
-                fut.cancel()
-        return reads
-
     def _sync_packages(self, packages: list[str], cycle: _Cycle) -> None:
-        """Fetch the packages' manifests, decide each (pure), then build every release to apply."""
-        reads = self._fetch_manifests(packages, cycle)
-        builds: list[tuple[Decision, AppliedRelease | None]] = []
-        for package in packages:
-            cycle.deadline.check()
+        """Fetch the packages' manifests (conditional GETs, through the cycle's pool) and, as each
+        arrives, decide (pure), then either apply the decision (keep, remove, refuse) or start
+        building the release: at most `workers` builds at once, every download through the same pool.
+        A builder swaps its package in and saves its state file as soon as the release is complete
+        (file system work, so it runs beside the other builds); this thread then records it in
+        memory. The first failure that fails the cycle (storage, the deadline, a stop request)
+        abandons the work still running; what finished is kept."""
+        if not packages:
+            return
+        builders = ThreadPoolExecutor(max_workers=max(1, min(self.config.workers, len(packages))),
+                                      thread_name_prefix="dagsync-build")
+        pending: dict[Future[Any], tuple[str, Any]] = {}  # -> ("manifest", package) | ("build", decision)
+        failure: DagPublisherError | None = None
+        held: dict[str, str] | None = None
+
+        def fail(exc: DagPublisherError) -> None:
+            nonlocal failure
+            failure = failure or exc
+            cycle.deadline.abandon.set()
+
+        def settle(decision: Decision, exc: Exception) -> None:
+            try:
+                self._settle(decision, exc, cycle)
+            except DagPublisherError as err:
+                fail(err)
+
+        def arrived(package: str, read: Fetched) -> None:
+            nonlocal held
             current = self.state.applied.get(package)
-            decision = self._decide(package, reads[package], current)
+            decision = self._decide(package, read, current)
             if decision is None:
-                continue
+                return
             if decision.action is Action.APPLY:
-                builds.append((decision, current))
-                continue
+                held = self._held(cycle) if held is None else held  # built before any builder reads it
+                pending[builders.submit(self._build, decision, current, held, cycle)] = ("build", decision)
+                return
             try:
                 self._apply(decision, current, cycle)
             except Exception as exc:
-                self._settle(decision, exc, cycle)
-        self._build_all(builds, cycle)
+                settle(decision, exc)
+
+        try:
+            for package in packages:
+                if package in cycle.reads:
+                    arrived(package, cycle.reads[package])
+                else:
+                    pending[cycle.pool.submit(self._get_manifest, package)] = ("manifest", package)
+            for _ in range(100_000_000):
+                if not pending:
+                    break
+                done, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    kind, what = pending.pop(fut)
+                    if kind == "manifest":
+                        try:
+                            read = fut.result()
+                        except DagPublisherError as exc:
+                            fail(exc)
+                            continue
+                        if failure is None:
+                            arrived(what, read)
+                        continue
+                    try:
+                        built, swapped_at = fut.result()
+                    except Exception as exc:
+                        settle(what, exc)
+                    else:
+                        self._swapped(what, built, swapped_at, cycle)
+                if failure is None:
+                    try:
+                        cycle.deadline.check()
+                    except DagPublisherError as exc:
+                        fail(exc)
+        except BaseException:
+            cycle.deadline.abandon.set()
+            raise
+        finally:
+            for fut in pending:
+                fut.cancel()
+            builders.shutdown(wait=True, cancel_futures=True)
+        if failure is not None:
+            raise failure
 
     def _decide(self, package: str, read: Fetched, current: AppliedRelease | None) -> Decision | None:
         if read.unchanged:
@@ -336,62 +385,29 @@ class SyncAgent:
         log.info("package %s retired (release %s): link removed", package, manifest.release_id,
                  extra={"package": package, "release_id": manifest.release_id})
 
-    def _build_all(self, builds: list[tuple[Decision, AppliedRelease | None]], cycle: _Cycle) -> None:
-        """Build the releases, at most `workers` at once, and swap each in as it finishes. The first
-        failure that fails the cycle abandons the builds still running; what finished is kept."""
-        if not builds:
-            return
-        held = self._held(cycle)  # built here, before any builder reads it
-        failure: BaseException | None = None
+    def _build(self, decision: Decision, current: AppliedRelease | None, held: dict[str, str],
+               cycle: _Cycle) -> tuple[Built, float]:
+        """In a builder thread: build the release, swap the package's link to it, save its state."""
+        package, manifest = decision.package, decision.manifest
+        assert manifest is not None
+        built = build_release(self.storage, self.layout, manifest, held, pool=cycle.pool, deadline=cycle.deadline)
+        # The build gave every file of the release the time it finished, just before this swap (see
+        # fetch.build_release), and _retouch_due gives them the time again 2 s after it.
+        swapped_at = time.time()
+        self.layout.swap(package, built.name)
+        if current and current.release_dir != built.name:
+            self.layout.mark_superseded(package, current.release_dir)
+        self.store.save_package(package, AppliedRelease(decision.etag, manifest, built.name))
+        return built, swapped_at
 
-        def settle(decision: Decision, exc: Exception) -> None:
-            nonlocal failure
-            try:
-                self._settle(decision, exc, cycle)
-            except DagPublisherError as err:
-                failure = failure or err
-                cycle.deadline.abandon.set()
-
-        def build(decision: Decision) -> Built:
-            assert decision.manifest is not None
-            return build_release(self.storage, self.layout, decision.manifest, held, pool=cycle.pool,
-                                 deadline=cycle.deadline)
-
-        builders = ThreadPoolExecutor(max_workers=max(1, min(self.config.workers, len(builds))),
-                                      thread_name_prefix="dagsync-build")
-        try:
-            futures = {builders.submit(build, d): (d, current) for d, current in builds}
-            for fut in as_completed(futures):
-                decision, current = futures[fut]
-                try:
-                    self._swap_in(decision, current, fut.result(), cycle)
-                except Exception as exc:
-                    settle(decision, exc)
-        except BaseException:
-            cycle.deadline.abandon.set()
-            raise
-        finally:
-            builders.shutdown(wait=True, cancel_futures=True)
-        if failure is not None:
-            raise failure
-
-    def _swap_in(self, decision: Decision, current: AppliedRelease | None, built: Built, cycle: _Cycle) -> None:
+    def _swapped(self, decision: Decision, built: Built, swapped_at: float, cycle: _Cycle) -> None:
+        """A builder swapped the package in and saved its state file: the loop records it in memory."""
         package, manifest = decision.package, decision.manifest
         assert manifest is not None
         self.state.refused.pop(package, None)
         self._index_release(cycle, package, built.name, manifest)
-        # Airflow re-parses a file before min_file_process_interval only when its mtime is newer than
-        # its last parse (file_parsing_sort_mode = modified_time). Every file of the new release gets
-        # the swap time, so each DAG file of the package is re-parsed now, also one that only imports
-        # a changed helper. (Release files are never hard links of the live release's, so this does
-        # not touch what Airflow reads until the swap.)
-        swapped_at = time.time()
-        self.layout.set_mtime(package, built.name, swapped_at)
-        self.layout.swap(package, built.name)
         self.state.retouch[package] = (built.name, time.monotonic() + RETOUCH_AFTER)
-        if current and current.release_dir != built.name:
-            self.layout.mark_superseded(package, current.release_dir)
-        self._record(package, AppliedRelease(decision.etag, manifest, built.name))
+        self._remember(package, AppliedRelease(decision.etag, manifest, built.name))
         self.metrics.downloaded(built.downloaded_files, built.downloaded_bytes, built.reused_files,
                                 archives=int(built.archive))
         self.metrics.release_applied(self._latency(package, manifest, cycle, swapped_at))
@@ -424,6 +440,9 @@ class SyncAgent:
 
     def _record(self, package: str, applied: AppliedRelease) -> None:
         self.store.save_package(package, applied)
+        self._remember(package, applied)
+
+    def _remember(self, package: str, applied: AppliedRelease) -> None:
         self.state.applied[package] = applied
         self.state.vanished = self.state.vanished - {package}
 
@@ -456,7 +475,7 @@ class SyncAgent:
             current = self.state.applied.get(package)
             if current is not None and current.release_dir == name:
                 try:
-                    self.layout.set_mtime(package, name, time.time())
+                    self.layout.set_mtime(package, name, time.time(), [e.path for e in current.manifest.files])
                 except OSError as exc:
                     log.warning("package %s: cannot touch its release files: %s", package, exc)
 

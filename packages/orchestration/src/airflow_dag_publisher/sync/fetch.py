@@ -92,6 +92,7 @@ def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, he
     final = layout.release_path(package, name)
     if final.is_dir():
         if layout.release_complete(package, name, manifest):
+            layout.set_mtime(package, name, time.time(), [e.path for e in manifest.files])
             return Built(name, reused_files=len(manifest.files))
         trash = final.with_name(f".trash-{uuid.uuid4().hex[:8]}")
         os.replace(final, trash)
@@ -109,8 +110,15 @@ def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, he
         else:
             _download_all(storage, pool, manifest, download, staging, deadline)
             fetched = sum(e.size for e in download)
+        # Airflow re-parses a file before min_file_process_interval only when its mtime is newer than
+        # its last parse (file_parsing_sort_mode = modified_time): every file of the release gets the
+        # time the build finished, just before its swap, so each DAG file of the package is re-parsed
+        # after the swap, also one that only imports a changed helper. (Release files are never hard
+        # links of the live release's, so this does not touch what Airflow reads until the swap.)
+        now = time.time()
         for entry in manifest.files:
             os.chmod(staging / entry.path, 0o444)
+            os.utime(staging / entry.path, (now, now))
         deadline.check()
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(staging, final)
