@@ -22,8 +22,6 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
-import argcomplete
-
 from airflow_dag_publisher.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DagPublisherError, UsageError
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -169,6 +167,10 @@ def guard(prog: str, argv: Sequence[str], run: Callable[[], int]) -> int:
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    """Offer shell completion (a no-op unless the shell asks), then parse."""
-    argcomplete.autocomplete(parser)
+    """Offer shell completion when the shell asks (argcomplete sets _ARGCOMPLETE; imported only
+    then, so that a plain run does not pay for it), then parse."""
+    if "_ARGCOMPLETE" in os.environ:
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     return parser.parse_args(argv)

@@ -28,7 +28,7 @@ from typing import Any
 from airflow_dag_publisher.errors import DagPublisherError, ManifestError, RefusedError
 from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest, parse_manifest
 from airflow_dag_publisher.names import PACKAGE_RE
-from airflow_dag_publisher.storage import Fetched, journal_prefix, manifest_key
+from airflow_dag_publisher.storage import Fetched, ManifestListing, journal_prefix, manifest_key
 from airflow_dag_publisher.sync import planner
 from airflow_dag_publisher.sync.fetch import POLL_SECONDS, Built, Deadline, DownloadPool, build_release
 from airflow_dag_publisher.sync.metrics import Metrics
@@ -99,12 +99,24 @@ class SyncAgent:
         self.state = AgentState()
         self.started_at = clock()
         self._prefix = journal_prefix(config.env)
+        self._prefetched: tuple[Future[list[str]], Future[list[ManifestListing]]] | None = None
+        self._requests_at_prefetch = 0
 
     # -- start and stop ---------------------------------------------------------------------------
-    def open(self) -> None:
+    def open(self, *, prefetch: bool = False) -> None:
+        """Take the folders and read the saved state. With `prefetch`, the first reconciliation's two
+        listings (journal, manifests) are sent now, in the background, while the saved state is read:
+        at a pod's start the wait on S3 then overlaps the local work."""
         self.layout.prepare()
         self.store.ensure()
         self.state.journal = self.store.load_journal()
+        if prefetch:
+            self._requests_at_prefetch = self.storage.requests
+            start_after = planner.journal_start_after(self._prefix, self.state.journal, int(self.clock() * 1000))
+            listing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dagsync-list")
+            self._prefetched = (listing.submit(self.storage.list_journal, self.config.env, start_after),
+                                listing.submit(self.storage.list_manifests, self.config.env))
+            listing.shutdown(wait=False)  # its threads end with these two listings
         for package, applied in self.store.load_packages().items():
             if self._still_in_place(package, applied):
                 self.state.applied[package] = applied
@@ -131,7 +143,7 @@ class SyncAgent:
         its owner cannot be found, a reconciliation of every package."""
         started = time.monotonic()
         self.metrics.heartbeat(started)
-        requests_before = self.storage.requests
+        requests_before = self._requests_at_prefetch if self._prefetched else self.storage.requests
         state = self.state
         if reconcile is None:
             reconcile = state.need_reconcile or started - state.last_reconcile >= self.config.reconcile_interval
@@ -179,15 +191,19 @@ class SyncAgent:
             log.warning("no package's manifest lists dag_id %s (its candidate packages: %s); syncing every package "
                         "instead", dag_id, ", ".join(planner.owner_candidates(dag_id)) or "none",
                         extra={"dag_id": dag_id})
-        keys = self.storage.list_journal(self.config.env, planner.journal_start_after(
-            self._prefix, state.journal, int(self.clock() * 1000)))
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None:
+            keys = prefetched[0].result()
+        else:
+            keys = self.storage.list_journal(self.config.env, planner.journal_start_after(
+                self._prefix, state.journal, int(self.clock() * 1000)))
         read = planner.read_journal(self._prefix, keys, state.journal)
         for key in read.ignored:
             log.debug("ignoring journal key %s", key)
         cycle.committed_ms = dict(read.committed_ms)
         if reconcile:
             cycle.deadline.check()
-            candidates = self._reconcile_candidates()
+            candidates = self._reconcile_candidates(prefetched[1].result() if prefetched else None)
         else:
             candidates = dict.fromkeys(sorted(read.packages))
         self._sync_packages(list(candidates), cycle)
@@ -221,8 +237,8 @@ class SyncAgent:
         except ManifestError:
             return None
 
-    def _reconcile_candidates(self) -> dict[str, str | None]:
-        listing = self.storage.list_manifests(self.config.env)
+    def _reconcile_candidates(self, listing: list[ManifestListing] | None = None) -> dict[str, str | None]:
+        listing = self.storage.list_manifests(self.config.env) if listing is None else listing
         listed = {m.package: m.etag for m in listing if PACKAGE_RE.match(m.package)}
         self._note_vanished(planner.vanished_from_listing(listed, self.state.held(), self.state.vanished))
         applied_etags = {p: a.etag for p, a in self.state.applied.items()}

@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
     server = None
     try:
-        agent.open()
+        agent.open(prefetch=args.dag_id is None)  # every start reconciles first; --dag-id lists nothing
         if args.metrics_port:
             server = MetricsServer(metrics, args.metrics_address, args.metrics_port, ready=agent.ready,
                                    alive=agent.alive).start()

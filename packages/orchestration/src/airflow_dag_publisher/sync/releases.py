@@ -121,11 +121,11 @@ class Layout:
     # -- checks ---------------------------------------------------------------------------------
     def release_complete(self, package: str, name: str, manifest: ReleaseManifest) -> bool:
         """Cheap check of a release directory: every file present with its size, nothing else."""
-        root = self.release_path(package, name)
+        root = str(self.release_path(package, name))
         try:
             for entry in manifest.files:
-                st = (root / entry.path).lstat()
-                if not (st.st_mode & 0o170000 == 0o100000 and st.st_size == entry.size):
+                st = os.lstat(os.path.join(root, entry.path))
+                if not (stat.S_ISREG(st.st_mode) and st.st_size == entry.size):
                     return False
         except OSError:
             return False
