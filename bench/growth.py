@@ -5,6 +5,7 @@ and `aws s3 sync`. Renders the table, one sentence per figure, and the plot (PNG
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bench.common import Row, fmt
 from bench.sync_bench import AGENT, AWS, GROWTH_COLD, GROWTH_NOOP, GROWTH_TASK, ONCE, ONCE_DAG
@@ -82,27 +83,39 @@ def plot(rows: list[Row], path: Path) -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plain = FuncFormatter(lambda value, _pos: f"{value:,g}")
+    # minor ticks of a log axis: label 2 and 5 of each decade only
+    some = FuncFormatter(lambda value, _pos: f"{value:,g}" if f"{value:e}"[0] in "25" else "")
+    markers = iter("os^vDxP*")
+    style = {peer: next(markers) for peer in LABELS}
+
+    def finish(ax: Any, title: str, ylabel: str) -> None:
+        ax.set(title=title, xlabel="packages in the bucket", ylabel=ylabel, xscale="log", yscale="log")
+        ax.set_xticks(sizes(rows))
+        ax.xaxis.set_major_formatter(plain)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(some)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 8), dpi=100)
     for ax, (title, scenario, peers) in zip(axes.flat, PANELS, strict=False):
         for peer in peers:
             points = series(rows, scenario, peer, "s")
             if points:
-                ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=LABELS[peer])
-        ax.set(title=title, xlabel="packages (20 files each)", ylabel="seconds (median)", xscale="log",
-               yscale="log")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=8)
+                ax.plot([n for n, _ in points], [v for _, v in points], marker=style[peer], label=LABELS[peer])
+        finish(ax, title, "seconds (median)")
     ax = axes.flat[3]
     for scenario, peer in REQUESTS:
         points = series(rows, scenario, peer, "requests")
         if points:
-            ax.plot([n for n, _ in points], [max(v, 0.5) for _, v in points], marker="o",
+            ax.plot([n for n, _ in points], [max(v, 0.5) for _, v in points], marker=style[peer],
+                    linestyle="--" if scenario == GROWTH_NOOP else "-",
                     label=f"{scenario.split(' (')[0]}: {LABELS[peer]}")
-    ax.set(title="S3 requests", xlabel="packages (20 files each)", ylabel="requests (median)", xscale="log",
-           yscale="log")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    finish(ax, "S3 requests", "requests (median)")
     fig.suptitle("airflow-dag-sync and aws s3 sync as the number of packages grows (one bench run)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
