@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench import validate_bench
 from bench.common import BIN, Row, counted, log, start_seaweedfs, write_rows
+from devstack.dagfiles import write_kpo_dag
 from devstack.seaweedfs import SeaweedFS
 
 ENV = "bench"
@@ -48,7 +49,8 @@ def columns() -> list[str]:
 def write_package(folder: Path, package: str, dags: int = 5, helpers: int = 150, sql: int = 45) -> int:
     folder.mkdir(parents=True)
     for n in range(dags):
-        (folder / f"{package}_job_{n:03d}.py").write_text(validate_bench.TEMPLATE.format(package=package, n=n))
+        write_kpo_dag(folder, package, f"job_{n:03d}", schedule='"@daily"', start_date=True,
+                      image=f"registry.example.com/{package}/jobs:1.0.{n}")
     lib = folder / f"{package}_lib"
     lib.mkdir()
     (lib / "__init__.py").write_text("")
