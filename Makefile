@@ -10,12 +10,13 @@ LOCAL_PACKAGES := packages/orchestration packages/pipeline_processing packages/r
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-tools test lint typecheck demo bench soak lock clean k8s-packages agent-lock
+.PHONY: help install system-tools test lint typecheck demo bench soak lock clean k8s-packages agent-lock cluster-policy
 
 help:
 	@echo "make demo    local S3 + sync agent + Airflow 3 with both example packages published"
 	@echo "make test    the whole suite (installs everything it needs first)"
 	@echo "make install the .venv from $(LOCK); make lint, make typecheck, make bench, make soak"
+	@echo "make cluster-policy  regenerate the Helm values' airflowLocalSettings (after editing packages.yaml)"
 
 $(STAMP): $(LOCK) $(wildcard $(addsuffix /pyproject.toml,$(LOCAL_PACKAGES)))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -42,6 +43,11 @@ k8s-packages: install
 # (packages/orchestration/tests/sync/test_dockerfile.py fails while they are stale). Run after `make lock`.
 agent-lock: install
 	$(PY) -m devstack.agent_lock
+
+# Airflow's cluster policies in the Helm values (airflowLocalSettings), generated from the policy module and
+# infra/airflow/packages.yaml; a test fails while the committed copy is stale.
+cluster-policy: install
+	$(PY) -m airflow_dag_publisher.policy.local_settings
 
 lint: install
 	$(VENV)/bin/ruff check .

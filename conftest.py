@@ -1,5 +1,6 @@
 """Fixtures shared by every test in the repository: a real SeaweedFS S3 server per test session
-(per xdist worker), a fresh versioned bucket per test, and an environment pointing boto3 at it."""
+(per xdist worker), a fresh versioned bucket per test, and an environment pointing boto3 at it,
+in a process that kept none of the caller's AWS settings (devstack.local_env)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from devstack.local_env import isolate_process
 from devstack.seaweedfs import SeaweedFS
 
 # The reliability suite's figures ("N publishers killed, M folder samples, 0 torn") in the terminal
 # summary; a plugin, so the xdist controller loads it too.
 pytest_plugins = ["tests.reliability.figures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """No test sees the caller's AWS settings (`make test` from a shell with AWS credentials, a
+    profile or config files): they leave os.environ before any test module, fixture or xdist
+    worker starts, so neither in-process boto3 nor a subprocess can read them."""
+    isolate_process()
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +42,6 @@ def s3_env(seaweedfs: SeaweedFS, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
     env = seaweedfs.env()
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(key, raising=False)
     return env
 
 
@@ -46,7 +53,8 @@ def bucket(seaweedfs: SeaweedFS, s3_env: dict[str, str]) -> str:
 
 @pytest.fixture(autouse=True)
 def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Never read the user's real AWS configuration or credentials."""
+    """Never read the user's real AWS configuration or credentials (pytest_configure removed the
+    caller's AWS_* settings), and never reach AWS: without a test endpoint, a closed loopback port."""
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

@@ -31,6 +31,7 @@ from bench import validate_bench
 from bench.common import BIN, Row, log, start_seaweedfs, write_rows
 from devstack.airflow import AirflowStack
 from devstack.demo_config import load_settings
+from devstack.local_env import local_env
 
 ENV = "dev"
 BUCKET = "bench-airflow"
@@ -39,8 +40,7 @@ CHANGED = "latchg"
 
 
 def dag_source(package: str, n: int, revision: int) -> str:
-    text = validate_bench.TEMPLATE.format(package=package, n=n)
-    return text.replace('schedule="@daily",', f'schedule="@daily",\n    description="revision {revision}",', 1)
+    return validate_bench.dag_text(package, n, description=f"revision {revision}")
 
 
 class Watcher(threading.Thread):
@@ -83,8 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         agent: subprocess.Popen[bytes] | None = None
         airflow: AirflowStack | None = None
         try:
-            env = {**os.environ, **s3.env(), "AWS_CONFIG_FILE": str(root / "none"),
-                   "AWS_SHARED_CREDENTIALS_FILE": str(root / "none")}
+            env = local_env(s3.env())
             s3.create_bucket(BUCKET)
             dags = root / "sync" / "dags"
             with open(root / "dagsync.log", "ab") as out:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.local_env import isolate_process
 from devstack.seaweedfs import SeaweedFS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,7 +48,12 @@ class Row:
 
 
 def start_seaweedfs(data_dir: Path) -> SeaweedFS:
-    return SeaweedFS(data_dir, metrics=True, start_timeout=120.0).start()
+    """A SeaweedFS with its metrics on, and this benchmark process pointed at it: os.environ keeps
+    none of the caller's AWS settings (devstack.local_env) and gets the server's endpoint and
+    credentials, for in-process boto3 and every peer started from here."""
+    s3 = SeaweedFS(data_dir, metrics=True, start_timeout=120.0).start()
+    isolate_process(s3.env())
+    return s3
 
 
 def server_requests(s3: SeaweedFS, bucket: str) -> int:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -22,7 +21,7 @@ from pathlib import Path
 
 from bench import validate_bench
 from bench.common import BIN, Row, counted, log, start_seaweedfs, write_rows
-from devstack.dagfiles import write_kpo_dag
+from devstack.local_env import local_env
 from devstack.seaweedfs import SeaweedFS
 
 ENV = "bench"
@@ -49,8 +48,7 @@ def columns() -> list[str]:
 def write_package(folder: Path, package: str, dags: int = 5, helpers: int = 150, sql: int = 45) -> int:
     folder.mkdir(parents=True)
     for n in range(dags):
-        write_kpo_dag(folder, package, f"job_{n:03d}", schedule='"@daily"', start_date=True,
-                      image=f"registry.example.com/{package}/jobs:1.0.{n}")
+        (folder / f"{package}_job_{n:03d}.py").write_text(validate_bench.dag_text(package, n))
     lib = folder / f"{package}_lib"
     lib.mkdir()
     (lib / "__init__.py").write_text("")
@@ -77,8 +75,7 @@ def publish(source: Path, package: str, *, dynamic: bool, env: dict[str, str]) -
 
 
 def publish_rows(s3: SeaweedFS, root: Path, reps: int, files: int) -> list[Row]:
-    env = {**os.environ, **s3.env(), "AWS_CONFIG_FILE": str(root / "none"),
-           "AWS_SHARED_CREDENTIALS_FILE": str(root / "none")}
+    env = local_env(s3.env())
     rows: dict[tuple[str, str, str], Row] = {}
     cold = f"publish a {files}-file package: cold (new package)"
     noop = f"publish a {files}-file package: no-op (same files again)"

@@ -478,7 +478,6 @@ def main(argv: list[str] | None = None) -> int:
         _isolate(root)
         s3 = start_seaweedfs(root / "seaweedfs")
         try:
-            os.environ.update(s3.env())
             os.environ["AIRFLOW_CONN_AWS_DEFAULT"] = json.dumps({
                 "conn_type": "aws", "login": s3.env()["AWS_ACCESS_KEY_ID"],
                 "password": s3.env()["AWS_SECRET_ACCESS_KEY"],
@@ -514,14 +513,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _isolate(root: Path) -> None:
-    """No user AWS configuration, a private AIRFLOW_HOME (S3Hook), nothing outside `root`."""
+    """A private AIRFLOW_HOME (S3Hook), nothing outside `root`. (start_seaweedfs removes the
+    caller's AWS settings from os.environ.)"""
     (root / "airflow-home").mkdir(parents=True)
-    os.environ.update({
-        "AWS_CONFIG_FILE": str(root / "no-aws-config"), "AWS_SHARED_CREDENTIALS_FILE": str(root / "no-aws-creds"),
-        "AIRFLOW_HOME": str(root / "airflow-home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-    })
-    for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        os.environ.pop(key, None)
+    os.environ.update({"AIRFLOW_HOME": str(root / "airflow-home"), "AIRFLOW__CORE__LOAD_EXAMPLES": "False"})
 
 
 if __name__ == "__main__":

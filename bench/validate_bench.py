@@ -13,15 +13,20 @@ from pathlib import Path
 
 from airflow_dag_publisher.validators import validate_source
 
-from devstack.dagfiles import write_kpo_dag
+from devstack.dagfiles import kpo_dag
 
 PACKAGE = "benchpkg"
 
 
+def dag_text(package: str, n: int, description: str | None = None) -> str:
+    """The bench's DAG file number n of a package (the shared conforming template)."""
+    return kpo_dag(package, f"job_{n:03d}", schedule='"@daily"', start_date=True, description=description,
+                   image=f"registry.example.com/{package}/jobs:1.0.{n}")
+
+
 def write_dags(folder: Path, count: int) -> None:
     for n in range(count):
-        write_kpo_dag(folder, PACKAGE, f"job_{n:03d}", schedule='"@daily"', start_date=True,
-                      image=f"registry.example.com/{PACKAGE}/jobs:1.0.{n}")
+        (folder / f"{PACKAGE}_job_{n:03d}.py").write_text(dag_text(PACKAGE, n))
 
 
 PARSE_TIMES: list[float] = []

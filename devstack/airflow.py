@@ -1,5 +1,5 @@
 """Start and stop real Airflow 3 components for tests and the demo, with the DAG-processing
-configuration we ship, and read back what Airflow serialized.
+configuration and the cluster policies we ship, and read back what Airflow serialized.
 
     stack = AirflowStack(home, dags_folder)          # AIRFLOW_HOME in `home`, sqlite DB there
     stack.start()                                    # `airflow db migrate`, then the components
@@ -27,6 +27,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from devstack.local_env import local_env
+
 
 # What we ship for every component that parses DAGs (see infra/airflow): new and changed files are
 # noticed within seconds instead of the 300 s default of [dag_processor] refresh_interval.
@@ -43,6 +45,17 @@ def shipped_config() -> dict[str, str]:
 SHIPPED_CONFIG: dict[str, str] = shipped_config()
 
 
+def shipped_local_settings() -> str:
+    """The Helm values' `airflowLocalSettings`: the airflow_local_settings.py (cluster policies) that
+    the chart mounts at $AIRFLOW_HOME/config/ in every Airflow container."""
+    from devstack.demo_config import load_settings
+
+    return load_settings().local_settings
+
+
+SHIPPED_LOCAL_SETTINGS: str = shipped_local_settings()
+
+
 def airflow_binary() -> str:
     here = Path(sys.executable).parent / "airflow"
     return str(here) if here.exists() else "airflow"
@@ -51,20 +64,26 @@ def airflow_binary() -> str:
 class AirflowStack:
     """Real Airflow components over one DAGs folder, with a private AIRFLOW_HOME and sqlite DB."""
 
+    dropped_prefixes: tuple[str, ...] = ("AIRFLOW__",)   # of the caller's variables, besides AWS_*
+
     def __init__(self, home: str | Path, dags_folder: str | Path, *,
                  components: Sequence[str] = ("dag-processor",), config: Mapping[str, str] | None = None,
-                 start_timeout: float = 180.0) -> None:
+                 local_settings: str | None = None, start_timeout: float = 180.0) -> None:
         self.home = Path(home).absolute()
         self.dags_folder = Path(dags_folder).absolute()
         self.components = tuple(components)
         self.config = {**SHIPPED_CONFIG, **(config or {})}
+        # airflow_local_settings.py: the shipped cluster policies unless given ("" for none)
+        self.local_settings = SHIPPED_LOCAL_SETTINGS if local_settings is None else local_settings
         self.start_timeout = start_timeout
         self.log_dir = self.home / "logs"
         self.db_path = self.home / "airflow.db"
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
+        """The components' environment: the caller's, without its Airflow settings (AIRFLOW__*) and
+        its AWS settings (devstack.local_env), plus this stack's configuration."""
+        env = local_env(drop_prefixes=self.dropped_prefixes)
         env.update({
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
@@ -77,19 +96,36 @@ class AirflowStack:
         env.update(self.config)
         return env
 
+    @property
+    def local_settings_path(self) -> Path:
+        """Where Airflow imports airflow_local_settings from: $AIRFLOW_HOME/config, as the chart mounts it."""
+        return self.home / "config" / "airflow_local_settings.py"
+
+    def write_local_settings(self) -> None:
+        path = self.local_settings_path
+        if self.local_settings:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.local_settings, encoding="utf-8")
+        else:
+            path.unlink(missing_ok=True)
+
     def migrate(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.dags_folder.mkdir(parents=True, exist_ok=True)
+        self.write_local_settings()
         with open(self.log_dir / "db-migrate.log", "ab") as log:
             done = subprocess.run([airflow_binary(), "db", "migrate"], env=self.env(), stdout=log,
                                   stderr=subprocess.STDOUT, timeout=self.start_timeout, check=False)
         if done.returncode != 0:
-            raise RuntimeError(f"airflow db migrate failed ({done.returncode}); see {self.log_dir / 'db-migrate.log'}")
+            raise RuntimeError(f"airflow db migrate failed ({done.returncode}); last lines of "
+                               f"{self.log_path('db-migrate')}:\n{self.log_tail('db-migrate')}")
 
     def start(self) -> AirflowStack:
         if not self.db_path.exists():
             self.migrate()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.write_local_settings()
         for component in self.components:
             log = open(self.log_path(component), "ab")  # noqa: SIM115 - kept open for the child's lifetime
             self.procs[component] = subprocess.Popen(
@@ -105,10 +141,15 @@ class AirflowStack:
         path = self.log_path(component)
         return path.read_text(errors="replace") if path.exists() else ""
 
+    def log_tail(self, component: str, lines: int = 15) -> str:
+        return "\n".join(self.log_text(component).splitlines()[-lines:]) or "(the log is empty)"
+
     def check_running(self) -> None:
+        """Raise, with the last lines of its log, when a component has exited."""
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                raise RuntimeError(f"airflow {name} exited with {proc.returncode}; see {self.log_path(name)}")
+                raise RuntimeError(f"airflow {name} exited with {proc.returncode}; last lines of "
+                                   f"{self.log_path(name)}:\n{self.log_tail(name)}")
 
     def stop(self, timeout: float = 20.0) -> None:
         procs, self.procs = self.procs, {}

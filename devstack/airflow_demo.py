@@ -31,6 +31,8 @@ class DemoAirflow(AirflowStack):
     in place of the test defaults), the api-server on a loopback port, a SimpleAuthManager login
     and a database copied from a cache of migrated ones."""
 
+    dropped_prefixes = ("AIRFLOW__", "DAGSYNC_")
+
     def __init__(self, home: Path, dags_dir: Path, *, port: int, config_env: Mapping[str, str], cache_dir: Path,
                  start_timeout: float = 300.0) -> None:
         super().__init__(home, dags_dir, components=COMPONENTS, start_timeout=start_timeout)
@@ -51,7 +53,6 @@ class DemoAirflow(AirflowStack):
 
     def env(self) -> dict[str, str]:
         env = super().env()
-        env = {k: v for k, v in env.items() if not k.startswith(("AWS_", "DAGSYNC_"))}
         env.update({
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.password_file),

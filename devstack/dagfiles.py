@@ -13,7 +13,7 @@ from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperato
 from airflow.sdk import DAG
 from kubernetes.client import models as k8s
 {preamble}
-with DAG(dag_id="{dag_id}", schedule={schedule}, catchup=False, tags={tags}{start_date}) as dag:
+with DAG(dag_id="{dag_id}", schedule={schedule}, catchup=False, tags={tags}{start_date}{description}) as dag:
     KubernetesPodOperator(
         task_id="run",
         name="run",
@@ -30,7 +30,8 @@ with DAG(dag_id="{dag_id}", schedule={schedule}, catchup=False, tags={tags}{star
 
 
 def kpo_dag(package: str, name: str, *, image: str | None = None, schedule: str | None = None,
-            preamble: str = "", tags: str | None = None, start_date: bool = False) -> str:
+            preamble: str = "", tags: str | None = None, start_date: bool = False,
+            description: str | None = None) -> str:
     """The source of DAG `<package>_<name>`. `schedule` is written as given (a Python literal:
     '"@daily"'); `preamble` goes after the imports; `tags` is a Python expression."""
     return _TEMPLATE.format(
@@ -38,6 +39,7 @@ def kpo_dag(package: str, name: str, *, image: str | None = None, schedule: str 
         preamble=f"\n{preamble}\n" if preamble else "",
         dag_id=f"{package}_{name}", schedule=schedule or "None", tags=tags or f'["{package}"]',
         start_date=', start_date=pendulum.datetime(2026, 1, 1, tz="UTC")' if start_date else "",
+        description=f", description={description!r}" if description else "",
         image=image or f"registry.example.com/{package}:1.0.0", module=f"{package}.jobs.{name}")
 
 

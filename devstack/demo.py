@@ -24,6 +24,7 @@ from types import FrameType
 from devstack.airflow_demo import ADMIN_USER, airflow_version
 from devstack.demo_config import ConfigError, load_settings
 from devstack.demo_stack import ROOT, DagWatcher, DemoError, DemoStack, Publishing
+from devstack.local_env import isolate_process
 
 READY_TIMEOUT = 300.0      # Airflow's four components on a busy 2-core machine
 PUBLISH_TIMEOUT = 600.0    # both publish jobs (validation parses each DAG with Airflow)
@@ -48,6 +49,8 @@ def _interrupt(signum: int, _frame: FrameType | None) -> None:
 
 def run(check: bool) -> int:
     out = Console()
+    # The demo runs its own S3: the caller's AWS settings reach none of its parts (devstack.local_env).
+    ignored = isolate_process()
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -55,6 +58,8 @@ def run(check: bool) -> int:
         return 1
     stack = DemoStack(settings, say=out.step)
     out.line(f"demo: Airflow {airflow_version()}, configured from {', '.join(settings.sources) or 'defaults'}")
+    if ignored:
+        out.line(f"demo: ignoring {', '.join(ignored)} from your shell (the demo uses its own S3 on loopback)")
     code = 1
     try:
         code = _start_and_serve(stack, out, check)

@@ -1,7 +1,8 @@
 """The demo's settings, read from the files production uses so that the two cannot drift:
 the Helm values (`infra/airflow/k8s/airflow-values.yaml` with `envs/<env>/values.yaml` layered
-over it, as `deploy_airflow.sh` does) give Airflow's configuration, and the environment's agent
-ConfigMap (`extraConfigMaps.airflow-dag-sync` in `envs/<env>/dag-sync-values.yaml`, part of the Helm
+over it, as `deploy_airflow.sh` does) give Airflow's configuration and its `airflow_local_settings.py`
+(the cluster policies, `airflowLocalSettings`), and the environment's agent ConfigMap
+(`extraConfigMaps.airflow-dag-sync` in `envs/<env>/dag-sync-values.yaml`, part of the Helm
 release) gives the sync agent's DAGSYNC_* settings."""
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ class DemoSettings:
     executor: str
     sync_env: dict[str, str]                    # DAGSYNC_* from the ConfigMap
     sources: tuple[str, ...]                    # the files read, for the banner
+    local_settings: str = ""                    # airflowLocalSettings: airflow_local_settings.py's text
 
     @property
     def bucket(self) -> str:
@@ -95,6 +97,10 @@ def load_settings(env: str = DEMO_ENV, k8s_dir: Path = K8S_DIR) -> DemoSettings:
     config = {str(s): {str(k): _scalar(v) for k, v in (opts or {}).items()} for s, opts in raw_config.items()
               if isinstance(opts, dict) or opts is None}
     executor = str(values.get("executor") or "LocalExecutor")
+    local_settings = values.get("airflowLocalSettings") or ""
+    if not isinstance(local_settings, str) or "{{" in local_settings:
+        # The chart renders it with `tpl`; ours is plain Python, which the demo can use as it is.
+        raise ConfigError("Helm values: `airflowLocalSettings` must be a string without template actions")
 
     sync_env = dict(FALLBACK_SYNC)
     agent_values = k8s_dir / "envs" / env / "dag-sync-values.yaml"
@@ -102,7 +108,7 @@ def load_settings(env: str = DEMO_ENV, k8s_dir: Path = K8S_DIR) -> DemoSettings:
         data = _configmap_data(agent_values)
         sync_env.update({str(k): str(v) for k, v in data.items() if str(k).startswith("DAGSYNC_")})
         sources.append(str(agent_values.relative_to(ROOT)))
-    return DemoSettings(config, executor, sync_env, tuple(sources))
+    return DemoSettings(config, executor, sync_env, tuple(sources), local_settings)
 
 
 def _configmap_data(path: Path) -> dict[str, Any]:

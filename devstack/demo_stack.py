@@ -25,7 +25,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,7 @@ from devstack.airflow_demo import DemoAirflow
 from devstack.demo_ci import CiRun, run_publish_job
 from devstack.demo_config import DemoSettings
 from devstack.demo_procs import Supervisor, read_pid_file, start_ticks, stop_stale
+from devstack.local_env import NO_AWS_FILES, local_env, shell_unset_aws
 from devstack.seaweedfs import SeaweedFS, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +43,19 @@ EXAMPLE_PACKAGES = ("pipeline_processing", "reporting_seeder")
 
 def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
+
+
+def env_sh(s3_env: Mapping[str, str], *, environment: str, bucket: str, venv_bin: Path) -> str:
+    """`.local/demo/env.sh`: a shell that sources it reaches the demo's S3 with the publisher, and
+    keeps none of its own AWS settings (a profile would be looked up, credentials sent)."""
+    exports = {**NO_AWS_FILES, **s3_env, "ENVIRONMENT": environment, "DAG_BUCKET": bucket}
+    lines = ["# The running demo's S3 endpoint, bucket and environment, for airflow-dag-publisher.",
+             "# Written by `make demo`; valid while it runs.  Usage: . .local/demo/env.sh",
+             "# Forget this shell's AWS settings (profile, credentials, config files): the demo's S3 is local.",
+             shell_unset_aws()]
+    lines += [f"export {k}={shlex.quote(v)}" for k, v in exports.items()]
+    lines.append(f'export PATH={shlex.quote(str(venv_bin))}:"$PATH"')
+    return "\n".join(lines) + "\n"
 
 
 class DemoError(Exception):
@@ -183,23 +197,16 @@ class DemoStack:
         self._write_env_sh()
 
     def _base_env(self) -> dict[str, str]:
+        """The environment of the agent and the publish jobs: none of the caller's AWS, Airflow or
+        agent settings; the demo's S3."""
         assert self.s3 is not None
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DAGSYNC_", "AWS_"))}
-        env.update(self.s3.env())
-        env["AWS_CONFIG_FILE"] = str(self.run_dir / "no-aws-config")
-        env["AWS_SHARED_CREDENTIALS_FILE"] = str(self.run_dir / "no-aws-credentials")
-        env["PYTHONUNBUFFERED"] = "1"
-        return env
+        return local_env(self.s3.env(), {"PYTHONUNBUFFERED": "1"}, drop_prefixes=("AIRFLOW", "DAGSYNC_"))
 
     def _write_env_sh(self) -> None:
         assert self.s3 is not None
-        exports = {**self.s3.env(), "AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-                   "ENVIRONMENT": self.settings.env, "DAG_BUCKET": self.settings.bucket}
-        lines = ["# The running demo's S3 endpoint, bucket and environment, for airflow-dag-publisher.",
-                 "# Written by `make demo`; valid while it runs.  Usage: . .local/demo/env.sh"]
-        lines += [f"export {k}={shlex.quote(v)}" for k, v in exports.items()]
-        lines.append(f'export PATH={shlex.quote(str(ROOT / ".venv" / "bin"))}:"$PATH"')
-        (self.run_dir / "env.sh").write_text("\n".join(lines) + "\n")
+        text = env_sh(self.s3.env(), environment=self.settings.env, bucket=self.settings.bucket,
+                      venv_bin=ROOT / ".venv" / "bin")
+        (self.run_dir / "env.sh").write_text(text)
 
     def admin_password(self) -> str:
         path = self.cache_dir / "admin-password"

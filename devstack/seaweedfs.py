@@ -4,11 +4,15 @@ loopback ports, with a readiness wait. Used by the test fixtures, `make demo` an
     with SeaweedFS(data_dir) as s3:
         s3.create_bucket("dags")           # versioning enabled
         os.environ.update(s3.env())        # AWS_ENDPOINT_URL and dummy credentials
+
+weed runs without the caller's AWS settings, and its readiness wait fails within seconds, with the
+reason from weed's log, when weed exits or the endpoint refuses the devstack credentials.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -16,13 +20,46 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from devstack.local_env import boto3_session, local_env
+
 ACCESS_KEY = "devstack"
 SECRET_KEY = "devstack-secret"
 REGION = "us-east-1"
+# Errors of a readiness probe that waiting cannot fix: the server checks S3 credentials.
+CREDENTIAL_ERRORS = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
+                               "ExpiredToken", "AuthorizationHeaderMalformed"})
+_GLOG_FATAL = re.compile(r"^F\d{4} ")
+_GLOG_PROBLEM = re.compile(r"^[WE]\d{4} ")
+
+
+class SeaweedFSError(RuntimeError):
+    """SeaweedFS did not start; the message says why (from its log) and where the log is."""
+
+
+def refuses_credentials(exc: BaseException) -> bool:
+    """True for a botocore ClientError that says the server refuses the credentials (HTTP 403)."""
+    response = getattr(exc, "response", None)
+    if not isinstance(response, dict):
+        return False
+    code = (response.get("Error") or {}).get("Code")
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return code in CREDENTIAL_ERRORS or status == 403
+
+
+def reason_from_log(text: str, lines: int = 15) -> str:
+    """Why weed failed, from its log: its fatal lines (glog `F`: why it exited; a goroutine dump
+    follows them), else its last warnings and errors (glog `W`/`E`), else its last `lines` lines."""
+    all_lines = text.splitlines()
+    for pattern, keep in ((_GLOG_FATAL, 3), (_GLOG_PROBLEM, 5)):
+        found = list(dict.fromkeys(line for line in all_lines if pattern.match(line)))
+        if found:
+            return "\n".join(found[-keep:])
+    return "\n".join(all_lines[-lines:]) or "(the log is empty)"
 
 
 def weed_binary() -> str:
@@ -70,7 +107,8 @@ class SeaweedFS:
     """One `weed server` with master, volume, filer and S3 on loopback."""
 
     def __init__(self, data_dir: str | Path | None = None, *, log_path: str | Path | None = None,
-                 start_timeout: float = 60.0, metrics: bool = False) -> None:
+                 start_timeout: float = 60.0, metrics: bool = False, extra_args: Sequence[str] = ()) -> None:
+        self.extra_args = tuple(extra_args)  # more `weed server` flags (e.g. -s3.config, for a test)
         self.metrics = metrics  # serve SeaweedFS's Prometheus metrics on loopback (bench/ counts requests there)
         self.metrics_port = 0
         self._own_dir = data_dir is None
@@ -79,6 +117,7 @@ class SeaweedFS:
         self.start_timeout = start_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self.s3_port = 0
+        self._log_offset = 0   # where this run's lines start in the (appended) log
 
     @property
     def endpoint(self) -> str:
@@ -114,30 +153,39 @@ class SeaweedFS:
             "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={s3_grpc}",
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             "-master.volumeSizeLimitMB=32", "-volume.max=0",
+            *self.extra_args,
         ]
         if self.metrics:
             self.metrics_port = self.metrics_port or free_port_pair(taken)
             cmd += [f"-metricsPort={self.metrics_port}", "-metricsIp=127.0.0.1"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the child's lifetime
+        self._log_offset = log.tell()
+        # local_env(): weed turns S3 authentication on when it sees the caller's AWS_ACCESS_KEY_ID.
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     env=local_env(), start_new_session=True)
         log.close()
         self._wait_ready()
         return self
 
     def _wait_ready(self) -> None:
-        import boto3
+        """Until a bucket can be created, written and removed. Fails at once, with the reason from
+        the log, when weed exits or when the endpoint refuses the devstack credentials (S3
+        authentication is on: waiting cannot help)."""
         import botocore.config
 
+        interval = 0.25
         deadline = time.monotonic() + self.start_timeout
         client = self.client(botocore.config.Config(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=3))
         last: Exception | None = None
-        attempt = 0
-        while time.monotonic() < deadline:
-            attempt += 1  # a fresh name each try: a half-finished earlier probe never blocks the next
-            probe = f"ready-probe-{os.getpid()}-{attempt}"
+        for attempt in range(1, int(self.start_timeout / interval) + 2):
+            if time.monotonic() >= deadline:
+                break
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"weed server exited with {self.proc.returncode}; see {self.log_path}")
+                code = self.proc.returncode
+                self.stop()
+                raise SeaweedFSError(f"weed server exited with {code} while starting; {self.log_excerpt()}")
+            # A fresh name each try: a half-finished earlier probe never blocks the next.
+            probe = f"ready-probe-{os.getpid()}-{attempt}"
             try:
                 client.create_bucket(Bucket=probe)
                 client.put_object(Bucket=probe, Key="probe", Body=b"ok")
@@ -145,18 +193,33 @@ class SeaweedFS:
                 client.delete_bucket(Bucket=probe)
                 return
             except Exception as exc:
+                if refuses_credentials(exc):
+                    self.stop()
+                    raise SeaweedFSError(
+                        f"S3 on {self.endpoint} refused the devstack credentials ({exc}): its authentication "
+                        "is on (weed turns it on from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in its "
+                        f"environment, or from -s3.config), so waiting cannot help; {self.log_excerpt()}") from None
                 last = exc
-                time.sleep(0.25)
+                time.sleep(interval)
         self.stop()
-        del boto3
-        raise RuntimeError(f"SeaweedFS not ready after {self.start_timeout}s: {last}; see {self.log_path}")
+        raise SeaweedFSError(f"SeaweedFS not ready after {self.start_timeout:g}s: {last}; {self.log_excerpt()}")
+
+    def log_excerpt(self) -> str:
+        """Why this run of weed failed, from its log: its fatal lines, else the log's last lines."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_offset)
+                text = f.read().decode(errors="replace")
+        except OSError as exc:
+            return f"its log {self.log_path} cannot be read: {exc}"
+        return f"from {self.log_path}:\n{reason_from_log(text)}"
 
     def client(self, config: Any = None) -> Any:
-        import boto3
+        """An S3 client for this server that ignores the caller's AWS settings (see local_env)."""
         import botocore.config
 
         cfg = config or botocore.config.Config(s3={"addressing_style": "path"})
-        return boto3.session.Session().client(
+        return boto3_session().client(
             "s3", endpoint_url=self.endpoint, aws_access_key_id=ACCESS_KEY,
             aws_secret_access_key=SECRET_KEY, region_name=REGION, config=cfg,
         )

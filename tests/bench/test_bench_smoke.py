@@ -1,6 +1,7 @@
 """`make bench` at a tiny scale, so the benchmark scripts cannot rot: every script runs against its
-own SeaweedFS (and Airflow for publish -> visible) and every row of the table is produced. Not a
-timed test: no figure is checked against a target here."""
+own SeaweedFS (and Airflow for publish -> visible) and every row of the table is produced, from an
+AWS user's shell (tests/devstack/aws_user.py): its peers (`aws s3 sync`, S3Hook) must not read it.
+Not a timed test: no figure is checked against a target here."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bench.common import read_rows
 from bench.publish_bench import DEFAULT, STATIC
 from bench.sync_bench import AGENT, AGENT_RECONCILE, AWS, GROWTH_COLD, GROWTH_NOOP, GROWTH_TASK, HOOK, ONCE, ONCE_DAG
 from bench.validate_bench import LABELS
+from tests.devstack.aws_user import aws_user_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,7 +30,8 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "bench.run", "--packages", "5", "--files", "3", "--reps", "1", "--cold-reps", "1",
            "--propagation", "1", "--publish-reps", "1", "--validate-reps", "1", "--validate-files", "3",
            "--publishes", "1", "--series", "2,5", "--series-reps", "1", "--doc", str(doc), "--out-dir", str(out)]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1400, check=False)
+    done = subprocess.run(cmd, cwd=ROOT, env=aws_user_env(tmp_path / "home"), capture_output=True, text=True,
+                          timeout=1400, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
     sync, _ = read_rows(out / "sync.json")

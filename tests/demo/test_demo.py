@@ -3,7 +3,9 @@ second-terminal publish showing up in Airflow, and a headless Chromium that logs
 finds both example DAGs (screenshot: test-artifacts/demo-dags.png).
 
 Each demo run starts SeaweedFS, Airflow's four components and the sync agent under `.local/demo/`,
-so the two tests hold a file lock (one demo at a time, also across xdist workers)."""
+so the two tests hold a file lock (one demo at a time, also across xdist workers). Every command
+runs from an AWS user's shell (credentials, a profile the machine lacks, config files: see
+tests/devstack/aws_user.py), as a new contributor's usually is: the demo must not depend on it."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from devstack.seaweedfs import port_free
+from tests.devstack.aws_user import aws_user_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -49,16 +52,20 @@ def demo_lock() -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _env() -> dict[str, str]:
+def _env(home: Path) -> dict[str, str]:
+    """The environment of a user's shell: this one's, without pytest's and make's variables, with
+    an AWS user's settings (their files under `home`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "DAGSYNC_", "PYTEST_"))}
     env.pop("MAKEFLAGS", None)
     env.pop("MFLAGS", None)
-    return env
+    return aws_user_env(home, env)
 
 
 def _demo_processes() -> list[str]:
-    """Command lines of live processes that belong to a demo (its data folder is in their arguments,
-    or they are Airflow components run from the demo's AIRFLOW_HOME)."""
+    """Command lines of live processes that belong to this checkout's demo (its data folder is in
+    their arguments, they are Airflow components run from the demo's AIRFLOW_HOME, or it is the demo
+    itself run from this checkout). Another checkout's demo on the same machine is not ours, nor
+    is `devstack.demo --pod-spec` (a test beside these)."""
     found = []
     marker = str(LOCAL_DEMO)
     for proc in Path("/proc").iterdir():
@@ -69,7 +76,8 @@ def _demo_processes() -> list[str]:
             cwd = os.readlink(proc / "cwd")
         except OSError:
             continue
-        if marker in cmdline or cwd.startswith(marker) or "devstack.demo" in cmdline:
+        the_demo = cwd == str(ROOT) and "devstack.demo" in cmdline and "--pod-spec" not in cmdline
+        if marker in cmdline or cwd.startswith(marker) or the_demo:
             found.append(f"{proc.name}: {cmdline.strip()}")
     return found
 
@@ -89,15 +97,17 @@ def _wait_gone(timeout: float = 30) -> list[str]:
     return left
 
 
-def test_make_demo_check_shows_both_example_dags_and_the_latency(demo_lock: None) -> None:
+def test_make_demo_check_shows_both_example_dags_and_the_latency(demo_lock: None, tmp_path: Path) -> None:
     started = time.monotonic()
-    proc = subprocess.run(["make", "demo", "DEMO_CHECK=1"], cwd=ROOT, env=_env(), capture_output=True, text=True,
-                          timeout=START_TIMEOUT + STOP_TIMEOUT, start_new_session=True)
+    proc = subprocess.run(["make", "demo", "DEMO_CHECK=1"], cwd=ROOT, env=_env(tmp_path), capture_output=True,
+                          text=True, timeout=START_TIMEOUT + STOP_TIMEOUT, start_new_session=True)
     output = proc.stdout + proc.stderr
     (ARTIFACTS / "demo-check.log").parent.mkdir(exist_ok=True)
     (ARTIFACTS / "demo-check.log").write_text(output)
     assert proc.returncode == 0, output[-4000:]
     assert "Traceback" not in output, output[-4000:]
+    ignoring = re.search(r"^demo: ignoring (.*) from your shell", output, re.M)   # said, and done
+    assert ignoring and "AWS_PROFILE" in ignoring.group(1) and "AWS_ACCESS_KEY_ID" in ignoring.group(1), output[:2000]
     check = re.search(r"^CHECK OK: .*$", output, re.M)
     assert check, output[-4000:]
     for dag_id in EXAMPLE_DAGS:
@@ -121,6 +131,7 @@ class RunningDemo:
     user: str
     password: str
     startup_seconds: float
+    env: dict[str, str]
 
     def output(self) -> str:
         return self.output_path.read_text(errors="replace")
@@ -140,7 +151,7 @@ class RunningDemo:
 
 
 @contextlib.contextmanager
-def running_demo() -> Iterator[RunningDemo]:
+def running_demo(env: dict[str, str]) -> Iterator[RunningDemo]:
     """`make demo` (no check) in its own process group, stopped with SIGINT as Ctrl-C in its
     terminal would; then nothing it started may be left, and its ports must be free."""
     assert not _demo_processes(), f"a demo is already running: {_demo_processes()}"
@@ -148,7 +159,7 @@ def running_demo() -> Iterator[RunningDemo]:
     output_path = ARTIFACTS / "demo-run.log"
     started = time.monotonic()
     with open(output_path, "w") as out:
-        proc = subprocess.Popen(["make", "demo"], cwd=ROOT, env=_env(), stdout=out, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(["make", "demo"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, text=True, start_new_session=True)
     try:
         deadline = time.monotonic() + START_TIMEOUT
@@ -161,7 +172,7 @@ def running_demo() -> Iterator[RunningDemo]:
         login = re.search(r"login\s+(\S+) / (\S+)", text)
         assert url and login, text
         yield RunningDemo(proc, output_path, url.group(1), login.group(1), login.group(2),
-                          time.monotonic() - started)
+                          time.monotonic() - started, env)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
@@ -179,11 +190,11 @@ def running_demo() -> Iterator[RunningDemo]:
     assert not busy, f"ports still in use after Ctrl-C: {busy}"
 
 
-def test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish(demo_lock: None) -> None:
+def test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish(demo_lock: None, tmp_path: Path) -> None:
     """One demo run (they are expensive), four checks: it starts cleanly after the check run or any
     earlier demo; a browser logs in and sees both DAGs; the README's second-terminal publish shows
     up within seconds; Ctrl-C stops everything (in `running_demo`)."""
-    with running_demo() as demo:
+    with running_demo(_env(tmp_path)) as demo:
         output = demo.output()
         assert "previous demo left running" not in output, output
         print(f"\nmake demo: up after {demo.startup_seconds:.0f} s (as seen by the test)")
@@ -224,8 +235,8 @@ def _readme_block_of(heading: str, language: str = "bash") -> str:
 def readme_second_terminal_publish_shows_up(running_demo: RunningDemo) -> None:
     script = _readme_block_of("### Publish a change from a second terminal")
     started = time.monotonic()
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=_env(), capture_output=True,
-                          text=True, timeout=180)
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=running_demo.env,
+                          capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     published = time.monotonic()
     new_dag = re.search(r"--name (\w+)", script)
@@ -242,11 +253,11 @@ def readme_second_terminal_publish_shows_up(running_demo: RunningDemo) -> None:
     assert set(EXAMPLE_DAGS) <= ids
 
 
-def test_readme_shows_the_pod_spec_the_demo_prints() -> None:
+def test_readme_shows_the_pod_spec_the_demo_prints(tmp_path: Path) -> None:
     """`python -m devstack.demo --pod-spec` renders KubernetesPodOperator's own pod request; the
     README's copy must be that output (apart from the pod name's random suffix)."""
     proc = subprocess.run([str(ROOT / ".venv" / "bin" / "python"), "-m", "devstack.demo", "--pod-spec"], cwd=ROOT,
-                          env=_env(), capture_output=True, text=True, timeout=180)
+                          env=_env(tmp_path), capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     readme = _readme_block_of("### Tasks need a Kubernetes cluster", "yaml")
 

@@ -72,3 +72,16 @@ def test_a_killed_runs_processes_are_stopped_and_only_those(tmp_path: Path) -> N
         if left.proc.poll() is None:
             left.proc.kill()
             left.proc.wait()
+
+
+def test_airflow_gets_the_helm_values_cluster_policies(tmp_path: Path) -> None:
+    from devstack.airflow import AirflowStack
+
+    values = yaml.safe_load((K8S_DIR / "airflow-values.yaml").read_text())
+    assert load_settings().local_settings == values["airflowLocalSettings"]
+    stack = AirflowStack(tmp_path / "home", tmp_path / "dags")
+    stack.write_local_settings()
+    # where the chart mounts it and Airflow imports it from ($AIRFLOW_HOME/config is on sys.path)
+    assert (tmp_path / "home" / "config" / "airflow_local_settings.py").read_text() == values["airflowLocalSettings"]
+    AirflowStack(tmp_path / "home", tmp_path / "dags", local_settings="").write_local_settings()
+    assert not stack.local_settings_path.exists()

@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import shlex
 import shutil
 import signal
 import subprocess
@@ -37,6 +36,7 @@ from pathlib import Path
 
 import pytest
 
+from devstack.demo_stack import env_sh
 from devstack.seaweedfs import SeaweedFS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,13 +161,10 @@ def run_block(block: Block, cwd: Path, env: dict[str, str]) -> subprocess.Comple
 
 def write_demo_env_sh(repo: Path, s3: SeaweedFS) -> None:
     """A stand-in for the `.local/demo/env.sh` a running `make demo` writes (the root README sources it):
-    the same kind of exports, pointing at this test's SeaweedFS and bucket."""
-    exports = {**s3.env(), "DAG_BUCKET": DOC_BUCKET, "ENVIRONMENT": "dev"}
-    lines = ["# stand-in for the env.sh of a running `make demo` (tests/docs)"]
-    lines += [f"export {k}={shlex.quote(v)}" for k, v in exports.items()]
-    lines.append(f'export PATH={shlex.quote(str(repo / ".venv" / "bin"))}:"$PATH"')
+    the demo's own text (devstack.demo_stack.env_sh), pointing at this test's SeaweedFS and bucket."""
+    text = env_sh(s3.env(), environment="dev", bucket=DOC_BUCKET, venv_bin=repo / ".venv" / "bin")
     (repo / ".local" / "demo").mkdir(parents=True, exist_ok=True)
-    (repo / ".local" / "demo" / "env.sh").write_text("\n".join(lines) + "\n")
+    (repo / ".local" / "demo" / "env.sh").write_text(text)
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 from airflow_dag_publisher.errors import ConflictError, NotFoundError, StorageError
-from airflow_dag_publisher.storage import journal_key, translate
+from airflow_dag_publisher.storage import journal_key, make_client, translate
 
 
 def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
@@ -39,3 +39,18 @@ def test_botocore_errors_map_to_our_errors_with_their_kind(exc: Exception, cls: 
 def test_journal_keys_sort_by_time_and_name_one_package() -> None:
     assert journal_key("dev", "alpha", 1_764_000_000_000) == "_journal/dev/0001764000000000-alpha"
     assert journal_key("dev", "a", 9) < journal_key("dev", "a", 10)
+
+
+@pytest.mark.parametrize(("environ", "style"), [
+    ({"AWS_ENDPOINT_URL": "http://127.0.0.1:8333"}, "path"),
+    ({"AWS_ENDPOINT_URL_S3": "http://minio.internal:9000"}, "path"),
+    ({}, "auto"),  # AWS itself: virtual-hosted style, as AWS recommends
+])
+def test_path_style_addressing_only_for_an_endpoint_that_needs_it(environ: dict[str, str], style: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert make_client().meta.config.s3["addressing_style"] == style

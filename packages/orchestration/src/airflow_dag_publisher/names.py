@@ -6,6 +6,7 @@ import re
 from pathlib import PurePosixPath
 
 from airflow_dag_publisher.errors import UsageError
+from airflow_dag_publisher.policy.cluster_policy import dag_id_problem
 
 ENV_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -39,19 +40,11 @@ def check_bucket(bucket: str | None, option: str = "--bucket", env_var: str = "D
     return bucket
 
 
-def dag_id_prefix(package: str) -> str:
-    return f"{package}_"
-
-
 def dag_id_belongs_to(dag_id: str, package: str, all_packages: set[str] | None = None) -> bool:
     """True if dag_id belongs to package: it has the `<package>_` prefix and no longer package
-    name of the environment (e.g. `alpha_ext` for `alpha`) claims it with its own prefix."""
-    if not dag_id.startswith(dag_id_prefix(package)):
-        return False
-    for other in all_packages or ():
-        if other != package and len(other) > len(package) and dag_id.startswith(dag_id_prefix(other)):
-            return False
-    return True
+    name of the environment (e.g. `alpha_ext` for `alpha`) claims it with its own prefix. The rule
+    is the cluster policy's (`policy.cluster_policy.dag_id_problem`), which Airflow enforces too."""
+    return dag_id_problem(dag_id, package, all_packages or ()) is None
 
 
 def path_problem(path: str) -> str | None:

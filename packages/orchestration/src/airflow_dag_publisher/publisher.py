@@ -71,6 +71,7 @@ class PublishOptions:
     max_delete: int | None = None
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     dry_run: bool = False
+    packages_file: Path | None = None  # the package list the cluster policy judges against (default: found)
 
 
 @dataclass
@@ -123,19 +124,21 @@ class Publisher:
         """Publish the folder `source`: every file is read once, and those bytes are what is
         validated and uploaded."""
         files = read_source(source, max_file_bytes=options.max_file_bytes)
-        return self.publish_files(files, meta, options, source=str(source))
+        return self.publish_files(files, meta, options, source=str(source), origin=source)
 
     def publish_files(self, files: Sequence[LocalFile], meta: ReleaseMeta, options: PublishOptions = PublishOptions(),
-                      *, source: str = "the release", environment: Environment | None = None) -> PublishResult:
-        """Publish these files. `environment`: the other packages as the caller already read them
-        (bulk publishing, e.g. bench/); by default the environment is listed once, here."""
+                      *, source: str = "the release", origin: Path | None = None,
+                      environment: Environment | None = None) -> PublishResult:
+        """Publish these files. `origin`: the folder they came from (it locates the package list the
+        cluster policy judges them against). `environment`: the other packages as the caller already
+        read them (bulk publishing, e.g. bench/); by default the environment is listed once, here."""
         if environment is None:
             listing = self.storage.list_manifests(self.env)  # the one listing of the environment
             names = {e.package for e in listing}
         else:
             listing, names = [], set(environment.manifests)
-        report = validate_files(files, self.package, dynamic=options.validation is Validation.FULL,
-                                other_packages=names - {self.package})
+        report = validate_files(files, self.package, origin=origin, dynamic=options.validation is Validation.FULL,
+                                other_packages=names - {self.package}, packages_file=options.packages_file)
         if not report.ok:
             raise ValidationFailed(report, source)
         self.storage.require_versioning()

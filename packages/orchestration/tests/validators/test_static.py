@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from airflow_dag_publisher.validators.conventions import dag_id_problem, image_problem, operator_allowed
+from airflow_dag_publisher.policy.cluster_policy import dag_id_problem, image_problem, operator_allowed
 from airflow_dag_publisher.validators.static import StaticContext, check_source
 from hypothesis import given
 from hypothesis import strategies as st

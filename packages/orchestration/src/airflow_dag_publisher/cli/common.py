@@ -37,6 +37,12 @@ def add_source(o: Options) -> None:
     o.add("--source", env="DAG_SOURCE_DIR", default="airflow_dags", help="folder of DAG files (default: airflow_dags)")
 
 
+def add_packages_file(o: Options) -> None:
+    o.add("--packages-file", env="DAG_PACKAGES_FILE", type=Path, metavar="FILE",
+          help="the platform's package list the cluster policy is judged against (default: the nearest "
+          "infra/airflow/packages.yaml above --source)")
+
+
 def add_json(o: Options) -> None:
     o.parser.add_argument("--json", action="store_true", help="print one JSON document on stdout, nothing else "
                           "(errors too: {\"error\": {\"code\", \"kind\", \"message\"}})")

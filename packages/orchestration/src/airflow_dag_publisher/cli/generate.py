@@ -48,7 +48,8 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
                    help="write nothing; exit 1 if a file is missing or differs from what would be generated")
     job = p.add_argument_group("one job (without --spec)")
     job.add_argument("--name", help="job name: the DAG is <package>_<name>, the task <name>")
-    job.add_argument("--schedule", help="cron expression (5 fields), preset (@daily, @hourly, …) or none")
+    job.add_argument("--schedule", help="what Airflow accepts: a cron expression (as Airflow parses it: L, #, ?), "
+                     "a preset (@daily, @hourly, @once, @continuous, …) or none")
     job.add_argument("--command", help="the container's command, split like a shell "
                      "(default: python -m <package>.jobs.<name>)")
     job.add_argument("--arguments", metavar="ARGS", help="the command's arguments, split like a shell")

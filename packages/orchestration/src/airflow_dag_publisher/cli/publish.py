@@ -21,6 +21,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     common.add_target(o)
     common.add_source(o)
     common.add_image(o)
+    common.add_packages_file(o)
     p.add_argument("--dry-run", action="store_true", help="print the plan (added, changed, deleted, unchanged); "
                    "write nothing")
     p.add_argument("--allow-empty", action="store_true", help="allow a release with no files")
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     options = PublishOptions(
         validation=Validation.STATIC if args.skip_dynamic_validation else Validation.FULL,
         allow_empty=args.allow_empty, max_delete=args.max_delete, max_file_bytes=args.max_file_size,
-        dry_run=args.dry_run)
+        dry_run=args.dry_run, packages_file=args.packages_file)
     progress = Progress("uploading")
     publisher = Publisher(storage, env, package, on_upload=lambda _path, total: progress.advance(total))
     try:

@@ -39,6 +39,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     o = toolkit.Options(p, environ)
     common.add_source(o)
     common.add_package(o)
+    common.add_packages_file(o)
     p.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
     p.add_argument("--output", metavar="FILE", help="write the report to FILE; the summary line still goes to stdout")
     o.flag("--require-airflow", env="VALIDATE_REQUIRE_AIRFLOW",
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     report = validate_source(
         source, package, dynamic=args.dynamic, require_airflow=args.require_airflow,
         other_packages=set(args.other_package), allowed_operators=DEFAULT_ALLOWED_OPERATORS | set(args.allow_operator),
-        timeout=args.timeout, workers=args.workers, ruff=args.ruff)
+        timeout=args.timeout, workers=args.workers, ruff=args.ruff, packages_file=args.packages_file)
     text = render(report, args.format)
     if args.output:
         try:

@@ -1,25 +1,33 @@
-"""DAG validation. `validate_source` is the one entry point used by `validate` and `publish`.
+"""DAG validation: `validate_source` judges a folder (`validate`), `validate_files` judges exactly the
+bytes a publish read (`publish`), through the same layers.
 
 Two layers plus ruff: the static layer (`static`, no Airflow needed), the dynamic layer (`dynamic`:
 every file parsed by Airflow's own DagBag in worker processes, laid out as in production) and
 ruff's `AIR` rules (`ruff_air`). Reports are rendered by `reports`.
+
+Both layers judge the cluster policy's rules with its own functions (`policy.cluster_policy`) and the
+package list's data (`policy.package_list.default_cluster`: `--packages-file` (env DAG_PACKAGES_FILE),
+else the nearest `infra/airflow/packages.yaml` above the source folder), so an author sees Airflow's
+refusal first.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from airflow_dag_publisher.errors import UsageError
+from airflow_dag_publisher.policy.cluster_policy import DEFAULT_ALLOWED_OPERATORS, Cluster
+from airflow_dag_publisher.policy.package_list import default_cluster
 from airflow_dag_publisher.sources import LocalFile
-from airflow_dag_publisher.validators.conventions import DEFAULT_ALLOWED_OPERATORS
 from airflow_dag_publisher.validators.dynamic import DynamicOptions, DynamicResult, default_timeout, run_dynamic
 from airflow_dag_publisher.validators.model import ERROR, NO_FILE, WARNING, Finding, ValidationReport
 from airflow_dag_publisher.validators.ruff_air import ruff_findings
 from airflow_dag_publisher.validators.static import StaticContext, StaticResult, check_source
 
-__all__ = ["DEFAULT_ALLOWED_OPERATORS", "ERROR", "NO_FILE", "WARNING", "Finding", "ValidationReport",
+__all__ = ["DEFAULT_ALLOWED_OPERATORS", "ERROR", "NO_FILE", "WARNING", "Cluster", "Finding", "ValidationReport",
            "python_files", "validate_files", "validate_source"]
 
 # Static findings the Airflow parse re-checks on the built objects: dropped for files it judged.
@@ -37,24 +45,30 @@ def python_files(source: Path) -> list[str]:
 
 def validate_source(source: Path, package: str, *, dynamic: bool = True, require_airflow: bool = False,
                     other_packages: set[str] | None = None, allowed_operators: Iterable[str] | None = None,
-                    timeout: float | None = None, workers: int = 0, ruff: bool = True) -> ValidationReport:
+                    timeout: float | None = None, workers: int = 0, ruff: bool = True,
+                    cluster: Cluster | None = None, packages_file: Path | None = None) -> ValidationReport:
     """Judge every .py file under `source` as package `package`. Every finding is collected; nothing
-    stops at the first problem. `require_airflow` raises UsageError when Airflow cannot parse here."""
+    stops at the first problem. `require_airflow` raises UsageError when Airflow cannot parse here.
+    `cluster`: the cluster policy's data (default: the package list found for `source`, see above);
+    `allowed_operators` adds to its allow-list on the author's side only."""
     if not source.is_dir():
         raise UsageError(f"--source {source}: not a directory")
     files = python_files(source)
     if len(files) > MAX_FILES:
         raise UsageError(f"--source {source}: {len(files)} Python files, more than {MAX_FILES}")
-    others = frozenset(other_packages or ()) - {package}
-    ctx = StaticContext(package, others, _top_level_modules(source))
+    if cluster is None:
+        cluster, packages_file = default_cluster(source, packages_file)
+    if allowed_operators is not None:
+        cluster = replace(cluster, allowed_operators=cluster.allowed_operators | frozenset(allowed_operators))
+    others = (frozenset(other_packages or ()) | cluster.packages) - {package}
+    ctx = StaticContext(package, others, _top_level_modules(source), cluster)
     static = {rel: check_source(rel, (source / rel).read_bytes(), ctx) for rel in files}
 
-    report = ValidationReport(package=package, files=files)
+    report = ValidationReport(package=package, files=files, packages_file=str(packages_file or "") or None)
     dyn = DynamicResult(skipped="disabled (--no-dynamic)")
     if dynamic:
         parsable = [rel for rel in files if static[rel].parsed]
-        allowed = frozenset(DEFAULT_ALLOWED_OPERATORS if allowed_operators is None else allowed_operators)
-        opts = DynamicOptions(package=package, other_packages=others, allowed_operators=allowed,
+        opts = DynamicOptions(package=package, other_packages=others, cluster=cluster,
                               timeout=default_timeout() if timeout is None else timeout, workers=workers)
         dyn = run_dynamic(source, parsable, opts)
         if dyn.skipped and require_airflow:
@@ -73,10 +87,13 @@ def validate_source(source: Path, package: str, *, dynamic: bool = True, require
     return report
 
 
-def validate_files(files: Sequence[LocalFile], package: str, *, dynamic: bool = True,
-                   other_packages: set[str] | None = None, ruff: bool = True) -> ValidationReport:
+def validate_files(files: Sequence[LocalFile], package: str, *, origin: Path | None = None, dynamic: bool = True,
+                   other_packages: set[str] | None = None, ruff: bool = True,
+                   packages_file: Path | None = None) -> ValidationReport:
     """Judge exactly these bytes (what a publish uploads), laid out in a private folder: a file that
-    changes on disk after it was read cannot slip past the validator."""
+    changes on disk after it was read cannot slip past the validator. `origin`, the folder they were
+    read from, finds the package list as for `validate_source` (default: the current directory)."""
+    cluster, packages_file = default_cluster(origin or Path.cwd(), packages_file)
     with tempfile.TemporaryDirectory(prefix="adp-release-") as tmp:
         root = Path(tmp) / "source"
         root.mkdir()
@@ -84,7 +101,10 @@ def validate_files(files: Sequence[LocalFile], package: str, *, dynamic: bool = 
             dest = root / f.path
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(f.data)
-        return validate_source(root, package, dynamic=dynamic, other_packages=other_packages, ruff=ruff)
+        report = validate_source(root, package, dynamic=dynamic, other_packages=other_packages, ruff=ruff,
+                                 cluster=cluster)
+    report.packages_file = str(packages_file) if packages_file else None
+    return report
 
 
 def _merge(report: ValidationReport, static: dict[str, StaticResult], dyn: DynamicResult) -> None:

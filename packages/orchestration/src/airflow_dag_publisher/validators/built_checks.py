@@ -1,4 +1,5 @@
-"""Checks on DAG objects as Airflow built them (run inside the parse worker).
+"""Checks on DAG objects as Airflow built them (run inside the parse worker): the cluster policy's own
+functions, exactly as Airflow's `dag_policy`/`task_policy` call them, then the validator-only conventions.
 
 Typed loosely on purpose: the objects come from Airflow, which this package does not import.
 """
@@ -8,36 +9,22 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from airflow_dag_publisher.policy import cluster_policy as policy
 from airflow_dag_publisher.validators import conventions as conv
 
 Problem = conv.Problem
 
 
-def class_path(obj: Any) -> str:
-    cls = obj if isinstance(obj, type) else type(obj)
-    return f"{cls.__module__}.{cls.__qualname__}"
-
-
-def task_class(task: Any) -> type:
-    """The operator class of a task; a mapped task (`.partial().expand()`) reports its operator's."""
-    operator_class = getattr(task, "operator_class", None)
-    return operator_class if isinstance(operator_class, type) else type(task)
-
-
-def dag_problems(dag: Any, package: str, other_packages: frozenset[str], allowed: frozenset[str],
-                 kpo_class: type | None) -> Iterator[Problem]:
-    problem = conv.dag_id_problem(dag.dag_id, package, other_packages)
-    if problem:
-        yield ("dag-id-prefix", problem)
+def dag_problems(dag: Any, cluster: policy.Cluster, other_packages: frozenset[str]) -> Iterator[Problem]:
+    """Every refusal of the cluster policy (all tasks, where Airflow stops at the first), with Airflow's
+    words, then the validator-only KubernetesPodOperator conventions."""
+    yield from policy.dag_violations(dag, cluster, other_packages)
     for task in dag.tasks:
-        cls = task_class(task)
-        where = f"dag {dag.dag_id!r} task {task.task_id!r}"
-        if kpo_class is not None and issubclass(cls, kpo_class):
-            for rule, message in kpo_problems(task):
+        yield from policy.task_violations(task, cluster)
+        if policy.is_kpo(task):
+            where = f"dag {dag.dag_id!r} task {task.task_id!r}"
+            for rule, message in kpo_conventions(task):
                 yield (rule, f"{where}: {message}")
-        elif not conv.operator_allowed(class_path(cls), allowed):
-            yield ("operator-not-allowed", f"{where} is a {class_path(cls)}; tasks must be KubernetesPodOperator "
-                   "(or an allow-listed operator)")
 
 
 def starts_paused(dag: Any, paused_at_creation: bool) -> str | None:
@@ -58,47 +45,13 @@ def starts_paused(dag: Any, paused_at_creation: bool) -> str | None:
     return None
 
 
-def _value(task: Any, name: str) -> Any:
-    """An argument as built; for a mapped task, from its partial arguments (mapped ones are unknown)."""
-    partial = getattr(task, "partial_kwargs", None)
-    if isinstance(partial, dict) and not hasattr(task, name):
-        return partial.get(name, _MAPPED if _is_mapped_arg(task, name) else _DEFAULT)
-    return getattr(task, name, _DEFAULT)
-
-
-def _is_mapped_arg(task: Any, name: str) -> bool:
-    expand_input = getattr(task, "expand_input", None)
-    value = getattr(expand_input, "value", None)
-    return isinstance(value, dict) and name in value
-
-
-_MAPPED = object()
-_DEFAULT = object()
-_KPO_DEFAULTS = {"namespace": None, "on_finish_action": "delete_pod", "get_logs": True, "container_resources": None}
-
-
-def kpo_problems(task: Any) -> Iterator[Problem]:
-    values = {}
-    for name in ("namespace", "image", "on_finish_action", "get_logs", "container_resources"):
-        value = _value(task, name)
-        if value is _MAPPED:
-            yield ("kpo-mapped-argument", f"{name} is mapped at run time and cannot be checked")
-            continue
-        values[name] = _KPO_DEFAULTS.get(name) if value is _DEFAULT else value
-    checks: tuple[tuple[str, str, Any], ...] = (
-        ("namespace", "kpo-namespace", conv.namespace_problem),
-        ("on_finish_action", "kpo-on-finish-action", conv.on_finish_problem),
-        ("get_logs", "kpo-get-logs", conv.get_logs_problem),
-    )
-    for name, rule, check in checks:
-        if name in values and (problem := check(values[name])):
-            yield (rule, problem)
-    if "image" in values:
-        image = values["image"]
-        if isinstance(image, str) and conv.is_template(image):
-            yield ("kpo-image-template", f"image {image!r} is a template: its tag cannot be checked")
-        elif problem := conv.image_problem(image):
-            yield ("kpo-image", problem)
+def kpo_conventions(task: Any) -> Iterator[Problem]:
+    values, mapped = policy.task_arguments(task, conv.VALIDATOR_KPO_DEFAULTS)
+    if mapped:
+        yield ("kpo-mapped-argument", f"{', '.join(mapped)} {'is' if len(mapped) == 1 else 'are'} mapped at run time "
+               "and cannot be checked")
+    if "get_logs" in values and (problem := conv.get_logs_problem(values["get_logs"])):
+        yield ("kpo-get-logs", problem)
     if "container_resources" in values and (problem := resources_problem(values["container_resources"])):
         yield ("kpo-resources", problem)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airflow_dag_publisher.policy.cluster_policy import Cluster
 from airflow_dag_publisher.validators.model import ERROR, Finding
 from airflow_dag_publisher.validators.pool import Worker, WorkerFailure, WorkerSpec
 
@@ -32,7 +33,7 @@ SLOW_PARSE_SECONDS = 2.0
 class DynamicOptions:
     package: str
     other_packages: frozenset[str] = frozenset()
-    allowed_operators: frozenset[str] = frozenset()
+    cluster: Cluster = field(default_factory=Cluster)  # the cluster policy's data, its allow-list included
     timeout: float = DEFAULT_IMPORT_TIMEOUT
     workers: int = 0  # 0: auto_workers()
     slow_seconds: float = SLOW_PARSE_SECONDS
@@ -100,7 +101,7 @@ def hard_seconds(timeout: float) -> float:
 
 def _config(dags: Path, opts: DynamicOptions) -> dict[str, Any]:
     return {"dags_folder": str(dags), "package": opts.package, "other_packages": sorted(opts.other_packages),
-            "allowed_operators": sorted(opts.allowed_operators), "slow_seconds": opts.slow_seconds,
+            "cluster": opts.cluster.to_dict(), "slow_seconds": opts.slow_seconds,
             "timeout": opts.timeout, "hard_seconds": hard_seconds(opts.timeout)}
 
 

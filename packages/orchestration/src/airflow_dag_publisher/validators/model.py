@@ -33,6 +33,7 @@ class ValidationReport:
     dynamic_skipped: str | None = None  # why the Airflow parse did not run, or None if it ran
     parse_seconds: dict[str, float] = field(default_factory=dict)  # file -> Airflow parse time
     airflow_version: str | None = None
+    packages_file: str | None = None  # the package list the cluster policy's rules read, if one was found
 
     @property
     def ok(self) -> bool:
@@ -62,6 +63,7 @@ class ValidationReport:
             "files": list(self.files),
             "findings": [f.to_dict() for f in self.findings],
             "dag_ids": {file: list(ids) for file, ids in sorted(self.dag_ids.items())},
+            "cluster_policy": {"packages_file": self.packages_file},
             "dynamic": {
                 "ran": self.dynamic_skipped is None,
                 "skipped_reason": self.dynamic_skipped,

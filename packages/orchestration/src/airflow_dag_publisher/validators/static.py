@@ -3,7 +3,8 @@
 Only what is certain from the text is reported: syntax, literal dag_ids, literal KubernetesPodOperator
 arguments (a missing argument may come from `default_args`: the Airflow parse judges those), Airflow 2
 DAG arguments, imports that cannot work as production lays files out, and work at module level that
-runs at every parse of the file.
+runs at every parse of the file. The dag_id and KubernetesPodOperator rules are the cluster policy's own
+functions, called with the literal values (cheap pre-checks for when Airflow cannot parse here).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import ast
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from airflow_dag_publisher.policy import cluster_policy as policy
 from airflow_dag_publisher.validators import conventions as conv
 from airflow_dag_publisher.validators.model import ERROR, Finding
 from airflow_dag_publisher.validators.static_calls import call_name, module_level_calls, work_problem
@@ -22,6 +24,7 @@ class StaticContext:
     package: str
     other_packages: frozenset[str] = frozenset()
     source_modules: frozenset[str] = frozenset()  # top-level module names found in the source folder
+    cluster: policy.Cluster = field(default_factory=policy.Cluster)
 
 
 @dataclass
@@ -54,7 +57,7 @@ def check_source(rel: str, text: bytes, ctx: StaticContext) -> StaticResult:
             problems.extend(_import_problems(node, ctx))
     result.dag_ids.extend(_literal_dag_ids(tree))
     for dag_id in sorted(set(result.dag_ids)):
-        problem = conv.dag_id_problem(dag_id, ctx.package, ctx.other_packages)
+        problem = policy.dag_id_problem(dag_id, ctx.package, ctx.other_packages | ctx.cluster.packages)
         if problem:
             problems.append(("dag-id-prefix", ERROR, problem, 0))
     for call in module_level_calls(tree):
@@ -110,26 +113,18 @@ def _call_problems(call: ast.Call, ctx: StaticContext) -> Iterator[tuple[str, st
             if arg in kwargs:
                 yield ("airflow2-argument", ERROR, f"{arg}= was removed in Airflow 3 ({hint})", call.lineno)
     if name == "KubernetesPodOperator":
-        for rule, message in _kpo_literal_problems(kwargs):
+        for rule, message in _kpo_literal_problems(kwargs, ctx):
             yield (rule, ERROR, f"task {_literal(kwargs.get('task_id'))!r}: {message}", call.lineno)
 
 
-def _kpo_literal_problems(kwargs: dict[str, ast.expr]) -> Iterator[conv.Problem]:
-    checks = (
-        ("namespace", "kpo-namespace", conv.namespace_problem),
-        ("on_finish_action", "kpo-on-finish-action", conv.on_finish_problem),
-        ("get_logs", "kpo-get-logs", conv.get_logs_problem),
-    )
-    for arg, rule, check in checks:
-        value = _literal(kwargs.get(arg)) if arg in kwargs else _UNKNOWN
-        problem = check(value) if value is not _UNKNOWN else None
-        if problem:
-            yield (rule, problem)
-    image = _literal(kwargs.get("image")) if "image" in kwargs else _UNKNOWN
-    if isinstance(image, str) and not conv.is_template(image):
-        problem = conv.image_problem(image)
-        if problem:
-            yield ("kpo-image", problem)
+def _kpo_literal_problems(kwargs: dict[str, ast.expr], ctx: StaticContext) -> Iterator[conv.Problem]:
+    """The cluster policy's KubernetesPodOperator rules over the literal arguments, then the validator's."""
+    literals = {name: _literal(kwargs[name]) for name in policy.KPO_DEFAULTS if name in kwargs}
+    yield from policy.kpo_problems({k: v for k, v in literals.items() if v is not _UNKNOWN}, ctx.package,
+                                   ctx.cluster)
+    get_logs = _literal(kwargs["get_logs"]) if "get_logs" in kwargs else _UNKNOWN
+    if get_logs is not _UNKNOWN and (problem := conv.get_logs_problem(get_logs)):
+        yield ("kpo-get-logs", problem)
     if "container_resources" in kwargs:
         problem = _resources_literal_problem(kwargs["container_resources"])
         if problem:

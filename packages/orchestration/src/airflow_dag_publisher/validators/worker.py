@@ -12,6 +12,10 @@ Protocol (JSON lines): the parent writes the configuration, the worker answers
 `{"file": "<path in package>"}` it answers `{"file", "dag_ids", "findings": [[rule, severity,
 message]], "seconds"}`. Anything the DAG file prints goes to stderr, never into the protocol.
 
+The cluster policy's rules run on every DAG the file defines, through the functions Airflow's
+`dag_policy`/`task_policy` call (config `cluster`: the package list's data), so a refusal reads as the
+import error Airflow would record for it, without the `AirflowClusterPolicyViolation: ` prefix.
+
 Run as `python -P -m airflow_dag_publisher.validators.worker` (no current directory on sys.path).
 """
 
@@ -28,6 +32,7 @@ from collections import Counter
 from pathlib import Path
 from typing import IO, Any
 
+from airflow_dag_publisher.policy.cluster_policy import Cluster
 from airflow_dag_publisher.validators.built_checks import dag_problems, starts_paused
 from airflow_dag_publisher.validators.model import ERROR, WARNING
 
@@ -40,7 +45,7 @@ class Judge:
         self.dags = Path(config["dags_folder"])
         self.package: str = config["package"]
         self.others = frozenset(config.get("other_packages", ()))
-        self.allowed = frozenset(config.get("allowed_operators", ()))
+        self.cluster = Cluster.from_dict(config.get("cluster") or {})
         self.slow = float(config.get("slow_seconds", 2.0))
         self.timeout = float(config.get("timeout", 30.0))
         from importlib import import_module
@@ -76,7 +81,7 @@ class Judge:
                 if self.kpo is not None:
                     self.kpo(task_id="warm_up", image="warm-up:1", namespace="etl-jobs")
             self.serialization.to_dict(dag)
-            list(dag_problems(dag, self.package, self.others, self.allowed, self.kpo))
+            list(dag_problems(dag, self.cluster, self.others))
         except Exception as exc:  # a warm-up failure only costs time
             print(f"warm-up failed: {exc}", file=sys.stderr)
         gc.freeze()
@@ -98,7 +103,7 @@ class Judge:
                 self.serialization.to_dict(dag)
             except Exception as exc:  # Airflow turns this into an import error too
                 findings.append(("serialization", ERROR, f"dag {dag.dag_id!r} does not serialize: {exc}"))
-            for rule, message in dag_problems(dag, self.package, self.others, self.allowed, self.kpo):
+            for rule, message in dag_problems(dag, self.cluster, self.others):
                 findings.append((rule, ERROR, message))
             if paused := starts_paused(dag, self.paused_at_creation):
                 findings.append(("starts-paused", WARNING, paused))
