@@ -17,7 +17,7 @@ import pytest
 from bench.common import read_rows
 from bench.publish_bench import DEFAULT, STATIC
 from bench.sync_bench import AGENT, AGENT_RECONCILE, AWS, GROWTH_COLD, GROWTH_NOOP, GROWTH_TASK, HOOK, ONCE, ONCE_DAG
-from bench.validate_bench import LABELS
+from bench.validate_bench import IMPORT, LABELS
 from tests.devstack.aws_user import aws_user_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -60,7 +60,7 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
            if r.section == "publish"}
     assert got == {(kind, peer, unit) for kind in ("cold", "no-op") for peer in (DEFAULT, STATIC)
                    for unit in ("s", "requests")}
-    assert {r.peer for r in publish if r.section == "validate"} == set(LABELS)
+    assert {r.peer for r in publish if r.section == "validate"} == {*LABELS, IMPORT}
 
     airflow, _ = read_rows(out / "airflow.json")
     assert {r.peer for r in airflow} >= {"new DAG file", "changed DAG file"}
