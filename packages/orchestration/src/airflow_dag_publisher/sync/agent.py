@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import errno
 import logging
+import queue
 import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -276,6 +277,13 @@ class SyncAgent:
         builders = ThreadPoolExecutor(max_workers=max(1, min(self.config.workers, len(packages))),
                                       thread_name_prefix="dagsync-build")
         pending: dict[Future[Any], tuple[str, Any]] = {}  # -> ("manifest", package) | ("build", decision)
+        # Futures report here as they finish: `concurrent.futures.wait` over thousands of pending
+        # futures locks each of them on every call, which made a cold start spend its time in locks.
+        finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+
+        def track(fut: Future[Any], what: tuple[str, Any]) -> None:
+            pending[fut] = what
+            fut.add_done_callback(finished.put)
         failure: DagPublisherError | None = None
         held: dict[str, str] | None = None
 
@@ -298,7 +306,7 @@ class SyncAgent:
                 return
             if decision.action is Action.APPLY:
                 held = self._held(cycle) if held is None else held  # built before any builder reads it
-                pending[builders.submit(self._build, decision, current, held, cycle)] = ("build", decision)
+                track(builders.submit(self._build, decision, current, held, cycle), ("build", decision))
                 return
             try:
                 self._apply(decision, current, cycle)
@@ -310,11 +318,14 @@ class SyncAgent:
                 if package in cycle.reads:
                     arrived(package, cycle.reads[package])
                 else:
-                    pending[cycle.pool.submit(self._get_manifest, package)] = ("manifest", package)
+                    track(cycle.pool.submit(self._get_manifest, package), ("manifest", package))
             for _ in range(100_000_000):
                 if not pending:
                     break
-                done, _ = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                try:
+                    done = [finished.get(timeout=POLL_SECONDS)]
+                except queue.Empty:
+                    done = []
                 for fut in done:
                     kind, what = pending.pop(fut)
                     if kind == "manifest":

@@ -105,20 +105,24 @@ def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, he
             deadline.check()
             if not _reuse(source, staging / entry.path, entry):
                 download.append(entry)
+        finished: set[str] = set()  # files already read-only with a fresh modification time
         if plan.archive and manifest.archive is not None and download:
             fetched = _from_archive(storage, pool, manifest, manifest.archive, download, staging, layout, deadline)
+            finished = {e.path for e in download}
         else:
             _download_all(storage, pool, manifest, download, staging, deadline)
             fetched = sum(e.size for e in download)
         # Airflow re-parses a file before min_file_process_interval only when its mtime is newer than
         # its last parse (file_parsing_sort_mode = modified_time): every file of the release gets the
-        # time the build finished, just before its swap, so each DAG file of the package is re-parsed
-        # after the swap, also one that only imports a changed helper. (Release files are never hard
-        # links of the live release's, so this does not touch what Airflow reads until the swap.)
+        # time it was extracted or the time the build finished, just before its swap, so each DAG file
+        # of the package is re-parsed after the swap, also one that only imports a changed helper.
+        # (Release files are never hard links of the live release's, so this does not touch what
+        # Airflow reads until the swap.)
         now = time.time()
         for entry in manifest.files:
-            os.chmod(staging / entry.path, 0o444)
-            os.utime(staging / entry.path, (now, now))
+            if entry.path not in finished:
+                os.chmod(staging / entry.path, 0o444)
+                os.utime(staging / entry.path, (now, now))
         deadline.check()
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(staging, final)
