@@ -10,7 +10,7 @@ LOCAL_PACKAGES := packages/orchestration packages/pipeline_processing packages/r
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-tools test lint typecheck demo bench soak lock clean k8s-packages agent-lock cluster-policy
+.PHONY: help install system-tools test lint typecheck demo screenshot bench soak lock clean k8s-packages agent-lock cluster-policy
 
 help:
 	@echo "make demo    local S3 + sync agent + Airflow 3 with both example packages published"
@@ -69,6 +69,12 @@ test: install system-tools
 
 demo: install ## DEMO_CHECK=1: verify, print the DAGs and the latency, stop (DEMO_CHECK=0 or empty: serve until Ctrl-C)
 	$(PY) -m devstack.demo $(if $(filter-out 0 false no,$(DEMO_CHECK)),--check,)
+
+# docs/images/airflow-dags.png, the README's picture of the Airflow UI: the demo's browser test (a whole
+# `make demo` run, headless Chromium logging in) takes it and copies it there. Commit the result.
+screenshot: install system-tools
+	DEMO_SCREENSHOT_TO=docs/images/airflow-dags.png $(VENV)/bin/pytest -n 0 -p no:randomly \
+		"tests/demo/test_demo.py::test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish"
 
 bench: install system-tools
 	$(PY) -m bench.run

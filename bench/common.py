@@ -148,6 +148,8 @@ def fmt(value: float, unit: str) -> str:
     if unit == "requests":
         return f"{value:,.0f}"
     if unit == "s":
+        if value < 0.001:
+            return f"{1_000_000 * value:.0f} µs"
         if value < 0.1:
             return f"{1000 * value:.1f} ms"
         return f"{value:.2f} s"

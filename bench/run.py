@@ -22,9 +22,11 @@ from bench import growth, validate_bench
 from bench.airflow_bench import NEW
 from bench.common import ROOT, Row, fmt, log, machine, percentile, ratio, read_rows
 from bench.publish_bench import DEFAULT
+from bench.signing_bench import NO_TRUST, UNSIGNED
 from bench.sync_bench import AGENT, AGENT_RECONCILE, AWS, HOOK, ONCE, ONCE_DAG
 
-COMPARE = {"sync": [AWS, HOOK], "publish": [DEFAULT], "validate": [validate_bench.LABELS[2]]}
+COMPARE = {"sync": [AWS, HOOK], "publish": [DEFAULT], "validate": [validate_bench.LABELS[2]],
+           "signing": [UNSIGNED, NO_TRUST]}
 TARGET_NOOP = 10.0
 TARGET_APPLY = 1.0
 TARGET_VISIBLE = 15.0
@@ -44,6 +46,8 @@ def scripts(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         ("publish", ["bench.publish_bench", "--reps", str(args.publish_reps), "--validate-reps",
                      str(args.validate_reps), "--validate-files", str(args.validate_files)]),
         ("airflow", ["bench.airflow_bench", "--publishes", str(args.publishes)]),
+        ("signing", ["bench.signing_bench", "--packages", str(min(args.packages, args.signing_packages)), "--files",
+                     str(args.files), "--reps", str(args.publish_reps)]),
     ]
 
 
@@ -79,7 +83,8 @@ def _n(row: Row | None) -> str:
 
 def tables(rows: list[Row]) -> list[str]:
     lines: list[str] = []
-    for section, title in (("sync", "Sync"), ("publish", "Publish"), ("validate", "Validation")):
+    for section, title in (("sync", "Sync"), ("publish", "Publish"), ("validate", "Validation"),
+                           ("signing", "Signed releases")):
         chosen = [r for r in rows if r.section == section and not r.scenario.startswith("one changed file, agent")]
         if not chosen:
             continue
@@ -132,7 +137,8 @@ def tables(rows: list[Row]) -> list[str]:
 
 
 def _short(peer: str) -> str:
-    return {AWS: "`aws s3 sync`", HOOK: "`S3Hook`", DEFAULT: "default publish",
+    return {AWS: "`aws s3 sync`", HOOK: "`S3Hook`", DEFAULT: "default publish", UNSIGNED: "unsigned",
+            NO_TRUST: "no trust file",
             validate_bench.LABELS[2]: "with the Airflow parse"}.get(peer, peer)
 
 
@@ -428,7 +434,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--validate-reps", type=int, default=4)
     parser.add_argument("--validate-files", type=int, default=100)
     parser.add_argument("--publishes", type=int, default=5, help="publish->visible runs of each kind (default 5)")
-    parser.add_argument("--only", nargs="*", choices=["sync", "publish", "airflow"], help="run only these")
+    parser.add_argument("--signing-packages", type=int, default=200,
+                        help="packages of the signing bench's agent cold sync (default 200, at most --packages)")
+    parser.add_argument("--only", nargs="*", choices=["sync", "publish", "airflow", "signing"],
+                        help="run only these")
     parser.add_argument("--doc", default=str(ROOT / "docs" / "benchmarks.md"), help="the Markdown file to write")
     parser.add_argument("--out-dir", help="keep the scripts' JSON here (default: a temporary folder)")
     parser.add_argument("--from-json", metavar="DIR", help="measure nothing: render the table and the document "

@@ -150,7 +150,8 @@ def _start_and_serve(stack: DemoStack, out: Console, check: bool) -> int:
                 out.line(f"  - {p}")
             return 1
         out.line(f"CHECK OK: {len(wanted)} example DAGs visible ({', '.join(sorted(wanted))}); "
-                 f"publish-to-visible latency {worst:.1f} s")
+                 f"publish-to-visible latency {worst:.1f} s; every release signed and verified against the "
+                 "agent's trust file")
         return 0
 
     out.line("Press Ctrl-C to stop.")
@@ -181,6 +182,10 @@ def verify(stack: DemoStack, wanted: dict[str, str], latency: float) -> list[str
         problems.append("import errors in Airflow: " + "; ".join(errors))
     if not stack.agent_ready():
         problems.append("the sync agent's /readyz is not 200")
+    try:
+        problems += stack.signature_problems()
+    except Exception as exc:
+        problems.append(f"the releases' signatures could not be checked: {exc}")
     if latency > LATENCY_LIMIT:
         problems.append(f"publish-to-visible latency {latency:.1f} s is over {LATENCY_LIMIT:.0f} s")
     try:

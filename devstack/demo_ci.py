@@ -125,8 +125,9 @@ class CiRun:
 
 def run_publish_job(*, package: str, source_dir: Path, image: str, env_name: str, bucket: str,
                     base_env: Mapping[str, str], work_dir: Path, timeout: float = 600,
-                    on_start: Callable[[int], None] | None = None) -> CiRun:
-    """Run the template's publish job for one package in `work_dir` (its artifacts land there)."""
+                    on_start: Callable[[int], None] | None = None, signing_key: Path | None = None) -> CiRun:
+    """Run the template's publish job for one package in `work_dir` (its artifacts land there);
+    with `signing_key` (a PEM private key), the job signs the release (DAG_SIGNING_KEY=file:PATH)."""
     script, variables = publish_script()
     env = dict(base_env)
     env.update(variables)
@@ -137,6 +138,8 @@ def run_publish_job(*, package: str, source_dir: Path, image: str, env_name: str
         "DAG_PUBLISHER_INSTALL": "skip",
         "PATH": f"{ROOT / '.venv' / 'bin'}{os.pathsep}{base_env.get('PATH', os.defpath)}",
     })
+    if signing_key is not None:
+        env["DAG_SIGNING_KEY"] = f"file:{signing_key}"
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / "job.log"
     started = time.monotonic()

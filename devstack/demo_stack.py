@@ -29,12 +29,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from airflow_dag_publisher.manifest import parse_manifest
+from airflow_dag_publisher.signing import signature_problem
+from airflow_dag_publisher.sync.trust import load_trust
+
 from devstack.airflow_demo import DemoAirflow
 from devstack.demo_ci import CiRun, run_publish_job
 from devstack.demo_config import DemoSettings
 from devstack.demo_procs import Supervisor, read_pid_file, start_ticks, stop_stale
 from devstack.local_env import NO_AWS_FILES, local_env, shell_unset_aws
 from devstack.seaweedfs import SeaweedFS, free_port
+from devstack.signing_keys import public_pem, trust_yaml, write_key
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL = ROOT / ".local"
@@ -45,11 +50,15 @@ def _tail(text: str, lines: int = 15) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def env_sh(s3_env: Mapping[str, str], *, environment: str, bucket: str, venv_bin: Path) -> str:
-    """`.local/demo/env.sh`: a shell that sources it reaches the demo's S3 with the publisher, and
-    keeps none of its own AWS settings (a profile would be looked up, credentials sent)."""
+def env_sh(s3_env: Mapping[str, str], *, environment: str, bucket: str, venv_bin: Path,
+           signing_key: Path | None = None) -> str:
+    """`.local/demo/env.sh`: a shell that sources it reaches the demo's S3 with the publisher (and
+    signs with the demo's key, which the demo's agent requires), and keeps none of its own AWS
+    settings (a profile would be looked up, credentials sent)."""
     exports = {**NO_AWS_FILES, **s3_env, "ENVIRONMENT": environment, "DAG_BUCKET": bucket}
-    lines = ["# The running demo's S3 endpoint, bucket and environment, for airflow-dag-publisher.",
+    if signing_key is not None:
+        exports["DAG_SIGNING_KEY"] = f"file:{signing_key}"
+    lines = ["# The running demo's S3 endpoint, bucket, environment and signing key, for airflow-dag-publisher.",
              "# Written by `make demo`; valid while it runs.  Usage: . .local/demo/env.sh",
              "# Forget this shell's AWS settings (profile, credentials, config files): the demo's S3 is local.",
              shell_unset_aws()]
@@ -162,6 +171,10 @@ class DemoStack:
         self.metrics_port = 0
         self.base_env: dict[str, str] = {}
         self.timeline = Timeline()
+        # The demo's release signing: one local key (production: a KMS key per package) that the
+        # agent's trust file lists for both example packages; the agent requires signatures.
+        self.signing_key = self.run_dir / "signing" / "demo-key.pem"
+        self.trust_file = self.run_dir / "signing" / "trust.yaml"
 
     # --- start ----------------------------------------------------------------------------------
 
@@ -205,7 +218,7 @@ class DemoStack:
     def _write_env_sh(self) -> None:
         assert self.s3 is not None
         text = env_sh(self.s3.env(), environment=self.settings.env, bucket=self.settings.bucket,
-                      venv_bin=ROOT / ".venv" / "bin")
+                      venv_bin=ROOT / ".venv" / "bin", signing_key=self.signing_key)
         (self.run_dir / "env.sh").write_text(text)
 
     def admin_password(self) -> str:
@@ -225,10 +238,20 @@ class DemoStack:
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
             raise DemoError(f"Airflow set-up failed: {exc}") from None
 
+    def make_signing_key(self) -> None:
+        """The demo's signing key, and the agent's trust file listing its public key for each example
+        package (in a cluster, the ConfigMap `manage.sh ENV trust` writes from Terraform's outputs)."""
+        write_key(self.signing_key)
+        pem = public_pem(self.signing_key)
+        self.trust_file.write_text(trust_yaml({package: [pem] for package in EXAMPLE_PACKAGES}))
+
     def start_sync_agent(self) -> None:
         assert self.airflow is not None
         self.metrics_port = free_port()
-        env = {**self.base_env, **self.settings.sync_env}
+        if not self.trust_file.exists():
+            self.make_signing_key()
+        # The ConfigMap's settings, with the demo's trust file in place of the pod's mounted one.
+        env = {**self.base_env, **self.settings.sync_env, "DAGSYNC_TRUST_FILE": str(self.trust_file)}
         # The sidecar's arguments in the Helm values, with the demo's paths and a loopback metrics port.
         cmd = [str(ROOT / ".venv" / "bin" / "airflow-dag-sync"), f"--dags-dir={self.airflow.dags_dir}",
                f"--state-dir={self.airflow.home / 'dags-state'}", f"--metrics-port={self.metrics_port}",
@@ -301,7 +324,7 @@ class DemoStack:
                 package=package, source_dir=ROOT / "packages" / package / "airflow_dags",
                 image=package_image(package), env_name=self.settings.env, bucket=self.settings.bucket,
                 base_env=self.base_env, work_dir=self.run_dir / "ci" / package,
-                on_start=lambda pid: self.supervisor.adopt(f"publish-{package}", pid))
+                on_start=lambda pid: self.supervisor.adopt(f"publish-{package}", pid), signing_key=self.signing_key)
 
         threads = [threading.Thread(target=job, args=(p,), name=f"publish-{p}") for p in EXAMPLE_PACKAGES]
         for t in threads:
@@ -322,6 +345,20 @@ class DemoStack:
             rows = json.loads((self.run_dir / "ci" / package / "dag-list.json").read_text())
             out[package] = list(rows[0]["dag_ids"]) if rows else []
         return out
+
+    def signature_problems(self) -> list[str]:
+        """Each example package's current release must carry a signature its trusted key verifies."""
+        assert self.s3 is not None
+        trust = load_trust(str(self.trust_file), require=True)
+        problems = []
+        for package in EXAMPLE_PACKAGES:
+            key = f"{self.settings.env}/{package}/manifest.json"
+            body = self.s3.client().get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
+            manifest = parse_manifest(body, source=key)
+            problem = signature_problem(manifest, trust.keys_for(package), require=True)
+            if problem:
+                problems.append(f"{package}: {problem}")
+        return problems
 
     def commit_times(self) -> dict[str, float]:
         """package -> epoch seconds of its latest commit, from the journal key `<ms>-<package>`."""

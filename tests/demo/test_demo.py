@@ -14,6 +14,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -28,6 +29,8 @@ from devstack.seaweedfs import port_free
 from tests.devstack.aws_user import aws_user_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# `make screenshot` sets this: the browser test's screenshot is also copied there (committed, shown in the README).
+SCREENSHOT_TO = os.environ.get("DEMO_SCREENSHOT_TO", "")
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_DEMO = ROOT / ".local" / "demo"
@@ -114,6 +117,8 @@ def test_make_demo_check_shows_both_example_dags_and_the_latency(demo_lock: None
         assert dag_id in check.group(0)
     latency = re.search(r"publish-to-visible latency ([\d.]+) s", check.group(0))
     assert latency and float(latency.group(1)) < 60, check.group(0)
+    assert "every release signed and verified" in check.group(0)  # the agent requires signatures
+    assert output.count("; signed by sha256:") == len(EXAMPLE_DAGS), output[-4000:]  # one job per package
     print(f"\nmake demo DEMO_CHECK=1: {time.monotonic() - started:.0f} s; {check.group(0)}")
 
     # Everything it started is gone, its ports are free again.
@@ -222,6 +227,10 @@ def browser_lists_both_example_dags(running_demo: RunningDemo) -> None:
         finally:
             browser.close()
     assert screenshot.stat().st_size > 10_000
+    if SCREENSHOT_TO:
+        target = ROOT / SCREENSHOT_TO
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(screenshot, target)
 
 
 def _readme_block_of(heading: str, language: str = "bash") -> str:

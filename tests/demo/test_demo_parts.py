@@ -4,6 +4,8 @@ publish script, and the clean-up of what a killed run left behind."""
 from __future__ import annotations
 
 import json
+import re
+import struct
 import subprocess
 import threading
 from pathlib import Path
@@ -85,3 +87,21 @@ def test_airflow_gets_the_helm_values_cluster_policies(tmp_path: Path) -> None:
     assert (tmp_path / "home" / "config" / "airflow_local_settings.py").read_text() == values["airflowLocalSettings"]
     AirflowStack(tmp_path / "home", tmp_path / "dags", local_settings="").write_local_settings()
     assert not stack.local_settings_path.exists()
+
+
+def test_readme_opens_with_what_the_system_is_then_the_ui_screenshot_make_screenshot_refreshes() -> None:
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    top = readme[:readme.index("## Demo")]
+    assert top.split("\n\n")[1].startswith("Self-service DAG delivery for Apache Airflow"), top[:300]
+    image = re.search(r"!\[[^\]]+\]\((docs/images/[a-z-]+\.png)\)", top)
+    assert image, "no screenshot before the Demo section"
+    png = (root / image.group(1)).read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])
+    assert width >= 1200 and height >= 600, (width, height)
+    makefile = (root / "Makefile").read_text()
+    target = makefile[makefile.index("\nscreenshot:"):]
+    assert f"DEMO_SCREENSHOT_TO={image.group(1)}" in target
+    assert "tests/demo/test_demo.py::test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish" in target
+    assert "DEMO_SCREENSHOT_TO" in (root / "tests" / "demo" / "test_demo.py").read_text()

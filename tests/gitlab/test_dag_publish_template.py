@@ -118,7 +118,7 @@ def test_publish_job_on_default_branch_puts_the_package_dag_in_the_bucket(
 
     assert result.returncode == 0, result.output
     assert "Airflow parse: ran" in result.output  # --require-airflow: the real parse, not a static fallback
-    assert "dag-publish: verified: release" in result.output
+    assert "dag-publish: verified: release" in result.output and "; unsigned" in result.output
     client = seaweedfs.client()
     manifest = json.loads(client.get_object(Bucket=bucket, Key="dev/orders_report/manifest.json")["Body"].read())
     assert manifest["dag_ids"] == ["orders_report_daily"]
@@ -131,6 +131,32 @@ def test_publish_job_on_default_branch_puts_the_package_dag_in_the_bucket(
     assert published["release_id"] == manifest["release_id"] and published["uploaded"] == 1
     junit = result.artifact("publish_dags_dev", "dag-validation-junit.xml").read_text()
     assert 'name="orders_report_daily.py"' in junit and "<failure" not in junit
+
+
+def test_publish_job_signs_the_release_with_dag_signing_key(
+        gitlab_ci_local: Path, seaweedfs: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    """DAG_SIGNING_KEY set (here a PEM key file; a KMS alias in production): the release is signed,
+    the job's verification checks it, and the signature verifies against the key's public half."""
+    from airflow_dag_publisher.manifest import parse_manifest
+    from airflow_dag_publisher.signing import PemSigner, TrustedKey, signature_problem
+
+    from devstack.signing_keys import write_key
+
+    key = write_key(tmp_path / "keys" / "orders_report.pem")
+    pipeline = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
+    pipeline["variables"]["DAG_BUCKET"] = bucket
+    repo = make_package_repo(tmp_path, pipeline=on_shell_runner(pipeline))
+
+    result = run_job(gitlab_ci_local, repo, "publish_dags_dev",
+                     {**s3_variables(seaweedfs), "DAG_SIGNING_KEY": f"file:{key}"})
+
+    assert result.returncode == 0, result.output
+    signer = PemSigner(key)
+    assert f"dag-publish: signing the release with file:{key}" in result.output
+    assert f"signed by {signer.key_id}" in result.output
+    body = seaweedfs.client().get_object(Bucket=bucket, Key="dev/orders_report/manifest.json")["Body"].read()
+    manifest = parse_manifest(body, source="manifest.json")
+    assert signature_problem(manifest, [TrustedKey.from_key(signer.public_key())], require=True) is None
 
 
 def test_job_fails_before_any_work_and_names_every_missing_required_variable(
@@ -336,7 +362,9 @@ def test_deployment_guide_shows_the_package_pipeline_this_suite_runs() -> None:
     assert shown["include"][0]["file"] == tested["include"][0]["local"] == ".gitlab/ci/dag-publish-template.yml"
     for key in ("variables", "validate_dags", "publish_dags_dev"):
         assert shown[key] == tested[key], key
-    assert shown["publish_dags_prod"]["extends"] == ".dag_publish_template"
+    assert shown["promote_dags_staging"]["extends"] == shown["promote_dags_prod"]["extends"] == ".dag_promote_template"
+    assert (shown["promote_dags_staging"]["variables"]["PROMOTE_FROM_ENV"],
+            shown["promote_dags_prod"]["variables"]["PROMOTE_FROM_ENV"]) == ("dev", "staging")
 
 
 def test_template_scripts_pass_shellcheck_as_posix_sh() -> None:
@@ -345,9 +373,46 @@ def test_template_scripts_pass_shellcheck_as_posix_sh() -> None:
         pytest.skip("shellcheck is not installed (make system-tools installs it)")
     template = yaml.load(TEMPLATE.read_text(), Loader=_TemplateLoader)
     publish_script = [line for line in template[".dag_publish_template"]["script"] if isinstance(line, str)]
+    promote_script = [line for line in template[".dag_promote_template"]["script"] if isinstance(line, str)]
     lines = [*template[".dag_publish_base"]["before_script"], *template[".dag_publish_validate_step"]["script"],
-             *publish_script]
+             *template[".dag_publish_wait_step"]["script"], *publish_script, *promote_script]
     script = "#!/bin/sh\nset -e\n" + "\n".join(lines) + "\n"
     result = subprocess.run(["shellcheck", "-s", "sh", "-"], input=script, text=True, capture_output=True,
                             timeout=60, check=False)
     assert result.returncode == 0, result.stdout
+
+
+def test_promote_job_copies_the_source_environments_release_without_building_anything(
+        gitlab_ci_local: Path, seaweedfs: SeaweedFS, bucket: str, tmp_path: Path) -> None:
+    """The manual promote job of the deployment guide's pipeline, run for real: staging's release of
+    the package becomes prod's, byte for byte, from staging's bucket into prod's."""
+    prod_bucket = seaweedfs.create_bucket(f"{bucket}-prod")
+    staging = subprocess.run([str(Path(sys.executable).parent / "airflow-dag-publisher"), "publish", "--env",
+                              "staging", "--bucket", bucket, "--package", "orders_report", "--source",
+                              str(PACKAGE / "airflow_dags"), "--skip-dynamic-validation", "--json"],
+                             capture_output=True, text=True, timeout=120, check=True)
+    staging_release = json.loads(staging.stdout)["release_id"]
+    pipeline = yaml.safe_load((PACKAGE / ".gitlab-ci.yml").read_text())
+    pipeline["promote_dags_prod"] = {"extends": ".dag_promote_template", "variables": {
+        "ENVIRONMENT": "prod", "DAG_BUCKET": prod_bucket, "PROMOTE_FROM_ENV": "staging",
+        "PROMOTE_FROM_BUCKET": bucket}}
+    listed = make_package_repo(tmp_path / "schema", pipeline=pipeline)
+    assert list_jobs(gitlab_ci_local, listed, {}) == ["promote_dags_prod", "publish_dags_dev"]
+    assert list_jobs(gitlab_ci_local, listed, {"CI_PIPELINE_SOURCE": "merge_request_event"}) == ["validate_dags"]
+    repo = make_package_repo(tmp_path, pipeline=on_shell_runner(pipeline))
+
+    result = run_job(gitlab_ci_local, repo, "promote_dags_prod", s3_variables(seaweedfs))
+
+    assert result.returncode == 0, result.output
+    assert "Airflow parse" not in result.output  # nothing is validated or built: the bytes are staging's
+    assert "dag-promote: release " in result.output and f"promoted from staging release {staging_release}" \
+        in result.output, result.output
+    client = seaweedfs.client()
+    source = json.loads(client.get_object(Bucket=bucket, Key="staging/orders_report/manifest.json")["Body"].read())
+    target = json.loads(client.get_object(Bucket=prod_bucket, Key="prod/orders_report/manifest.json")["Body"].read())
+    assert target["content_digest"] == source["content_digest"]
+    assert target["promoted_from"] == {"env": "staging", "release_id": staging_release}
+    live = client.get_object(Bucket=prod_bucket, Key="prod/orders_report/dags/orders_report_daily.py")["Body"].read()
+    assert live == (PACKAGE / "airflow_dags" / "orders_report_daily.py").read_bytes()
+    promoted = json.loads(result.artifact("promote_dags_prod", "dag-promote.json").read_text())
+    assert promoted["release_id"] == target["release_id"]

@@ -59,6 +59,11 @@ def ci_publish_policy(bucket: str, env: str, package: str) -> dict[str, Any]:
     return render("ci_publish.json.tpl", bucket_arn=bucket_arn(bucket), environment=env, package=package)
 
 
+def ci_promote_policy(source_bucket: str, source_env: str, package: str) -> dict[str, Any]:
+    return render("ci_promote.json.tpl", source_bucket_arn=bucket_arn(source_bucket), source_environment=source_env,
+                  package=package)
+
+
 # --- a minimal IAM evaluator (identity policies; explicit deny wins; conditions evaluated) ------
 
 _SUPPORTED = {"StringLike", "StringNotLike", "StringEquals", "StringNotEquals", "Bool"}
@@ -133,7 +138,8 @@ class MotoServer:
     set-up calls run under INITIAL_NO_AUTH_ACTION_COUNT); after that every request is checked
     against the caller's IAM policies."""
 
-    def __init__(self, log_path: Path, start_timeout: float = 30.0) -> None:
+    def __init__(self, log_path: Path, start_timeout: float = 30.0, *, kms_resources: bool = False) -> None:
+        self.kms_resources = kms_resources  # authorise KMS requests against their key (tests/infra/moto_kms.py)
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -145,7 +151,7 @@ class MotoServer:
         env.pop("AWS_ENDPOINT_URL", None)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+                [*self._command(), "-H", "127.0.0.1", "-p", str(self.port)], cwd=REPO,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True,
             )
         deadline = time.monotonic() + self.start_timeout
@@ -161,6 +167,11 @@ class MotoServer:
                 time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"moto_server not ready after {self.start_timeout}s; see {self.log_path}")
+
+    def _command(self) -> list[str]:
+        if self.kms_resources:
+            return [sys.executable, "-m", "tests.infra.moto_kms"]
+        return [str(VENV_BIN / "moto_server")]
 
     def enforce(self) -> None:
         """From now on, every request is authorised by IAM (no more unauthenticated actions)."""
@@ -190,3 +201,44 @@ class MotoServer:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=5)
+
+
+# --- Terraform expressions evaluated by terraform itself, without a provider -------------------
+
+_LOCAL_ENTRY = re.compile(r"^  ([a-z_]+)\s*=\s*", re.M)
+
+
+def terraform_locals(path: Path) -> dict[str, str]:
+    """The entries of the first `locals` block of a .tf file: name -> expression text."""
+    text = path.read_text()
+    start = text.index("locals {\n") + len("locals {\n")
+    body = text[start:text.index("\n}\n", start)]
+    body = "\n".join(line for line in body.splitlines() if not line.startswith("  #"))
+    matches = list(_LOCAL_ENTRY.finditer(body))
+    return {m.group(1): body[m.end():(matches[i + 1].start() if i + 1 < len(matches) else len(body))].strip()
+            for i, m in enumerate(matches)}
+
+
+def terraform_eval(workdir: Path, locals_: Mapping[str, str], outputs: Iterable[str], *,
+                   variables: Mapping[str, Any] | None = None) -> Path:
+    """A module of these locals and outputs (no provider, local state), applied by the real terraform
+    in `workdir`; returns the module folder, whose state `terraform output` reads."""
+    module = workdir / "module"
+    module.mkdir(parents=True)
+    body = "".join(f"  {name} = {expr}\n" for name, expr in locals_.items())
+    declared = "".join(f'variable "{name}" {{}}\n' for name in (variables or {}))
+    outs = "".join(f'output "{name}" {{\n  value = local.{name}\n}}\n' for name in outputs)
+    (module / "main.tf").write_text(f"{declared}locals {{\n{body}}}\n{outs}")
+    (module / "terraform.tfvars.json").write_text(json.dumps(dict(variables or {})))
+    env = terraform_env(workdir)
+    proc = subprocess.run(["terraform", f"-chdir={module}", "apply", "-auto-approve", "-input=false", "-no-color"],
+                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(proc.stdout + proc.stderr)
+    return module
+
+
+def terraform_env(workdir: Path) -> dict[str, str]:
+    (workdir / "empty.tfrc").write_text("")
+    return dict(os.environ, TF_CLI_CONFIG_FILE=str(workdir / "empty.tfrc"), TF_IN_AUTOMATION="1",
+                HOME=str(workdir))

@@ -95,10 +95,17 @@ AGENT_CONFIGMAP = "airflow-dag-sync"
 # The pods that read the agent's ConfigMap; deploy_airflow.sh sets this annotation on each.
 CHECKSUM_COMPONENTS = [*COMPONENTS_WITH_SIDECAR, "workers"]
 CHECKSUM_ANNOTATION = "checksum/airflow-dag-sync"
+TRUST_CONFIGMAP = "airflow-dag-sync-trust"
+TRUST_CHECKSUM_ANNOTATION = "checksum/airflow-dag-sync-trust"
 
 
 def agent_values(env: str) -> dict[str, Any]:
     return yaml.safe_load((K8S / "envs" / env / "dag-sync-values.yaml").read_text())  # type: ignore[no-any-return]
+
+
+def trust_values(env: str) -> dict[str, Any]:
+    """The agent's trust ConfigMap, as `manage.sh ENV trust` writes it from Terraform's outputs."""
+    return yaml.safe_load((K8S / "envs" / env / "dag-sync-trust-values.yaml").read_text())  # type: ignore[no-any-return]
 
 
 def chart_configmaps(env: str, release: str = "airflow") -> list[dict[str, Any]]:
@@ -107,7 +114,8 @@ def chart_configmaps(env: str, release: str = "airflow") -> list[dict[str, Any]]
     parsed from the string the values give (`tpl` changes nothing: the tests keep "{{" out of it)."""
     _, version = chart_keys()
     out = []
-    for name, cm in agent_values(env)["extraConfigMaps"].items():
+    merged = {**agent_values(env)["extraConfigMaps"], **trust_values(env)["extraConfigMaps"]}
+    for name, cm in merged.items():
         out.append({
             "apiVersion": "v1", "kind": "ConfigMap",
             "metadata": {
@@ -146,6 +154,7 @@ def test_objects_are_strictly_valid(name: str, obj: dict[str, Any], version: str
 def test_expected_objects_exist() -> None:
     kinds = {(o["kind"], o["metadata"]["name"]) for _, o in OBJECTS}
     assert {("Namespace", "airflow"), ("Namespace", "etl-jobs"), ("ConfigMap", "airflow-dag-sync"),
+            ("ConfigMap", "airflow-dag-sync-trust"),
             ("Role", "airflow-job-launcher"), ("RoleBinding", "airflow-job-launcher"),
             ("ServiceAccount", "pipeline-processing"), ("ServiceAccount", "reporting-seeder"),
             ("PrometheusRule", "airflow-dag-delivery"), ("PodMonitor", "airflow-dag-sync"),
@@ -170,7 +179,7 @@ def unknown_keys(doc: dict[str, Any], keys: set[str]) -> list[str]:
 
 
 VALUES_FILES = [VALUES, *(K8S / "envs" / env / name for env in ENVS
-                           for name in ("values.yaml", "dag-sync-values.yaml"))]
+                           for name in ("values.yaml", "dag-sync-values.yaml", "dag-sync-trust-values.yaml"))]
 
 
 @pytest.mark.parametrize("path", VALUES_FILES, ids=[str(p.relative_to(K8S)) for p in VALUES_FILES])
@@ -267,7 +276,7 @@ def test_agent_wiring(component: str, pod: dict[str, Any]) -> None:
         assert {m["name"] for m in c["volumeMounts"]} <= volumes
         # same volume, same paths as Airflow: the relative symlinks resolve in both
         assert {m for m in mounts if m[0] == "dags"} == airflow_mounts
-        assert not any(m.get("readOnly") for m in c["volumeMounts"])
+        assert not any(m.get("readOnly") for m in c["volumeMounts"] if m["name"] != "dag-sync-trust")
         assert "/tmp" in {m["mountPath"] for m in c["volumeMounts"]}
         dags, state = flag(c, "dags-dir"), flag(c, "state-dir")
         assert ("dags", dags, "dags") in mounts and ("dags", state, "state") in mounts
@@ -330,7 +339,7 @@ def test_rbac_is_pods_in_etl_jobs_only() -> None:
 
 @pytest.mark.parametrize("env", ENVS)
 def test_configmap_matches_terraform_environment(env: str) -> None:
-    (cm,) = chart_configmaps(env)
+    (cm,) = [c for c in chart_configmaps(env) if c["metadata"]["name"] == AGENT_CONFIGMAP]
     with (TERRAFORM / "envs" / f"{env}.tfvars").open() as fh:
         tfvars = {k: (v[0] if isinstance(v, list) else v) for k, v in hcl2.load(fh).items()}
     data = cm["data"]
@@ -352,7 +361,7 @@ def test_agent_configmap_is_part_of_the_helm_release(env: str) -> None:
     assert isinstance(data, str) and "{{" not in data, "data is a string the chart renders with tpl"
     assert set(raw[AGENT_CONFIGMAP]) <= {"labels", "annotations", "data"}
     assert not list(K8S.rglob("dag-sync-configmap.yaml")), "a kubectl-applied ConfigMap would bypass the release"
-    for path in [p for p in VALUES_FILES if p.name != "dag-sync-values.yaml"]:
+    for path in [p for p in VALUES_FILES if p.name not in {"dag-sync-values.yaml", "dag-sync-trust-values.yaml"}]:
         assert "extraConfigMaps" not in (yaml.safe_load(path.read_text()) or {}), path
     for _, pod in pods(env):
         for c in agent_containers(pod):
@@ -368,6 +377,7 @@ def test_the_checksum_annotation_is_on_every_pod_that_reads_the_configmap() -> N
     script = (INFRA / "scripts" / "deploy_airflow.sh").read_text()
     assert f"checksum_components=({' '.join(CHECKSUM_COMPONENTS)})" in script
     assert f"checksum_annotation={CHECKSUM_ANNOTATION}" in script
+    assert f"trust_checksum_annotation={TRUST_CHECKSUM_ANNOTATION}" in script
     for component in CHECKSUM_COMPONENTS:
         assert f"{component}.podAnnotations.*" in keys
     assert "extraConfigMaps.*" in keys
@@ -393,3 +403,31 @@ def test_task_pods_hand_their_raw_dag_id_to_the_agent() -> None:
     assert flag(init, "once") == ""
     for component in COMPONENTS_WITH_SIDECAR:  # long-running pods sync every package
         assert all("env" not in c for c in values()[component]["extraInitContainers"])
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_agent_reads_its_trust_file_from_the_trust_configmap_and_requires_signatures(env: str) -> None:
+    """The trust ConfigMap (its own values file, written by `manage.sh ENV trust`) is mounted read-only
+    into every agent container at the directory of DAGSYNC_TRUST_FILE, whose file name is its data key;
+    signatures are required; the committed trust file parses as the agent parses it."""
+    from airflow_dag_publisher.sync.trust import parse_trust
+
+    raw = trust_values(env)["extraConfigMaps"]
+    assert list(raw) == [TRUST_CONFIGMAP]
+    assert set(raw[TRUST_CONFIGMAP]) <= {"labels", "annotations", "data"} and "{{" not in raw[TRUST_CONFIGMAP]["data"]
+    (agent_cm,) = [c for c in chart_configmaps(env) if c["metadata"]["name"] == AGENT_CONFIGMAP]
+    (trust_cm,) = [c for c in chart_configmaps(env) if c["metadata"]["name"] == TRUST_CONFIGMAP]
+    assert trust_cm["metadata"]["labels"]["environment"] == env
+    path = Path(agent_cm["data"]["DAGSYNC_TRUST_FILE"])
+    assert agent_cm["data"]["DAGSYNC_REQUIRE_SIGNATURES"] == "true"
+    assert list(trust_cm["data"]) == [path.name]
+    parse_trust(trust_cm["data"][path.name], source=f"{env} trust")
+    volume = next(v for v in values(env)["volumes"] if v["name"] == "dag-sync-trust")
+    assert volume == {"name": "dag-sync-trust", "configMap": {"name": TRUST_CONFIGMAP}}
+    for _, pod in pods(env):
+        for c in agent_containers(pod):
+            mounts = [m for m in c["volumeMounts"] if m["name"] == "dag-sync-trust"]
+            # a directory mount (no subPath), so Kubernetes keeps the file current in a running pod too
+            assert mounts == [{"name": "dag-sync-trust", "mountPath": str(path.parent), "readOnly": True}]
+    for airflow in (pod["spec"]["containers"][0] for _, pod in pods(env)):
+        assert "dag-sync-trust" not in {m["name"] for m in airflow["volumeMounts"]}

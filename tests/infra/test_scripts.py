@@ -81,6 +81,7 @@ def test_manage_dry_runs(env: str) -> None:
                   f"{tf} apply -input=false {env}.tfplan"],
         "destroy": [f"{tf} destroy -input=false -auto-approve -var-file=envs/{env}.tfvars"],
         "outputs": [f"{tf} output -json"],
+        "trust": [f"{tf} output -raw dag_sync_trust_values > {SCRIPTS}/../k8s/envs/{env}/dag-sync-trust-values.yaml"],
     }
     for command, cmds in expected.items():
         proc = run("manage.sh", "--dry-run", env, command, env={"PATH": "/usr/bin:/bin"})
@@ -119,17 +120,29 @@ def test_manage_without_terraform_exits_3() -> None:
 CHECKSUM_COMPONENTS = ("scheduler", "dagProcessor", "triggerer", "workers")
 
 
-def checksum_flags(digest: str) -> str:
-    return " ".join(f"--set-string {c}.podAnnotations.checksum/airflow-dag-sync={digest}" for c in CHECKSUM_COMPONENTS)
+def checksum_sets(digest: str, trust_digest: str) -> list[str]:
+    """Per component: the agent ConfigMap's checksum annotation, then its trust ConfigMap's."""
+    return [s for c in CHECKSUM_COMPONENTS for s in (f"{c}.podAnnotations.checksum/airflow-dag-sync={digest}",
+                                                     f"{c}.podAnnotations.checksum/airflow-dag-sync-trust={trust_digest}")]
+
+
+def checksum_flags(digest: str, trust_digest: str) -> str:
+    return " ".join(f"--set-string {s}" for s in checksum_sets(digest, trust_digest))
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_deploy_dry_runs() -> None:
     k8s = (SCRIPTS / ".." / "k8s").resolve()
-    digest = hashlib.sha256((k8s / "envs" / "staging" / "dag-sync-values.yaml").read_bytes()).hexdigest()
+    digest = sha256_of(k8s / "envs" / "staging" / "dag-sync-values.yaml")
+    trust_digest = sha256_of(k8s / "envs" / "staging" / "dag-sync-trust-values.yaml")
     proc = run("deploy_airflow.sh", "--dry-run", "--env", "staging", "install", env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
     values = (f"-f {k8s}/airflow-values.yaml -f {k8s}/envs/staging/values.yaml "
-              f"-f {k8s}/envs/staging/dag-sync-values.yaml {checksum_flags(digest)}")
+              f"-f {k8s}/envs/staging/dag-sync-values.yaml -f {k8s}/envs/staging/dag-sync-trust-values.yaml "
+              f"{checksum_flags(digest, trust_digest)}")
     assert commands(proc.stdout) == [
         f"kubectl apply -f {k8s}/namespaces.yaml",
         f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
@@ -140,12 +153,14 @@ def test_deploy_dry_runs() -> None:
         f"{values} --wait --timeout 15m",
     ]
     assert f"# agent ConfigMap airflow-dag-sync: sha256 {digest} of envs/staging/dag-sync-values.yaml" in proc.stdout
+    assert (f"# agent ConfigMap airflow-dag-sync-trust: sha256 {trust_digest} of "
+            "envs/staging/dag-sync-trust-values.yaml") in proc.stdout
     assert "dag-sync-configmap" not in proc.stdout  # no kubectl-applied ConfigMap beside the release
     upgrade = commands(run("deploy_airflow.sh", "--dry-run", "--release", "af", "upgrade").stdout)
     assert upgrade[:3] == [f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
                            f"kubectl apply -f {k8s}/etl-jobs-packages.yaml", "helm repo update apache-airflow"]
     assert upgrade[-1].startswith("helm upgrade af apache-airflow/airflow --version 1.18.0")
-    assert f"-f {k8s}/envs/dev/dag-sync-values.yaml --set-string scheduler.podAnnotations." in upgrade[-1]
+    assert f"-f {k8s}/envs/dev/dag-sync-trust-values.yaml --set-string scheduler.podAnnotations." in upgrade[-1]
     status = commands(run("deploy_airflow.sh", "--dry-run", "status").stdout)
     assert status == ["helm status airflow --namespace airflow",
                       "kubectl get pods --namespace airflow -l release=airflow -o wide"]
@@ -191,6 +206,11 @@ def test_upgrade_dry_run_shows_a_changed_configmap_rolling_the_pods(tmp_path: Pa
     assert annotation_of(after) != annotation_of(before)
     assert annotation_of(after) == hashlib.sha256(values.read_bytes()).hexdigest()
     assert after.count(annotation_of(after)) == len(CHECKSUM_COMPONENTS)
+    trust = copy / "k8s" / "envs" / "dev" / "dag-sync-trust-values.yaml"
+    trust.write_text(trust.read_text().replace("{}", "{}  # a new key"))
+    rotated = upgrade_command()
+    assert annotation_of(rotated) == annotation_of(after)  # the agent ConfigMap did not change ...
+    assert f"checksum/airflow-dag-sync-trust={sha256_of(trust)}" in rotated  # ... its trust did
 
 
 def fake_tools(tmp_path: Path) -> tuple[Path, dict[str, str]]:
@@ -223,10 +243,11 @@ def test_deploy_runs_helm_with_the_agent_configmap_and_its_checksum(tmp_path: Pa
     (helm,) = [c for c in ran if c[0] == "helm" and c[1] == "upgrade"]
     files = [helm[i + 1] for i, a in enumerate(helm) if a == "-f"]
     assert files == [f"{k8s}/{name}" for name in ("airflow-values.yaml", "envs/prod/values.yaml",
-                                                  "envs/prod/dag-sync-values.yaml")]
-    digest = hashlib.sha256((k8s / "envs" / "prod" / "dag-sync-values.yaml").read_bytes()).hexdigest()
+                                                  "envs/prod/dag-sync-values.yaml",
+                                                  "envs/prod/dag-sync-trust-values.yaml")]
     sets = [helm[i + 1] for i, a in enumerate(helm) if a == "--set-string"]
-    assert sets == [f"{c}.podAnnotations.checksum/airflow-dag-sync={digest}" for c in CHECKSUM_COMPONENTS]
+    assert sets == checksum_sets(sha256_of(k8s / "envs" / "prod" / "dag-sync-values.yaml"),
+                                 sha256_of(k8s / "envs" / "prod" / "dag-sync-trust-values.yaml"))
 
 
 def test_deploy_without_tools_exits_3() -> None:

@@ -13,9 +13,22 @@ from typing import Any
 
 import hcl2
 import pytest
+import yaml
 
 from devstack import platform_packages
-from tests.infra.infra_helpers import PACKAGES_FILE, POLICIES, TERRAFORM, VENV_BIN, render, template_placeholders
+from tests.infra.infra_helpers import (
+    K8S,
+    PACKAGES_FILE,
+    POLICIES,
+    SCRIPTS,
+    TERRAFORM,
+    VENV_BIN,
+    render,
+    template_placeholders,
+    terraform_env,
+    terraform_eval,
+    terraform_locals,
+)
 
 TF_FILES = sorted(TERRAFORM.rglob("*.tf"))
 HCL_FILES = TF_FILES + sorted((TERRAFORM / "envs").glob("*.tfvars")) + sorted((TERRAFORM / "envs").glob("*.hcl"))
@@ -103,6 +116,8 @@ SAMPLE = {
     "kms_key_arn": "arn:aws:kms:eu-west-1:123456789012:key/k", "kms_actions": '["kms:Decrypt"]',
     "oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/oidc.example/id/X",
     "oidc_provider": "oidc.example/id/X", "service_account_subjects": '["system:serviceaccount:airflow:s"]',
+    "signing_key_arns": '["arn:aws:kms:eu-west-1:123456789012:key/a1", "arn:aws:kms:eu-west-1:123456789012:key/a2"]',
+    "source_bucket_arn": "arn:aws:s3:::staging-b", "source_environment": "staging",
 }
 
 
@@ -172,6 +187,30 @@ def test_irsa_role_trusts_only_the_named_service_accounts() -> None:
     assert st["Action"] == "sts:AssumeRoleWithWebIdentity"
     assert st["Condition"]["StringEquals"]["oidc.example/id/X:aud"] == "sts.amazonaws.com"
     assert st["Condition"]["StringEquals"]["oidc.example/id/X:sub"] == ["system:serviceaccount:airflow:s"]
+
+
+def test_promote_policy_only_reads_the_source_environments_prefix_of_the_package() -> None:
+    doc = render("ci_promote.json.tpl", **{k: SAMPLE[k] for k in template_placeholders("ci_promote.json.tpl")})
+    actions = {a for st in doc["Statement"] for a in st["Action"]}
+    assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions"}
+    targets = {r for st in doc["Statement"] for r in as_list(st["Resource"])}
+    assert targets == {"arn:aws:s3:::staging-b/staging/pkg/*", "arn:aws:s3:::staging-b"}
+    promote = resources("aws_iam_policy")["ci_promote"]
+    assert promote["for_each"] == "${local.promote_packages}"
+
+
+@pytest.mark.parametrize(("env", "source"), [("dev", None), ("staging", "dev"), ("prod", "staging")])
+def test_each_environment_promotes_only_from_the_one_before_it(env: str, source: str | None) -> None:
+    """prod takes releases only from staging, staging only from dev, dev from nobody: the promote
+    policy of an environment's package CI reads exactly promote_from's bucket and prefix."""
+    tfvars = load(TERRAFORM / "envs" / f"{env}.tfvars")
+    if source is None:
+        assert "promote_from" not in tfvars
+        return
+    promote_from = tfvars["promote_from"]
+    assert promote_from["environment"] == source
+    assert promote_from["bucket_name"] == load(TERRAFORM / "envs" / f"{source}.tfvars")["bucket_name"]
+    assert promote_from["kms_key_arn"].startswith("arn:aws:kms:")
 
 
 def test_ci_policy_per_package() -> None:
@@ -262,3 +301,108 @@ def test_terraform_fmt() -> None:
     proc = subprocess.run(["terraform", "fmt", "-check", "-recursive", "-diff", str(TERRAFORM)],
                           capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- signed releases -----------------------------------------------------------------------------
+
+def test_one_asymmetric_signing_key_per_package_with_an_alias() -> None:
+    key = resources("aws_kms_key")["signing"]
+    assert key["for_each"] == "${local.signing_keys}"
+    assert key["key_usage"] == "SIGN_VERIFY" and key["customer_master_key_spec"] == "ECC_NIST_P256"
+    assert "enable_key_rotation" not in key  # KMS cannot rotate asymmetric keys: rotation is a new version
+    alias = resources("aws_kms_alias")["signing"]
+    assert alias["for_each"] == "${local.signing_current}"
+    assert alias["name"] == "alias/${local.name_prefix}-sign-${each.key}"
+    assert resources("aws_iam_policy")["ci_sign"]["for_each"] == "${local.packages}"
+    attach = resources("aws_iam_role_policy_attachment")["ci_sign"]
+    assert attach["for_each"] == "${local.ci_attachments}"  # the same CI roles as the publish policy
+
+
+def test_ci_may_only_sign_and_read_the_public_key_of_the_keys_it_is_given() -> None:
+    doc = render("ci_sign.json.tpl", signing_key_arns=SAMPLE["signing_key_arns"])
+    (st,) = doc["Statement"]
+    assert st["Effect"] == "Allow" and sorted(st["Action"]) == ["kms:GetPublicKey", "kms:Sign"]
+    assert st["Resource"] == json.loads(SAMPLE["signing_key_arns"])
+    text = (TERRAFORM / "signing.tf").read_text()
+    assert "aws_kms_key.signing[k].arn if v.package == each.key" in text  # its own package's keys only
+
+
+def test_airflow_gets_no_kms_access_to_signing_keys() -> None:
+    """The agents verify offline with public keys: no KMS permission of Airflow's role names a
+    signing key (its only KMS policy is the bucket key's, through S3)."""
+    text = "\n".join(p.read_text() for p in TF_FILES)
+    airflow_kms = resources("aws_iam_policy")["airflow_kms"]
+    assert "local.kms_key_arn" in json.dumps(airflow_kms) and "signing" not in json.dumps(airflow_kms)
+    attached = re.findall(r'role\s+= aws_iam_role\.airflow\.name\s+policy_arn\s+= ([^\n]+)', text)
+    assert sorted(attached) == ["aws_iam_policy.airflow_kms[0].arn", "aws_iam_policy.airflow_read.arn"]
+    doc = render("airflow_read.json.tpl", bucket_arn="arn:aws:s3:::b", environment="dev")
+    assert not [a for st in doc["Statement"] for a in st["Action"] if a.startswith("kms:")]
+
+
+def test_signing_outputs() -> None:
+    outputs: dict[str, Any] = {}
+    for block in as_list(load(TERRAFORM / "outputs.tf")["output"]):
+        outputs.update(block)
+    wanted = {"signing_key_aliases", "signing_public_keys", "ci_sign_policy_arns", "dag_sync_trust_values"}
+    assert wanted <= set(outputs)
+    assert variables()["signing_key_versions"]["default"] == {}
+
+
+needs_terraform = pytest.mark.skipif(shutil.which("terraform") is None, reason="terraform binary not installed")
+
+
+def signing_module(tmp_path: Path, public_keys: str, versions: dict[str, list[int]]) -> Path:
+    """signing.tf's locals, evaluated by terraform over the committed package list, with the public
+    keys (a data source in the real module) given."""
+    exprs = {**package_locals(), **terraform_locals(TERRAFORM / "signing.tf")}
+    exprs["signing_public_keys"] = public_keys
+    exprs["package_list"] = f'yamldecode(file("{PACKAGES_FILE}"))'
+    return terraform_eval(tmp_path, exprs, ["signing_keys", "signing_current", "dag_sync_trust_values"],
+                          variables={"environment": "dev", "signing_key_versions": versions})
+
+
+@needs_terraform
+def test_key_versions_give_every_package_a_key_and_the_alias_the_newest(tmp_path: Path) -> None:
+    names = platform_packages.load().names()
+    first, *_ = names
+    module = signing_module(tmp_path, "{}", {first: [1, 2]})
+    proc = subprocess.run(["terraform", f"-chdir={module}", "output", "-json"], capture_output=True, text=True,
+                          timeout=60, env=terraform_env(tmp_path), check=True)
+    out = {k: v["value"] for k, v in json.loads(proc.stdout).items()}
+    assert set(out["signing_keys"]) == {f"{first}/v1", f"{first}/v2"} | {f"{p}/v1" for p in names if p != first}
+    assert out["signing_current"] == {p: f"{p}/v2" if p == first else f"{p}/v1" for p in names}
+
+
+@needs_terraform
+def test_manage_trust_writes_the_trust_configmap_the_agent_reads(tmp_path: Path) -> None:
+    """Terraform's own yamlencode output, through `manage.sh ENV trust`, is a values file yamllint
+    accepts whose ConfigMap holds a trust file the agent parses to exactly the keys given."""
+    from airflow_dag_publisher.sync.trust import parse_trust
+
+    from devstack.signing_keys import public_pem, write_key
+
+    names = platform_packages.load().names()
+    pems = {p: [public_pem(write_key(tmp_path / "keys" / f"{p}-{v}.pem")) for v in (1, 2)] for p in names}
+    module = signing_module(tmp_path, json.dumps(pems), {})
+    (module / "envs").mkdir()
+    for name in ("dev.tfvars", "dev.backend.hcl"):
+        (module / "envs" / name).write_text("")
+    k8s = tmp_path / "k8s"
+    (k8s / "envs" / "dev").mkdir(parents=True)
+    proc = subprocess.run(["bash", str(SCRIPTS / "manage.sh"), "dev", "trust"], capture_output=True, text=True,
+                          timeout=120, env={**terraform_env(tmp_path), "TF_DIR": str(module), "K8S_DIR": str(k8s)},
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    written = k8s / "envs" / "dev" / "dag-sync-trust-values.yaml"
+    assert f"wrote {written}" in proc.stdout
+    lint = subprocess.run([str(VENV_BIN / "yamllint"), "-s", "-c", str(TERRAFORM.parent / ".yamllint.yaml"),
+                           str(written)], capture_output=True, text=True, timeout=60, check=False)
+    assert lint.returncode == 0, lint.stdout
+    values = yaml.safe_load(written.read_text())
+    (name,) = values["extraConfigMaps"]
+    assert name == "airflow-dag-sync-trust"
+    data = yaml.safe_load(values["extraConfigMaps"][name]["data"])
+    trust = parse_trust(data["trust.yaml"], source="trust.yaml")
+    assert sorted(trust) == sorted(names) and all(len(trust[p]) == 2 for p in names)
+    committed = yaml.safe_load((K8S / "envs" / "dev" / "dag-sync-trust-values.yaml").read_text())
+    assert set(committed["extraConfigMaps"][name]) == set(values["extraConfigMaps"][name])

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install, upgrade and inspect Airflow (official Helm chart) with the DAG sync agent.
-# The agent's ConfigMap is part of the Helm release (chart value extraConfigMaps, from
-# k8s/envs/ENV/dag-sync-values.yaml); the pods that read it carry the sha256 of that file as the pod
-# annotation checksum/airflow-dag-sync, so a changed ConfigMap rolls them on `upgrade`.
+# The agent's ConfigMaps are part of the Helm release (chart value extraConfigMaps, from
+# k8s/envs/ENV/dag-sync-values.yaml and, for its trust file, k8s/envs/ENV/dag-sync-trust-values.yaml
+# written by `manage.sh ENV trust`); the pods that read them carry the sha256 of each file as the pod
+# annotations checksum/airflow-dag-sync and checksum/airflow-dag-sync-trust, so a changed ConfigMap
+# rolls them on `upgrade`.
 set -euo pipefail
 
 CHART_REPO_NAME=apache-airflow
@@ -24,7 +26,8 @@ Commands:
                      own container name
 
 Options:
-  --env ENV            environment (default: dev): k8s/envs/ENV/{values.yaml,dag-sync-values.yaml}
+  --env ENV            environment (default: dev):
+                       k8s/envs/ENV/{values.yaml,dag-sync-values.yaml,dag-sync-trust-values.yaml}
   --release NAME       Helm release (default: airflow)
   --namespace NS       namespace of Airflow (default: airflow)
   --chart-version V    chart version (default: \$CHART_VERSION or $CHART_VERSION)
@@ -79,11 +82,13 @@ env_dir="$k8s_dir/envs/$env_name"
 base_values="$k8s_dir/airflow-values.yaml"
 env_values="$env_dir/values.yaml"
 agent_values="$env_dir/dag-sync-values.yaml"
+trust_values="$env_dir/dag-sync-trust-values.yaml"
 package_objects="$k8s_dir/etl-jobs-packages.yaml"
 # The pods that mount the agent's ConfigMap (envFrom): Airflow components with the agent's init
 # container or sidecar, and KubernetesExecutor worker pods.
 checksum_components=(scheduler dagProcessor triggerer workers)
 checksum_annotation=checksum/airflow-dag-sync
+trust_checksum_annotation=checksum/airflow-dag-sync-trust
 helm_bin=${HELM:-helm}
 kubectl_bin=${KUBECTL:-kubectl}
 
@@ -105,7 +110,7 @@ need() {
 need_env_files() {
     [[ -d $env_dir ]] || die "unknown environment $env_name: no $env_dir"
     local f
-    for f in "$base_values" "$env_values" "$agent_values" "$package_objects"; do
+    for f in "$base_values" "$env_values" "$agent_values" "$trust_values" "$package_objects"; do
         [[ -f $f ]] || die "missing $f"
     done
 }
@@ -124,16 +129,20 @@ sha256_of() {
 }
 
 helm_release() {
-    local verb=("$@") checksum component annotations=()
+    local verb=("$@") checksum trust_checksum component annotations=()
     checksum=$(sha256_of "$agent_values")
+    trust_checksum=$(sha256_of "$trust_values")
     echo "# agent ConfigMap airflow-dag-sync: sha256 $checksum of ${agent_values#"$k8s_dir"/}" \
         "-> pod annotation $checksum_annotation on ${checksum_components[*]}"
+    echo "# agent ConfigMap airflow-dag-sync-trust: sha256 $trust_checksum of ${trust_values#"$k8s_dir"/}" \
+        "-> pod annotation $trust_checksum_annotation"
     for component in "${checksum_components[@]}"; do
         annotations+=(--set-string "$component.podAnnotations.$checksum_annotation=$checksum")
+        annotations+=(--set-string "$component.podAnnotations.$trust_checksum_annotation=$trust_checksum")
     done
     run "$helm_bin" "${verb[@]}" "$release" "$CHART_REPO_NAME/airflow" --version "$CHART_VERSION" \
-        --namespace "$namespace" -f "$base_values" -f "$env_values" -f "$agent_values" "${annotations[@]}" \
-        --wait --timeout "$timeout"
+        --namespace "$namespace" -f "$base_values" -f "$env_values" -f "$agent_values" -f "$trust_values" \
+        "${annotations[@]}" --wait --timeout "$timeout"
 }
 
 case "$command" in

@@ -13,7 +13,9 @@ Commands:
   plan      terraform plan, saved to ENV.tfplan
   apply     apply ENV.tfplan when present, else plan and apply; prod asks for confirmation
   destroy   destroy everything of ENV; always asks for confirmation
-  outputs   terraform output -json (bucket, role and policy ARNs)
+  outputs   terraform output -json (bucket, role and policy ARNs, signing key aliases and public keys)
+  trust     write the agent's trust ConfigMap (Terraform output dag_sync_trust_values: every
+            package's signing public keys) to k8s/envs/ENV/dag-sync-trust-values.yaml; deploy after
 
 Options:
   --dry-run   print the commands instead of running them (no terraform needed)
@@ -21,7 +23,8 @@ Options:
   -h, --help  this help
 
 Exit codes: 0 success, 1 refused (confirmation declined), 2 usage error, other: terraform's.
-Environment: TERRAFORM (default: terraform), TF_DIR (default: the module beside this script).
+Environment: TERRAFORM (default: terraform), TF_DIR (default: the module beside this script),
+K8S_DIR (default: the k8s folder beside it).
 USAGE
 }
 
@@ -47,10 +50,11 @@ env_name=${positional[0]}
 command=${positional[1]}
 
 [[ $env_name =~ ^[a-z][a-z0-9-]{0,31}$ ]] || die "invalid environment name: $env_name"
-case "$command" in init|plan|apply|destroy|outputs) ;; *) die "unknown command: $command (see --help)" ;; esac
+case "$command" in init|plan|apply|destroy|outputs|trust) ;; *) die "unknown command: $command (see --help)" ;; esac
 
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 tf_dir=${TF_DIR:-$script_dir/../terraform}
+k8s_dir=${K8S_DIR:-$script_dir/../k8s}
 terraform_bin=${TERRAFORM:-terraform}
 var_file="envs/$env_name.tfvars"
 backend_file="envs/$env_name.backend.hcl"
@@ -111,5 +115,21 @@ case "$command" in
         ;;
     outputs)
         run "${tf[@]}" output -json "${extra[@]}"
+        ;;
+    trust)
+        trust_file="$k8s_dir/envs/$env_name/dag-sync-trust-values.yaml"
+        [[ -d $k8s_dir/envs/$env_name ]] || die "no Kubernetes values for environment $env_name: $k8s_dir/envs/$env_name"
+        printf '+'
+        printf ' %q' "${tf[@]}" output -raw dag_sync_trust_values
+        printf ' > %q\n' "$trust_file"
+        if ! $dry_run; then
+            tmp=$(mktemp "$trust_file.XXXXXX")
+            trap 'rm -f "$tmp"' EXIT
+            "${tf[@]}" output -raw dag_sync_trust_values > "$tmp"
+            [[ -s $tmp ]] || { echo "manage.sh: terraform output dag_sync_trust_values is empty" >&2; exit 1; }
+            chmod 0644 "$tmp"
+            mv "$tmp" "$trust_file"
+            echo "wrote $trust_file: deploy it with scripts/deploy_airflow.sh --env $env_name upgrade"
+        fi
         ;;
 esac

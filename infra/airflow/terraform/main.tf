@@ -279,3 +279,55 @@ resource "aws_iam_role_policy_attachment" "ci_kms" {
   role       = each.key
   policy_arn = aws_iam_policy.ci_kms[0].arn
 }
+
+# --- CI: promotion into this environment (`promote --from-env`) --------------------------------
+# Only from var.promote_from (prod: staging; staging: dev; dev: none). A package's CI role of THIS
+# environment gets read-only access to that package's prefix in the source environment's bucket
+# (its manifest versions and its pinned files); the copy itself is a PutObject into this
+# environment's prefix, which the publish policy above already grants. No other environment's
+# releases are readable, so prod cannot be fed from dev.
+
+locals {
+  promote_source_bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${try(var.promote_from.bucket_name, "none")}"
+  promote_packages          = var.promote_from == null ? toset([]) : local.packages
+  promote_kms               = try(var.promote_from.kms_key_arn, "") != ""
+}
+
+resource "aws_iam_policy" "ci_promote" {
+  for_each = local.promote_packages
+
+  name        = "${local.name_prefix}-ci-promote-${replace(each.key, "_", "-")}"
+  description = "Promote releases of package ${each.key} from ${var.promote_from.environment} (read-only on s3://${var.promote_from.bucket_name}/${var.promote_from.environment}/${each.key}/)"
+  policy = templatefile("${path.module}/policies/ci_promote.json.tpl", {
+    source_bucket_arn  = local.promote_source_bucket_arn
+    source_environment = var.promote_from.environment
+    package            = each.key
+  })
+}
+
+resource "aws_iam_policy" "ci_promote_kms" {
+  count = local.promote_kms && length(local.packages) > 0 ? 1 : 0
+
+  name        = "${local.name_prefix}-ci-promote-kms"
+  description = "Decrypt objects of ${var.promote_from.bucket_name} (the ${var.promote_from.environment} bucket) through S3, to promote from it"
+  policy = templatefile("${path.module}/policies/kms_use.json.tpl", {
+    kms_actions = jsonencode(["kms:Decrypt"])
+    kms_key_arn = var.promote_from.kms_key_arn
+    region      = var.region
+    bucket_arn  = local.promote_source_bucket_arn
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "ci_promote" {
+  for_each = { for key, attachment in local.ci_attachments : key => attachment if var.promote_from != null }
+
+  role       = each.value.role
+  policy_arn = aws_iam_policy.ci_promote[each.value.package].arn
+}
+
+resource "aws_iam_role_policy_attachment" "ci_promote_kms" {
+  for_each = local.promote_kms && length(local.packages) > 0 ? local.ci_kms_roles : toset([])
+
+  role       = each.key
+  policy_arn = aws_iam_policy.ci_promote_kms[0].arn
+}

@@ -34,6 +34,26 @@ variable "ci_role_names" {
   }
 }
 
+variable "promote_from" {
+  description = "Optional: the environment whose releases this environment's package CI may promote (`airflow-dag-publisher promote --from-env`): its name, its DAG bucket and, for SSE-KMS, its key ARN (its own state's kms_key_arn output). null: nothing may be promoted into this environment."
+  type = object({
+    environment = string
+    bucket_name = string
+    kms_key_arn = optional(string, "")
+  })
+  default = null
+
+  validation {
+    condition     = var.promote_from == null || can(regex("^[a-z][a-z0-9-]{0,31}$", var.promote_from.environment))
+    error_message = "promote_from.environment must match ^[a-z][a-z0-9-]{0,31}$."
+  }
+
+  validation {
+    condition     = var.promote_from == null || var.promote_from.environment != var.environment
+    error_message = "promote_from.environment must be another environment than this one."
+  }
+}
+
 variable "encryption" {
   description = "Default bucket encryption: \"SSE-KMS\" (a customer managed key this module creates, rotation on) or \"SSE-S3\"."
   type        = string
@@ -148,4 +168,15 @@ variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)
   default     = {}
+}
+
+variable "signing_key_versions" {
+  description = "Optional: package => versions of its release signing key that exist (default [1]). The alias points at the highest; every version is trusted. Rotation: add the next version, publish, then remove the old one."
+  type        = map(list(number))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for versions in values(var.signing_key_versions) : length(versions) > 0 && alltrue([for v in versions : v >= 1 && floor(v) == v])])
+    error_message = "signing_key_versions: each package needs a non-empty list of whole version numbers >= 1."
+  }
 }

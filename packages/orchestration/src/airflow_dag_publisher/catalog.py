@@ -3,12 +3,13 @@ environment, a package's history (the object versions of its manifest.json)."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from airflow_dag_publisher.errors import ManifestError
+from airflow_dag_publisher.errors import ManifestError, VerificationError
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, parse_manifest
-from airflow_dag_publisher.storage import ManifestListing, Storage, manifest_key
+from airflow_dag_publisher.storage import ManifestListing, Storage, dag_key, manifest_key
 
 
 @dataclass(frozen=True)
@@ -73,12 +74,16 @@ def read_environment(storage: Storage, env: str, *, skip: str | None = None) -> 
     return read_manifests(storage, env, storage.list_manifests(env), skip=skip)
 
 
-def read_history(storage: Storage, env: str, package: str) -> tuple[list[ReleaseManifest], list[str]]:
-    """Releases of a package, newest first, from the versions of its manifest.json."""
+def read_history(storage: Storage, env: str, package: str, *, limit: int | None = None
+                 ) -> tuple[list[ReleaseManifest], list[str]]:
+    """Releases of a package, newest first, from the versions of its manifest.json (at most `limit`:
+    the walk stops there, so a long history costs no more than the releases shown)."""
     key = manifest_key(env, package)
     releases: list[ReleaseManifest] = []
     warnings: list[str] = []
     for version in storage.list_versions(key):
+        if limit is not None and len(releases) >= limit:
+            break
         if version.is_delete_marker:
             continue
         obj = storage.get(key, version_id=version.version_id).obj
@@ -90,3 +95,34 @@ def read_history(storage: Storage, env: str, package: str) -> tuple[list[Release
         except ManifestError as exc:
             warnings.append(f"skipping an unreadable version: {exc}")
     return releases, warnings
+
+
+def find_release(storage: Storage, env: str, package: str, release_id: str) -> ReleaseManifest | None:
+    """One release of a package by its id: the manifest versions are read newest first and the
+    walk stops at the match (a recent release costs one listing page and a few GETs)."""
+    key = manifest_key(env, package)
+    for version in storage.list_versions(key):
+        if version.is_delete_marker:
+            continue
+        obj = storage.get(key, version_id=version.version_id).obj
+        if obj is None or f'"release_id": "{release_id}"'.encode() not in obj.body:
+            continue
+        try:
+            manifest = parse_manifest(obj.body, source=f"{storage.url(key)}?versionId={version.version_id}",
+                                      env=env, package=package)
+        except ManifestError:
+            continue
+        if manifest.release_id == release_id:
+            return manifest
+    return None
+
+
+def read_file(storage: Storage, manifest: ReleaseManifest, entry: FileEntry) -> bytes:
+    """The bytes of one file of a release, by the version its manifest pins, checked against its sha256."""
+    key = dag_key(manifest.env, manifest.package, entry.path)
+    obj = storage.get(key, version_id=entry.version_id, max_bytes=entry.size).obj
+    body = obj.body if obj is not None else b""
+    if len(body) != entry.size or hashlib.sha256(body).hexdigest() != entry.sha256:
+        raise VerificationError(f"{storage.url(key)}?versionId={entry.version_id}: the bytes do not match the "
+                                f"sha256 release {manifest.release_id} pins")
+    return body

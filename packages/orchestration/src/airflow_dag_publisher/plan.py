@@ -6,11 +6,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-from airflow_dag_publisher.errors import RefusedError
+from airflow_dag_publisher.errors import RefusedError, UsageError
 from airflow_dag_publisher.manifest import ReleaseManifest
 from airflow_dag_publisher.names import dag_id_belongs_to
-from airflow_dag_publisher.sources import LocalFile
+
+
+class Digested(Protocol):
+    """A file of a release as planning sees it: a local file, or a file of another release (promote)."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def sha256(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,7 @@ class PublishPlan:
                 "unchanged": list(self.unchanged)}
 
 
-def plan_publish(local: Sequence[LocalFile], current: ReleaseManifest | None, *, allow_empty: bool = False,
+def plan_publish(local: Sequence[Digested], current: ReleaseManifest | None, *, allow_empty: bool = False,
                  max_delete: int | None = None) -> PublishPlan:
     """Compare local files with the current release by sha256. Raises RefusedError on a guardrail."""
     if not local and not allow_empty:
@@ -88,6 +98,41 @@ def refuse_conflicts(verb: str, package: str, dag_ids: Sequence[str], others: Ma
         raise RefusedError(f"refusing to {verb} {package}:\n  " + "\n  ".join(conflicts), kind="dag_id_conflict")
 
 
+def image_mismatches(images: Mapping[str, Sequence[tuple[str, str, str | None]]], expected: str) -> list[str]:
+    """Every KubernetesPodOperator task that would not run `expected` (the image CI built, --image /
+    IMAGE_TAG), or whose image the validator could not see (computed, and the Airflow parse skipped)."""
+    problems: list[str] = []
+    for file, tasks in sorted(images.items()):
+        for dag_id, task_id, image in tasks:
+            where = f"{file}: " + (f"dag {dag_id!r} " if dag_id else "") + f"task {task_id!r}"
+            if image is None:
+                problems.append(f"{where}: its image is computed, so it cannot be compared with --image {expected} "
+                                "(publish with the Airflow parse, i.e. without --skip-dynamic-validation)")
+            elif image != expected:
+                problems.append(f"{where} runs {image}, not --image {expected}")
+    return problems
+
+
+def refuse_image_mismatches(images: Mapping[str, Sequence[tuple[str, str, str | None]]], expected: str | None) -> None:
+    """The image a job runs is the image its CI built: with --image (IMAGE_TAG) given, every
+    KubernetesPodOperator task of the release must run exactly that image."""
+    if expected is None:
+        return
+    problems = image_mismatches(images, expected)
+    if problems:
+        raise RefusedError("refusing to publish: the release's jobs would not run the image this publish names "
+                           "(regenerate the DAG files with `generate --image`, or set DAG_SPEC in the CI template "
+                           "so it does):\n  " + "\n  ".join(problems), kind="image_mismatch")
+
+
+def release_image(declared: str | None, job_images: Sequence[str]) -> str | None:
+    """The image a release records: the declared one (checked against the jobs), else the one image
+    every job runs; None when they run several and none was declared."""
+    if declared:
+        return declared
+    return job_images[0] if len(set(job_images)) == 1 else None
+
+
 def rollback_target(releases: Sequence[ReleaseManifest], head_id: str, to: str | None, *, url: str,
                     package: str) -> ReleaseManifest:
     """The release a rollback restores: `to`, or the newest release before the current one."""
@@ -107,3 +152,19 @@ def rollback_target(releases: Sequence[ReleaseManifest], head_id: str, to: str |
     if target.release_id == head_id:
         raise RefusedError(f"release {target.release_id} is already the current release of {package!r}")
     return target
+
+
+def promotion_source(source: ReleaseManifest | None, *, from_env: str, env: str, package: str,
+                     release_id: str | None, url: str, same_bucket: bool = True) -> ReleaseManifest:
+    """The release a promotion copies: it exists, is not a tombstone, and comes from another environment."""
+    if from_env == env and same_bucket:
+        raise UsageError(f"--from-env and --env are both {env!r}: promote copies a release between two "
+                         "environments (use `rollback --to` within one)")
+    if source is None:
+        what = f"release {release_id!r}" if release_id else "a current release"
+        raise RefusedError(f"{url}: package {package!r} has no {what} in environment {from_env!r} (see `history "
+                           f"--env {from_env}`)", kind="not_found")
+    if source.retired:
+        raise RefusedError(f"release {source.release_id} of {package!r} in {from_env!r} is a retirement tombstone; "
+                           "promote a release with files", kind="retired")
+    return source

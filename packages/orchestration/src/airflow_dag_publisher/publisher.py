@@ -1,6 +1,7 @@
 """The publish protocol (ARCHITECTURE.md), whole, in one place: read the source once, validate
 exactly those bytes, list the environment once, plan (plan.py), upload, commit conditionally,
-journal, clean up, verify. Rollback and retire commit new releases the same way.
+journal, clean up, verify. Rollback and retire commit new releases the same way. With a signer,
+every commit is signed (in `_commit`, the one place a release is committed).
 
 The command-line layer only parses options and renders the typed results returned here; a library
 user gets the same protocol and cannot skip validation by accident (`Validation.STATIC` is the
@@ -14,23 +15,42 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from airflow_dag_publisher.archive import CONTENT_TYPE as ARCHIVE_CONTENT_TYPE
 from airflow_dag_publisher.archive import archive_ref, build_archive
-from airflow_dag_publisher.catalog import CurrentRelease, Environment, read_current, read_history, read_manifests
+from airflow_dag_publisher.catalog import (
+    CurrentRelease,
+    Environment,
+    find_release,
+    read_current,
+    read_environment,
+    read_history,
+    read_manifests,
+)
 from airflow_dag_publisher.errors import ConflictError, DagPublisherError, NotFoundError, RefusedError, StorageError
-from airflow_dag_publisher.manifest import ArchiveRef, FileEntry, ReleaseManifest, new_release_id, utc_now_iso
+from airflow_dag_publisher.manifest import (
+    ArchiveRef,
+    FileEntry,
+    PromotedFrom,
+    ReleaseManifest,
+    new_release_id,
+    utc_now_iso,
+)
 from airflow_dag_publisher.plan import (
     PublishPlan,
     plan_publish,
+    promotion_source,
     refuse_conflicts,
+    refuse_image_mismatches,
+    release_image,
     republishes_current,
     reupload_stale,
     rollback_target,
 )
+from airflow_dag_publisher.signing import Signer, already_signed_by, sign_manifest
 from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES, LocalFile, read_source
 from airflow_dag_publisher.storage import Storage, archive_key, dag_key, journal_key, manifest_key
 from airflow_dag_publisher.validators import ValidationReport, validate_files
@@ -105,6 +125,8 @@ class PublishResult:
                    "dag_ids": self.dag_ids}
         if self.restored_from is not None:
             doc["restored_from"] = self.restored_from
+        if not self.dry_run and self.manifest is not None and self.manifest.signature is not None:
+            doc["signed_by"] = self.manifest.signature.key_id
         return doc
 
 
@@ -112,8 +134,9 @@ class Publisher:
     """Publishes, rolls back and retires releases of one package of one environment."""
 
     def __init__(self, storage: Storage, env: str, package: str, *,
-                 on_upload: Callable[[str, int], None] | None = None) -> None:
+                 on_upload: Callable[[str, int], None] | None = None, signer: Signer | None = None) -> None:
         self.storage = storage
+        self.signer = signer
         self.env = env
         self.package = package
         self.on_upload = on_upload
@@ -142,6 +165,7 @@ class Publisher:
         if not report.ok:
             raise ValidationFailed(report, source)
         self.storage.require_versioning()
+        self._check_signer()
         current = read_current(self.storage, self.env, self.package)
         if environment is None:
             environment = read_manifests(self.storage, self.env, listing, skip=self.package)
@@ -149,6 +173,11 @@ class Publisher:
         if current.problem:
             warnings.insert(0, f"the current manifest is unreadable and will be replaced: {current.problem}")
         refuse_conflicts("publish", self.package, report.all_dag_ids, environment.manifests)
+        refuse_image_mismatches(report.images, meta.image)
+        meta = replace(meta, image=release_image(meta.image, report.job_images))
+        if meta.image is None and len(report.job_images) > 1:
+            warnings.append(f"the release's jobs run {len(report.job_images)} different images "
+                            f"({', '.join(report.job_images)}); pass --image to name the one CI built")
         plan = plan_publish(files, current.manifest, allow_empty=options.allow_empty, max_delete=options.max_delete)
         stale = self._stale_pins(current.manifest, plan.unchanged)
         if stale:
@@ -161,7 +190,7 @@ class Publisher:
         if options.dry_run:
             result.dry_run = True
             return result
-        if republishes_current(plan, current.manifest):
+        if republishes_current(plan, current.manifest) and not self._needs_signature(current.manifest):
             result.noop = True
             return result
         by_path = {f.path: f for f in files}
@@ -170,10 +199,20 @@ class Publisher:
         entries = tuple(FileEntry(f.path, f.sha256, f.size, versions.get(f.path) or live[f.path].version_id)
                         for f in sorted(files, key=lambda f: f.path))
         manifest = self._new_manifest(current, entries, tuple(report.all_dag_ids), meta, archive=archive)
-        result.committed_at, more = self._commit(manifest, current, removed=plan.deleted)
+        manifest, result.committed_at, more = self._commit(manifest, current, removed=plan.deleted)
         warnings += more
         result.release_id, result.manifest = manifest.release_id, manifest
         return result
+
+    def _check_signer(self) -> None:
+        """A signing key that cannot be used (missing, denied, wrong kind) fails before anything is written."""
+        if self.signer is not None:
+            self.signer.public_key()
+
+    def _needs_signature(self, current: ReleaseManifest | None) -> bool:
+        """Unchanged content is still a new release when the current one is not signed by this signer
+        (signing turned on, or a rotated key): agents that trust only the new key can then apply it."""
+        return self.signer is not None and not already_signed_by(current, self.signer)
 
     def _stale_pins(self, current: ReleaseManifest | None, unchanged: Sequence[str]) -> tuple[str, ...]:
         """Unchanged files whose pinned version is no longer the live one (HEAD each, in parallel)."""
@@ -232,9 +271,12 @@ class Publisher:
 
     # -- commit ---------------------------------------------------------------------------------
     def _commit(self, manifest: ReleaseManifest, current: CurrentRelease, *, removed: Sequence[str]
-                ) -> tuple[float, list[str]]:
-        """Conditional PUT of manifest.json (the commit point), then journal, cleanup and verification.
-        Returns the commit time (epoch seconds, as the journal entry records it) and the warnings."""
+                ) -> tuple[ReleaseManifest, float, list[str]]:
+        """Sign (with a signer), conditional PUT of manifest.json (the commit point), then journal,
+        cleanup and verification. Returns the manifest committed, the commit time (epoch seconds, as
+        the journal entry records it) and the warnings."""
+        if self.signer is not None:
+            manifest = sign_manifest(manifest, self.signer)
         key = manifest_key(self.env, self.package)
         condition = {"if_match": current.etag} if current.etag else {"if_none_match": "*"}
         try:
@@ -258,7 +300,7 @@ class Publisher:
             except DagPublisherError as exc:
                 warnings.append(f"release committed, but deleting the live copy of removed {path} failed: {exc}")
         warnings += self.verify(manifest)
-        return committed_ms / 1000, warnings
+        return manifest, committed_ms / 1000, warnings
 
     def verify(self, manifest: ReleaseManifest) -> list[str]:
         """Read back the manifest and HEAD each pinned file version. Problems come back as warnings:
@@ -300,6 +342,7 @@ class Publisher:
     def rollback(self, meta: ReleaseMeta, to: str | None = None) -> PublishResult:
         """A new release whose files are an earlier release's files (copied from their pinned versions)."""
         self.storage.require_versioning()
+        self._check_signer()
         releases, warnings = read_history(self.storage, self.env, self.package)
         if not releases:
             raise RefusedError(f"{self.url}: no releases to roll back", kind="not_found")
@@ -324,7 +367,7 @@ class Publisher:
         removed = tuple(p for p in sorted(live) if p not in target.file_map())
         archive = self._restore_archive(target)
         manifest = self._new_manifest(current, tuple(entries), target.dag_ids, meta, archive=archive)
-        committed_at, more = self._commit(manifest, current, removed=removed)
+        manifest, committed_at, more = self._commit(manifest, current, removed=removed)
         warnings += more
         plan = PublishPlan(added=tuple(p for p in copied if p not in live),
                            changed=tuple(p for p in copied if p in live), deleted=removed,
@@ -360,6 +403,75 @@ class Publisher:
             files = list(pool.map(read, target.files))
         return self._put_archive(files)
 
+    # -- promote -------------------------------------------------------------------------------------
+    def promote(self, meta: ReleaseMeta, from_env: str, release_id: str | None = None, *,
+                source_storage: Storage | None = None, allow_empty: bool = False,
+                max_delete: int | None = None) -> PublishResult:
+        """A new release of this environment whose files are the exact bytes of a release of `from_env`
+        (its current one by default; in `source_storage`'s bucket, default this one), copied
+        server-side by pinned version: same content_digest, same image and git sha, `promoted_from`
+        recording the source. Same guardrails and conditional commit as publish; dag_id ownership is
+        checked against this environment's other packages."""
+        self.storage.require_versioning()
+        self._check_signer()
+        origin = source_storage or self.storage
+        if release_id is None:
+            found = read_current(origin, from_env, self.package).manifest
+        else:
+            found = find_release(origin, from_env, self.package, release_id)
+        source = promotion_source(found, from_env=from_env, env=self.env, package=self.package,
+                                  release_id=release_id, url=origin.url(f"{from_env}/{self.package}/"),
+                                  same_bucket=origin.bucket == self.storage.bucket)
+        current = read_current(self.storage, self.env, self.package)
+        environment = read_environment(self.storage, self.env, skip=self.package)
+        warnings = list(environment.warnings)
+        refuse_conflicts("promote", self.package, source.dag_ids, environment.manifests)
+        plan = plan_publish(source.files, current.manifest, allow_empty=allow_empty, max_delete=max_delete)
+        plan = reupload_stale(plan, self._stale_pins(current.manifest, plan.unchanged))
+        result = PublishResult(current.release_id, plan, False, current.manifest, current.release_id, warnings)
+        if republishes_current(plan, current.manifest) and not self._needs_signature(current.manifest):
+            result.noop = True
+            return result
+        live = current.live_files
+        copied = self._copy_from(origin.bucket, from_env, [f for f in source.files if f.path in plan.uploads])
+        entries = tuple(copied.get(f.path) or live[f.path] for f in source.files)
+        manifest = self._new_manifest(current, entries, source.dag_ids, replace(meta, image=source.image,
+                                                                                  git_sha=source.git_sha))
+        manifest = manifest.with_changes(promoted_from=PromotedFrom(from_env, source.release_id),
+                                         archive=self._copy_archive(origin.bucket, from_env, source.archive))
+        if manifest.content_digest != source.content_digest:  # the same files, so the same digest
+            raise RefusedError(f"promoting {source.release_id}: the copied files' digest {manifest.content_digest} "
+                               f"is not the source's {source.content_digest}; nothing was committed")
+        manifest, result.committed_at, more = self._commit(manifest, current, removed=plan.deleted)
+        result.warnings += more
+        result.release_id, result.manifest = manifest.release_id, manifest
+        return result
+
+    def _copy_from(self, bucket: str, from_env: str, files: Sequence[FileEntry]) -> dict[str, FileEntry]:
+        """Server-side copies of pinned versions from `from_env` of `bucket` (in parallel): path -> the new entry."""
+        def copy(f: FileEntry) -> tuple[str, FileEntry]:
+            assert f.version_id is not None
+            stored = self.storage.copy_version(dag_key(self.env, self.package, f.path), f.version_id,
+                                               source_key=dag_key(from_env, self.package, f.path), source_bucket=bucket)
+            if not stored.version_id:
+                raise StorageError(f"{self.storage.url(stored.key)}: the bucket returned no VersionId for the copy")
+            return f.path, FileEntry(f.path, f.sha256, f.size, stored.version_id)
+
+        if not files:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(files))) as pool:
+            return dict(pool.map(copy, files))
+
+    def _copy_archive(self, bucket: str, from_env: str, archive: ArchiveRef | None) -> ArchiveRef | None:
+        """The source release's archive (dags.tar.gz), copied by its pinned version, if it has one."""
+        if archive is None:
+            return None
+        stored = self.storage.copy_version(archive_key(self.env, self.package), archive.version_id,
+                                           source_key=archive_key(from_env, self.package), source_bucket=bucket)
+        if not stored.version_id:
+            raise StorageError(f"{self.storage.url(stored.key)}: the bucket returned no VersionId for the copy")
+        return replace(archive, version_id=stored.version_id)
+
     def retire(self, meta: ReleaseMeta) -> PublishResult:
         """Commit a tombstone release: the package leaves Airflow; history keeps every release."""
         self.storage.require_versioning()
@@ -372,6 +484,6 @@ class Publisher:
                                  current.release_id)
         live = current.live_files
         manifest = self._new_manifest(current, (), (), meta, retired=True)
-        committed_at, warnings = self._commit(manifest, current, removed=tuple(sorted(live)))
+        manifest, committed_at, warnings = self._commit(manifest, current, removed=tuple(sorted(live)))
         return PublishResult(manifest.release_id, PublishPlan(deleted=tuple(sorted(live))), False, manifest,
                              current.release_id, warnings, committed_at=committed_at)

@@ -368,13 +368,17 @@ class Storage:
             raise translate(exc, self.bucket, key, "write") from None
         return StoredObject(key=key, etag=resp.get("ETag", ""), body=b"", version_id=resp.get("VersionId"))
 
-    def copy_version(self, key: str, version_id: str, *, source_key: str | None = None) -> StoredObject:
-        """Server-side copy of one pinned version (of `source_key`, default `key` itself) to `key`."""
-        source: CopySourceTypeDef = {"Bucket": self.bucket, "Key": source_key or key, "VersionId": version_id}
+    def copy_version(self, key: str, version_id: str, *, source_key: str | None = None,
+                     source_bucket: str | None = None) -> StoredObject:
+        """Server-side copy of one pinned version (of `source_key`, default `key` itself, in
+        `source_bucket`, default this bucket) to `key`."""
+        source: CopySourceTypeDef = {"Bucket": source_bucket or self.bucket, "Key": source_key or key,
+                                     "VersionId": version_id}
+        origin = f"s3://{source['Bucket']}/{source_key or key}"
         try:
             resp = self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=source)
         except _CATCH as exc:
-            raise translate(exc, self.bucket, key, f"copy version {version_id} of {source_key or key} to") from None
+            raise translate(exc, self.bucket, key, f"copy version {version_id} of {origin} to") from None
         return StoredObject(key=key, etag=resp.get("CopyObjectResult", {}).get("ETag", ""), body=b"",
                             version_id=resp.get("VersionId"))
 

@@ -97,12 +97,12 @@ def test_environment_variables_stand_in_for_flags(tmp_path: Path, bucket: str, m
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     write_dag(tmp_path / "dags", "alpha", "daily")
     for k, v in {"ENVIRONMENT": "dev", "PACKAGE_NAME": "alpha", "DAG_BUCKET": bucket,
-                 "DAG_SOURCE_DIR": str(tmp_path / "dags"), "IMAGE_TAG": "registry.example.com/alpha:9"}.items():
+                 "DAG_SOURCE_DIR": str(tmp_path / "dags"), "IMAGE_TAG": "registry.example.com/alpha:1.0.0"}.items():
         monkeypatch.setenv(k, v)
     run = cli(capsys, "publish", "--skip-dynamic-validation", "--json")
     assert run.code == 0, run.err
     history = cli(capsys, "history", "--json").json()
-    assert history[0]["image"] == "registry.example.com/alpha:9"
+    assert history[0]["image"] == "registry.example.com/alpha:1.0.0"
 
 
 def test_json_output_is_the_only_thing_on_stdout(tmp_path: Path, bucket: str, seaweedfs: SeaweedFS) -> None:

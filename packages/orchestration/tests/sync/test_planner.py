@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from airflow_dag_publisher.manifest import ArchiveRef, FileEntry, ReleaseManifest
+from airflow_dag_publisher.signing import PemSigner, TrustedKey, sign_manifest
 from airflow_dag_publisher.storage import journal_key, journal_prefix
 from airflow_dag_publisher.sync import planner
 from airflow_dag_publisher.sync.planner import Action, JournalState
+from airflow_dag_publisher.sync.trust import Trust
 
+from devstack.signing_keys import write_key
 from packages.orchestration.tests.sync.support import ENV, make_manifest, sha256
 
 PREFIX = journal_prefix(ENV)
@@ -181,3 +185,61 @@ def test_the_owner_is_the_candidate_whose_manifest_lists_the_dag_id() -> None:
     assert planner.owner_of("pipeline_processing_example_job", found) == "pipeline_processing"
     assert planner.owner_of("pipeline_processing_example_job", {"pipeline_processing_example": other,
                                                                "pipeline_processing": None}) is None
+
+
+# -- signatures: verified in decide, before anything else is decided ------------------------------
+@pytest.fixture(scope="module")
+def signer_keys(tmp_path_factory: pytest.TempPathFactory) -> tuple[PemSigner, PemSigner]:
+    folder = tmp_path_factory.mktemp("keys")
+    return PemSigner(write_key(folder / "alpha.pem")), PemSigner(write_key(folder / "other.pem"))
+
+
+def trust_of(*signers: PemSigner, require: bool = False) -> Trust:
+    return Trust({"alpha": tuple(TrustedKey.from_key(s.public_key()) for s in signers)}, require=require)
+
+
+def decide_with(trust: Trust, manifest: ReleaseManifest, current: ReleaseManifest | None = None) -> planner.Decision:
+    return planner.decide("alpha", ENV, '"e"', manifest.to_json(), current, source="s3://b/dev/alpha/manifest.json",
+                          trust=trust)
+
+
+def test_a_release_signed_by_a_trusted_key_is_applied(signer_keys: tuple[PemSigner, PemSigner]) -> None:
+    alpha, _ = signer_keys
+    signed = sign_manifest(make_manifest("alpha", [entry("a.py", b"a")]), alpha)
+    decision = decide_with(trust_of(alpha, require=True), signed)
+    assert decision.action is Action.APPLY and decision.manifest == signed
+
+
+@pytest.mark.parametrize("case", ["unsigned", "other key", "tampered", "forged tombstone", "same content"])
+def test_releases_not_signed_by_a_trusted_key_are_refused_as_signature(signer_keys: tuple[PemSigner, PemSigner],
+                                                                       case: str) -> None:
+    alpha, other = signer_keys
+    held = sign_manifest(make_manifest("alpha", [entry("a.py", b"a")]), alpha)
+    release = {
+        "unsigned": make_manifest("alpha", [entry("b.py", b"b")]),
+        "other key": sign_manifest(make_manifest("alpha", [entry("b.py", b"b")]), other),
+        "tampered": held.with_changes(files=(entry("a.py", b"evil"),), content_digest=""),
+        "forged tombstone": make_manifest("alpha", [], retired=True),
+        "same content": held.with_changes(signature=None, release_id="20990101T000000Z-000000000000"),
+    }[case]
+    decision = decide_with(trust_of(alpha), release, held)
+    assert decision.action is Action.REFUSE and decision.kind == "signature", decision
+    assert decision.reason.startswith("s3://b/dev/alpha/manifest.json: ")
+
+
+def test_require_signatures_refuses_a_package_without_keys(signer_keys: tuple[PemSigner, PemSigner]) -> None:
+    alpha, _ = signer_keys
+    signed = sign_manifest(make_manifest("alpha", [entry("a.py", b"a")]), alpha)
+    refused = decide_with(Trust(require=True), signed)
+    assert refused.action is Action.REFUSE and refused.kind == "signature" and "no trusted key" in refused.reason
+    assert decide_with(Trust(), make_manifest("alpha", [entry("a.py", b"a")])).action is Action.APPLY
+
+
+def test_a_rotated_key_applies_while_the_old_one_is_still_trusted(signer_keys: tuple[PemSigner, PemSigner]) -> None:
+    old, new = signer_keys
+    by_old = sign_manifest(make_manifest("alpha", [entry("a.py", b"a")]), old)
+    by_new = sign_manifest(make_manifest("alpha", [entry("b.py", b"b")]), new)
+    both = trust_of(old, new, require=True)
+    assert decide_with(both, by_old).action is Action.APPLY
+    assert decide_with(both, by_new, by_old).action is Action.APPLY
+    assert decide_with(trust_of(new, require=True), by_old).kind == "signature"

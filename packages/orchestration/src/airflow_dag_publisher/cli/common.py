@@ -14,6 +14,7 @@ from airflow_dag_publisher import __version__
 from airflow_dag_publisher.cli.toolkit import Options
 from airflow_dag_publisher.names import check_bucket, check_env, check_package
 from airflow_dag_publisher.publisher import ReleaseMeta
+from airflow_dag_publisher.signing import Signer, signer_from_option
 from airflow_dag_publisher.storage import Storage
 
 
@@ -41,6 +42,16 @@ def add_packages_file(o: Options) -> None:
     o.add("--packages-file", env="DAG_PACKAGES_FILE", type=Path, metavar="FILE",
           help="the platform's package list the cluster policy is judged against (default: the nearest "
           "infra/airflow/packages.yaml above --source)")
+
+
+def add_signing_key(o: Options) -> None:
+    o.add("--signing-key", env="DAG_SIGNING_KEY", metavar="KEY",
+          help="sign the release: a KMS key id, key ARN or alias/NAME, or file:PATH of a PEM private key")
+
+
+def signer(args: argparse.Namespace) -> Signer | None:
+    """The signer `--signing-key` names (None without one); a bad value is a usage error."""
+    return signer_from_option(args.signing_key, option="--signing-key (DAG_SIGNING_KEY)")
 
 
 def add_json(o: Options) -> None:

@@ -9,19 +9,21 @@ from typing import Any
 from airflow_dag_publisher.catalog import read_history
 from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.output import emit_json, info, warn
+from airflow_dag_publisher.signing import signed_by
 
 
 def register(sub: Any, environ: Mapping[str, str]) -> None:
     p = toolkit.command(sub, "history", help="list a package's releases, newest first")
     o = toolkit.Options(p, environ)
     common.add_target(o)
+    p.add_argument("--limit", type=toolkit.number(int), default=None, metavar="N", help="the N newest releases only")
     common.add_json(o)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     storage, env, package = common.target(args)
-    releases, warnings = read_history(storage, env, package)
+    releases, warnings = read_history(storage, env, package, limit=args.limit)
     for w in warnings:
         warn(w)
     if args.json:
@@ -30,9 +32,11 @@ def run(args: argparse.Namespace) -> int:
     if not releases:
         info(f"{storage.url(f'{env}/{package}/')}: no releases")
         return 0
-    info(f"{'RELEASE':30} {'PUBLISHED':21} {'FILES':>5}  {'BY':30} IMAGE")
+    info(f"{'RELEASE':30} {'PUBLISHED':21} {'FILES':>5}  {'BY':30} {'IMAGE':30} SIGNED BY")
     for i, m in enumerate(releases):
         files = "retired" if m.retired else str(len(m.files))
         mark = " (current)" if i == 0 else ""
-        info(f"{m.release_id:30} {m.created_at:21} {files:>5}  {m.published_by[:30]:30} {m.image or '-'}{mark}")
+        origin = f" (promoted from {m.promoted_from.env} {m.promoted_from.release_id})" if m.promoted_from else ""
+        info(f"{m.release_id:30} {m.created_at:21} {files:>5}  {m.published_by[:30]:30} {(m.image or '-'):30} "
+             f"{signed_by(m)}{mark}{origin}")
     return 0

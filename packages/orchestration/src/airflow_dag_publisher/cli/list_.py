@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
         warn(w)
     rows = [
         {"package": m.package, "release_id": m.release_id, "dag_ids": list(m.dag_ids),
-         "created_at": m.created_at, "retired": m.retired}
+         "created_at": m.created_at, "retired": m.retired, "image": m.image}
         for name, m in sorted(environment.manifests.items()) if not package or name == package
     ]
     if args.json:
@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     if not rows:
         info(f"no packages published in {storage.url(f'{env}/')}" + (f" named {package!r}" if package else ""))
         return 0
-    info(f"{'PACKAGE':24} {'RELEASE':30} {'PUBLISHED':21} DAG_IDS")
+    info(f"{'PACKAGE':24} {'RELEASE':30} {'PUBLISHED':21} {'IMAGE':48} DAG_IDS")
     for r in rows:
         dags = "(retired)" if r["retired"] else ", ".join(r["dag_ids"]) or "-"  # type: ignore[arg-type]
-        info(f"{r['package']:24} {r['release_id']:30} {r['created_at']:21} {dags}")
+        info(f"{r['package']:24} {r['release_id']:30} {r['created_at']:21} {r['image'] or '-':48} {dags}")
     return 0

@@ -17,7 +17,7 @@ from airflow_dag_publisher.cli import toolkit
 PROG = "airflow-dag-publisher"
 # command name -> module under airflow_dag_publisher.cli; each has register(subparsers, environ)
 # setting `func`, a callable from the parsed namespace to an exit code.
-COMMANDS = ("generate", "validate", "publish", "list", "history", "rollback", "retire")
+COMMANDS = ("generate", "validate", "publish", "promote", "list", "history", "show", "diff", "rollback", "retire")
 _MODULES = {"list": "list_"}
 
 

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_dag_publisher.cli import common, toolkit
+from airflow_dag_publisher.cli import common, toolkit, waiting
 from airflow_dag_publisher.output import Progress, emit_json, info, warn
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, PublishResult, Validation
+from airflow_dag_publisher.signing import signed_by
 from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES
 
 
@@ -31,6 +32,8 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
                    help=f"refuse files larger than this (default {DEFAULT_MAX_FILE_BYTES})")
     p.add_argument("--skip-dynamic-validation", action="store_true",
                    help="validate statically only (when `validate --require-airflow` already ran)")
+    common.add_signing_key(o)
+    waiting.add_wait(o)
     common.add_json(o)
     p.set_defaults(func=run)
 
@@ -42,18 +45,26 @@ def run(args: argparse.Namespace) -> int:
         validation=Validation.STATIC if args.skip_dynamic_validation else Validation.FULL,
         allow_empty=args.allow_empty, max_delete=args.max_delete, max_file_bytes=args.max_file_size,
         dry_run=args.dry_run, packages_file=args.packages_file)
+    api = waiting.airflow_api(args)
     progress = Progress("uploading")
-    publisher = Publisher(storage, env, package, on_upload=lambda _path, total: progress.advance(total))
+    publisher = Publisher(storage, env, package, on_upload=lambda _path, total: progress.advance(total),
+                          signer=common.signer(args))
     try:
         result = publisher.publish(source, common.release_meta(args.image, source), options)
     finally:
         progress.close()
     for w in result.warnings:
         warn(w)
+    doc = result.to_dict()
+    if api is not None and not args.json:
+        render(publisher.url, result)  # the commit is reported before the wait starts
+    confirmation = waiting.wait_for(args, api, publisher, result, doc)
     if args.json:
-        emit_json(result.to_dict())
-    else:
+        emit_json(doc)
+    elif api is None:
         render(publisher.url, result)
+    else:
+        info(waiting.live_line(confirmation, result.dag_ids) or "")
     return 0
 
 
@@ -71,3 +82,5 @@ def render(url: str, result: PublishResult) -> None:
         d = result.to_dict()
         info(f"{url}: published release {result.release_id} ({d['uploaded']} uploaded, {d['deleted']} deleted, "
              f"{d['unchanged']} unchanged; dag_ids: {', '.join(result.dag_ids) or '-'})")
+        if result.manifest is not None and result.manifest.signature is not None:
+            info(f"signed by {signed_by(result.manifest)}")

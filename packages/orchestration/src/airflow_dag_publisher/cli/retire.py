@@ -15,13 +15,14 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     p = toolkit.command(sub, "retire", help="retire a package: a tombstone release with no files and no dag_ids")
     o = toolkit.Options(p, environ)
     common.add_target(o)
+    common.add_signing_key(o)
     common.add_json(o)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     storage, env, package = common.target(args)
-    publisher = Publisher(storage, env, package)
+    publisher = Publisher(storage, env, package, signer=common.signer(args))
     result = publisher.retire(common.release_meta(None))
     for w in result.warnings:
         warn(w)

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_dag_publisher.cli import common, toolkit
+from airflow_dag_publisher.cli import common, toolkit, waiting
 from airflow_dag_publisher.output import emit_json, info, warn
 from airflow_dag_publisher.publisher import Publisher
 
@@ -17,20 +17,27 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     o = toolkit.Options(p, environ)
     common.add_target(o)
     p.add_argument("--to", metavar="RELEASE_ID", default=None, help="the release to restore (see `history`)")
+    common.add_signing_key(o)
+    waiting.add_wait(o, rollback=False)
     common.add_json(o)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     storage, env, package = common.target(args)
-    publisher = Publisher(storage, env, package)
+    api = waiting.airflow_api(args)
+    publisher = Publisher(storage, env, package, signer=common.signer(args))
     result = publisher.rollback(common.release_meta(None), to=args.to)
     for w in result.warnings:
         warn(w)
-    if args.json:
-        emit_json(result.to_dict())
-    else:
+    doc = result.to_dict()
+    if not args.json:
         files = len(result.manifest.files) if result.manifest else 0
         info(f"{publisher.url}: release {result.release_id} restores the files of release {result.restored_from} "
              f"({files} files)")
+    confirmation = waiting.wait_for(args, api, publisher, result, doc)
+    if args.json:
+        emit_json(doc)
+    elif confirmation is not None:
+        info(waiting.live_line(confirmation, list(result.manifest.dag_ids) if result.manifest else []) or "")
     return 0

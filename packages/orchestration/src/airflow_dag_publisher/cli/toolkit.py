@@ -128,9 +128,13 @@ def crash_log(prog: str, exc: BaseException) -> str:
     return path
 
 
-def report_error(prog: str, code: int, kind: str, message: str, *, as_json: bool, usage: str = "") -> None:
+def report_error(prog: str, code: int, kind: str, message: str, *, as_json: bool, usage: str = "",
+                 details: Any = None) -> None:
     if as_json:
-        sys.stdout.write(json.dumps({"error": {"code": code, "kind": kind, "message": message}}, indent=2) + "\n")
+        error: dict[str, Any] = {"code": code, "kind": kind, "message": message}
+        if details is not None:  # what the command did before it failed (e.g. the release it committed)
+            error["details"] = details
+        sys.stdout.write(json.dumps({"error": error}, indent=2) + "\n")
         sys.stdout.flush()
         return
     if usage:
@@ -148,7 +152,7 @@ def guard(prog: str, argv: Sequence[str], run: Callable[[], int]) -> int:
         report_error(prog, exc.exit_code, exc.kind, str(exc), as_json=as_json, usage=exc.usage)
         return exc.exit_code
     except DagPublisherError as exc:
-        report_error(prog, exc.exit_code, exc.kind, str(exc), as_json=as_json)
+        report_error(prog, exc.exit_code, exc.kind, str(exc), as_json=as_json, details=getattr(exc, "details", None))
         return exc.exit_code
     except KeyboardInterrupt:
         report_error(prog, EXIT_INTERRUPTED, "interrupted", "interrupted", as_json=as_json)

@@ -37,6 +37,7 @@ from airflow_dag_publisher.sync.planner import Action, Decision, Vanished
 from airflow_dag_publisher.sync.releases import Layout
 from airflow_dag_publisher.sync.remote import Remote
 from airflow_dag_publisher.sync.state import AgentState, AppliedRelease, StateStore
+from airflow_dag_publisher.sync.trust import Trust
 
 log = logging.getLogger("airflow_dag_publisher.sync")
 
@@ -89,8 +90,9 @@ class _Cycle:
 
 class SyncAgent:
     def __init__(self, config: AgentConfig, storage: Remote, layout: Layout, *, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, trust: Trust | None = None) -> None:
         self.config = config
+        self.trust = trust or Trust()  # the keys each package's releases must be signed with
         self.storage = storage
         self.layout = layout
         self.store = StateStore(layout.state_dir, config.env)
@@ -369,7 +371,7 @@ class SyncAgent:
         if self.state.refused.get(package) == etag:
             return None
         return planner.decide(package, self.config.env, etag, read.obj.body, current.manifest if current else None,
-                              source=self.storage.url(read.obj.key))
+                              source=self.storage.url(read.obj.key), trust=self.trust)
 
     def _settle(self, decision: Decision, exc: Exception, cycle: _Cycle) -> None:
         """One package's failure: refused for that package only, or (storage, timeouts, a stop

@@ -29,6 +29,7 @@ from airflow_dag_publisher.sync import logs
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.metrics import Metrics, MetricsServer
 from airflow_dag_publisher.sync.releases import Layout
+from airflow_dag_publisher.sync.trust import Trust, load_trust
 
 PROG = "airflow-dag-sync"
 ENV_PREFIX = "DAGSYNC_"
@@ -78,6 +79,8 @@ OPTIONS: list[tuple[str, Any, Any, str]] = [
     ("--log-format", _choice("text", "json"), "text", "text or json (default text)"),
     ("--log-level", _choice("debug", "info", "warning", "error"), "info",
      "debug, info, warning or error (default info)"),
+    ("--trust-file", str, None, "YAML file: package -> list of PEM public keys; a package listed there applies "
+                                "only releases signed by one of its keys"),
 ]
 
 
@@ -90,6 +93,8 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
         options.add(flag, env=env_name(flag), type=kind, default=default, help=help_)
     options.flag("--once", env=env_name("--once"),
                  help="sync once and exit: 0 when complete, non-zero with the reason")
+    options.flag("--require-signatures", env=env_name("--require-signatures"),
+                 help="a package without a key in the trust file applies nothing")
     return parser
 
 
@@ -112,8 +117,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
     def start() -> int:
         args = toolkit.parse(build_parser(env), args_list)
         check(args)
+        trust = load_trust(args.trust_file, require=args.require_signatures,
+                           option=f"--trust-file ({env_name('--trust-file')})")
         logs.configure(args.log_format, args.log_level)
-        return run(args)
+        return run(args, trust)
 
     return toolkit.guard(PROG, args_list, start)
 
@@ -129,7 +136,7 @@ def console() -> None:
     sys.exit(code)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, trust: Trust | None = None) -> int:
     layout = Layout(Path(args.dags_dir), Path(args.state_dir) if args.state_dir else None)
     timeout = args.s3_timeout
     storage = Storage(args.bucket, make_client(max_pool=max(10, args.workers + 2), connect_timeout=timeout,
@@ -139,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
                          grace_period=args.grace_period, workers=args.workers, max_backoff=args.max_backoff,
                          ready_max_age=args.ready_max_age)
     metrics = Metrics()
-    agent = SyncAgent(config, storage, layout, metrics=metrics)
+    agent = SyncAgent(config, storage, layout, metrics=metrics, trust=trust)
     received: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -156,6 +163,9 @@ def run(args: argparse.Namespace) -> int:
                                    alive=agent.alive).start()
         log.info("syncing %s into %s (state %s)", storage.url(f"{args.env}/"), layout.dags_dir, layout.state_dir,
                  extra={"once": args.once, "interval": args.interval})
+        if trust is not None and trust.enabled:
+            log.info("verifying release signatures: %d package(s) with trusted keys in %s%s", len(trust.keys),
+                     trust.source or "no trust file", "; signatures required" if trust.require else "")
         if not args.once:
             agent.run_forever()
             return EXIT_OK

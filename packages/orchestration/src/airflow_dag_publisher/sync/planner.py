@@ -6,7 +6,9 @@
 - `vanished_from_listing` / `vanished_on_read`: the guards that keep a package whose manifest S3
   no longer shows (a listing without it, an empty listing, a GET that finds nothing): never removed,
   reported once each.
-- `decide`: for one package, what to do with what S3 returned (apply, remove, keep, refuse).
+- `decide`: for one package, what to do with what S3 returned (apply, remove, keep, refuse), given
+  the package's trusted signing keys (a release whose signature does not verify is refused, kind
+  `signature`, before anything else is decided: a forged tombstone removes nothing either).
 - `plan_files`: which files of a release are already held locally (by sha256), which to download,
   and whether to fetch them as the release's archive (one request) or one by one.
 - `owner_candidates` / `owner_of`: which packages may own a dag_id (its `<package>_` prefixes), and
@@ -22,10 +24,13 @@ from dataclasses import dataclass, field
 from airflow_dag_publisher.errors import ManifestError
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, parse_manifest
 from airflow_dag_publisher.names import PACKAGE_RE
+from airflow_dag_publisher.signing import signature_problem
+from airflow_dag_publisher.sync.trust import Trust
 
 SKEW_MS = 60_000
 COLD_START_LOOKBACK_MS = 5 * 60_000
 _MS_DIGITS = 16
+NO_TRUST = Trust()  # no keys, nothing required: releases apply unchecked
 
 
 # -- journal --------------------------------------------------------------------------------------
@@ -136,12 +141,16 @@ class Decision:
 
 
 def decide(package: str, env: str, etag: str, body: bytes, current: ReleaseManifest | None, *,
-           source: str) -> Decision:
-    """What to do with the manifest S3 returned for `package`, given the release applied locally."""
+           source: str, trust: Trust = NO_TRUST) -> Decision:
+    """What to do with the manifest S3 returned for `package`, given the release applied locally and
+    the keys trusted to sign the package's releases."""
     try:
         manifest = parse_manifest(body, source=source, env=env, package=package)
     except ManifestError as exc:
         return Decision(package, Action.REFUSE, etag=etag, reason=str(exc), kind=exc.kind)
+    problem = signature_problem(manifest, trust.keys_for(package), require=trust.require)
+    if problem:
+        return Decision(package, Action.REFUSE, etag=etag, reason=f"{source}: {problem}", kind="signature")
     if manifest.retired:
         if current is None or current.retired:
             return Decision(package, Action.KEEP, manifest, etag, "retired, nothing held")

@@ -118,6 +118,9 @@ def _merge(report: ValidationReport, static: dict[str, StaticResult], dyn: Dynam
         ids = dyn.dag_ids.get(rel, []) if judged else sorted(set(result.dag_ids) | set(dyn.dag_ids.get(rel, [])))
         if ids:
             report.dag_ids[rel] = ids
+        images = dyn.images.get(rel, []) if judged else result.images
+        if images:
+            report.images[rel] = list(images)
     report.findings.extend(dyn.findings)
     report.findings.extend(duplicate_findings(report.dag_ids))
 

@@ -62,3 +62,16 @@ def resources_problem(resources: Any) -> str | None:
     if isinstance(resources, dict):
         return conv.resources_problem(resources.get("requests"), resources.get("limits"))
     return conv.resources_problem(getattr(resources, "requests", None), getattr(resources, "limits", None))
+
+
+def task_images(dags: list[Any]) -> list[tuple[str, str, str | None]]:
+    """(dag_id, task_id, image) of every KubernetesPodOperator task as Airflow built it; the image is
+    None when it is mapped at run time or not a string."""
+    found: list[tuple[str, str, str | None]] = []
+    for dag in dags:
+        for task in dag.tasks:
+            if policy.is_kpo(task):
+                values, _mapped = policy.task_arguments(task, {"image": None})
+                image = values.get("image")
+                found.append((str(dag.dag_id), str(task.task_id), image if isinstance(image, str) else None))
+    return sorted(found)

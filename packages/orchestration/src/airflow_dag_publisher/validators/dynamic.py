@@ -47,6 +47,7 @@ class DynamicResult:
     dag_ids: dict[str, list[str]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     judged: set[str] = field(default_factory=set)  # files Airflow imported without an error
+    images: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)  # file -> task images
 
 
 def default_timeout() -> float:
@@ -196,5 +197,7 @@ def _record(result: DynamicResult, answer: dict[str, Any]) -> None:
     result.findings.extend(findings)
     if answer.get("dag_ids"):
         result.dag_ids[rel] = [str(d) for d in answer["dag_ids"]]
+    if answer.get("images"):
+        result.images[rel] = [(str(d), str(t), None if i is None else str(i)) for d, t, i in answer["images"]]
     if not any(f.rule in ("import", "timeout", "worker-died", "cycle") for f in findings):
         result.judged.add(rel)

@@ -34,6 +34,9 @@ class ValidationReport:
     parse_seconds: dict[str, float] = field(default_factory=dict)  # file -> Airflow parse time
     airflow_version: str | None = None
     packages_file: str | None = None  # the package list the cluster policy's rules read, if one was found
+    # file -> (dag_id, task_id, image) of its KubernetesPodOperator tasks, as Airflow built them (as the
+    # text says them when the Airflow parse did not judge the file: dag_id "" and image None if computed)
+    images: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -42,6 +45,11 @@ class ValidationReport:
     @property
     def all_dag_ids(self) -> list[str]:
         return sorted({d for ids in self.dag_ids.values() for d in ids})
+
+    @property
+    def job_images(self) -> list[str]:
+        """Every distinct image the release's KubernetesPodOperator tasks run (known ones)."""
+        return sorted({image for tasks in self.images.values() for _d, _t, image in tasks if image})
 
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == ERROR]
@@ -63,6 +71,8 @@ class ValidationReport:
             "files": list(self.files),
             "findings": [f.to_dict() for f in self.findings],
             "dag_ids": {file: list(ids) for file, ids in sorted(self.dag_ids.items())},
+            "images": {file: [{"dag_id": d, "task_id": t, "image": i} for d, t, i in tasks]
+                       for file, tasks in sorted(self.images.items())},
             "cluster_policy": {"packages_file": self.packages_file},
             "dynamic": {
                 "ran": self.dynamic_skipped is None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from airflow_dag_publisher.validators.model import ERROR, NO_FILE, WARNING, Finding
@@ -19,9 +20,19 @@ RUFF_SECONDS = 120.0
 _NOT_CHECKED = "the AIR rules could not be checked (`validate --no-ruff` leaves them out on purpose)"
 
 
+_FIND_LOCK = threading.Lock()
+
+
 def find_ruff() -> str | None:
     """The ruff binary installed with the `ruff` distribution (found by its own locator: the venv, the
-    user scheme such as ~/.local/bin, --prefix and --target installs), else one on PATH."""
+    user scheme such as ~/.local/bin, --prefix and --target installs), else one on PATH. One caller at
+    a time: ruff's locator reads `sysconfig`, whose first initialisation is not thread-safe (publishers
+    running in threads saw `EXE` as None)."""
+    with _FIND_LOCK:
+        return _find_ruff()
+
+
+def _find_ruff() -> str | None:
     try:
         from ruff import find_ruff_bin
     except ImportError:

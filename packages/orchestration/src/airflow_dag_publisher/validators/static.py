@@ -32,6 +32,7 @@ class StaticResult:
     findings: list[Finding] = field(default_factory=list)
     dag_ids: list[str] = field(default_factory=list)
     parsed: bool = True
+    images: list[tuple[str, str, str | None]] = field(default_factory=list)  # ("", task_id, literal image)
 
 
 def check_source(rel: str, text: bytes, ctx: StaticContext) -> StaticResult:
@@ -49,6 +50,8 @@ def check_source(rel: str, text: bytes, ctx: StaticContext) -> StaticResult:
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             problems.extend(_call_problems(node, ctx))
+            if call_name(node.func).rsplit(".", 1)[-1] == "KubernetesPodOperator":
+                result.images.append(_literal_image(node))
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             dag_id = _decorated_dag_id(node)
             if dag_id is not None:
@@ -68,7 +71,15 @@ def check_source(rel: str, text: bytes, ctx: StaticContext) -> StaticResult:
         where = f"line {line}: " if line else ""
         result.findings.append(Finding(rel, rule, severity, f"{where}{message}"))
     result.dag_ids = sorted(set(result.dag_ids))
+    result.images.sort(key=lambda t: (t[1], t[2] or ""))
     return result
+
+
+def _literal_image(call: ast.Call) -> tuple[str, str, str | None]:
+    """("", task_id, image) of a KubernetesPodOperator call: None where the text does not say it."""
+    kwargs = _keywords(call)
+    task_id, image = _literal(kwargs.get("task_id")), _literal(kwargs.get("image"))
+    return "", task_id if isinstance(task_id, str) else "?", image if isinstance(image, str) else None
 
 
 def _literal(node: ast.expr | None) -> object:

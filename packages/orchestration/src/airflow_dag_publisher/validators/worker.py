@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from airflow_dag_publisher.policy.cluster_policy import Cluster
-from airflow_dag_publisher.validators.built_checks import dag_problems, starts_paused
+from airflow_dag_publisher.validators.built_checks import dag_problems, starts_paused, task_images
 from airflow_dag_publisher.validators.model import ERROR, WARNING
 
 _WARM_UP = ("airflow.sdk", "airflow.providers.cncf.kubernetes.operators.pod", "kubernetes.client.models",
@@ -124,7 +124,7 @@ class Judge:
             findings.append(("slow-parse", WARNING, f"Airflow took {seconds:.1f}s to parse the file "
                              f"(over {self.slow:g}s); every component re-parses it every few minutes"))
         return {"file": rel, "dag_ids": sorted({d.dag_id for d in dags}), "findings": findings,
-                "seconds": seconds}
+                "seconds": seconds, "images": task_images(dags)}
 
     def owns(self, name: str, module: Any) -> bool:
         """A module a DAG file's parse brought in that the next file of a batch must not find loaded: the

@@ -1,0 +1,65 @@
+"""`airflow-dag-publisher promote`: the exact bytes of a release of one environment become a new
+release of another (copied server-side by pinned version; nothing is read from a local folder)."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from airflow_dag_publisher.cli import common, toolkit, waiting
+from airflow_dag_publisher.names import check_bucket, check_env
+from airflow_dag_publisher.output import emit_json, info, warn
+from airflow_dag_publisher.publisher import Publisher
+from airflow_dag_publisher.storage import Storage
+
+
+def register(sub: Any, environ: Mapping[str, str]) -> None:
+    p = toolkit.command(sub, "promote", help="copy a release of one environment into another as a new release",
+                        description="The exact files of a release of --from-env (its current release, or "
+                        "--release) become a new release of --env: same content_digest, image and git sha; the "
+                        "manifest records where it came from. Same guardrails and conditional commit as publish.")
+    o = toolkit.Options(p, environ)
+    p.add_argument("--from-env", required=True, metavar="ENV", help="the environment to promote from, e.g. staging")
+    common.add_target(o)
+    p.add_argument("--from-bucket", metavar="BUCKET", default=None,
+                   help="the bucket of --from-env when each environment has its own (default: --bucket)")
+    p.add_argument("--release", metavar="RELEASE_ID", default=None,
+                   help="the release of --from-env to promote (default: its current release)")
+    p.add_argument("--allow-empty", action="store_true", help="allow a release with no files")
+    p.add_argument("--max-delete", type=toolkit.number(int, minimum=0, exclusive=False), default=None, metavar="N",
+                   help="refuse a promotion that deletes more than N files of --env's current release")
+    waiting.add_wait(o)
+    common.add_json(o)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    storage, env, package = common.target(args)
+    from_env = check_env(args.from_env, "--from-env")
+    origin = Storage(check_bucket(args.from_bucket, "--from-bucket"), storage.client) if args.from_bucket else None
+    api = waiting.airflow_api(args)
+    publisher = Publisher(storage, env, package)
+    result = publisher.promote(common.release_meta(None), from_env, args.release, source_storage=origin,
+                               allow_empty=args.allow_empty, max_delete=args.max_delete)
+    for w in result.warnings:
+        warn(w)
+    doc = result.to_dict()
+    source = result.manifest.promoted_from if result.manifest and not result.noop else None
+    if source is not None:
+        doc["promoted_from"] = source.to_dict()
+    doc["content_digest"] = result.manifest.content_digest if result.manifest else None
+    if not args.json:
+        if result.noop:
+            info(f"{publisher.url}: already holds these files; release {result.release_id} stays current (no-op)")
+        else:
+            d = result.to_dict()
+            info(f"{publisher.url}: release {result.release_id} promotes {from_env} release "
+                 f"{source.release_id if source else '?'} ({d['uploaded']} copied, {d['unchanged']} unchanged, "
+                 f"{d['deleted']} deleted; {doc['content_digest']})")
+    confirmation = waiting.wait_for(args, api, publisher, result, doc)
+    if args.json:
+        emit_json(doc)
+    elif confirmation is not None:
+        info(waiting.live_line(confirmation, result.dag_ids) or "")
+    return 0
