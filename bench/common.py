@@ -37,6 +37,7 @@ class Row:
     values: list[float] = field(default_factory=list)
     reference: str = ""   # the peer this row is compared with (same section and scenario); "" = none
     note: str = ""
+    packages: int = 0     # the growth series: how many packages the bucket held
 
     @property
     def median(self) -> float:

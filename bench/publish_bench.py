@@ -102,7 +102,7 @@ def validate_rows(reps: int, files: int) -> list[Row]:
     scenario = f"validate {files} generated DAG files (in-process)"
     for rep in range(reps):
         log(f"validate {files} files {rep + 1}/{reps}")
-        for label, (seconds, _findings, dag_ids) in validate_bench.measure(files):
+        for label, (seconds, _findings, dag_ids) in validate_bench.measure(files, rep=rep):
             if dag_ids != files:
                 raise RuntimeError(f"validate: {label} found {dag_ids} dag_ids in {files} files")
             rows.setdefault(label, Row("validate", scenario, label, "s", reference=validate_bench.LABELS[2]))

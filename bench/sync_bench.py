@@ -22,12 +22,14 @@ import random
 import shutil
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import ClassVar
 
 from airflow_dag_publisher.catalog import Environment
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
@@ -45,6 +47,7 @@ BUCKET = "bench-sync"
 AGENT = "airflow-dag-sync (in-process cycle)"
 AGENT_RECONCILE = "airflow-dag-sync (reconciliation cycle)"
 ONCE = "airflow-dag-sync --once (process)"
+ONCE_DAG = "airflow-dag-sync --once --dag-id (process)"
 AWS = "aws s3 sync --delete (process)"
 HOOK = "S3Hook.sync_to_local_dir (in-process)"
 
@@ -53,9 +56,17 @@ def package_name(n: int) -> str:
     return f"pkg{n:04d}"
 
 
+def dag_id(package: str, index: int = 0) -> str:
+    return f"{package}_dag_{index:02d}"
+
+
 def file_body(package: str, index: int, release: int = 0) -> bytes:
-    """About 1.2 KB of unique Python (no two files share a sha256, so nothing is deduplicated)."""
+    """About 1.2 KB of unique Python (no two files share a sha256, so nothing is deduplicated). The
+    first two files of a package declare a DAG, so its manifest lists their dag_ids (`--dag-id`)."""
     head = f'"""{package} file {index}, release {release}."""\n\nPACKAGE = {package!r}\nINDEX = {index}\n'
+    if index < 2:
+        head += (f'\nfrom airflow.sdk import DAG\n\nwith DAG(dag_id="{dag_id(package, index)}", schedule=None):\n'
+                 "    pass\n")
     body = "".join(f"VALUE_{i} = {index * 1000 + i + release}  # padding line of a realistic size\n" for i in range(18))
     return (head + body + ("# changed\n" * release)).encode()
 
@@ -77,17 +88,18 @@ def local_files(files: dict[str, bytes]) -> list[LocalFile]:
     return [LocalFile(p, hashlib.sha256(d).hexdigest(), len(d), d) for p, d in sorted(files.items())]
 
 
-def populate(packages: int, files: int) -> dict[str, dict[str, bytes]]:
-    """Every package published by the real publisher. The bench's packages are new and distinct, so
-    each publish is told the environment holds no other package (reading 1,000 manifests for each of
-    1,000 publishes would make populating quadratic)."""
+def populate(packages: int, files: int, start: int = 0) -> dict[str, dict[str, bytes]]:
+    """Packages start..packages-1, each published by the real publisher. The bench's packages are new
+    and distinct, so each publish is told the environment holds no other package (reading 1,000
+    manifests for each of 1,000 publishes would make populating quadratic)."""
     storage = Storage(BUCKET, make_client(max_pool=32))
-    contents = {package_name(n): package_files(package_name(n), files) for n in range(packages)}
+    contents = {package_name(n): package_files(package_name(n), files) for n in range(start, packages)}
 
     def publish(package: str) -> None:
         Publisher(storage, ENV, package).publish_files(local_files(contents[package]), META, STATIC,
                                                        environment=Environment())
 
+    sysconfig.get_config_vars()  # filled once here: filling it from 16 threads at once races (Python 3.11)
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(publish, contents))
     return contents
@@ -125,16 +137,17 @@ class Peers:
         self.agent_storage: Storage | None = None
         self._hook: object | None = None
 
+    SLUGS: ClassVar[dict[str, str]] = {AGENT: "agent", ONCE: "once", AWS: "aws", HOOK: "hook", ONCE_DAG: "once-dag"}
+
     def dest(self, peer: str) -> Path:
-        slug = {AGENT: "agent", ONCE: "once", AWS: "aws", HOOK: "hook"}[peer]
-        return self.root / slug / "dags"
+        return self.root / self.SLUGS[peer] / "dags"
 
     def reset(self, peer: str) -> None:
         """Empty the peer's folder (and state) for a cold sync."""
         if peer == AGENT and self.agent is not None:
             self.agent.close()
             self.agent = None
-        shutil.rmtree(self.root / {AGENT: "agent", ONCE: "once", AWS: "aws", HOOK: "hook"}[peer], ignore_errors=True)
+        shutil.rmtree(self.root / self.SLUGS[peer], ignore_errors=True)
         self.dest(peer).mkdir(parents=True)
 
     # -- the peers ------------------------------------------------------------------------------
@@ -171,12 +184,21 @@ class Peers:
                 log(f"--once run {attempt}: {str(exc)[-300:]}; running it again")
         raise RuntimeError(f"--once did not complete a cold sync in {attempts} runs")
 
-    def once(self) -> None:
+    def once(self, *extra: str, peer: str = ONCE) -> None:
         self._process([str(BIN / "airflow-dag-sync"), "--bucket", BUCKET, "--env", ENV, "--dags-dir",
-                       str(self.dest(ONCE)), "--once", "--workers", str(self.workers), "--log-level", "warning"])
+                       str(self.dest(peer)), "--once", "--workers", str(self.workers), "--log-level", "warning",
+                       *extra])
+
+    def once_dag(self, dag: str) -> None:
+        """A task pod's init container: `--once --dag-id` into an empty folder."""
+        self.reset(ONCE_DAG)
+        self.once("--dag-id", dag, peer=ONCE_DAG)
 
     def aws(self) -> None:
-        self._process([str(BIN / "aws"), "s3", "sync", f"s3://{BUCKET}/{ENV}/", str(self.dest(AWS)), "--delete"])
+        """The seed's sidecar command. The agent's release archives are left out (`--exclude`): the peer
+        mirrors the same 20 files per package it always did."""
+        self._process([str(BIN / "aws"), "s3", "sync", f"s3://{BUCKET}/{ENV}/", str(self.dest(AWS)), "--delete",
+                       "--exclude", "*/dags.tar.gz"])
 
     def warm_hook(self) -> None:
         """Create the hook and its client once, untimed: S3DagBundle keeps its hook across refreshes."""
@@ -259,6 +281,15 @@ def measure(s3: SeaweedFS, root: Path, changes: ChangePublisher, *, packages: in
             record(noop, peer, c["seconds"], c["requests"])
             if peer == AGENT:
                 checks.append((own, c["requests"]))
+    task = TASK_POD.format(packages=packages)
+    for rep in range(reps):
+        dag = dag_id(package_name((packages // 2 + 37 * rep) % packages))
+        with counted(s3, BUCKET) as c:
+            peers.once_dag(dag)
+        record(task, ONCE_DAG, c["seconds"], c["requests"])
+        held = sorted(p.name for p in peers.dest(ONCE_DAG).iterdir() if p.name != ".airflowignore")
+        if held != [dag.rsplit("_dag_", 1)[0]]:
+            raise RuntimeError(f"--once --dag-id {dag} synced {held[:5]}, not only the owning package")
     changed = "one changed file (1 package, 1 file)"
     for rep in range(reps):
         package = package_name(rep % packages)
@@ -281,6 +312,68 @@ def measure(s3: SeaweedFS, root: Path, changes: ChangePublisher, *, packages: in
     extra_rows += propagation_rows(root, peers.dest(ONCE), changes, packages=packages, count=propagation,
                                    interval=interval)
     return extra_rows
+
+
+TASK_POD = "task pod start ({packages:,} packages; --once --dag-id syncs the owning package, empty folder)"
+GROWTH_COLD = "cold sync (empty folder)"
+GROWTH_TASK = "task pod start (--once --dag-id)"
+GROWTH_NOOP = "no-change cycle (warm folder)"
+
+
+def growth_rows(s3: SeaweedFS, root: Path, *, packages: int, reps: int, workers: int,
+                main: list[Row] | None = None) -> list[Row]:
+    """One point of the growth series: the bucket holds `packages` packages. Cold sync (`--once`, a
+    pod's init container, against `aws s3 sync`), a task pod's `--once --dag-id`, and a no-change
+    cycle (the running agent's, a `--once` over a warm folder, `aws s3 sync`'s), time and requests.
+    At the main scale the figures come from the main measurement (`main`) instead."""
+    rows: dict[tuple[str, str, str], Row] = {}
+
+    def record(scenario: str, peer: str, seconds: float, requests: float) -> None:
+        for unit, value in (("s", seconds), ("requests", requests)):
+            rows.setdefault((scenario, peer, unit), Row("growth", scenario, peer, unit, reference=AWS,
+                                                        packages=packages)).values.append(value)
+
+    if main is not None:
+        pick = {GROWTH_COLD: ("cold sync", (AGENT, ONCE, AWS)), GROWTH_TASK: ("task pod start", (ONCE_DAG,)),
+                GROWTH_NOOP: ("no-change cycle", (AGENT, ONCE, AWS))}
+        for scenario, (prefix, peers_) in pick.items():
+            for r in main:
+                if r.scenario.startswith(prefix) and r.peer in peers_:
+                    rows[(scenario, r.peer, r.unit)] = Row("growth", scenario, r.peer, r.unit, list(r.values),
+                                                           reference=AWS, packages=packages)
+        return list(rows.values())
+    peers = Peers(s3, root, workers)
+    log(f"growth series at {packages:,} packages")
+    for peer in (ONCE, AWS):
+        peers.reset(peer)
+        with counted(s3, BUCKET) as c:
+            peers.once_until_complete() if peer == ONCE else peers.aws()
+        record(GROWTH_COLD, peer, c["seconds"], c["requests"])
+    for rep in range(reps):
+        with counted(s3, BUCKET) as c:
+            peers.once_dag(dag_id(package_name((packages // 2 + 37 * rep) % packages)))
+        record(GROWTH_TASK, ONCE_DAG, c["seconds"], c["requests"])
+    agent = SyncAgent(AgentConfig(bucket=BUCKET, env=ENV, workers=workers),
+                      Storage(BUCKET, make_client(max_pool=max(10, workers + 2))), Layout(peers.dest(ONCE)))
+    agent.open()
+    try:
+        agent.run_cycle(reconcile=True)  # the running agent's start: nothing to do over the warm folder
+        for rep in range(reps):
+            for peer in [AGENT, ONCE, AWS][rep % 3:] + [AGENT, ONCE, AWS][:rep % 3]:
+                with counted(s3, BUCKET) as c:
+                    if peer == AGENT:
+                        agent.run_cycle(reconcile=False)
+                    elif peer == ONCE:
+                        agent.close()  # the folder's lock: the --once process takes it
+                        peers.once()
+                        agent.open()
+                    else:
+                        peers.aws()
+                record(GROWTH_NOOP, peer, c["seconds"], c["requests"])
+    finally:
+        agent.close()
+    shutil.rmtree(root, ignore_errors=True)
+    return list(rows.values())
 
 
 def propagation_rows(root: Path, dags: Path, changes: ChangePublisher, *, packages: int, count: int,
@@ -364,10 +457,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="repetitions of the cold syncs (default 1: a full-scale cold sync takes minutes)")
     parser.add_argument("--propagation", type=int, default=5, help="publishes timed with the agent running")
     parser.add_argument("--workers", type=int, default=8, help="the agent's parallel downloads (default 8, shipped)")
+    parser.add_argument("--series", default="100,300,1000,3000",
+                        help="the growth series: package counts, comma-separated (default 100,300,1000,3000; "
+                             "the --packages scale is measured once, by the main measurement; '' for none)")
+    parser.add_argument("--series-reps", type=int, default=3, help="runs of each no-change and --dag-id figure "
+                        "of the growth series (default 3)")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args(argv)
     if not (1 <= args.packages <= 5000 and 1 <= args.files <= 200 and args.reps >= 1 and args.cold_reps >= 1):
         parser.error("--packages 1..5000, --files 1..200, --reps and --cold-reps >= 1")
+    try:
+        series = sorted({int(n) for n in args.series.split(",") if n.strip()})
+    except ValueError:
+        parser.error(f"--series {args.series!r}: package counts, comma-separated")
+    if any(not 1 <= n <= 5000 for n in series) or args.series_reps < 1:
+        parser.error("--series counts 1..5000, --series-reps >= 1")
     interval = float(load_settings().sync_env.get("DAGSYNC_INTERVAL", "5"))
     with tempfile.TemporaryDirectory(prefix="sync-bench-") as tmp:
         root = Path(tmp)
@@ -379,20 +483,32 @@ def main(argv: list[str] | None = None) -> int:
                 "password": s3.env()["AWS_SECRET_ACCESS_KEY"],
                 "extra": {"endpoint_url": s3.endpoint, "region_name": s3.env()["AWS_DEFAULT_REGION"]}})
             s3.create_bucket(BUCKET)
-            log(f"publishing {args.packages} packages x {args.files} files")
-            start = time.monotonic()
-            changes = ChangePublisher(populate(args.packages, args.files))
-            log(f"published in {time.monotonic() - start:.0f} s")
-            rows = measure(s3, root / "peers", changes, packages=args.packages, files=args.files, reps=args.reps,
-                           cold_reps=args.cold_reps, workers=args.workers, propagation=args.propagation,
-                           interval=interval)
+            rows: list[Row] = []
+            changes = ChangePublisher({})
+            held = 0
+            for size in sorted({*series, args.packages}):  # the bucket grows; each scale is measured once
+                log(f"publishing packages {held}..{size - 1} x {args.files} files")
+                start = time.monotonic()
+                changes.contents.update(populate(size, args.files, start=held))
+                held = size
+                log(f"published in {time.monotonic() - start:.0f} s")
+                main_rows = None
+                if size == args.packages:
+                    main_rows = measure(s3, root / "peers", changes, packages=size, files=args.files,
+                                        reps=args.reps, cold_reps=args.cold_reps, workers=args.workers,
+                                        propagation=args.propagation, interval=interval)
+                    rows += main_rows
+                if size in series:
+                    rows += growth_rows(s3, root / f"growth-{size}", packages=size, reps=args.series_reps,
+                                        workers=args.workers, main=main_rows)
         finally:
             s3.close()
     for row in rows:
         print(f"{row.scenario:<58} {row.peer:<44} {row.median:10.3f} {row.unit}")
     write_rows(args.json, rows, {"params": {"packages": args.packages, "files": args.files, "reps": args.reps,
                                             "cold_reps": args.cold_reps, "workers": args.workers,
-                                            "interval": interval, "propagation": args.propagation}})
+                                            "interval": interval, "propagation": args.propagation,
+                                            "series": series, "series_reps": args.series_reps}})
     return 0
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from bench.common import read_rows
 from bench.publish_bench import DEFAULT, STATIC
-from bench.sync_bench import AGENT, AGENT_RECONCILE, AWS, HOOK, ONCE
-from bench.validate_bench import LABELS
+from bench.sync_bench import AGENT, AGENT_RECONCILE, AWS, GROWTH_COLD, GROWTH_NOOP, GROWTH_TASK, HOOK, ONCE, ONCE_DAG
+from bench.validate_bench import IMPORT, LABELS
 from tests.devstack.aws_user import aws_user_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
@@ -29,7 +29,7 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
     doc, out = tmp_path / "benchmarks.md", tmp_path / "out"
     cmd = [sys.executable, "-m", "bench.run", "--packages", "5", "--files", "3", "--reps", "1", "--cold-reps", "1",
            "--propagation", "1", "--publish-reps", "1", "--validate-reps", "1", "--validate-files", "3",
-           "--publishes", "1", "--doc", str(doc), "--out-dir", str(out)]
+           "--publishes", "1", "--series", "2,5", "--series-reps", "1", "--doc", str(doc), "--out-dir", str(out)]
     done = subprocess.run(cmd, cwd=ROOT, env=aws_user_env(tmp_path / "home"), capture_output=True, text=True,
                           timeout=1400, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
@@ -43,14 +43,24 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
             assert {(scenario, peer, "s"), (scenario, peer, "requests")} <= pairs, (scenario, peer)
     assert {r.peer for r in sync if r.scenario.startswith("one changed file, agent")} == {
         "publish commit -> new bytes in the DAGs folder", "duration of the cycle that applied it"}
+    assert {("task pod start", ONCE_DAG, "s"), ("task pod start", ONCE_DAG, "requests")} <= pairs
     assert all(r.values for r in sync)
+    growth = {(r.packages, r.scenario, r.peer, r.unit) for r in sync if r.section == "growth"}
+    for packages in (2, 5):
+        for scenario, peers in ((GROWTH_COLD, (ONCE, AWS)), (GROWTH_TASK, (ONCE_DAG,)),
+                                (GROWTH_NOOP, (AGENT, ONCE, AWS))):
+            for peer in peers:
+                assert (packages, scenario, peer, "requests") in growth, (packages, scenario, peer)
+    task_requests = {r.packages: r.median for r in sync
+                     if (r.section, r.scenario, r.unit) == ("growth", GROWTH_TASK, "requests")}
+    assert task_requests[2] == task_requests[5] <= 5, task_requests
 
     publish, _ = read_rows(out / "publish.json")
     got = {(r.scenario.split(":")[1].split(" (")[0].strip(), r.peer, r.unit) for r in publish
            if r.section == "publish"}
     assert got == {(kind, peer, unit) for kind in ("cold", "no-op") for peer in (DEFAULT, STATIC)
                    for unit in ("s", "requests")}
-    assert {r.peer for r in publish if r.section == "validate"} == set(LABELS)
+    assert {r.peer for r in publish if r.section == "validate"} == {*LABELS, IMPORT}
 
     airflow, _ = read_rows(out / "airflow.json")
     assert {r.peer for r in airflow} >= {"new DAG file", "changed DAG file"}
@@ -58,8 +68,12 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
 
     text = doc.read_text()
     for heading in ("## Targets", "### Sync", "### Publish", "### Validation", "### Publish → visible in Airflow",
-                    "### One changed file with the agent running", "## What was measured"):
+                    "### One changed file with the agent running", "### Growth with the number of packages",
+                    "## What was measured"):
         assert heading in text
+    plot = tmp_path / "benchmarks-growth.png"
+    assert "](benchmarks-growth.png)" in text and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "From 2 to 5 packages" in text
     check_header(text)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
+from airflow_dag_publisher.storage import LISTING_DELIMITER
 
 from devstack import platform_packages
 from tests.infra.infra_helpers import (
@@ -37,6 +38,7 @@ SEED = {
     f"{ENV}/{A}/dags/keep.py": b"# keep",
     f"{ENV}/{B}/manifest.json": b'{"package": "pkg_b"}',
     f"{ENV}/{B}/dags/b.py": b"# b",
+    f"{ENV}/{B}/dags.tar.gz": b"archive of b",
     f"{OTHER_ENV}/{A}/manifest.json": b'{"package": "pkg_a", "env": "prod"}',
     f"{OTHER_ENV}/{A}/dags/a.py": b"# prod a",
     JOURNAL_B: b"",
@@ -145,13 +147,17 @@ CASES = [
     # package A's CI publishes A
     Case("ci_a", "read bucket versioning", lambda s3, w: s3.get_bucket_versioning(Bucket=BUCKET),
          "s3:GetBucketVersioning", "", True),
-    Case("ci_a", "list the env's manifests (delimiter /dags/)", list_v2(f"{ENV}/", "/dags/"),
+    Case("ci_a", "list the env's manifests (delimiter /d)", list_v2(f"{ENV}/", LISTING_DELIMITER),
          "s3:ListBucket", "", True, prefix=f"{ENV}/"),
     Case("ci_a", "read B's manifest (dag_id ownership)", get(f"{ENV}/{B}/manifest.json"),
          "s3:GetObject", f"{ENV}/{B}/manifest.json", True),
     Case("ci_a", "read own manifest", get(f"{ENV}/{A}/manifest.json"),
          "s3:GetObject", f"{ENV}/{A}/manifest.json", True),
     Case("ci_a", "upload a DAG file", put(f"{ENV}/{A}/dags/new.py"), "s3:PutObject", f"{ENV}/{A}/dags/new.py", True),
+    Case("ci_a", "upload the release archive", put(f"{ENV}/{A}/dags.tar.gz"), "s3:PutObject", f"{ENV}/{A}/dags.tar.gz",
+         True),
+    Case("ci_a", "write B's release archive", put(f"{ENV}/{B}/dags.tar.gz"), "s3:PutObject", f"{ENV}/{B}/dags.tar.gz",
+         False),
     Case("ci_a", "write own manifest", put(f"{ENV}/{A}/manifest.json"),
          "s3:PutObject", f"{ENV}/{A}/manifest.json", True),
     Case("ci_a", "read a pinned version of own file", get(f"{ENV}/{A}/dags/keep.py", pinned=True),
@@ -186,7 +192,7 @@ CASES = [
     Case("ci_b", "B's CI writes B", put(f"{ENV}/{B}/dags/b2.py"), "s3:PutObject", f"{ENV}/{B}/dags/b2.py", True),
     Case("ci_b", "B's CI writes A", put(f"{ENV}/{A}/dags/x.py"), "s3:PutObject", f"{ENV}/{A}/dags/x.py", False),
     # Airflow reads its environment and writes nothing
-    Case("airflow_dev", "list the env (delimiter /dags/)", list_v2(f"{ENV}/", "/dags/"),
+    Case("airflow_dev", "list the env (delimiter /d)", list_v2(f"{ENV}/", LISTING_DELIMITER),
          "s3:ListBucket", "", True, prefix=f"{ENV}/"),
     Case("airflow_dev", "list the journal", list_v2(f"_journal/{ENV}/"), "s3:ListBucket", "", True,
          prefix=f"_journal/{ENV}/"),
@@ -195,6 +201,8 @@ CASES = [
     Case("airflow_dev", "read B's DAG file", get(f"{ENV}/{B}/dags/b.py"), "s3:GetObject", f"{ENV}/{B}/dags/b.py", True),
     Case("airflow_dev", "read a pinned version", get(f"{ENV}/{B}/dags/b.py", pinned=True),
          "s3:GetObjectVersion", f"{ENV}/{B}/dags/b.py", True),
+    Case("airflow_dev", "read a pinned release archive", get(f"{ENV}/{B}/dags.tar.gz", pinned=True),
+         "s3:GetObjectVersion", f"{ENV}/{B}/dags.tar.gz", True),
     Case("airflow_dev", "read a journal entry", get(JOURNAL_B), "s3:GetObject", JOURNAL_B, True),
     Case("airflow_dev", "write a DAG file", put(f"{ENV}/{A}/dags/x.py"), "s3:PutObject", f"{ENV}/{A}/dags/x.py", False),
     Case("airflow_dev", "write a manifest", put(f"{ENV}/{B}/manifest.json"),
@@ -233,7 +241,7 @@ def test_package_a_full_publish_sequence(world: World) -> None:
     manifest writes, a server-side copy of its own version (rollback) and HEAD of a version."""
     s3 = world.s3("ci_a")
     assert s3.get_bucket_versioning(Bucket=BUCKET)["Status"] == "Enabled"
-    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{ENV}/", Delimiter="/dags/")
+    listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{ENV}/", Delimiter=LISTING_DELIMITER)
     assert {o["Key"] for o in listing.get("Contents", [])} >= {f"{ENV}/{B}/manifest.json"}
     s3.get_object(Bucket=BUCKET, Key=f"{ENV}/{B}/manifest.json")["Body"].read()
     first = s3.put_object(Bucket=BUCKET, Key=f"{ENV}/{A}/dags/flow.py", Body=b"v1")

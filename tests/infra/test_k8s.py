@@ -383,6 +383,28 @@ def test_the_checksum_annotation_is_on_every_pod_that_reads_the_configmap() -> N
     assert "extraConfigMaps.*" in keys
 
 
+def test_task_pods_hand_their_raw_dag_id_to_the_agent() -> None:
+    """KubernetesExecutor's pod generator (the cncf.kubernetes provider) annotates a task pod with the
+    raw dag_id (its label is sanitized and cut to 63 characters); the worker pod's init container
+    reads that annotation through the downward API as DAGSYNC_DAG_ID, so `--once` syncs one package."""
+    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
+    from kubernetes.client import models as k8s
+
+    dag_id = "team_jobs_" + "x" * 70 + "_nightly"
+    base = k8s.V1Pod(metadata=k8s.V1ObjectMeta(), spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="base")]))
+    pod = PodGenerator.construct_pod(dag_id=dag_id, task_id="load", pod_id="load-pod", try_number=1, kube_image="i",
+                                     date=None, args=[], pod_override_object=None, base_worker_pod=base,
+                                     namespace="airflow", scheduler_job_id="1")
+    assert pod.metadata.annotations["dag_id"] == dag_id
+    assert pod.metadata.labels["dag_id"] != dag_id
+    init = next(c for c in values()["workers"]["extraInitContainers"] if c["name"] == "dag-sync-init")
+    env = {e["name"]: e for e in init.get("env", [])}
+    assert env["DAGSYNC_DAG_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.annotations['dag_id']"
+    assert flag(init, "once") == ""
+    for component in COMPONENTS_WITH_SIDECAR:  # long-running pods sync every package
+        assert all("env" not in c for c in values()[component]["extraInitContainers"])
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_the_agent_reads_its_trust_file_from_the_trust_configmap_and_requires_signatures(env: str) -> None:
     """The trust ConfigMap (its own values file, written by `manage.sh ENV trust`) is mounted read-only

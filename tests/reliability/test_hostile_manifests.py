@@ -4,6 +4,7 @@ the DAGs and state folders; every other package keeps syncing; the agent stays u
 
 from __future__ import annotations
 
+import hashlib
 import os
 import uuid
 from collections.abc import Callable
@@ -11,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow_dag_publisher.archive import build_archive
 from airflow_dag_publisher.manifest import MAX_FILE_SIZE, MAX_MANIFEST_BYTES
-from airflow_dag_publisher.storage import Storage, make_client
+from airflow_dag_publisher.storage import Storage, archive_key, make_client
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.releases import AIRFLOWIGNORE, Layout
 
+from packages.orchestration.tests.sync.hostile_archives import HOSTILE_ARCHIVES
 from tests.reliability import figures
 from tests.reliability.support import Agent, BucketWriter, dump, iter_outside, read_tree, wait_for
 
@@ -228,3 +231,62 @@ def test_a_manifest_that_breaks_the_build_is_refused_for_its_package_only(kind: 
         agent.close()
     assert "a_hostile" in result.refused and result.applied == ["z_good"], what
     assert _read(tmp_path / "dags" / "a_hostile") == v1("a_hostile")
+
+
+# -- hostile release archives, each pinned with its true sha256 and size ---------------------------
+def v2_files(package: str) -> dict[str, bytes]:
+    return {f"{package}_daily.py": f"# {package} v2\nVALUE = 2\n".encode(), "helper.py": b"HELPER = 2\n",
+            "lib/extra.py": b"EXTRA = 2\n"}
+
+
+def test_hostile_archives_are_refused_per_package_and_nothing_escapes(tmp_path: Path, shared_bucket: str,
+                                                                      env: str) -> None:
+    """The real agent process: each package holds v1 (files, no archive), then a v2 whose files it holds
+    none of is committed with a hostile archive, so the agent fetches the archive. Each is refused for its
+    own package with its kind, which stays on v1; a neighbour keeps syncing from real archives."""
+    storage = Storage(shared_bucket)
+    w = BucketWriter(storage, env)
+    hostile = {f"ha_{name}": (make, kind) for name, (make, kind) in HOSTILE_ARCHIVES.items()}
+    for p in ["good", *hostile]:
+        w.release(p, v1(p))
+    root = tmp_path / "root"
+    dags = root / "airflow" / "dags"
+    state = root / "airflow" / ".dagsync-dags"
+    with Agent(shared_bucket, env, dags, tmp_path / "agent.log", interval=0.2,
+               extra=("--reconcile-interval", "2")) as agent:
+        assert wait_for(lambda: all((dags / p).is_symlink() for p in ["good", *hostile]), timeout=60), \
+            agent.log_text()[-3000:]
+        for p, (make, _kind) in hostile.items():
+            files = v2_files(p)
+            w.commit(p, dump(w.manifest(p, [w.put_file(p, path, data) for path, data in sorted(files.items())],
+                                        archive=_put_archive(storage, env, p, make(files)))))
+        good_v2 = v2_files("good")
+        w.commit("good", dump(w.manifest("good", [w.put_file("good", path, data) for path, data in
+                                                  sorted(good_v2.items())],
+                                         archive=_put_archive(storage, env, "good", build_archive(good_v2.items())))))
+        assert wait_for(lambda: _read(dags / "good") == good_v2, timeout=60), agent.log_text()[-3000:]
+
+        def refused(p: str, kind: str) -> bool:
+            return agent.metric("dagsync_refused_manifests_total", package=p, reason=kind) >= 1
+
+        assert wait_for(lambda: all(refused(p, kind) for p, (_m, kind) in hostile.items()), timeout=60, period=0.5), {
+            p: agent.log_text().count(p) for p, (_m, kind) in hostile.items() if not refused(p, kind)}
+        archives = agent.metric("dagsync_archives_downloaded_total")
+        alive = agent.alive() and agent.get("/healthz")[0] == 200 and agent.get("/readyz")[0] == 200
+        log = agent.log_text()
+    held = {p: _read(dags / p) == v1(p) for p in hostile}
+    escapes = sorted(iter_outside(root, (dags, state)))
+    escapes += [p for p in ("/tmp/dagsync-archive-escape.py",) if os.path.exists(p)]
+    staged = sorted(os.listdir(state / "staging"))
+    figures.record("hostile archives", f"{len(hostile)} hostile release archives, {sum(held.values())} refused "
+                   f"with the last good release kept, {len(escapes)} escapes; {archives:.0f} archives downloaded")
+    assert alive, log[-3000:]
+    assert "Traceback" not in log and "internal error" not in log, log[-3000:]
+    assert {p for p, ok in held.items() if not ok} == set()
+    assert escapes == [] and staged == [], (escapes, staged)
+
+
+def _put_archive(storage: Storage, env: str, package: str, data: bytes) -> dict[str, Any]:
+    stored = storage.put(archive_key(env, package), data)
+    return {"format": "tar.gz", "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+            "version_id": stored.version_id}

@@ -51,7 +51,7 @@ class Signature:
 
 @dataclass(frozen=True)
 class ArchiveRef:
-    """One archive of all the release's files (`<env>/<package>/release.tar.gz`), pinned like a file."""
+    """One archive of all the release's files (`<env>/<package>/dags.tar.gz`), pinned like a file."""
 
     version_id: str
     sha256: str

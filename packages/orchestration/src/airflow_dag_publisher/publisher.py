@@ -11,6 +11,7 @@ only way to skip the Airflow parse, and nothing skips the conventions).
 from __future__ import annotations
 
 import enum
+import hashlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from airflow_dag_publisher.archive import CONTENT_TYPE as ARCHIVE_CONTENT_TYPE
+from airflow_dag_publisher.archive import archive_ref, build_archive
 from airflow_dag_publisher.catalog import (
     CurrentRelease,
     Environment,
@@ -191,11 +194,11 @@ class Publisher:
             result.noop = True
             return result
         by_path = {f.path: f for f in files}
-        versions = self._upload([by_path[p] for p in plan.uploads])
+        versions, archive = self._upload([by_path[p] for p in plan.uploads], archive_of=files)
         live = current.live_files
         entries = tuple(FileEntry(f.path, f.sha256, f.size, versions.get(f.path) or live[f.path].version_id)
                         for f in sorted(files, key=lambda f: f.path))
-        manifest = self._new_manifest(current, entries, tuple(report.all_dag_ids), meta)
+        manifest = self._new_manifest(current, entries, tuple(report.all_dag_ids), meta, archive=archive)
         manifest, result.committed_at, more = self._commit(manifest, current, removed=plan.deleted)
         warnings += more
         result.release_id, result.manifest = manifest.release_id, manifest
@@ -228,7 +231,10 @@ class Publisher:
             flags = list(pool.map(stale, unchanged))
         return tuple(p for p, is_stale in zip(unchanged, flags, strict=True) if is_stale)
 
-    def _upload(self, files: Sequence[LocalFile]) -> dict[str, str]:
+    def _upload(self, files: Sequence[LocalFile], *, archive_of: Sequence[LocalFile] = ()
+                ) -> tuple[dict[str, str], ArchiveRef | None]:
+        """Upload `files` (in parallel), and the archive of every file of the release, `archive_of`
+        (none for an empty release). Returns each path's VersionId and the archive's pin."""
         def put(f: LocalFile) -> tuple[str, str]:
             stored = self.storage.put(dag_key(self.env, self.package, f.path), f.data,
                                       content_type="text/x-python" if f.path.endswith(".py") else
@@ -240,18 +246,27 @@ class Publisher:
                 self.on_upload(f.path, len(files))
             return f.path, stored.version_id
 
-        if not files:
-            return {}
-        with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(files))) as pool:
-            return dict(pool.map(put, files))
+        with ThreadPoolExecutor(max_workers=max(1, min(UPLOAD_WORKERS, len(files)))) as pool:
+            archive = pool.submit(self._put_archive, [(f.path, f.data) for f in archive_of]) if archive_of else None
+            versions = dict(pool.map(put, files))
+            return versions, archive.result() if archive else None
+
+    def _put_archive(self, files: Sequence[tuple[str, bytes]]) -> ArchiveRef:
+        data = build_archive(files)
+        stored = self.storage.put(archive_key(self.env, self.package), data, content_type=ARCHIVE_CONTENT_TYPE)
+        if not stored.version_id:
+            raise StorageError(f"{self.storage.url(stored.key)}: the bucket returned no VersionId "
+                               "(is versioning enabled?)")
+        return archive_ref(stored.version_id, data)
 
     def _new_manifest(self, current: CurrentRelease, files: tuple[FileEntry, ...], dag_ids: tuple[str, ...],
-                      meta: ReleaseMeta, *, retired: bool = False) -> ReleaseManifest:
+                      meta: ReleaseMeta, *, retired: bool = False, archive: ArchiveRef | None = None
+                      ) -> ReleaseManifest:
         return ReleaseManifest(
             env=self.env, package=self.package, release_id=new_release_id(), created_at=utc_now_iso(),
             files=files, dag_ids=dag_ids, published_by=meta.published_by, git_sha=meta.git_sha,
             image=meta.image, tool_version=meta.tool_version, previous_release_id=current.release_id,
-            retired=retired,
+            retired=retired, archive=archive,
         )
 
     # -- commit ---------------------------------------------------------------------------------
@@ -306,9 +321,21 @@ class Publisher:
                 return f"{f.path}: version {f.version_id} has {head.get('ContentLength')} bytes, expected {f.size}"
             return None
 
+        def check_archive(ref: ArchiveRef) -> str | None:
+            key = archive_key(self.env, self.package)
+            try:
+                head = self.storage.head(key, version_id=ref.version_id)
+            except DagPublisherError as exc:
+                return f"archive {self.storage.url(key)}: pinned version {ref.version_id} cannot be read: {exc}"
+            if int(head.get("ContentLength", -1)) != ref.size:
+                return f"archive version {ref.version_id} has {head.get('ContentLength')} bytes, expected {ref.size}"
+            return None
+
         if manifest.files:
-            with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(manifest.files))) as pool:
+            with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(manifest.files) + 1)) as pool:
+                archived = pool.submit(check_archive, manifest.archive) if manifest.archive else None
                 problems += [p for p in pool.map(check, manifest.files) if p]
+                problems += [p for p in [archived.result() if archived else None] if p]
         return problems
 
     # -- rollback and retire -----------------------------------------------------------------------
@@ -338,7 +365,8 @@ class Publisher:
             entries.append(FileEntry(f.path, f.sha256, f.size, stored.version_id or f.version_id))
             copied.append(f.path)
         removed = tuple(p for p in sorted(live) if p not in target.file_map())
-        manifest = self._new_manifest(current, tuple(entries), target.dag_ids, meta)
+        archive = self._restore_archive(target)
+        manifest = self._new_manifest(current, tuple(entries), target.dag_ids, meta, archive=archive)
         manifest, committed_at, more = self._commit(manifest, current, removed=removed)
         warnings += more
         plan = PublishPlan(added=tuple(p for p in copied if p not in live),
@@ -346,6 +374,34 @@ class Publisher:
                            unchanged=tuple(e.path for e in entries if e.path not in copied))
         return PublishResult(manifest.release_id, plan, False, manifest, current.release_id, warnings,
                              restored_from=target.release_id, committed_at=committed_at)
+
+    def _restore_archive(self, target: ReleaseManifest) -> ArchiveRef | None:
+        """The archive of a rolled-back-to release, current again: its pinned version copied over the
+        live key (noncurrent versions expire), or, for a release published before archives (or whose
+        archive version expired), built from its files as pinned (each verified)."""
+        if not target.files:
+            return None
+        key = archive_key(self.env, self.package)
+        if target.archive is not None:
+            try:
+                stored = self.storage.copy_version(key, target.archive.version_id)
+            except NotFoundError:  # expired by the lifecycle rules: build it again from the files
+                pass
+            else:
+                return ArchiveRef(stored.version_id or target.archive.version_id, target.archive.sha256,
+                                  target.archive.size, target.archive.format)
+
+        def read(f: FileEntry) -> tuple[str, bytes]:
+            where = dag_key(self.env, self.package, f.path)
+            obj = self.storage.get(where, version_id=f.version_id).obj
+            if obj is None or len(obj.body) != f.size or hashlib.sha256(obj.body).hexdigest() != f.sha256:
+                raise RefusedError(f"{self.storage.url(where)} version {f.version_id} does not hold the bytes "
+                                   f"release {target.release_id} pins; not rolling back", kind="checksum")
+            return f.path, obj.body
+
+        with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(target.files))) as pool:
+            files = list(pool.map(read, target.files))
+        return self._put_archive(files)
 
     # -- promote -------------------------------------------------------------------------------------
     def promote(self, meta: ReleaseMeta, from_env: str, release_id: str | None = None, *,
@@ -407,7 +463,7 @@ class Publisher:
             return dict(pool.map(copy, files))
 
     def _copy_archive(self, bucket: str, from_env: str, archive: ArchiveRef | None) -> ArchiveRef | None:
-        """The source release's archive (release.tar.gz), copied by its pinned version, if it has one."""
+        """The source release's archive (dags.tar.gz), copied by its pinned version, if it has one."""
         if archive is None:
             return None
         stored = self.storage.copy_version(archive_key(self.env, self.package), archive.version_id,

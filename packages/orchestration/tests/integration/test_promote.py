@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from airflow_dag_publisher import publisher as core
-from airflow_dag_publisher.storage import Storage
+from airflow_dag_publisher.storage import Storage, archive_key
 
 from devstack.seaweedfs import SeaweedFS
 
@@ -210,7 +210,7 @@ def test_promote_between_the_buckets_of_two_environments(tmp_path: Path, bucket:
 
 def test_promote_copies_the_source_releases_archive_by_its_pinned_version(
         tmp_path: Path, bucket: str, seaweedfs: SeaweedFS, capsys: pytest.CaptureFixture[str]) -> None:
-    """A source release with an `archive` part (release.tar.gz, issue 16): the promoted release pins
+    """A source release with an `archive` part (dags.tar.gz, issue 16): the promoted release pins
     prod's copy of those exact bytes."""
     import io
     import tarfile
@@ -225,14 +225,14 @@ def test_promote_copies_the_source_releases_archive_by_its_pinned_version(
         tar.add(src, arcname=".")
     archive = buffer.getvalue()
     client = seaweedfs.client()
-    stored = client.put_object(Bucket=bucket, Key="staging/alpha/release.tar.gz", Body=archive)
+    stored = client.put_object(Bucket=bucket, Key=archive_key("staging", "alpha"), Body=archive)
     current = read_current(Storage(bucket), "staging", "alpha")
     assert current.manifest is not None and current.etag
     with_archive = current.manifest.with_changes(archive=ArchiveRef(
         version_id=stored["VersionId"], sha256=hashlib.sha256(archive).hexdigest(), size=len(archive)))
     client.put_object(Bucket=bucket, Key="staging/alpha/manifest.json", Body=with_archive.to_json(),
                       IfMatch=current.etag)
-    client.put_object(Bucket=bucket, Key="staging/alpha/release.tar.gz", Body=b"a later, different archive")
+    client.put_object(Bucket=bucket, Key=archive_key("staging", "alpha"), Body=b"a later, different archive")
 
     run = promote(capsys, bucket, "alpha")
 
@@ -240,7 +240,7 @@ def test_promote_copies_the_source_releases_archive_by_its_pinned_version(
     prod = current_manifest(client, bucket, "prod", "alpha")
     assert prod["archive"]["sha256"] == hashlib.sha256(archive).hexdigest()
     assert prod["archive"]["size"] == len(archive) and prod["archive"]["version_id"] != stored["VersionId"]
-    copy = client.get_object(Bucket=bucket, Key="prod/alpha/release.tar.gz", VersionId=prod["archive"]["version_id"])
+    copy = client.get_object(Bucket=bucket, Key=archive_key("prod", "alpha"), VersionId=prod["archive"]["version_id"])
     assert copy["Body"].read() == archive
 
 

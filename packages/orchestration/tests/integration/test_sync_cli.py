@@ -68,6 +68,7 @@ def test_once_exits_three_when_s3_is_unreachable(tmp_path: Path, env: str) -> No
     (["--bucket", "dags", "--env", "dev", "--dags-dir", "d", "--reconcile-interval", "61"], {}, "<= 60"),
     (["--bucket", "dags", "--env", "dev", "--dags-dir", "d"], {"DAGSYNC_INTERVAL": "soon"}, "DAGSYNC_INTERVAL"),
     (["--bucket", "dags", "--env", "dev", "--dags-dir", "d", "--state-dir", "d/state"], {}, "inside --dags-dir"),
+    (["--bucket", "dags", "--env", "dev", "--dags-dir", "d", "--dag-id", "x" * 251], {}, "--dag-id (DAGSYNC_DAG_ID)"),
 ])
 def test_bad_options_exit_two_naming_the_option(args: list[str], environ: dict[str, str], message: str,
                                                 tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -75,6 +76,31 @@ def test_bad_options_exit_two_naming_the_option(args: list[str], environ: dict[s
     monkeypatch.chdir(tmp_path)
     assert main(["--once", *args], environ=environ) == 2
     assert message in capsys.readouterr().err
+
+
+def test_dag_id_needs_once(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--bucket", "dags", "--env", "dev", "--dags-dir", "d"], environ={"DAGSYNC_DAG_ID": "a_b"}) == 2
+    assert "--dag-id (DAGSYNC_DAG_ID) needs --once" in capsys.readouterr().err
+
+
+def test_once_dag_id_syncs_only_the_package_that_owns_it(publisher: DirectPublisher, shared_bucket: str, env: str,
+                                                         tmp_path: Path) -> None:
+    for package in ("team_a", "team_a_jobs", "team_b"):
+        publisher.publish(package, {f"{package}_dag.py": f"# {package}\n".encode(), "lib.py": b"X = 1\n"},
+                          archive=True)
+    dags = tmp_path / "dags"
+    vars_ = {"DAGSYNC_BUCKET": shared_bucket, "DAGSYNC_ENV": env, "DAGSYNC_DAGS_DIR": str(dags)}
+    # team_a_jobs's manifest lists team_a_jobs_dag, not team_a_jobs_nightly_dag: the owner is team_a
+    publisher.publish("team_a", {"team_a_dag.py": b"# team_a\n", "lib.py": b"X = 1\n"}, archive=True,
+                      mutate=lambda m: m.with_changes(dag_ids=("team_a_jobs_nightly_dag",)))
+    done = run_once({**vars_, "DAGSYNC_DAG_ID": "team_a_jobs_nightly_dag"})
+    assert done.returncode == 0, done.stderr
+    assert set(folder_view(dags)) == {"team_a"}
+    assert "synced package team_a, which owns dag_id team_a_jobs_nightly_dag (4 requests)" in done.stderr
+    done = run_once(vars_, "--dag-id", "team_c_unknown")
+    assert done.returncode == 0, done.stderr
+    assert "no package's manifest lists dag_id team_c_unknown" in done.stderr and "syncing every package" in done.stderr
+    assert set(folder_view(dags)) == {"team_a", "team_a_jobs", "team_b"}
 
 
 def _get(url: str) -> tuple[int, str]:

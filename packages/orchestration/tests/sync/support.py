@@ -13,14 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airflow_dag_publisher.archive import archive_ref, build_archive
 from airflow_dag_publisher.errors import NotFoundError
-from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, new_release_id, utc_now_iso
+from airflow_dag_publisher.manifest import ArchiveRef, FileEntry, ReleaseManifest, new_release_id, utc_now_iso
 from airflow_dag_publisher.storage import (
     Download,
     Fetched,
     ManifestListing,
     Storage,
     StoredObject,
+    archive_key,
     dag_key,
     journal_key,
     journal_prefix,
@@ -35,11 +37,12 @@ def sha256(data: bytes) -> str:
 
 
 def make_manifest(package: str, entries: list[FileEntry], *, env: str = ENV, retired: bool = False,
-                  previous: str | None = None) -> ReleaseManifest:
+                  previous: str | None = None, archive: ArchiveRef | None = None,
+                  dag_ids: tuple[str, ...] | None = None) -> ReleaseManifest:
     return ReleaseManifest(env=env, package=package, release_id=new_release_id(), created_at=utc_now_iso(),
                            files=tuple(sorted(entries, key=lambda e: e.path)), retired=retired,
-                           previous_release_id=previous, published_by="tests",
-                           dag_ids=() if retired else (f"{package}_dag",))
+                           previous_release_id=previous, published_by="tests", archive=archive,
+                           dag_ids=() if retired else (dag_ids if dag_ids is not None else (f"{package}_dag",)))
 
 
 class DirectPublisher:
@@ -50,13 +53,20 @@ class DirectPublisher:
         self.env = env
         self._last_ms = 0
 
-    def publish(self, package: str, files: dict[str, bytes], *, journal: bool = True,
+    def publish(self, package: str, files: dict[str, bytes], *, journal: bool = True, archive: bool = False,
                 mutate: Callable[[ReleaseManifest], ReleaseManifest] | None = None) -> ReleaseManifest:
+        """With `archive`, also the release's archive (as the publisher uploads it), pinned."""
         entries = []
         for path, data in sorted(files.items()):
             put = self.storage.put(dag_key(self.env, package, path), data)
             entries.append(FileEntry(path=path, sha256=sha256(data), size=len(data), version_id=put.version_id))
-        manifest = make_manifest(package, entries, env=self.env)
+        ref = None
+        if archive and files:
+            body = build_archive(files.items())
+            stored = self.storage.put(archive_key(self.env, package), body)
+            assert stored.version_id is not None
+            ref = archive_ref(stored.version_id, body)
+        manifest = make_manifest(package, entries, env=self.env, archive=ref)
         if mutate:
             manifest = mutate(manifest)
         self.commit(package, manifest.to_json(), journal=journal)
@@ -172,11 +182,18 @@ class MemoryRemote:
 
 
 def memory_publish(remote: MemoryRemote, package: str, files: dict[str, bytes], *, env: str = ENV,
-                   journal: bool = True, **kwargs: Any) -> ReleaseManifest:
+                   journal: bool = True, archive: bool | bytes = False, **kwargs: Any) -> ReleaseManifest:
+    """A release written into the in-memory bucket. `archive`: True for the release's archive as the
+    publisher builds it, or the archive's bytes (a hostile one), pinned by version, sha256 and size."""
     entries = []
     for path, data in sorted(files.items()):
         put = remote.put(dag_key(env, package, path), data)
         entries.append(FileEntry(path=path, sha256=sha256(data), size=len(data), version_id=put.version_id))
+    if archive is not False:
+        body = build_archive(files.items()) if archive is True else archive
+        stored = remote.put(archive_key(env, package), body)
+        assert stored.version_id is not None
+        kwargs["archive"] = archive_ref(stored.version_id, body)
     manifest = make_manifest(package, entries, env=env, **kwargs)
     memory_commit(remote, package, manifest.to_json(), env=env, journal=journal)
     return manifest

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest
+from airflow_dag_publisher.manifest import ArchiveRef, FileEntry, ReleaseManifest
 from airflow_dag_publisher.signing import PemSigner, TrustedKey, sign_manifest
 from airflow_dag_publisher.storage import journal_key, journal_prefix
 from airflow_dag_publisher.sync import planner
@@ -133,6 +133,58 @@ def test_release_directory_is_named_by_content() -> None:
     two = make_manifest("alpha", [entry("a.py", b"a")])
     assert one.release_id != two.release_id
     assert planner.release_dir_name(one) == planner.release_dir_name(two)
+
+
+# -- archive or single files -------------------------------------------------------------------------
+ARCHIVE = ArchiveRef(version_id="a1", sha256="0" * 64, size=3_000)
+
+
+def release(count: int, *, archive: ArchiveRef | None = ARCHIVE) -> ReleaseManifest:
+    return make_manifest("alpha", [entry(f"f{i:02d}.py", b"x = %d\n" % i) for i in range(count)], archive=archive)
+
+
+def test_a_cold_start_or_a_large_change_fetches_the_release_archive() -> None:
+    manifest = release(20)
+    cold = planner.plan_files(manifest, {})
+    assert cold.archive and len(cold.download) == 20
+    half = planner.plan_files(manifest, {e.sha256: f"/held/{e.path}" for e in manifest.files[:10]})
+    assert half.archive and len(half.download) == 10 and len(half.reuse) == 10
+
+
+def test_one_changed_file_is_fetched_alone_and_a_release_without_archive_file_by_file() -> None:
+    manifest = release(20)
+    one = planner.plan_files(manifest, {e.sha256: f"/held/{e.path}" for e in manifest.files[1:]})
+    assert not one.archive and [e.path for e in one.download] == ["f00.py"]
+    old = planner.plan_files(release(20, archive=None), {})
+    assert not old.archive and len(old.download) == 20
+
+
+def test_a_huge_archive_is_not_fetched_for_a_few_small_files() -> None:
+    manifest = release(200, archive=ArchiveRef(version_id="a1", sha256="0" * 64, size=50_000_000))
+    few = planner.plan_files(manifest, {e.sha256: f"/held/{e.path}" for e in manifest.files[3:]})
+    assert not few.archive and len(few.download) == 3
+
+
+# -- the owner of a dag_id ---------------------------------------------------------------------------
+def test_owner_candidates_are_the_dag_id_prefixes_longest_first_and_few() -> None:
+    assert planner.owner_candidates("pipeline_processing_example_job") == [
+        "pipeline_processing_example", "pipeline_processing", "pipeline"]
+    assert planner.owner_candidates("nounderscore") == []
+    assert planner.owner_candidates("9bad_prefix_x") == []  # no prefix is a package name
+    many = planner.owner_candidates("a_b_c_d_e_f_g_h")
+    assert many == ["a_b_c_d_e_f_g", "a_b_c_d_e_f", "a_b_c_d_e", "a_b_c_d"]
+    assert len(many) == planner.MAX_OWNER_CANDIDATES
+    assert all(len(c) <= 63 for c in planner.owner_candidates("p_" + "x" * 100 + "_y"))
+
+
+def test_the_owner_is_the_candidate_whose_manifest_lists_the_dag_id() -> None:
+    owner = make_manifest("pipeline_processing", [], dag_ids=("pipeline_processing_example_job",))
+    other = make_manifest("pipeline_processing_example", [], dag_ids=("pipeline_processing_example_other",))
+    retired = make_manifest("pipeline", [], retired=True)
+    found = {"pipeline_processing_example": other, "pipeline_processing": owner, "pipeline": retired}
+    assert planner.owner_of("pipeline_processing_example_job", found) == "pipeline_processing"
+    assert planner.owner_of("pipeline_processing_example_job", {"pipeline_processing_example": other,
+                                                               "pipeline_processing": None}) is None
 
 
 # -- signatures: verified in decide, before anything else is decided ------------------------------

@@ -66,7 +66,7 @@ def describe(m: ReleaseManifest) -> list[str]:
         f"content        {m.content_digest}",
     ]
     if m.archive:
-        lines.append(f"archive        release.tar.gz, {m.archive.size} bytes, sha256 {m.archive.sha256}")
+        lines.append(f"archive        dags.tar.gz, {m.archive.size} bytes, sha256 {m.archive.sha256}")
     lines.append(f"dag_ids        {', '.join(m.dag_ids) or '-'}")
     lines.append(f"files          {len(m.files)}")
     width = max((len(str(f.size)) for f in m.files), default=1)

@@ -24,8 +24,6 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
-import argcomplete
-
 from airflow_dag_publisher.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DagPublisherError, UsageError
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -192,6 +190,10 @@ def log_to_stderr(level: int) -> Iterator[None]:
 
 
 def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
-    """Offer shell completion (a no-op unless the shell asks), then parse."""
-    argcomplete.autocomplete(parser)
+    """Offer shell completion when the shell asks (argcomplete sets _ARGCOMPLETE; imported only
+    then, so that a plain run does not pay for it), then parse."""
+    if "_ARGCOMPLETE" in os.environ:
+        import argcomplete
+
+        argcomplete.autocomplete(parser)
     return parser.parse_args(argv)

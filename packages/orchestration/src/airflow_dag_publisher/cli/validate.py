@@ -51,7 +51,8 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
                    help="import timeout per file (default: AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT, else 30)")
     p.add_argument("--workers", type=toolkit.number(int, minimum=0, exclusive=False, maximum=64), default=0,
                    metavar="N",
-                   help="parse worker processes (default: one per 40 files, at most the CPU count and 4)")
+                   help="files parsed at once, each in a child forked from the one worker that imported Airflow "
+                   "(default: the CPU count, at most 4)")
     p.add_argument("--allow-operator", action="append", default=[], metavar="CLASS",
                    help="also allow tasks of this operator (class name or dotted path; repeatable); allowed by "
                    "default: " + ", ".join(sorted(DEFAULT_ALLOWED_OPERATORS)))

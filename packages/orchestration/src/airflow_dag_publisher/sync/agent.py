@@ -4,25 +4,34 @@ graceful stop. One package's broken release never stops the others.
 
 Decisions are the planner's (planner.py); what the agent knows between cycles is one object
 (state.AgentState); metrics change only through Metrics methods.
+
+A cycle fetches the changed manifests, then builds the changed packages concurrently (at most
+`workers` at once, every download through the cycle's one DownloadPool); each finished build is
+swapped in by the loop's own thread, one package at a time, so each swap stays atomic and
+independent, and a refusal touches only its package. `run_cycle(dag_id=...)` (`--once --dag-id`)
+syncs only the package that owns a dag_id, found from the dag_id's prefixes in a few requests.
 """
 
 from __future__ import annotations
 
 import errno
 import logging
+import queue
 import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
-from airflow_dag_publisher.errors import DagPublisherError, RefusedError
-from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest
+from airflow_dag_publisher.errors import DagPublisherError, ManifestError, RefusedError
+from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest, parse_manifest
 from airflow_dag_publisher.names import PACKAGE_RE
-from airflow_dag_publisher.storage import journal_prefix, manifest_key
+from airflow_dag_publisher.storage import Fetched, ManifestListing, journal_prefix, manifest_key
 from airflow_dag_publisher.sync import planner
-from airflow_dag_publisher.sync.fetch import Deadline, build_release
+from airflow_dag_publisher.sync.fetch import POLL_SECONDS, Built, Deadline, DownloadPool, build_release
 from airflow_dag_publisher.sync.metrics import Metrics
 from airflow_dag_publisher.sync.planner import Action, Decision, Vanished
 from airflow_dag_publisher.sync.releases import Layout
@@ -64,6 +73,7 @@ class CycleResult:
     refused: dict[str, str] = field(default_factory=dict)
     error: str = ""
     requests: int = 0
+    owner: str | None = None          # with a dag_id: the package that owns it, the only one synced
 
 
 @dataclass
@@ -73,7 +83,9 @@ class _Cycle:
     result: CycleResult
     deadline: Deadline
     committed_ms: dict[str, int]            # package -> the publisher's commit time, from the journal
+    pool: DownloadPool
     held_index: dict[str, str] | None = None  # sha256 -> a local file with those bytes (built lazily)
+    reads: dict[str, Fetched] = field(default_factory=dict)  # manifests already fetched this cycle
 
 
 class SyncAgent:
@@ -90,12 +102,24 @@ class SyncAgent:
         self.state = AgentState()
         self.started_at = clock()
         self._prefix = journal_prefix(config.env)
+        self._prefetched: tuple[Future[list[str]], Future[list[ManifestListing]]] | None = None
+        self._requests_at_prefetch = 0
 
     # -- start and stop ---------------------------------------------------------------------------
-    def open(self) -> None:
+    def open(self, *, prefetch: bool = False) -> None:
+        """Take the folders and read the saved state. With `prefetch`, the first reconciliation's two
+        listings (journal, manifests) are sent now, in the background, while the saved state is read:
+        at a pod's start the wait on S3 then overlaps the local work."""
         self.layout.prepare()
         self.store.ensure()
         self.state.journal = self.store.load_journal()
+        if prefetch:
+            self._requests_at_prefetch = self.storage.requests
+            start_after = planner.journal_start_after(self._prefix, self.state.journal, int(self.clock() * 1000))
+            listing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dagsync-list")
+            self._prefetched = (listing.submit(self.storage.list_journal, self.config.env, start_after),
+                                listing.submit(self.storage.list_manifests, self.config.env))
+            listing.shutdown(wait=False)  # its threads end with these two listings
         for package, applied in self.store.load_packages().items():
             if self._still_in_place(package, applied):
                 self.state.applied[package] = applied
@@ -117,20 +141,24 @@ class SyncAgent:
                 and self.layout.release_complete(package, applied.release_dir, applied.manifest))
 
     # -- one cycle ------------------------------------------------------------------------------
-    def run_cycle(self, *, reconcile: bool | None = None) -> CycleResult:
+    def run_cycle(self, *, reconcile: bool | None = None, dag_id: str | None = None) -> CycleResult:
+        """One cycle. With `dag_id`: only the package that owns it (no journal, no listing), or, when
+        its owner cannot be found, a reconciliation of every package."""
         started = time.monotonic()
         self.metrics.heartbeat(started)
-        requests_before = self.storage.requests
+        requests_before = self._requests_at_prefetch if self._prefetched else self.storage.requests
         state = self.state
         if reconcile is None:
             reconcile = state.need_reconcile or started - state.last_reconcile >= self.config.reconcile_interval
-        result = CycleResult(outcome="noop", reconciled=reconcile)
-        cycle = _Cycle(result, Deadline(started + self.config.cycle_timeout, self.stop_event), {})
+        result = CycleResult(outcome="noop", reconciled=reconcile or dag_id is not None)
+        pool = DownloadPool(self.config.workers)
+        cycle = _Cycle(result, Deadline(started + self.config.cycle_timeout, self.stop_event), {}, pool)
         try:
-            self._cycle(cycle, reconcile)
+            self._cycle(cycle, result.reconciled, dag_id)
             result.outcome = "success" if result.applied or result.removed else "noop"
-            state.need_reconcile = False
-            if reconcile:
+            if result.owner is None:
+                state.need_reconcile = False
+            if result.reconciled:
                 state.last_reconcile = started
                 self.metrics.reconciled()
         except DagPublisherError as exc:
@@ -142,33 +170,46 @@ class SyncAgent:
             state.need_reconcile = True
             log.exception("sync cycle failed unexpectedly: %s", result.error, extra={"outcome": "error"})
         finally:
+            cycle.deadline.abandon.set()
+            pool.close()
             result.requests = self.storage.requests - requests_before
             self.metrics.count_requests(self.storage.requests)
         duration = time.monotonic() - started
         self.metrics.cycle(result.outcome, duration, now=self.clock())
         self.metrics.set_releases(state.release_ids())
         log.log(logging.INFO if result.outcome != "noop" else logging.DEBUG, "cycle %s", result.outcome,
-                extra={"outcome": result.outcome, "reconciled": reconcile, "seconds": round(duration, 3),
+                extra={"outcome": result.outcome, "reconciled": result.reconciled, "seconds": round(duration, 3),
                        "applied": result.applied, "removed": result.removed, "requests": result.requests})
         return result
 
-    def _cycle(self, cycle: _Cycle, reconcile: bool) -> None:
+    def _cycle(self, cycle: _Cycle, reconcile: bool, dag_id: str | None = None) -> None:
         state = self.state
         self._retouch_due()
-        keys = self.storage.list_journal(self.config.env, planner.journal_start_after(
-            self._prefix, state.journal, int(self.clock() * 1000)))
+        if dag_id is not None:
+            owner = self._owner(dag_id, cycle)
+            if owner is not None:
+                cycle.result.owner, cycle.result.reconciled = owner, False
+                self._sync_packages([owner], cycle)
+                return
+            log.warning("no package's manifest lists dag_id %s (its candidate packages: %s); syncing every package "
+                        "instead", dag_id, ", ".join(planner.owner_candidates(dag_id)) or "none",
+                        extra={"dag_id": dag_id})
+        prefetched, self._prefetched = self._prefetched, None
+        if prefetched is not None:
+            keys = prefetched[0].result()
+        else:
+            keys = self.storage.list_journal(self.config.env, planner.journal_start_after(
+                self._prefix, state.journal, int(self.clock() * 1000)))
         read = planner.read_journal(self._prefix, keys, state.journal)
         for key in read.ignored:
             log.debug("ignoring journal key %s", key)
         cycle.committed_ms = dict(read.committed_ms)
         if reconcile:
             cycle.deadline.check()
-            candidates = self._reconcile_candidates()
+            candidates = self._reconcile_candidates(prefetched[1].result() if prefetched else None)
         else:
             candidates = dict.fromkeys(sorted(read.packages))
-        for package in candidates:
-            cycle.deadline.check()
-            self._sync_package(package, cycle)
+        self._sync_packages(list(candidates), cycle)
         if read.state != state.journal:
             self.store.save_journal(read.state)
             state.journal = read.state
@@ -177,8 +218,30 @@ class SyncAgent:
             for path in self.layout.cleanup(current, self.config.grace_period, now=self.clock()):
                 log.info("removed release directory %s after the grace period", path)
 
-    def _reconcile_candidates(self) -> dict[str, str | None]:
-        listing = self.storage.list_manifests(self.config.env)
+    def _owner(self, dag_id: str, cycle: _Cycle) -> str | None:
+        """The package that owns `dag_id`: its candidate prefixes' manifests, longest first, until one
+        lists it (each GET conditional on the ETag held; a candidate's unreadable manifest is skipped)."""
+        for package in planner.owner_candidates(dag_id):
+            cycle.deadline.check()
+            read = cycle.reads[package] = self._get_manifest(package)
+            if planner.owner_of(dag_id, {package: self._readable(package, read)}) is not None:
+                return package
+        return None
+
+    def _readable(self, package: str, read: Fetched) -> ReleaseManifest | None:
+        held = self.state.applied.get(package)
+        if read.unchanged:
+            return held.manifest if held else None
+        if read.obj is None:
+            return None
+        try:
+            return parse_manifest(read.obj.body, source=self.storage.url(read.obj.key), env=self.config.env,
+                                  package=package)
+        except ManifestError:
+            return None
+
+    def _reconcile_candidates(self, listing: list[ManifestListing] | None = None) -> dict[str, str | None]:
+        listing = self.storage.list_manifests(self.config.env) if listing is None else listing
         listed = {m.package: m.etag for m in listing if PACKAGE_RE.match(m.package)}
         self._note_vanished(planner.vanished_from_listing(listed, self.state.held(), self.state.vanished))
         applied_etags = {p: a.etag for p, a in self.state.applied.items()}
@@ -197,43 +260,143 @@ class SyncAgent:
             log.warning("package %s: its manifest vanished from %s; keeping its current release", package,
                         self.storage.url(f"{self.config.env}/"), extra={"package": package})
 
-    def _sync_package(self, package: str, cycle: _Cycle) -> None:
+    # -- packages -------------------------------------------------------------------------------
+    def _get_manifest(self, package: str) -> Fetched:
         current = self.state.applied.get(package)
-        key = manifest_key(self.config.env, package)
-        read = self.storage.get(key, if_none_match=current.etag if current else None, max_bytes=MAX_MANIFEST_BYTES)
-        if read.unchanged:
+        return self.storage.get(manifest_key(self.config.env, package),
+                                if_none_match=current.etag if current else None, max_bytes=MAX_MANIFEST_BYTES)
+
+    def _sync_packages(self, packages: list[str], cycle: _Cycle) -> None:
+        """Fetch the packages' manifests (conditional GETs, through the cycle's pool) and, as each
+        arrives, decide (pure), then either apply the decision (keep, remove, refuse) or start
+        building the release: at most `workers` builds at once, every download through the same pool.
+        A builder swaps its package in and saves its state file as soon as the release is complete
+        (file system work, so it runs beside the other builds); this thread then records it in
+        memory. The first failure that fails the cycle (storage, the deadline, a stop request)
+        abandons the work still running; what finished is kept."""
+        if not packages:
             return
+        builders = ThreadPoolExecutor(max_workers=max(1, min(self.config.workers, len(packages))),
+                                      thread_name_prefix="dagsync-build")
+        pending: dict[Future[Any], tuple[str, Any]] = {}  # -> ("manifest", package) | ("build", decision)
+        # Futures report here as they finish: `concurrent.futures.wait` over thousands of pending
+        # futures locks each of them on every call, which made a cold start spend its time in locks.
+        finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+
+        def track(fut: Future[Any], what: tuple[str, Any]) -> None:
+            pending[fut] = what
+            fut.add_done_callback(finished.put)
+        failure: DagPublisherError | None = None
+        held: dict[str, str] | None = None
+
+        def fail(exc: DagPublisherError) -> None:
+            nonlocal failure
+            failure = failure or exc
+            cycle.deadline.abandon.set()
+
+        def settle(decision: Decision, exc: Exception) -> None:
+            try:
+                self._settle(decision, exc, cycle)
+            except DagPublisherError as err:
+                fail(err)
+
+        def arrived(package: str, read: Fetched) -> None:
+            nonlocal held
+            current = self.state.applied.get(package)
+            decision = self._decide(package, read, current)
+            if decision is None:
+                return
+            if decision.action is Action.APPLY:
+                held = self._held(cycle) if held is None else held  # built before any builder reads it
+                track(builders.submit(self._build, decision, current, held, cycle), ("build", decision))
+                return
+            try:
+                self._apply(decision, current, cycle)
+            except Exception as exc:
+                settle(decision, exc)
+
+        try:
+            for package in packages:
+                if package in cycle.reads:
+                    arrived(package, cycle.reads[package])
+                else:
+                    track(cycle.pool.submit(self._get_manifest, package), ("manifest", package))
+            for _ in range(100_000_000):
+                if not pending:
+                    break
+                try:
+                    done = [finished.get(timeout=POLL_SECONDS)]
+                except queue.Empty:
+                    done = []
+                for fut in done:
+                    kind, what = pending.pop(fut)
+                    if kind == "manifest":
+                        try:
+                            read = fut.result()
+                        except DagPublisherError as exc:
+                            fail(exc)
+                            continue
+                        if failure is None:
+                            arrived(what, read)
+                        continue
+                    try:
+                        built, swapped_at = fut.result()
+                    except Exception as exc:
+                        settle(what, exc)
+                    else:
+                        self._swapped(what, built, swapped_at, cycle)
+                if failure is None:
+                    try:
+                        cycle.deadline.check()
+                    except DagPublisherError as exc:
+                        fail(exc)
+        except BaseException:
+            cycle.deadline.abandon.set()
+            raise
+        finally:
+            for fut in pending:
+                fut.cancel()
+            builders.shutdown(wait=True, cancel_futures=True)
+        if failure is not None:
+            raise failure
+
+    def _decide(self, package: str, read: Fetched, current: AppliedRelease | None) -> Decision | None:
+        if read.unchanged:
+            return None
         if read.obj is None:
             held = current is not None and current.release_dir is not None
             self._note_vanished(planner.vanished_on_read(package, held, self.state.vanished))
-            return
+            return None
         etag = read.obj.etag
         if self.state.refused.get(package) == etag:
-            return
-        try:
-            decision = planner.decide(package, self.config.env, etag, read.obj.body,
-                                      current.manifest if current else None, source=self.storage.url(key),
-                                      trust=self.trust)
-            self._apply(decision, current, cycle)
-        except RefusedError as exc:
+            return None
+        return planner.decide(package, self.config.env, etag, read.obj.body, current.manifest if current else None,
+                              source=self.storage.url(read.obj.key), trust=self.trust)
+
+    def _settle(self, decision: Decision, exc: Exception, cycle: _Cycle) -> None:
+        """One package's failure: refused for that package only, or (storage, timeouts, a stop
+        request) re-raised to fail the cycle."""
+        package, etag = decision.package, decision.etag
+        if isinstance(exc, RefusedError):
             self._refuse(package, etag, str(exc), exc.kind, cycle.result)
-        except OSError as exc:
-            if exc.errno not in _LOCAL_RESOURCE_ERRORS:
-                self._refuse(package, etag, f"release cannot be laid out here: {exc}", "unsafe_path", cycle.result)
-                return
+        elif isinstance(exc, OSError) and exc.errno in _LOCAL_RESOURCE_ERRORS:
             # Full volume or quota: not the release's fault. Stay on the current release, retry later.
             self.state.need_reconcile = True
             cycle.result.refused[package] = f"local file system: {exc}"
             self.metrics.refuse(package, "local_storage")
             log.error("package %s: cannot build the release locally (%s); staying on the current release and "
                       "retrying", package, exc, extra={"package": package, "reason": "local_storage"})
-        except DagPublisherError:  # storage, timeouts, a stop request: the cycle fails, to be retried
-            raise
-        except Exception as exc:  # a bug reached by this manifest: refuse it, keep the others syncing
-            log.exception("package %s: unexpected error building its release", package, extra={"package": package})
+        elif isinstance(exc, OSError):
+            self._refuse(package, etag, f"release cannot be laid out here: {exc}", "unsafe_path", cycle.result)
+        elif isinstance(exc, DagPublisherError):
+            raise exc
+        else:  # a bug reached by this manifest: refuse it, keep the others syncing
+            log.error("package %s: unexpected error building its release", package, exc_info=exc,
+                      extra={"package": package})
             self._refuse(package, etag, f"{type(exc).__name__}: {exc}", "internal", cycle.result)
 
     def _apply(self, decision: Decision, current: AppliedRelease | None, cycle: _Cycle) -> None:
+        """Refuse, keep or remove (a retired release): everything but building a release."""
         package, manifest = decision.package, decision.manifest
         if decision.action is Action.REFUSE:
             raise RefusedError(decision.reason, kind=decision.kind)
@@ -242,35 +405,44 @@ class SyncAgent:
         if decision.action is Action.KEEP:
             self._record(package, AppliedRelease(decision.etag, manifest, current.release_dir if current else None))
             return
-        if decision.action is Action.REMOVE:
-            self.layout.unlink(package)
-            self.layout.mark_superseded(package, current.release_dir if current else None)
-            self._record(package, AppliedRelease(decision.etag, manifest, None))
-            self.metrics.package_removed()
-            cycle.result.removed.append(package)
-            log.info("package %s retired (release %s): link removed", package, manifest.release_id,
-                     extra={"package": package, "release_id": manifest.release_id})
-            return
-        built = build_release(self.storage, self.layout, manifest, self._held(cycle), workers=self.config.workers,
-                              deadline=cycle.deadline)
-        self._index_release(cycle, package, built.name, manifest)
-        # Airflow re-parses a file before min_file_process_interval only when its mtime is newer than
-        # its last parse (file_parsing_sort_mode = modified_time). Every file of the new release gets
-        # the swap time, so each DAG file of the package is re-parsed now, also one that only imports
-        # a changed helper. (Release files are never hard links of the live release's, so this does
-        # not touch what Airflow reads until the swap.)
+        assert decision.action is Action.REMOVE
+        self.layout.unlink(package)
+        self.layout.mark_superseded(package, current.release_dir if current else None)
+        self._record(package, AppliedRelease(decision.etag, manifest, None))
+        self.metrics.package_removed()
+        cycle.result.removed.append(package)
+        log.info("package %s retired (release %s): link removed", package, manifest.release_id,
+                 extra={"package": package, "release_id": manifest.release_id})
+
+    def _build(self, decision: Decision, current: AppliedRelease | None, held: dict[str, str],
+               cycle: _Cycle) -> tuple[Built, float]:
+        """In a builder thread: build the release, swap the package's link to it, save its state."""
+        package, manifest = decision.package, decision.manifest
+        assert manifest is not None
+        built = build_release(self.storage, self.layout, manifest, held, pool=cycle.pool, deadline=cycle.deadline)
+        # The build gave every file of the release the time it finished, just before this swap (see
+        # fetch.build_release), and _retouch_due gives them the time again 2 s after it.
         swapped_at = time.time()
-        self.layout.set_mtime(package, built.name, swapped_at)
         self.layout.swap(package, built.name)
-        self.state.retouch[package] = (built.name, time.monotonic() + RETOUCH_AFTER)
         if current and current.release_dir != built.name:
             self.layout.mark_superseded(package, current.release_dir)
-        self._record(package, AppliedRelease(decision.etag, manifest, built.name))
-        self.metrics.downloaded(built.downloaded_files, built.downloaded_bytes, built.reused_files)
+        self.store.save_package(package, AppliedRelease(decision.etag, manifest, built.name))
+        return built, swapped_at
+
+    def _swapped(self, decision: Decision, built: Built, swapped_at: float, cycle: _Cycle) -> None:
+        """A builder swapped the package in and saved its state file: the loop records it in memory."""
+        package, manifest = decision.package, decision.manifest
+        assert manifest is not None
+        self.state.refused.pop(package, None)
+        self._index_release(cycle, package, built.name, manifest)
+        self.state.retouch[package] = (built.name, time.monotonic() + RETOUCH_AFTER)
+        self._remember(package, AppliedRelease(decision.etag, manifest, built.name))
+        self.metrics.downloaded(built.downloaded_files, built.downloaded_bytes, built.reused_files,
+                                archives=int(built.archive))
         self.metrics.release_applied(self._latency(package, manifest, cycle, swapped_at))
         cycle.result.applied.append(package)
-        log.info("package %s now on release %s (%d files downloaded, %d reused)", package, manifest.release_id,
-                 built.downloaded_files, built.reused_files,
+        log.info("package %s now on release %s (%d files downloaded%s, %d reused)", package, manifest.release_id,
+                 built.downloaded_files, " in its archive" if built.archive else "", built.reused_files,
                  extra={"package": package, "release_id": manifest.release_id, "bytes": built.downloaded_bytes})
 
     def _latency(self, package: str, manifest: ReleaseManifest, cycle: _Cycle, swapped_at: float) -> float | None:
@@ -297,6 +469,9 @@ class SyncAgent:
 
     def _record(self, package: str, applied: AppliedRelease) -> None:
         self.store.save_package(package, applied)
+        self._remember(package, applied)
+
+    def _remember(self, package: str, applied: AppliedRelease) -> None:
         self.state.applied[package] = applied
         self.state.vanished = self.state.vanished - {package}
 
@@ -329,7 +504,7 @@ class SyncAgent:
             current = self.state.applied.get(package)
             if current is not None and current.release_dir == name:
                 try:
-                    self.layout.set_mtime(package, name, time.time())
+                    self.layout.set_mtime(package, name, time.time(), [e.path for e in current.manifest.files])
                 except OSError as exc:
                     log.warning("package %s: cannot touch its release files: %s", package, exc)
 

@@ -1,6 +1,8 @@
-"""Assemble one release directory: reuse files already held (by sha256), download the rest by their
-pinned VersionId in parallel, verify every byte, then rename the finished directory into place.
-Only complete, verified directories ever appear under <state>/releases."""
+"""Assemble one release directory: reuse files already held (by sha256), fetch the rest, verify
+every byte, then rename the finished directory into place. The rest comes either as single files
+by their pinned VersionIds or, when few of the release's files are held (planner.plan_files), as the
+release's archive (extract.py); every download of every package a cycle builds goes through one
+shared pool (DownloadPool). Only complete, verified directories ever appear under <state>/releases."""
 
 from __future__ import annotations
 
@@ -12,13 +14,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 from airflow_dag_publisher.errors import NotFoundError, StorageError, VerificationError
-from airflow_dag_publisher.manifest import MAX_FILE_SIZE, FileEntry, ReleaseManifest
-from airflow_dag_publisher.storage import dag_key
+from airflow_dag_publisher.manifest import MAX_FILE_SIZE, ArchiveRef, FileEntry, ReleaseManifest
+from airflow_dag_publisher.storage import archive_key, dag_key
+from airflow_dag_publisher.sync.extract import extract_archive
 from airflow_dag_publisher.sync.planner import plan_files, release_dir_name
 from airflow_dag_publisher.sync.releases import Layout, remove_tree, sha256_file
 from airflow_dag_publisher.sync.remote import Remote
@@ -35,17 +40,39 @@ class CycleAborted(StorageError):
 
 @dataclass
 class Deadline:
-    """The end of a cycle (monotonic seconds) and the agent's stop flag, checked between steps and
-    before every downloaded chunk."""
+    """The end of a cycle (monotonic seconds), the agent's stop flag and the cycle's own abandon flag
+    (set when one package's failure fails the cycle), checked between steps and before every chunk."""
 
     at: float
     stop: threading.Event
+    abandon: threading.Event = field(default_factory=threading.Event)
 
     def check(self) -> None:
         if self.stop.is_set():
             raise CycleAborted("stopping: cycle interrupted")
+        if self.abandon.is_set():
+            raise CycleAborted("abandoned: the cycle failed")
         if time.monotonic() > self.at:
             raise CycleAborted("cycle timed out")
+
+
+class DownloadPool:
+    """The download threads of one cycle, shared by every package it builds (and its manifest GETs)."""
+
+    def __init__(self, workers: int) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="dagsync-get")
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        return self.executor.submit(fn, *args)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> DownloadPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -54,16 +81,18 @@ class Built:
     downloaded_files: int = 0
     downloaded_bytes: int = 0
     reused_files: int = 0
+    archive: bool = False  # the downloaded files came in the release's archive
 
 
 def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, held: Mapping[str, str], *,
-                  workers: int, deadline: Deadline) -> Built:
+                  pool: DownloadPool, deadline: Deadline) -> Built:
     """Make <state>/releases/<package>/<digest> hold exactly the manifest's files, verified."""
     package = manifest.package
     name = release_dir_name(manifest)
     final = layout.release_path(package, name)
     if final.is_dir():
         if layout.release_complete(package, name, manifest):
+            layout.set_mtime(package, name, time.time(), [e.path for e in manifest.files])
             return Built(name, reused_files=len(manifest.files))
         trash = final.with_name(f".trash-{uuid.uuid4().hex[:8]}")
         os.replace(final, trash)
@@ -76,16 +105,68 @@ def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, he
             deadline.check()
             if not _reuse(source, staging / entry.path, entry):
                 download.append(entry)
-        _download_all(storage, manifest, download, staging, workers, deadline)
+        finished: set[str] = set()  # files already read-only with a fresh modification time
+        if plan.archive and manifest.archive is not None and download:
+            fetched = _from_archive(storage, pool, manifest, manifest.archive, download, staging, layout, deadline)
+            finished = {e.path for e in download}
+        else:
+            _download_all(storage, pool, manifest, download, staging, deadline)
+            fetched = sum(e.size for e in download)
+        # Airflow re-parses a file before min_file_process_interval only when its mtime is newer than
+        # its last parse (file_parsing_sort_mode = modified_time): every file of the release gets the
+        # time it was extracted or the time the build finished, just before its swap, so each DAG file
+        # of the package is re-parsed after the swap, also one that only imports a changed helper.
+        # (Release files are never hard links of the live release's, so this does not touch what
+        # Airflow reads until the swap.)
+        now = time.time()
         for entry in manifest.files:
-            os.chmod(staging / entry.path, 0o444)
+            if entry.path not in finished:
+                os.chmod(staging / entry.path, 0o444)
+                os.utime(staging / entry.path, (now, now))
         deadline.check()
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(staging, final)
     except BaseException:
         remove_tree(staging)
         raise
-    return Built(name, len(download), sum(e.size for e in download), len(manifest.files) - len(download))
+    return Built(name, len(download), fetched, len(manifest.files) - len(download), archive=plan.archive)
+
+
+def _from_archive(storage: Remote, pool: DownloadPool, manifest: ReleaseManifest, ref: ArchiveRef,
+                  entries: list[FileEntry], staging: Path, layout: Layout, deadline: Deadline) -> int:
+    """Download the release's archive (through the pool), verify it, extract `entries` from it."""
+    key = archive_key(manifest.env, manifest.package)
+    where = f"{storage.url(key)} version {ref.version_id}"
+    tmp = layout.staging_dir / f".{manifest.package}-{uuid.uuid4().hex[:12]}.tar.gz"
+    try:
+        _wait_all(pool, [lambda check: _download_archive(storage, manifest, ref, str(tmp), check)], deadline)
+        extract_archive(tmp, staging, manifest.file_map(), {e.path for e in entries}, where=where,
+                        check=deadline.check)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ref.size
+
+
+def _download_archive(storage: Remote, manifest: ReleaseManifest, ref: ArchiveRef, dest: str,
+                      check: Callable[[], None]) -> None:
+    key = archive_key(manifest.env, manifest.package)
+    where = f"{storage.url(key)} version {ref.version_id}"
+    try:
+        got = storage.download(key, ref.version_id, dest, max_bytes=ref.size, check=check)
+    except NotFoundError:
+        raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
+                                kind="missing_version") from None
+    _verify(got.size, got.sha256, ref.size, ref.sha256, where, manifest.release_id)
+
+
+def _verify(size: int, sha256: str, want_size: int, want_sha256: str, where: str, release_id: str) -> None:
+    if size > want_size:
+        raise VerificationError(f"{where}: more than the {want_size} bytes release {release_id} pins",
+                                kind="too_large")
+    if size != want_size or sha256 != want_sha256:
+        raise VerificationError(f"{where}: got {size} bytes with sha256 {sha256[:12]}…, release "
+                                f"{release_id} pins {want_size} bytes with sha256 {want_sha256[:12]}…",
+                                kind="checksum")
 
 
 def _reuse(source: str, dest: Path, entry: FileEntry) -> bool:
@@ -102,14 +183,23 @@ def _reuse(source: str, dest: Path, entry: FileEntry) -> bool:
     return False
 
 
-def _download_all(storage: Remote, manifest: ReleaseManifest, entries: list[FileEntry], staging: Path,
-                  workers: int, deadline: Deadline) -> None:
-    """Download in parallel. The first failure, the deadline or a stop request abandons the rest:
-    every running download stops at its next chunk, and none is left running on return."""
-    if not entries:
-        return
+def _download_all(storage: Remote, pool: DownloadPool, manifest: ReleaseManifest, entries: list[FileEntry],
+                  staging: Path, deadline: Deadline) -> None:
+    """Download single files through the shared pool."""
     for entry in entries:
         (staging / entry.path).parent.mkdir(parents=True, exist_ok=True)
+    _wait_all(pool, [partial(_download_one, storage, manifest, e, staging) for e in entries], deadline)
+
+
+Job = Callable[[Callable[[], None]], None]  # a download, given the check to run before every chunk
+
+
+def _wait_all(pool: DownloadPool, jobs: list[Job], deadline: Deadline) -> None:
+    """Run `jobs` on the shared pool and wait for all of them. The first failure, the deadline or a
+    stop request abandons the rest of this release's jobs: each running one stops at its next chunk,
+    and none is left running on return (the pool itself goes on serving other packages)."""
+    if not jobs:
+        return
     abandoned = threading.Event()
 
     def check() -> None:
@@ -117,19 +207,21 @@ def _download_all(storage: Remote, manifest: ReleaseManifest, entries: list[File
             raise CycleAborted("abandoned: another download of the release failed")
         deadline.check()
 
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, len(entries))), thread_name_prefix="dagsync-get")
+    futures = {pool.submit(job, check) for job in jobs}
+    pending = futures
     try:
-        pending = {pool.submit(_download_one, storage, manifest, e, staging, check) for e in entries}
         for _ in range(10_000_000):
             done, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
             for fut in done:
                 fut.result()
             if not pending:
                 return
-            deadline.check()
+            check()
     finally:
         abandoned.set()
-        pool.shutdown(wait=True, cancel_futures=True)
+        for fut in pending:
+            fut.cancel()
+        wait(pending)
 
 
 def _download_one(storage: Remote, manifest: ReleaseManifest, entry: FileEntry, staging: Path,
@@ -144,10 +236,4 @@ def _download_one(storage: Remote, manifest: ReleaseManifest, entry: FileEntry, 
     except NotFoundError:
         raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
                                 kind="missing_version") from None
-    if got.size > entry.size:
-        raise VerificationError(f"{where}: more than the {entry.size} bytes release {manifest.release_id} pins",
-                                kind="too_large")
-    if got.size != entry.size or got.sha256 != entry.sha256:
-        raise VerificationError(f"{where}: got {got.size} bytes with sha256 {got.sha256[:12]}…, release "
-                                f"{manifest.release_id} pins {entry.size} bytes with sha256 {entry.sha256[:12]}…",
-                                kind="checksum")
+    _verify(got.size, got.sha256, entry.size, entry.sha256, where, manifest.release_id)

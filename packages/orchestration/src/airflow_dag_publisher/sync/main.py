@@ -22,7 +22,7 @@ from typing import Any
 
 from airflow_dag_publisher import __version__
 from airflow_dag_publisher.cli import toolkit
-from airflow_dag_publisher.errors import EXIT_OK, EXIT_STORAGE, UsageError
+from airflow_dag_publisher.errors import EXIT_OK, EXIT_REFUSED, EXIT_STORAGE, UsageError
 from airflow_dag_publisher.names import ENV_RE, check_bucket
 from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync import logs
@@ -72,6 +72,8 @@ OPTIONS: list[tuple[str, Any, Any, str]] = [
     ("--s3-timeout", _positive, 10.0, "connect and read timeout of each S3 request (default 10)"),
     ("--max-backoff", _positive, 60.0, "cap of the wait after failed cycles (default 60)"),
     ("--ready-max-age", _positive, 180.0, "/readyz fails when the last success is older (default 180)"),
+    ("--dag-id", str, None, "with --once: sync only the package that owns this dag_id (a KubernetesExecutor task "
+                            "pod); every package when its owner cannot be found"),
     ("--metrics-port", _port, 0, "serve /metrics, /healthz, /readyz on this port (default 0: off)"),
     ("--metrics-address", str, "0.0.0.0", "address of the metrics server (default 0.0.0.0)"),
     ("--log-format", _choice("text", "json"), "text", "text or json (default text)"),
@@ -102,6 +104,10 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError(f"--env ({env_name('--env')}) {args.env!r} is not a valid environment name")
     if not args.dags_dir:
         raise UsageError(f"--dags-dir ({env_name('--dags-dir')}) is required")
+    if args.dag_id is not None and not args.once:
+        raise UsageError(f"--dag-id ({env_name('--dag-id')}) needs --once: the long-running agent syncs every package")
+    if args.dag_id is not None and not 0 < len(args.dag_id) <= 250:
+        raise UsageError(f"--dag-id ({env_name('--dag-id')}) must be 1 to 250 characters")
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
@@ -151,7 +157,7 @@ def run(args: argparse.Namespace, trust: Trust | None = None) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
     server = None
     try:
-        agent.open()
+        agent.open(prefetch=args.dag_id is None)  # every start reconciles first; --dag-id lists nothing
         if args.metrics_port:
             server = MetricsServer(metrics, args.metrics_address, args.metrics_port, ready=agent.ready,
                                    alive=agent.alive).start()
@@ -163,7 +169,7 @@ def run(args: argparse.Namespace, trust: Trust | None = None) -> int:
         if not args.once:
             agent.run_forever()
             return EXIT_OK
-        result = agent.run_cycle(reconcile=True)
+        result = agent.run_cycle(reconcile=True, dag_id=args.dag_id)
         if received:
             log.error("sync interrupted by %s; the DAGs folder holds only complete releases",
                       signal.Signals(received[0]).name)
@@ -173,6 +179,12 @@ def run(args: argparse.Namespace, trust: Trust | None = None) -> int:
             return EXIT_STORAGE
         for package, reason in result.refused.items():
             log.warning("package %s was not synced: %s", package, reason)
+        if result.owner is not None:
+            if result.owner in result.refused:
+                log.error("package %s, which owns dag_id %s, was not synced", result.owner, args.dag_id)
+                return EXIT_REFUSED
+            log.info("synced package %s, which owns dag_id %s (%d requests)", result.owner, args.dag_id,
+                     result.requests, extra={"package": result.owner})
         return EXIT_OK
     finally:
         for sig, handler in previous.items():

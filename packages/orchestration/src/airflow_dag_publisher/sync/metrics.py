@@ -81,6 +81,8 @@ class Metrics:
         self._files = Counter("dagsync_files_downloaded", "DAG files downloaded.", registry=r)
         self._reused = Counter("dagsync_files_reused", "DAG files reused from local releases (same sha256).",
                                registry=r)
+        self._archives = Counter("dagsync_archives_downloaded", "Release archives downloaded (one request for "
+                                 "the files of a release of which few were held).", registry=r)
         self._applied = Counter("dagsync_releases_applied", "Releases swapped in.", registry=r)
         self._removed = Counter("dagsync_packages_removed", "Packages removed by a retired release.", registry=r)
         self._refused = Counter("dagsync_refused_manifests", "Releases refused (package kept on its current "
@@ -132,8 +134,10 @@ class Metrics:
         with self._lock:
             self._guarded.labels(reason).inc(count)
 
-    def downloaded(self, files: int, size: int, reused: int) -> None:
+    def downloaded(self, files: int, size: int, reused: int, *, archives: int = 0) -> None:
+        """`files` written (from single downloads or `archives`), `size` bytes downloaded."""
         with self._lock:
+            self._archives.inc(archives)
             self._files.inc(files)
             self._bytes.inc(size)
             self._reused.inc(reused)

@@ -9,7 +9,10 @@
 - `decide`: for one package, what to do with what S3 returned (apply, remove, keep, refuse), given
   the package's trusted signing keys (a release whose signature does not verify is refused, kind
   `signature`, before anything else is decided: a forged tombstone removes nothing either).
-- `plan_files`: which files of a release are already held locally (by sha256) and which to download.
+- `plan_files`: which files of a release are already held locally (by sha256), which to download,
+  and whether to fetch them as the release's archive (one request) or one by one.
+- `owner_candidates` / `owner_of`: which packages may own a dag_id (its `<package>_` prefixes), and
+  which one does, from their manifests (`--once --dag-id`).
 """
 
 from __future__ import annotations
@@ -158,15 +161,24 @@ def decide(package: str, env: str, etag: str, body: bytes, current: ReleaseManif
 
 
 # -- files ----------------------------------------------------------------------------------------
+# One more request costs about as long as fetching this many more bytes (on S3 a GET's first byte
+# takes tens of milliseconds; at tens of MB/s that is a few hundred KB): the archive-or-files scale.
+REQUEST_COST_BYTES = 256 * 1024
+
+
 @dataclass(frozen=True)
 class FilePlan:
     reuse: tuple[tuple[FileEntry, str], ...] = ()    # (entry, local path holding the same sha256)
     download: tuple[FileEntry, ...] = ()
     download_bytes: int = field(default=0)
+    archive: bool = False                            # fetch `download` from the release's archive
 
 
 def plan_files(manifest: ReleaseManifest, held: Mapping[str, str]) -> FilePlan:
-    """Reuse every file whose sha256 is already held locally (`held`: sha256 -> path); download the rest."""
+    """Reuse every file whose sha256 is already held locally (`held`: sha256 -> path); download the
+    rest: as the release's archive when that costs less than the files one by one (each request
+    counted as REQUEST_COST_BYTES more bytes), i.e. when few of the release's files are held (a
+    cold start, a large change); one by one otherwise, and always for a single file."""
     reuse: list[tuple[FileEntry, str]] = []
     download: list[FileEntry] = []
     for entry in manifest.files:
@@ -175,7 +187,33 @@ def plan_files(manifest: ReleaseManifest, held: Mapping[str, str]) -> FilePlan:
             reuse.append((entry, local))
         else:
             download.append(entry)
-    return FilePlan(tuple(reuse), tuple(download), sum(e.size for e in download))
+    size = sum(e.size for e in download)
+    archive = manifest.archive is not None and len(download) > 1 and (
+        manifest.archive.size + REQUEST_COST_BYTES < size + len(download) * REQUEST_COST_BYTES)
+    return FilePlan(tuple(reuse), tuple(download), size, archive)
+
+
+# -- which package owns a dag_id ------------------------------------------------------------------
+MAX_OWNER_CANDIDATES = 4
+
+
+def owner_candidates(dag_id: str) -> list[str]:
+    """The packages that may own `dag_id`, longest first: every prefix of it ending just before an
+    `_` that is a valid package name (a dag_id starts with `<package>_`). At most
+    MAX_OWNER_CANDIDATES, so resolving costs a handful of requests whatever the dag_id."""
+    found = [dag_id[:i] for i, char in enumerate(dag_id) if char == "_" and PACKAGE_RE.match(dag_id[:i])]
+    return sorted(found, key=len, reverse=True)[:MAX_OWNER_CANDIDATES]
+
+
+def owner_of(dag_id: str, manifests: Mapping[str, ReleaseManifest | None]) -> str | None:
+    """The candidate whose current (not retired) manifest lists `dag_id`, longest first; None when
+    none does (the caller then syncs every package). A dag_id has one owner per environment (the
+    publisher refuses a second), so the first match is the owner."""
+    for package in sorted(manifests, key=len, reverse=True):
+        manifest = manifests[package]
+        if manifest is not None and not manifest.retired and dag_id in manifest.dag_ids:
+            return package
+    return None
 
 
 def release_dir_name(manifest: ReleaseManifest) -> str:

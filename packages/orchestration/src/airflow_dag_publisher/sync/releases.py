@@ -20,9 +20,10 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from airflow_dag_publisher.errors import RefusedError, UsageError
@@ -62,6 +63,7 @@ class Layout:
         self.releases_dir = self.state_dir / "releases"
         self.staging_dir = self.state_dir / "staging"
         self._lock_fd: int | None = None
+        self._real: tuple[str, str] | None = None  # the real paths of releases_dir and dags_dir
 
     def check(self) -> None:
         dags, state = self.dags_dir.resolve(), self.state_dir.resolve()
@@ -103,8 +105,12 @@ class Layout:
         return self.releases_dir / package / name
 
     def link_target(self, package: str, name: str) -> str:
-        """The link's relative target, from the DAGs folder's real location (so `..` resolves right)."""
-        return os.path.relpath(self.release_path(package, name).resolve(), self.dags_dir.resolve())
+        """The link's relative target, from the DAGs folder's real location (so `..` resolves right).
+        Only the two folders are resolved (once): below them, the agent makes plain directories."""
+        if self._real is None:
+            self._real = (str(self.releases_dir.resolve()), str(self.dags_dir.resolve()))
+        releases, dags = self._real
+        return os.path.relpath(os.path.join(releases, package, name), dags)
 
     def current_target(self, package: str) -> str | None:
         try:
@@ -115,11 +121,11 @@ class Layout:
     # -- checks ---------------------------------------------------------------------------------
     def release_complete(self, package: str, name: str, manifest: ReleaseManifest) -> bool:
         """Cheap check of a release directory: every file present with its size, nothing else."""
-        root = self.release_path(package, name)
+        root = str(self.release_path(package, name))
         try:
             for entry in manifest.files:
-                st = (root / entry.path).lstat()
-                if not (st.st_mode & 0o170000 == 0o100000 and st.st_size == entry.size):
+                st = os.lstat(os.path.join(root, entry.path))
+                if not (stat.S_ISREG(st.st_mode) and st.st_size == entry.size):
                     return False
         except OSError:
             return False
@@ -132,7 +138,11 @@ class Layout:
     def swap(self, package: str, name: str) -> None:
         """Point <dags>/<package> at the release: a new symlink beside it, renamed over it."""
         link = self.link_path(package)
-        if (link.exists() or link.is_symlink()) and not link.is_symlink():
+        try:
+            mode: int | None = os.lstat(link).st_mode
+        except FileNotFoundError:
+            mode = None
+        if mode is not None and not stat.S_ISLNK(mode):
             raise RefusedError(f"{link} is not a symlink made by airflow-dag-sync; move it away to let "
                                f"package {package} sync", kind="not_owned")
         tmp = self.dags_dir / f".{package}{TEMP_LINK_MARK}{uuid.uuid4().hex[:12]}"
@@ -143,11 +153,11 @@ class Layout:
             tmp.unlink(missing_ok=True)
             raise
 
-    def set_mtime(self, package: str, name: str, when: float) -> None:
-        """Give every file of a release the modification time `when`."""
-        for path in self.release_path(package, name).rglob("*"):
-            if path.is_file() and not path.is_symlink():
-                os.utime(path, (when, when))
+    def set_mtime(self, package: str, name: str, when: float, paths: Iterable[str]) -> None:
+        """Give every file of a release (`paths`, its manifest's) the modification time `when`."""
+        root = self.release_path(package, name)
+        for path in paths:
+            os.utime(root / path, (when, when), follow_symlinks=False)
 
     def unlink(self, package: str) -> bool:
         """Remove the package's link (a retired release). Only a symlink into our releases is removed."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
@@ -66,6 +67,9 @@ def validate_source(source: Path, package: str, *, dynamic: bool = True, require
 
     report = ValidationReport(package=package, files=files, packages_file=str(packages_file or "") or None)
     dyn = DynamicResult(skipped="disabled (--no-dynamic)")
+    linting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ruff")  # ruff runs while Airflow parses
+    ruffed = linting.submit(ruff_findings, source, files) if ruff else None
+    linting.shutdown(wait=False)
     if dynamic:
         parsable = [rel for rel in files if static[rel].parsed]
         opts = DynamicOptions(package=package, other_packages=others, cluster=cluster,
@@ -80,8 +84,8 @@ def validate_source(source: Path, package: str, *, dynamic: bool = True, require
     report.airflow_version = dyn.airflow_version
     report.parse_seconds = dict(dyn.seconds)
     _merge(report, static, dyn)
-    if ruff:
-        report.findings.extend(ruff_findings(source, files))
+    if ruffed is not None:
+        report.findings.extend(ruffed.result())
     order = {rel: i for i, rel in enumerate(files)}
     report.findings.sort(key=lambda f: (order.get(f.file, -1), f.severity != ERROR, f.rule, f.message))
     return report

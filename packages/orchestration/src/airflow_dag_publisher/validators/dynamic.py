@@ -1,20 +1,20 @@
 """The dynamic layer: every file parsed by Airflow in worker processes, laid out as production lays
 it out (`<tmp dags>/<package>/<path>`; the source folder itself is never on `sys.path`).
 
-A small pool of workers judges files in parallel; each file is bounded by the import timeout plus
-a grace period. A file that overruns, exits the interpreter or kills its worker becomes that file's
-error and the worker is replaced; the run never stalls.
+One worker imports Airflow once and judges the files in children it forks, several at once (see
+worker.py); each file is bounded by the import timeout plus a grace period. A file that overruns or
+exits the interpreter becomes that file's error; a worker that dies is replaced and judges the files
+left one by one, so a file that kills its worker is found and only that file fails. The run never
+stalls.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import queue
 import shutil
 import tempfile
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ class DynamicOptions:
     other_packages: frozenset[str] = frozenset()
     cluster: Cluster = field(default_factory=Cluster)  # the cluster policy's data, its allow-list included
     timeout: float = DEFAULT_IMPORT_TIMEOUT
-    workers: int = 0  # 0: auto_workers()
+    workers: int = 0  # files parsed at once; 0: auto_workers()
     slow_seconds: float = SLOW_PARSE_SECONDS
 
 
@@ -60,13 +60,16 @@ def default_timeout() -> float:
 
 
 def airflow_missing() -> str | None:
-    """Why the dynamic layer cannot run in this interpreter, or None (a cheap look, no import)."""
-    for module in ("airflow", "airflow.dag_processing"):
-        try:
-            if importlib.util.find_spec(module) is None:
-                return f"{module} is not importable"
-        except (ImportError, ValueError) as exc:
-            return f"{module} is not importable: {exc}"
+    """Why the dynamic layer cannot run in this interpreter, or None. A cheap look that imports
+    nothing: `find_spec` of a submodule would import Airflow itself (seconds) in this process."""
+    try:
+        spec = importlib.util.find_spec("airflow")
+    except (ImportError, ValueError) as exc:
+        return f"airflow is not importable: {exc}"
+    if spec is None:
+        return "airflow is not importable"
+    if not any((Path(place) / "dag_processing").is_dir() for place in spec.submodule_search_locations or ()):
+        return "airflow.dag_processing is not importable"
     return None
 
 
@@ -103,7 +106,7 @@ def hard_seconds(timeout: float) -> float:
 def _config(dags: Path, opts: DynamicOptions) -> dict[str, Any]:
     return {"dags_folder": str(dags), "package": opts.package, "other_packages": sorted(opts.other_packages),
             "cluster": opts.cluster.to_dict(), "slow_seconds": opts.slow_seconds,
-            "timeout": opts.timeout, "hard_seconds": hard_seconds(opts.timeout)}
+            "timeout": opts.timeout, "hard_seconds": hard_seconds(opts.timeout), "parallel": opts.workers or 1}
 
 
 def _worker_env(root: Path, source: Path, timeout: float) -> dict[str, str]:
@@ -134,59 +137,48 @@ def _judge_all(files: list[str], spec: WorkerSpec, opts: DynamicOptions) -> Dyna
     result = DynamicResult()
     if not files:
         return result
-    todo: queue.Queue[str] = queue.Queue()
-    for rel in files:
-        todo.put(rel)
-    count = max(1, min(opts.workers or auto_workers(len(files)), len(files)))
-    lock = threading.Lock()
+    parallel = max(1, min(opts.workers or auto_workers(len(files)), len(files)))
+    spec = replace(spec, config={**spec.config, "parallel": parallel})
+    # the worker kills a runaway file itself (and may judge it again alone): this is a backstop
+    per_file = 2 * hard_seconds(opts.timeout) + 15.0
+    pending = list(files)
     startup_errors: list[str] = []
-    per_file = hard_seconds(opts.timeout) + 15.0  # the worker kills a runaway file itself; this is a backstop
-
-    def slot() -> None:
-        worker: Worker | None = None
-        for _ in range(len(files) + 1):  # at most one (re)start per file, plus the first
-            try:
-                rel = todo.get_nowait()
-            except queue.Empty:
-                break
-            if worker is None or not worker.alive():
-                try:
-                    worker = Worker(spec)
-                except (WorkerFailure, OSError) as exc:
-                    todo.put(rel)  # another slot may still judge it
-                    with lock:
-                        startup_errors.append(str(exc))
-                    return
-                with lock:
-                    result.airflow_version = worker.version
-            try:
-                answer = worker.judge(rel, per_file)
-            except WorkerFailure as exc:
-                answer = _failure_answer(rel, str(exc), opts.timeout, per_file)
-            with lock:
-                _record(result, answer)
-        if worker is not None:
+    one_by_one = False  # after a worker died: one request per file, so the file that kills it is found
+    for _ in range(len(files) + 1):  # at most one (re)start per file, plus the first
+        if not pending:
+            break
+        try:
+            worker = Worker(spec)
+        except (WorkerFailure, OSError) as exc:
+            startup_errors.append(str(exc))
+            break
+        result.airflow_version = worker.version
+        try:
+            for batch in ([[rel] for rel in list(pending)] if one_by_one else [list(pending)]):
+                current = batch[0]
+                for answer in worker.judge_many(batch, per_file):
+                    _record(result, answer)
+                    pending.remove(str(answer["file"]))
+        except WorkerFailure as exc:
+            if one_by_one:
+                _record(result, _failure_answer(current, str(exc), opts.timeout, per_file))
+                pending.remove(current)
+            one_by_one = True
+        finally:
             worker.close()
-
-    threads = [threading.Thread(target=slot, name=f"parse-worker-{i}", daemon=True) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    leftover = _drain(todo)
-    if leftover and not result.seconds and startup_errors:
+    if pending and not result.seconds and startup_errors:
         result.skipped = f"the Airflow parse worker could not start: {startup_errors[0]}"
         return result
-    for rel in leftover:
+    for rel in sorted(pending):
         reason = startup_errors[0] if startup_errors else "no worker was left"
         result.findings.append(Finding(rel, "not-judged", ERROR, f"Airflow could not judge the file: {reason}"))
     return result
 
 
 def auto_workers(files: int) -> int:
-    """Starting a worker (importing Airflow) costs seconds, a file tens of milliseconds: one worker
-    per 40 files, at most one per CPU and at most 4."""
-    return max(1, min(os.cpu_count() or 1, 4, -(-files // 40)))
+    """Files parsed at once by the one worker's forked children: one per CPU, at most 4 (a child
+    costs a fork of the warmed worker, not an Airflow import)."""
+    return max(1, min(os.cpu_count() or 1, 4, files))
 
 
 def _failure_answer(rel: str, reason: str, timeout: float, per_file: float) -> dict[str, Any]:
@@ -209,10 +201,3 @@ def _record(result: DynamicResult, answer: dict[str, Any]) -> None:
         result.images[rel] = [(str(d), str(t), None if i is None else str(i)) for d, t, i in answer["images"]]
     if not any(f.rule in ("import", "timeout", "worker-died", "cycle") for f in findings):
         result.judged.add(rel)
-
-
-def _drain(todo: queue.Queue[str]) -> list[str]:
-    left: list[str] = []
-    while not todo.empty() and len(left) < 1_000_000:
-        left.append(todo.get_nowait())
-    return sorted(left)

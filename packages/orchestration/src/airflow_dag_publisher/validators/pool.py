@@ -10,6 +10,7 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -53,9 +54,15 @@ class Worker:
 
     def judge(self, rel: str, seconds: float) -> dict[str, Any]:
         """The worker's answer for one file; WorkerFailure (and a dead worker) past `seconds`."""
+        return next(self.judge_many([rel], seconds))
+
+    def judge_many(self, files: list[str], gap_seconds: float) -> Iterator[dict[str, Any]]:
+        """The worker's answers for `files`, as each file is judged (in any order); WorkerFailure (and a
+        dead worker) when no answer comes within `gap_seconds` of the previous one."""
         try:
-            self._write({"file": rel})
-            return self._read(time.monotonic() + seconds)
+            self._write({"files": files})
+            for _ in files:
+                yield self._read(time.monotonic() + gap_seconds)
         except WorkerFailure:
             self.kill()
             raise

@@ -10,6 +10,7 @@ functions, called with the literal values (cheap pre-checks for when Airflow can
 from __future__ import annotations
 
 import ast
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -35,10 +36,17 @@ class StaticResult:
     images: list[tuple[str, str, str | None]] = field(default_factory=list)  # ("", task_id, literal image)
 
 
+# CPython 3.11's AST constructor keeps its recursion depth in shared state: two threads parsing at once
+# can fail with "SystemError: AST constructor recursion depth mismatch" (bench/ publishes from 16
+# threads). One parse at a time; a parse takes a millisecond.
+_PARSE_LOCK = threading.Lock()
+
+
 def check_source(rel: str, text: bytes, ctx: StaticContext) -> StaticResult:
     result = StaticResult()
     try:
-        tree = ast.parse(text, filename=rel)
+        with _PARSE_LOCK:
+            tree = ast.parse(text, filename=rel)
     except (SyntaxError, ValueError) as exc:
         line = getattr(exc, "lineno", None)
         where = f"line {line}: " if line else ""
