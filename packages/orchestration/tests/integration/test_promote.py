@@ -163,8 +163,8 @@ def test_a_publish_and_a_promote_racing_in_the_target_env_leave_one_winner(
     step = "_upload" if winner == "promote" else "_copy_from"
     real_step = getattr(core.Publisher, step)
 
-    def winner_commits_meanwhile(self: core.Publisher, *args: Any) -> Any:
-        out = real_step(self, *args)
+    def winner_commits_meanwhile(self: core.Publisher, *args: Any, **kwargs: Any) -> Any:
+        out = real_step(self, *args, **kwargs)
         if not committed:
             monkeypatch.setattr(core.Publisher, step, real_step)
             run_winner()
