@@ -113,6 +113,7 @@ def test_once_as_pid_1_stops_within_2_s_of_sigterm_mid_download(seaweedfs: Seawe
     assert proc.stderr is not None
     err = proc.stderr.read()
     proc.stderr.close()
+    print(f"--once as PID 1 stopped {elapsed:.2f} s after SIGTERM, exit {code}")
     assert elapsed < 2.0, f"took {elapsed:.2f} s to stop"
     assert code == 128 + signal.SIGTERM, (code, err[-2000:])
     assert "interrupted by SIGTERM" in err and "Traceback" not in err
