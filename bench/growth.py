@@ -92,12 +92,17 @@ def plot(rows: list[Row], path: Path) -> bool:
     style = {peer: next(markers) for peer in LABELS}
 
     def finish(ax: Any, title: str, ylabel: str) -> None:
-        ax.set(title=title, xlabel="packages in the bucket", ylabel=ylabel, xscale="log", yscale="log")
+        ax.set(title=title, xlabel="packages in the bucket", ylabel=ylabel, xscale="log")
         ax.set_xticks(sizes(rows))
         ax.xaxis.set_major_formatter(plain)
         ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(some)
+        values = [v for line in ax.get_lines() for v in line.get_ydata()]
+        if values and max(values) < 10 * min(values):  # less than a decade (a flat figure): from zero
+            ax.set_ylim(0, max(values) * 1.3)
+        else:
+            ax.set_yscale("log")
+            ax.yaxis.set_major_formatter(plain)
+            ax.yaxis.set_minor_formatter(some)
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
 
