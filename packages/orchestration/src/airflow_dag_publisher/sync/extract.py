@@ -14,15 +14,13 @@ import contextlib
 import gzip
 import hashlib
 import io
-import itertools
 import os
 import tarfile
 import time
-import uuid
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from airflow_dag_publisher.errors import ManifestError, VerificationError
 from airflow_dag_publisher.manifest import FileEntry
@@ -31,8 +29,6 @@ CHUNK = 8 << 20
 HEADER_ALLOWANCE = 16 * 1024  # decompressed bytes allowed per entry beyond its data (tar and pax headers)
 IN_MEMORY = 64 << 20  # an archive whose cap is at most this is inflated in one call, in memory
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
-_PREFIX = uuid.uuid4().hex[:12]  # names of files being written in the nursery: this process's, then a count
-_BORN = itertools.count()
 _REGULAR = (tarfile.REGTYPE, tarfile.AREGTYPE)
 _KINDS = {tarfile.SYMTYPE: "a symlink", tarfile.LNKTYPE: "a hard link", tarfile.CHRTYPE: "a character device",
           tarfile.BLKTYPE: "a block device", tarfile.FIFOTYPE: "a FIFO", tarfile.DIRTYPE: "a folder",
@@ -58,19 +54,11 @@ class _Capped:
 
 
 def extract_archive(archive: Path, staging: Path, files: Mapping[str, FileEntry], wanted: set[str], *,
-                    where: str, check: Callable[[], None], mtime: float | None = None,
-                    nursery: Path | None = None) -> int:
+                    where: str, check: Callable[[], None], mtime: float | None = None) -> int:
     """Write the entries named in `wanted` (paths of `files`, the release's entries by path) under
     `staging`, each verified, read-only, with the modification time `mtime` (default: now); every
     other entry must still be a regular file the release lists. `check` runs before every entry and
     chunk (a deadline, a stop request). Returns the files written.
-
-    With `nursery` (a folder on the same file system, shared by every package a cycle builds), each
-    file is written there under a unique name and renamed into `staging` once verified. On ext4 a new
-    file's inode is allocated near its folder, and the folders of a thousand packages are spread over
-    as many block groups: a cold start then paid a cold bitmap per package (on this project's test
-    machine, 20,000 files in 1,000 new folders took 5 s to create, against 1.2 s created in one
-    folder and renamed into theirs). A file in the nursery is never seen in `staging` unverified.
 
     A small archive (the common case) is inflated in one call and read from memory: every system
     call and every chunk of a stream lets the other threads of the agent run, and a cold start of
@@ -93,8 +81,7 @@ def extract_archive(archive: Path, staging: Path, files: Mapping[str, FileEntry]
                 check()
                 entry = _admit(member, files, seen, where)
                 if entry.path in wanted:
-                    _write(tar, member, entry, root, where, check, time.time() if mtime is None else mtime,
-                           None if nursery is None else str(nursery))
+                    _write(tar, member, entry, root, where, check, time.time() if mtime is None else mtime)
                     written.add(entry.path)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise VerificationError(f"{where}: not a valid tar.gz archive ({exc})", kind="checksum") from None
@@ -147,33 +134,14 @@ def _admit(member: tarfile.TarInfo, files: Mapping[str, FileEntry], seen: set[st
 
 
 def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, entry: FileEntry, root: str, where: str,
-           check: Callable[[], None], mtime: float, nursery: str | None) -> None:
+           check: Callable[[], None], mtime: float) -> None:
     source = tar.extractfile(member)
     if source is None:  # not a regular file: _admit refused it already
         raise ManifestError(f"{where}: entry {entry.path!r} has no data", kind="unsafe_path")
-    target = os.path.join(root, entry.path)
-    if nursery is None:
-        _write_file(source, entry, target, where, check, mtime)
-        return
-    # O_EXCL refuses a name taken; rename(2) replaces nothing: the entries are unique (_admit) and
-    # the staging folder is new
-    born = os.path.join(nursery, f".file-{_PREFIX}-{next(_BORN)}")
-    try:
-        _write_file(source, entry, born, where, check, mtime)
-        os.rename(born, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(born)
-        raise
-
-
-def _write_file(source: IO[bytes], entry: FileEntry, path: str, where: str, check: Callable[[], None],
-                mtime: float) -> None:
-    """Write `source` to the new file `path`, read-only, with `mtime`; its size and sha256 checked."""
     digest = hashlib.sha256()
     size = 0
     # a new, read-only file in our own staging directory, never through a link
-    fd = os.open(path, _CREATE, 0o444)
+    fd = os.open(os.path.join(root, entry.path), _CREATE, 0o444)
     try:
         while size <= entry.size:
             if size:  # a file of more than one chunk: look at the deadline between chunks

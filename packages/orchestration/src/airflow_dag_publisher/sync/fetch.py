@@ -141,7 +141,7 @@ def _from_archive(storage: Remote, pool: DownloadPool, manifest: ReleaseManifest
     try:
         _wait_all(pool, [lambda check: _download_archive(storage, manifest, ref, str(tmp), check)], deadline)
         extract_archive(tmp, staging, manifest.file_map(), {e.path for e in entries}, where=where,
-                        check=deadline.check, nursery=layout.staging_dir)
+                        check=deadline.check)
     finally:
         tmp.unlink(missing_ok=True)
     return ref.size
