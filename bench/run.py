@@ -23,7 +23,7 @@ from bench.airflow_bench import NEW
 from bench.common import ROOT, Row, fmt, log, machine, percentile, ratio, read_rows
 from bench.publish_bench import DEFAULT
 from bench.signing_bench import NO_TRUST, UNSIGNED
-from bench.sync_bench import AGENT, AGENT_RECONCILE, AWS, HOOK, ONCE, ONCE_DAG
+from bench.sync_bench import AGENT, AGENT_RECONCILE, AWS, FLOOR, HOOK, ONCE, ONCE_DAG
 
 COMPARE = {"sync": [AWS, HOOK], "publish": [DEFAULT], "validate": [validate_bench.LABELS[2]],
            "signing": [UNSIGNED, NO_TRUST]}
@@ -229,6 +229,15 @@ def cold_targets(rows: list[Row], cold: str) -> list[tuple[str, bool | None, str
         parts.append(f"{_short_peer(peer)} {fmt(t.median, 's')} with {fmt(q.median, 'requests')} requests "
                      f"({per:.2f} per package): {fast:.1f}x faster than `aws s3 sync` ({fmt(wt.median, 's')})"
                      + (f" ({t.note})" if t.note else ""))
+    floor = _find(rows, "sync", cold, FLOOR, "s")
+    if floor is not None:
+        once = _find(rows, "sync", cold, ONCE, "s")
+        parts.append(f"writing the same files alone (a Python loop into new folders, no S3) took "
+                     f"{fmt(floor.median, 's')} on this machine"
+                     + (f": beyond it the `--once` process spends {fmt(once.median - floor.median, 's')} and "
+                        f"`aws s3 sync` {fmt(wt.median - floor.median, 's')} "
+                        f"({(wt.median - floor.median) / max(once.median - floor.median, 1e-9):.1f}x)"
+                        if once is not None else ""))
     return [(f"cold sync ≥{TARGET_COLD:g}x faster than `aws s3 sync --delete` with ≤{TARGET_COLD_REQUESTS:g} S3 "
              "requests per package (the agent and the `--once` process)", met, "; ".join(parts))]
 
@@ -334,7 +343,9 @@ def document(rows: list[Row], params: dict[str, Any], info: dict[str, str], comm
             "60 s, lists `<env>/` with the delimiter); `--once` is a whole process (what an init container pays). "
             "`aws s3 sync s3://<bucket>/<env>/ <dir> --delete` is a process per cycle, as in the seed's "
             "sidecar loop, with `--exclude '*/dags.tar.gz'` (the agent's release archives: it mirrors the same "
-            "20 files per package as before archives existed). `S3Hook.sync_to_local_dir` runs in-process "
+            "20 files per package as before archives existed). Beside the cold syncs, the floor every peer "
+            "shares: the same files written by a plain Python loop (open, write, close) into new folders on "
+            "the same file system, without S3. `S3Hook.sync_to_local_dir` runs in-process "
             "with its hook created beforehand (as S3DagBundle keeps it); it downloads one file at a time "
             "(HEAD + GET each). Every release carries its archive (the publisher uploads one per release): "
             "the agent fetches a package it holds few files of as one archive, single changed files one by "

@@ -50,6 +50,7 @@ ONCE = "airflow-dag-sync --once (process)"
 ONCE_DAG = "airflow-dag-sync --once --dag-id (process)"
 AWS = "aws s3 sync --delete (process)"
 HOOK = "S3Hook.sync_to_local_dir (in-process)"
+FLOOR = "the files alone: a Python loop writes them into new folders (no S3)"
 
 
 def package_name(n: int) -> str:
@@ -228,6 +229,22 @@ class Peers:
             self.agent.close()
 
 
+def write_files_only(folder: Path, contents: dict[str, dict[str, bytes]]) -> float:
+    """Seconds to create every file of `contents` as <package>/<path> under the new `folder` (open,
+    write, close: what any peer does at least), then the folder is removed."""
+    shutil.rmtree(folder, ignore_errors=True)
+    start = time.perf_counter()
+    for package, files in contents.items():
+        for path, body in files.items():
+            target = folder / package / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "xb") as out:
+                out.write(body)
+    seconds = time.perf_counter() - start
+    shutil.rmtree(folder, ignore_errors=True)
+    return seconds
+
+
 def check_file(peer_dest: Path, package: str, path: str, want: bytes, peer: str) -> None:
     """The peer's folder serves the new bytes (aws/S3Hook mirror <env>/, so files sit under dags/)."""
     candidates = [peer_dest / package / path, peer_dest / package / "dags" / path]
@@ -266,6 +283,10 @@ def measure(s3: SeaweedFS, root: Path, changes: ChangePublisher, *, packages: in
                        "shipped --cycle-timeout of 120 s"
                 for unit in ("s", "requests"):
                     rows[(cold, peer, unit)].note = note
+    # The floor every peer shares: the same files written into new folders by a plain loop.
+    for rep in range(cold_reps):
+        log(f"cold sync {rep + 1}/{cold_reps}: {FLOOR}")
+        record(cold, FLOOR, write_files_only(root / "floor", changes.contents), float("nan"))
     # leave every peer warm (the last cold sync of each is its folder)
     checks: list[tuple[int, float]] = []  # (agent's own botocore count, server count) per in-process cycle
     noop = "no-change cycle (warm folder)"
