@@ -127,6 +127,19 @@ def iam_allows(policies: Iterable[Mapping[str, Any]], action: str, resource: str
 
 # --- moto server ------------------------------------------------------------------------------
 
+def create_users(iam: Any, policies: Mapping[str, Iterable[Mapping[str, Any]]]) -> dict[str, tuple[str, str]]:
+    """Create one IAM user per name with its policies attached; its (access key id, secret) by name."""
+    keys = {}
+    for who, docs in policies.items():
+        iam.create_user(UserName=who)
+        for i, doc in enumerate(docs):
+            arn = iam.create_policy(PolicyName=f"{who}-{i}", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
+            iam.attach_user_policy(UserName=who, PolicyArn=arn)
+        cred = iam.create_access_key(UserName=who)["AccessKey"]
+        keys[who] = (cred["AccessKeyId"], cred["SecretAccessKey"])
+    return keys
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

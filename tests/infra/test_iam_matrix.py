@@ -7,7 +7,6 @@ only conditions decide are checked there: both engines must agree with the expec
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from tests.infra.infra_helpers import (
     airflow_read_policy,
     bucket_arn,
     ci_publish_policy,
+    create_users,
     iam_allows,
 )
 
@@ -80,14 +80,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         versions = {}
         for key, body in SEED.items():
             versions[key] = admin_s3.put_object(Bucket=BUCKET, Key=key, Body=body)["VersionId"]
-        keys = {}
-        for who, docs in identities().items():
-            iam.create_user(UserName=who)
-            for i, doc in enumerate(docs):
-                arn = iam.create_policy(PolicyName=f"{who}-{i}", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
-                iam.attach_user_policy(UserName=who, PolicyArn=arn)
-            cred = iam.create_access_key(UserName=who)["AccessKey"]
-            keys[who] = (cred["AccessKeyId"], cred["SecretAccessKey"])
+        keys = create_users(iam, identities())
         server.enforce()
         yield World(server, keys, versions)
     finally:

@@ -21,7 +21,14 @@ from airflow_dag_publisher.sources import LocalFile
 from airflow_dag_publisher.storage import Storage
 
 from devstack.dagfiles import kpo_dag
-from tests.infra.infra_helpers import MotoServer, bucket_arn, ci_promote_policy, ci_publish_policy, iam_allows
+from tests.infra.infra_helpers import (
+    MotoServer,
+    bucket_arn,
+    ci_promote_policy,
+    ci_publish_policy,
+    create_users,
+    iam_allows,
+)
 
 A, B = "pkg_a", "pkg_b"
 BUCKETS = {"dev": "dags-promote-dev", "staging": "dags-promote-staging", "prod": "dags-promote-prod"}
@@ -73,14 +80,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                 assert result.release_id
                 if package == A:
                     releases[env] = result.release_id
-        keys = {}
-        for who, docs in identities().items():
-            iam.create_user(UserName=who)
-            for i, doc in enumerate(docs):
-                arn = iam.create_policy(PolicyName=f"{who}-{i}", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
-                iam.attach_user_policy(UserName=who, PolicyArn=arn)
-            cred = iam.create_access_key(UserName=who)["AccessKey"]
-            keys[who] = (cred["AccessKeyId"], cred["SecretAccessKey"])
+        keys = create_users(iam, identities())
         server.enforce()
         yield World(server, keys, releases)
     finally:

@@ -35,7 +35,15 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from devstack.dagfiles import write_kpo_dag
 from packages.orchestration.tests.sync.support import folder_view
-from tests.infra.infra_helpers import MotoServer, airflow_read_policy, bucket_arn, ci_publish_policy, iam_allows, render
+from tests.infra.infra_helpers import (
+    MotoServer,
+    airflow_read_policy,
+    bucket_arn,
+    ci_publish_policy,
+    create_users,
+    iam_allows,
+    render,
+)
 
 BUCKET = "dags-signing"
 ENV = "dev"
@@ -101,14 +109,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "s3_admin": [s3_star_policy()],
             "admin": [ADMIN],
         }
-        creds = {}
-        for who, docs in policies.items():
-            iam.create_user(UserName=who)
-            for i, doc in enumerate(docs):
-                arn = iam.create_policy(PolicyName=f"{who}-{i}", PolicyDocument=json.dumps(doc))["Policy"]["Arn"]
-                iam.attach_user_policy(UserName=who, PolicyArn=arn)
-            cred = iam.create_access_key(UserName=who)["AccessKey"]
-            creds[who] = (cred["AccessKeyId"], cred["SecretAccessKey"])
+        creds = create_users(iam, policies)
         server.enforce()
         yield World(server, creds, keys, policies)
     finally:
