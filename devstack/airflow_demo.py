@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
-import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from airflow_dag_publisher.airflow_api import AirflowApi, Credentials
 
 from devstack.airflow import AirflowStack
 from devstack.demo_procs import Supervisor
@@ -41,7 +42,7 @@ class DemoAirflow(AirflowStack):
         self.port = port
         self.cache_dir = cache_dir
         self.password = ""
-        self._token = ""
+        self._api: AirflowApi | None = None
 
     @property
     def url(self) -> str:
@@ -102,23 +103,16 @@ class DemoAirflow(AirflowStack):
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None = None, *, auth: bool = True,
                  timeout: float = 10) -> Any:
-        headers = {"Accept": "application/json"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        if auth:
-            headers["Authorization"] = f"Bearer {self.token()}"
-        request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read() or b"null")
+        return self.api().send(method, path, body, auth=auth, timeout=timeout)
+
+    def api(self) -> AirflowApi:
+        """The publisher's Airflow API client, logged in as the demo's admin (it keeps the token)."""
+        if self._api is None or self._api.credentials.password != self.password:
+            self._api = AirflowApi(self.url, Credentials(username=ADMIN_USER, password=self.password))
+        return self._api
 
     def token(self) -> str:
-        if not self._token:
-            answer = self._request("POST", "/auth/token", {"username": ADMIN_USER, "password": self.password},
-                                   auth=False)
-            self._token = str(answer["access_token"])
-        return self._token
+        return self.api().token()
 
     def dag_ids(self) -> list[str]:
         answer = self._request("GET", "/api/v2/dags?limit=1000&order_by=dag_id")

@@ -98,7 +98,10 @@ class AirflowApi:
         self.requests = 0
 
     # -- HTTP ----------------------------------------------------------------------------------
-    def _send(self, method: str, path: str, body: dict[str, Any] | None = None, *, auth: bool = True) -> Any:
+    def send(self, method: str, path: str, body: dict[str, Any] | None = None, *, auth: bool = True,
+             timeout: float | None = None) -> Any:
+        """One request, its JSON answer. An HTTP error status raises _HttpStatus; an unreachable API
+        or a body that is not JSON raises AirflowApiError. `timeout` defaults to the client's."""
         headers = {"Accept": "application/json"}
         data = None
         if body is not None:
@@ -109,7 +112,7 @@ class AirflowApi:
         request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
         self.requests += 1
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with urllib.request.urlopen(request, timeout=self.timeout if timeout is None else timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             raise _HttpStatus(exc.code, exc.read()[:2000].decode("utf-8", "replace")) from None
@@ -127,7 +130,7 @@ class AirflowApi:
         With `missing_ok`, a 404 is None."""
         for attempt in range(2):
             try:
-                return self._send("GET", path)
+                return self.send("GET", path)
             except _HttpStatus as exc:
                 if exc.status == 404 and missing_ok:
                     return None
@@ -152,7 +155,7 @@ class AirflowApi:
             raise UsageError("no Airflow API credentials: set AIRFLOW_API_TOKEN, or AIRFLOW_API_USERNAME and "
                              "AIRFLOW_API_PASSWORD")
         try:
-            answer = self._send("POST", "/auth/token", {"username": c.username, "password": c.password}, auth=False)
+            answer = self.send("POST", "/auth/token", {"username": c.username, "password": c.password}, auth=False)
         except _HttpStatus as exc:
             if exc.status in (400, 401, 403):
                 raise UsageError(f"Airflow refused the login of {c.username!r} at {self.url}/auth/token "
