@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from airflow_dag_publisher.errors import DagPublisherError, StorageError, UsageError
 from airflow_dag_publisher.manifest import Signature
 from airflow_dag_publisher.signing import ALGORITHMS, PublicKey, algorithm_for
+from airflow_dag_publisher.storage import AWS_ERRORS, transport_error
 
 _CREDENTIALS = frozenset({"UnrecognizedClientException", "InvalidSignatureException", "ExpiredTokenException",
                           "InvalidClientTokenId", "ExpiredToken", "IncompleteSignature", "MissingAuthenticationToken"})
@@ -27,15 +28,9 @@ _UNUSABLE = frozenset({"DisabledException", "KMSInvalidStateException", "Invalid
 def translate(exc: Exception, key: str, action: str) -> DagPublisherError:
     """A botocore/boto3 exception of a KMS call on `key` as the project's error."""
     where = f"KMS key {key}"
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return StorageError(f"no AWS credentials found to {action} with {where}: set AWS_ACCESS_KEY_ID/"
-                            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role", kind="credentials")
-    if isinstance(exc, botocore.exceptions.PartialCredentialsError):
-        return StorageError(f"incomplete AWS credentials to {action} with {where}: {exc}", kind="credentials")
-    if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
-        return StorageError(f"KMS timed out trying to {action} with {where}", kind="timeout")
-    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
-        return StorageError(f"cannot reach the KMS endpoint to {action} with {where}: {exc}", kind="network")
+    transport = transport_error(exc, "KMS", f"{action} with {where}")
+    if transport is not None:
+        return transport
     if isinstance(exc, botocore.exceptions.NoRegionError):
         return UsageError(f"no AWS region to {action} with {where}: set AWS_REGION or give the key's ARN")
     if isinstance(exc, botocore.exceptions.ClientError):
@@ -56,9 +51,6 @@ def translate(exc: Exception, key: str, action: str) -> DagPublisherError:
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return StorageError(f"KMS client error trying to {action} with {where}: {exc}")
     return StorageError(f"unexpected error trying to {action} with {where}: {exc!r}")
-
-
-_CATCH = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
 
 
 def make_kms_client(*, connect_timeout: float = 5, read_timeout: float = 10, attempts: int = 3) -> Any:
@@ -86,7 +78,7 @@ class KmsSigner:
         if self._client is None:
             try:
                 self._client = make_kms_client()
-            except _CATCH as exc:
+            except AWS_ERRORS as exc:
                 raise translate(exc, self.key, action) from None
         return self._client
 
@@ -94,7 +86,7 @@ class KmsSigner:
         if self._public is None:
             try:
                 answer = self._kms("read the public key").get_public_key(KeyId=self.key)
-            except _CATCH as exc:
+            except AWS_ERRORS as exc:
                 raise translate(exc, self.key, "read the public key (kms:GetPublicKey)") from None
             if answer.get("KeyUsage") != "SIGN_VERIFY":
                 raise UsageError(f"KMS key {self.key} has key usage {answer.get('KeyUsage')}, not SIGN_VERIFY: "
@@ -117,7 +109,7 @@ class KmsSigner:
         try:
             answer = self._kms("sign").sign(KeyId=self.key, Message=message, MessageType="RAW",
                                             SigningAlgorithm=self._algorithm)
-        except _CATCH as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, self.key, "sign (kms:Sign)") from None
         return Signature(str(answer.get("KeyId") or self.key), self._algorithm,
                          base64.b64encode(answer["Signature"]).decode("ascii"))

@@ -122,18 +122,28 @@ _CREDENTIAL_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "E
                                "TokenRefreshRequired", "InvalidClientTokenId"})
 
 
+def transport_error(exc: Exception, service: str, doing: str) -> StorageError | None:
+    """The errors any AWS call can meet before its service answers (no or partial credentials, a
+    timeout, an unreachable endpoint) as the project's error; None for any other exception. `doing`
+    ends the sentence "... to <doing>", e.g. "read s3://bucket/key"."""
+    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+        return StorageError(f"no AWS credentials found to {doing}: set AWS_ACCESS_KEY_ID/"
+                            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role", kind="credentials")
+    if isinstance(exc, botocore.exceptions.PartialCredentialsError):
+        return StorageError(f"incomplete AWS credentials to {doing}: {exc}", kind="credentials")
+    if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
+        return StorageError(f"{service} timed out trying to {doing}", kind="timeout")
+    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
+        return StorageError(f"cannot reach the {service} endpoint to {doing}: {exc}", kind="network")
+    return None
+
+
 def translate(exc: Exception, bucket: str, key: str | None = None, action: str = "access") -> DagPublisherError:
     """Map a botocore/boto3 exception to the project's error (with its kind), naming what was touched."""
     where = f"s3://{bucket}/{key}" if key else f"s3://{bucket}"
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
-        return StorageError(f"no AWS credentials found to {action} {where}: set AWS_ACCESS_KEY_ID/"
-                            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role", kind="credentials")
-    if isinstance(exc, botocore.exceptions.PartialCredentialsError):
-        return StorageError(f"incomplete AWS credentials to {action} {where}: {exc}", kind="credentials")
-    if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
-        return StorageError(f"S3 timed out trying to {action} {where}", kind="timeout")
-    if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
-        return StorageError(f"cannot reach the S3 endpoint to {action} {where}: {exc}", kind="network")
+    transport = transport_error(exc, "S3", f"{action} {where}")
+    if transport is not None:
+        return transport
     if isinstance(exc, botocore.exceptions.ClientError):
         code, status = _code(exc), _status(exc)
         if code in _CREDENTIAL_CODES:
@@ -153,7 +163,7 @@ def translate(exc: Exception, bucket: str, key: str | None = None, action: str =
     return StorageError(f"unexpected error trying to {action} {where}: {exc!r}")
 
 
-_CATCH = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)
+AWS_ERRORS = (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError)  # what an AWS call raises
 
 
 def custom_endpoint(session: botocore.session.Session) -> bool:
@@ -198,7 +208,7 @@ def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout:
             response_checksum_validation="when_required",
         )
         client = cast("S3Client", session.create_client("s3", config=config))
-    except _CATCH as exc:
+    except AWS_ERRORS as exc:
         raise UsageError(f"cannot configure the S3 client: {exc}") from None
     return client
 
@@ -228,7 +238,7 @@ class Storage:
     def require_versioning(self) -> None:
         try:
             status = self.client.get_bucket_versioning(Bucket=self.bucket).get("Status")
-        except _CATCH as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, action="read the versioning of") from None
         if status != "Enabled":
             raise UsageError(f"bucket s3://{self.bucket} has versioning {status or 'never enabled'}; "
@@ -258,7 +268,7 @@ class Storage:
             if isinstance(err, NotFoundError) and not version_id:
                 return Fetched(None)
             raise err from None
-        except _CATCH as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, where, "read") from None
         return Fetched(StoredObject(key=key, etag=resp.get("ETag", ""), body=body, version_id=resp.get("VersionId")))
 
@@ -287,7 +297,7 @@ class Storage:
                         size += len(block)
             finally:
                 body.close()
-        except _CATCH as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, where, "download") from None
         return Download(sha256=digest.hexdigest(), size=size)
 
@@ -297,7 +307,7 @@ class Storage:
             kwargs["VersionId"] = version_id
         try:
             return dict(self.client.head_object(**kwargs))
-        except _CATCH as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, key, "read") from None
 
     def list_manifests(self, env: str) -> list[ManifestListing]:
@@ -314,7 +324,7 @@ class Storage:
                     parts = key[len(prefix):].split("/")
                     if len(parts) == 2 and parts[1] == "manifest.json":
                         found.append(ManifestListing(package=parts[0], key=key, etag=obj.get("ETag", "")))
-        except _CATCH as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, prefix, "list") from None
         return found
 
@@ -332,7 +342,7 @@ class Storage:
                 if not resp.get("IsTruncated"):
                     break
                 kwargs["ContinuationToken"] = resp["NextContinuationToken"]
-        except _CATCH as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, prefix, "list") from None
         return keys
 
@@ -350,7 +360,7 @@ class Storage:
                         continue
                     yield ObjectVersion(key=v["Key"], version_id=v.get("VersionId", "null"),
                                         last_modified=v["LastModified"].isoformat(), is_delete_marker=is_marker)
-        except _CATCH as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, key, "list the versions of") from None
 
     # -- writes ---------------------------------------------------------------------------
@@ -364,7 +374,7 @@ class Storage:
             kwargs["IfNoneMatch"] = if_none_match
         try:
             resp = self.client.put_object(**kwargs)
-        except _CATCH as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, key, "write") from None
         return StoredObject(key=key, etag=resp.get("ETag", ""), body=b"", version_id=resp.get("VersionId"))
 
@@ -377,7 +387,7 @@ class Storage:
         origin = f"s3://{source['Bucket']}/{source_key or key}"
         try:
             resp = self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=source)
-        except _CATCH as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, key, f"copy version {version_id} of {origin} to") from None
         return StoredObject(key=key, etag=resp.get("CopyObjectResult", {}).get("ETag", ""), body=b"",
                             version_id=resp.get("VersionId"))
@@ -386,5 +396,5 @@ class Storage:
         """Delete the live object (a delete marker on a versioned bucket; versions stay)."""
         try:
             self.client.delete_object(Bucket=self.bucket, Key=key)
-        except _CATCH as exc:
+        except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, key, "delete") from None
