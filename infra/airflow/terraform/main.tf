@@ -17,6 +17,21 @@ locals {
   bucket_arn    = aws_s3_bucket.dags.arn
   name_prefix   = "airflow-dags-${var.environment}"
   kms_key_arn   = local.use_kms ? aws_kms_key.dags[0].arn : ""
+
+  # The key policy of every KMS key here (the bucket's and the signing keys): the account administers
+  # the key; principals get use of it only through IAM policies (kms_use, ci_sign), never through it.
+  kms_key_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersKeyThroughIam"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
+        Action    = "kms:*"
+        Resource  = "*"
+      },
+    ]
+  })
 }
 
 # --- KMS ------------------------------------------------------------------------------------
@@ -27,20 +42,7 @@ resource "aws_kms_key" "dags" {
   description             = "Default encryption of the Airflow DAG bucket ${var.bucket_name}"
   enable_key_rotation     = true
   deletion_window_in_days = var.kms_deletion_window_days
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        # The account administers the key; principals get use of it only through IAM policies
-        # (the kms_use documents below), never through this key policy.
-        Sid       = "AccountAdministersKeyThroughIam"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
+  policy                  = local.kms_key_policy
 }
 
 resource "aws_kms_alias" "dags" {

@@ -53,19 +53,7 @@ resource "aws_kms_key" "signing" {
   key_usage                = "SIGN_VERIFY"
   customer_master_key_spec = "ECC_NIST_P256"
   deletion_window_in_days  = var.kms_deletion_window_days
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        # The account administers the key; only the package's CI policy (ci_sign below) uses it.
-        Sid       = "AccountAdministersKeyThroughIam"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${data.aws_partition.current.partition}:iam::${data.aws_caller_identity.current.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
+  policy                   = local.kms_key_policy # only the package's CI policy (ci_sign below) uses the key
 
   lifecycle {
     precondition {
