@@ -54,10 +54,9 @@ def run(args: argparse.Namespace) -> int:
         if result.noop:
             info(f"{publisher.url}: already holds these files; release {result.release_id} stays current (no-op)")
         else:
-            d = result.to_dict()
             info(f"{publisher.url}: release {result.release_id} promotes {from_env} release "
-                 f"{source.release_id if source else '?'} ({d['uploaded']} copied, {d['unchanged']} unchanged, "
-                 f"{d['deleted']} deleted; {doc['content_digest']})")
+                 f"{source.release_id if source else '?'} ({doc['uploaded']} copied, {doc['unchanged']} unchanged, "
+                 f"{doc['deleted']} deleted; {doc['content_digest']})")
     confirmation = waiting.wait_for(args, api, publisher, result, doc)
     if args.json:
         emit_json(doc)
