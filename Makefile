@@ -18,12 +18,16 @@ help:
 	@echo "make install the .venv from $(LOCK); make lint, make typecheck, make bench, make soak"
 	@echo "make cluster-policy  regenerate the Helm values' airflowLocalSettings (after editing packages.yaml)"
 
+# Bytecode is compiled at install, as pip compiles it in the agent image: where PYTHONDONTWRITEBYTECODE
+# is set, every process (the agent, Airflow, the aws CLI) would otherwise compile all it imports at
+# every start.
 $(STAMP): $(LOCK) $(wildcard $(addsuffix /pyproject.toml,$(LOCAL_PACKAGES)))
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@test -x $(UV) || { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null; \
 		$(PY) -m pip install -q "$$(grep '^uv==' $(LOCK))"; }
-	$(UV) pip sync -q --python $(PY) $(LOCK)
+	$(UV) pip sync -q --compile-bytecode --python $(PY) $(LOCK)
 	$(UV) pip install -q --python $(PY) --no-deps $(addprefix -e ,$(wildcard $(LOCAL_PACKAGES)))
+	@$(PY) -m compileall -q -j 0 $(addsuffix /src,$(wildcard $(LOCAL_PACKAGES))) >/dev/null
 	@touch $@
 
 install: $(STAMP) ## idempotent: does nothing when the lock and package metadata did not change
