@@ -9,14 +9,17 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
-from airflow_dag_publisher.storage import Download, archive_key
+from airflow_dag_publisher.storage import Download, Fetched, archive_key
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.releases import Layout
 
 from packages.orchestration.tests.sync.hostile_archives import HOSTILE_ARCHIVES
 from packages.orchestration.tests.sync.support import ENV, MemoryRemote, folder_view, memory_publish
+
+T = TypeVar("T")
 
 
 def files_of(package: str, count: int = 4, release: int = 1) -> dict[str, bytes]:
@@ -68,23 +71,34 @@ def test_one_changed_file_is_downloaded_alone_after_an_archive_start(tmp_path: P
 
 
 class SlowRemote(MemoryRemote):
-    """Each download takes `delay` seconds; records how many ran at once."""
+    """Each archive or file download takes `delay` seconds; records how many ran at once."""
 
     delay: float = 0.15
     running: int = 0
     most: int = 0
 
-    def download(self, key: str, version_id: str, dest: str, *, max_bytes: int,
-                 check: Callable[[], None] | None = None) -> Download:
+    def _slowly(self, fetch: Callable[[], T]) -> T:
         with self._lock:
             self.running += 1
             self.most = max(self.most, self.running)
         try:
             time.sleep(self.delay)
-            return super().download(key, version_id, dest, max_bytes=max_bytes, check=check)
+            return fetch()
         finally:
             with self._lock:
                 self.running -= 1
+
+    def get(self, key: str, *, version_id: str | None = None, if_none_match: str | None = None,
+            max_bytes: int | None = None) -> Fetched:
+        def fetch() -> Fetched:
+            return super(SlowRemote, self).get(key, version_id=version_id, if_none_match=if_none_match,
+                                               max_bytes=max_bytes)
+        return self._slowly(fetch) if version_id is not None else fetch()  # archives, not manifests
+
+    def download(self, key: str, version_id: str, dest: str, *, max_bytes: int,
+                 check: Callable[[], None] | None = None) -> Download:
+        return self._slowly(lambda: super(SlowRemote, self).download(key, version_id, dest, max_bytes=max_bytes,
+                                                                     check=check))
 
 
 def test_packages_are_built_concurrently_through_one_download_pool(tmp_path: Path) -> None:
@@ -135,17 +149,17 @@ def test_a_failed_download_fails_the_cycle_and_keeps_the_releases_already_built(
     for p in ("a_one", "b_two", "c_three"):
         memory_publish(remote, p, files_of(p), archive=True)
     remote.objects.pop(archive_key(ENV, "b_two"))
-    original = remote.download
+    original = remote.get
 
-    def download(key: str, version_id: str, dest: str, *, max_bytes: int,
-                 check: Callable[[], None] | None = None) -> Download:
-        if key.startswith(f"{ENV}/c_three/"):
+    def get(key: str, *, version_id: str | None = None, if_none_match: str | None = None,
+            max_bytes: int | None = None) -> Fetched:
+        if key == archive_key(ENV, "c_three"):
             from airflow_dag_publisher.errors import StorageError
 
             raise StorageError("S3 went away")
-        return original(key, version_id, dest, max_bytes=max_bytes, check=check)
+        return original(key, version_id=version_id, if_none_match=if_none_match, max_bytes=max_bytes)
 
-    remote.download = download  # type: ignore[method-assign]
+    remote.get = get  # type: ignore[method-assign]
     agent = make_agent(remote, tmp_path / "dags", workers=1)
     try:
         result = agent.run_cycle(reconcile=True)

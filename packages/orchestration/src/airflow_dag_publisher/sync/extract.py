@@ -16,7 +16,6 @@ import hashlib
 import io
 import os
 import tarfile
-import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -53,12 +52,12 @@ class _Capped:
         return data
 
 
-def extract_archive(archive: Path, staging: Path, files: Mapping[str, FileEntry], wanted: set[str], *,
+def extract_archive(archive: Path | bytes, staging: Path, files: Mapping[str, FileEntry], wanted: set[str], *,
                     where: str, check: Callable[[], None], mtime: float | None = None) -> int:
-    """Write the entries named in `wanted` (paths of `files`, the release's entries by path) under
-    `staging`, each verified, read-only, with the modification time `mtime` (default: now); every
-    other entry must still be a regular file the release lists. `check` runs before every entry and
-    chunk (a deadline, a stop request). Returns the files written.
+    """Write the entries of `archive` (a file, or its bytes) named in `wanted` (paths of `files`, the
+    release's entries by path) under `staging`, each verified, read-only, with the modification time
+    `mtime` (default: when it was written); every other entry must still be a regular file the release lists. `check`
+    runs before every entry and chunk (a deadline, a stop request). Returns the files written.
 
     A small archive (the common case) is inflated in one call and read from memory: every system
     call and every chunk of a stream lets the other threads of the agent run, and a cold start of
@@ -72,16 +71,17 @@ def extract_archive(archive: Path, staging: Path, files: Mapping[str, FileEntry]
     try:
         with contextlib.ExitStack() as stack:
             if limit <= IN_MEMORY:  # from memory: random access, no stream layer
-                tar = stack.enter_context(tarfile.open(fileobj=io.BytesIO(_inflate(archive.read_bytes(), limit, where)),
-                                                       mode="r:"))
+                data = archive if isinstance(archive, bytes) else archive.read_bytes()
+                tar = stack.enter_context(tarfile.open(fileobj=io.BytesIO(_inflate(data, limit, where)), mode="r:"))
             else:
-                stream: Any = _Capped(stack.enter_context(gzip.open(archive, "rb")), limit, where)
+                source = io.BytesIO(archive) if isinstance(archive, bytes) else archive
+                stream: Any = _Capped(stack.enter_context(gzip.open(source, "rb")), limit, where)
                 tar = stack.enter_context(tarfile.open(fileobj=stream, mode="r|"))
             for member in _members(tar, len(files), where):
                 check()
                 entry = _admit(member, files, seen, where)
                 if entry.path in wanted:
-                    _write(tar, member, entry, root, where, check, time.time() if mtime is None else mtime)
+                    _write(tar, member, entry, root, where, check, mtime)
                     written.add(entry.path)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise VerificationError(f"{where}: not a valid tar.gz archive ({exc})", kind="checksum") from None
@@ -134,7 +134,7 @@ def _admit(member: tarfile.TarInfo, files: Mapping[str, FileEntry], seen: set[st
 
 
 def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, entry: FileEntry, root: str, where: str,
-           check: Callable[[], None], mtime: float) -> None:
+           check: Callable[[], None], mtime: float | None) -> None:
     source = tar.extractfile(member)
     if source is None:  # not a regular file: _admit refused it already
         raise ManifestError(f"{where}: entry {entry.path!r} has no data", kind="unsafe_path")
@@ -154,7 +154,8 @@ def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, entry: FileEntry, root
             while view:
                 view = view[os.write(fd, view):]
             size += len(block)
-        os.utime(fd, (mtime, mtime))
+        if mtime is not None:  # otherwise the write just set it to now, and one system call is saved
+            os.utime(fd, (mtime, mtime))
     finally:
         os.close(fd)
     if size != entry.size or digest.hexdigest() != entry.sha256:
