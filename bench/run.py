@@ -336,7 +336,8 @@ def document(rows: list[Row], params: dict[str, Any], info: dict[str, str], comm
             f"- Sync: {sync.get('packages', 0):,} packages x {sync.get('files', 0)} files (about 1.2 KB each, all "
             "different) published to one versioned bucket, plus one manifest per package; the peers mirror "
             "`<env>/` into their own folders. Cold: into an empty folder "
-            f"({sync.get('cold_reps')} run(s) of each peer). No-change and one-changed-file: "
+            f"({sync.get('cold_reps')} run(s) of each peer, S3Hook's one run; medians). No-change and "
+            "one-changed-file: "
             f"{sync.get('reps')} runs of each peer, ABAB. `airflow-dag-sync` runs with its shipped "
             f"`--workers {sync.get('workers')}`; the in-process cycle is what the long-running sidecar pays per "
             "cycle (its normal cycle lists the journal; the reconciliation cycle, at start and at least every "
@@ -345,7 +346,9 @@ def document(rows: list[Row], params: dict[str, Any], info: dict[str, str], comm
             "sidecar loop, with `--exclude '*/dags.tar.gz'` (the agent's release archives: it mirrors the same "
             "20 files per package as before archives existed). Beside the cold syncs, the floor every peer "
             "shares: the same files written by a plain Python loop (open, write, close) into new folders on "
-            "the same file system, without S3. `S3Hook.sync_to_local_dir` runs in-process "
+            "the same file system, without S3. Between runs a peer's folder is set aside, not deleted (on "
+            "ext4 without a journal, files deleted minutes before slow every new file's creation). "
+            "`S3Hook.sync_to_local_dir` runs in-process "
             "with its hook created beforehand (as S3DagBundle keeps it); it downloads one file at a time "
             "(HEAD + GET each). Every release carries its archive (the publisher uploads one per release): "
             "the agent fetches a package it holds few files of as one archive, single changed files one by "
@@ -436,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packages", type=int, default=1000)
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--reps", type=int, default=5, help="sync no-change and changed-file runs (default 5)")
-    parser.add_argument("--cold-reps", type=int, default=1, help="cold syncs of each peer (default 1)")
+    parser.add_argument("--cold-reps", type=int, default=3, help="cold syncs of each peer, S3Hook's once (default 3)")
     parser.add_argument("--propagation", type=int, default=5, help="changes timed with the agent running")
     parser.add_argument("--series", default="100,300,1000,3000", help="package counts of the sync growth series "
                         "(default 100,300,1000,3000; drawn into <doc>-growth.png)")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
-import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +30,7 @@ from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.releases import Layout
 from airflow_dag_publisher.sync.trust import Trust
 
-from bench.common import Row, log, start_seaweedfs, write_rows
+from bench.common import Row, discard, log, start_seaweedfs, write_rows
 from devstack.dagfiles import kpo_dag
 from devstack.signing_keys import write_key
 
@@ -85,7 +84,7 @@ def agent_rows(storage: Storage, root: Path, signers: dict[str, PemSigner], file
         order = ((NO_TRUST, Trust()), (TRUSTED, trusted))
         for peer, trust in order if rep % 2 == 0 else order[::-1]:
             folder = root / "agent"
-            shutil.rmtree(folder, ignore_errors=True)
+            discard(folder)
             (folder / "dags").mkdir(parents=True)
             agent = SyncAgent(AgentConfig(bucket=BUCKET, env=ENV), storage, Layout(folder / "dags"), trust=trust)
             agent.open()
