@@ -111,6 +111,7 @@ class DagWatcher(threading.Thread):
         self.airflow = airflow
         self.interval = interval
         self.first_seen: dict[str, float] = {}
+        self.first_answer: float | None = None   # when /api/v2/dags first answered (epoch seconds)
         self.last_error = ""
         self._halt = threading.Event()
 
@@ -118,7 +119,10 @@ class DagWatcher(threading.Thread):
         while not self._halt.is_set():
             try:
                 now = time.time()
-                for dag_id in self.airflow.dag_ids():
+                dag_ids = self.airflow.dag_ids()
+                if self.first_answer is None:
+                    self.first_answer = now
+                for dag_id in dag_ids:
                     self.first_seen.setdefault(dag_id, now)
                 self.last_error = ""
             except Exception as exc:  # keep polling: the api-server may be busy
