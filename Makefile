@@ -80,8 +80,10 @@ screenshot: install system-tools
 	DEMO_SCREENSHOT_TO=docs/images/airflow-dags.png $(VENV)/bin/pytest -n 0 -p no:randomly \
 		"tests/demo/test_demo.py::test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish"
 
+# The scripts' JSON is kept in .local/bench: `python -m bench.run --from-json .local/bench` renders
+# the document again without measuring.
 bench: install system-tools
-	$(PY) -m bench.run
+	$(PY) -m bench.run --out-dir .local/bench
 
 # The reliability suite at 10x its `make test` counts (RELIABILITY_SCALE=N to choose), with 1,500
 # hypothesis examples per property; prints the figures at the end.

@@ -50,10 +50,20 @@ def table(rows: list[Row]) -> list[str]:
     return [*lines, "", "Each cell: time (median) / S3 requests (median)."]
 
 
-def _growth(points: list[tuple[int, float]]) -> str:
-    (_n0, v0), (_n1, v1) = points[0], points[-1]
-    factor = v1 / v0 if v0 > 0 else float("inf")
-    return f"x{factor:,.1f} ({v0:,.2f} → {v1:,.2f})"
+def _growth(points: list[tuple[int, float]], unit: str) -> str:
+    """How one figure grows from the smallest package count to the largest, in words and numbers."""
+    (n0, v0), (n1, v1) = points[0], points[-1]
+    if v0 <= 0:  # nothing to scale from: say where it went, without a factor
+        return f"{'stays flat' if v1 <= 0 else 'grows from nothing'} ({fmt(v0, unit)} → {fmt(v1, unit)})"
+    factor = v1 / v0
+    packages = n1 / n0
+    if factor <= 1.5:
+        shape = "stays flat"
+    elif factor >= 0.7 * packages:
+        shape = "grows with the packages"
+    else:
+        shape = "grows less than the packages"
+    return f"{shape} ({fmt(v0, unit)} → {fmt(v1, unit)}, x{factor:,.1f})"
 
 
 def sentences(rows: list[Row]) -> list[str]:
@@ -68,8 +78,7 @@ def sentences(rows: list[Row]) -> list[str]:
         for peer in peers:
             times, requests = series(rows, scenario, peer, "s"), series(rows, scenario, peer, "requests")
             if len(times) >= 2 and len(requests) >= 2:
-                parts.append(f"{LABELS[peer]}'s time grows {_growth(times)} s and its requests "
-                             f"{_growth(requests)}")
+                parts.append(f"{LABELS[peer]}: time {_growth(times, 's')}, requests {_growth(requests, 'requests')}")
         if parts:
             out.append(f"- {title}: " + "; ".join(parts) + ".")
     return out

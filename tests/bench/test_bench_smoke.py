@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 from importlib.metadata import version
@@ -74,7 +75,18 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
     plot = tmp_path / "benchmarks-growth.png"
     assert "](benchmarks-growth.png)" in text and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "From 2 to 5 packages" in text
+    growth_lines = [line for line in text.splitlines() if line.startswith("- task pod start")]
+    assert growth_lines and re.search(r"time (stays flat|grows [a-z ]+) \(", growth_lines[0]), growth_lines
+    assert "`python -m bench.run --packages 5 " in text and "--out-dir" not in text  # what was measured, only
     check_header(text)
+
+    # the kept JSON renders the same document again, without measuring
+    again = tmp_path / "again.md"
+    rendered = subprocess.run([sys.executable, "-m", "bench.run", "--from-json", str(out), "--doc", str(again)],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    assert again.read_text() == text.replace("benchmarks-growth.png", "again-growth.png")  # the plot is <doc>-growth
+    assert (tmp_path / "again-growth.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def check_header(text: str) -> None:
