@@ -78,7 +78,8 @@ def sentences(rows: list[Row]) -> list[str]:
         for peer in peers:
             times, requests = series(rows, scenario, peer, "s"), series(rows, scenario, peer, "requests")
             if len(times) >= 2 and len(requests) >= 2:
-                parts.append(f"{LABELS[peer]}: time {_growth(times, 's')}, requests {_growth(requests, 'requests')}")
+                parts.append(f"{LABELS[peer]}: time {_growth(times, 's')}, "
+                             f"request count {_growth(requests, 'requests')}")
         if parts:
             out.append(f"- {title}: " + "; ".join(parts) + ".")
     return out
