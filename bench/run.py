@@ -424,9 +424,8 @@ def draw(rows: list[Row], doc: Path) -> str | None:
 def rerender(folder: Path, doc: Path) -> int:
     meta = json.loads((folder / "run.json").read_text())
     rows: list[Row] = []
-    for name in ("sync", "publish", "airflow", "signing"):  # every script's JSON, in run_all's order
-        if (folder / f"{name}.json").exists():
-            rows += read_rows(folder / f"{name}.json")[0]
+    for name in meta["params"]:  # the scripts that run wrote, in its order (not a stale JSON an earlier run left)
+        rows += read_rows(folder / f"{name}.json")[0]
     text = document(rows, meta["params"], meta["info"], meta["command"], meta["started"], meta["seconds"],
                     draw(rows, doc))
     doc.write_text(text)
