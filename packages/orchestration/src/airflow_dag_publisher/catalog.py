@@ -105,7 +105,7 @@ def find_release(storage: Storage, env: str, package: str, release_id: str) -> R
         if version.is_delete_marker:
             continue
         obj = storage.get(key, version_id=version.version_id).obj
-        if obj is None or f'"release_id": "{release_id}"'.encode() not in obj.body:
+        if obj is None:
             continue
         try:
             manifest = parse_manifest(obj.body, source=f"{storage.url(key)}?versionId={version.version_id}",

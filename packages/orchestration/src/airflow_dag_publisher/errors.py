@@ -1,15 +1,21 @@
-"""The one exception hierarchy of the project, the exit code each maps to, and its machine-readable kind.
+"""The one exception hierarchy of the project, the closed set of error kinds, and the one function
+that maps an exception to its exit code.
 
 Exit codes, everywhere: 0 success; 1 the work was refused for a reason the message explains;
 2 usage or configuration error; 3 storage or network error (worth retrying); 4 an unexpected
-internal error, a bug (never worth retrying).
+internal error, a bug (never worth retrying); 130 interrupted.
 
-Every error carries a `kind`: a short, stable word that code decides on (a metric label, a JSON
-error's `kind`, a retry), so that nothing ever searches an error's message text. A subclass sets
-its default kind; a raiser may give a more precise one (`ManifestError(..., kind="unsafe_path")`).
+Every error carries a `kind` (ErrorKind): a short, stable word that code decides on (a metric
+label, a JSON error's `kind`, a retry), so that nothing ever searches an error's message text. A
+subclass sets its default kind; a raiser may give a more precise one
+(`ManifestError(..., kind=ErrorKind.UNSAFE_PATH)`). The exit code is the kind's (EXIT_CODES):
+changing what a kind exits with is one line here, and `exit_code` is what every entry point asks.
 """
 
 from __future__ import annotations
+
+import enum
+from typing import Any
 
 EXIT_OK = 0
 EXIT_REFUSED = 1
@@ -19,16 +25,82 @@ EXIT_INTERNAL = 4
 EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 
+class ErrorKind(str, enum.Enum):
+    """Every kind an error of this project can have (the JSON error's `kind`, the agent's refusal
+    `reason`). A str, so that it prints, compares and serialises as its value."""
+
+    __str__ = str.__str__
+
+    # refused (exit 1): the message says why
+    REFUSED = "refused"
+    VALIDATION = "validation"              # the release's files failed validation
+    GUARDRAIL = "guardrail"                # --allow-empty, --max-delete
+    CONFLICT = "conflict"                  # a conditional write lost a race
+    DAG_ID_CONFLICT = "dag_id_conflict"    # a dag_id another package owns
+    IMAGE_MISMATCH = "image_mismatch"      # a task does not run the image --image names
+    RETIRED = "retired"                    # a retirement tombstone cannot be promoted
+    NO_RELEASE = "no_release"              # the release asked for does not exist
+    IMPORT_ERROR = "import_error"          # --wait: Airflow could not import the release
+    INVALID = "invalid"                    # a manifest fails its checks
+    INVALID_JSON = "invalid_json"
+    SCHEMA = "schema"
+    UNSAFE_PATH = "unsafe_path"            # a path that would leave the release's folder, or cannot be laid out
+    TOO_LARGE = "too_large"
+    CHECKSUM = "checksum"                  # bytes that are not the ones the release pins
+    MISSING_VERSION = "missing_version"    # a pinned object version that does not exist
+    SIGNATURE = "signature"                # not signed by a trusted key, or a signature that does not verify
+    NOT_OWNED = "not_owned"                # a DAGs-folder entry the agent did not make
+    # usage or configuration (exit 2)
+    USAGE = "usage"
+    AIRFLOW_AUTH = "airflow_auth"          # Airflow's API refused the credentials
+    # storage, network and local faults (exit 3): worth retrying
+    STORAGE = "storage"
+    CREDENTIALS = "credentials"            # missing, rejected or expired AWS credentials
+    ACCESS_DENIED = "access_denied"
+    NO_BUCKET = "no_bucket"
+    NETWORK = "network"
+    TIMEOUT = "timeout"
+    NOT_FOUND = "not_found"                # a key, version or KMS key that should exist does not
+    SIGNING_KEY = "signing_key"            # a KMS key that cannot sign (disabled, wrong usage)
+    ABORTED = "aborted"                    # the agent's cycle ran out of time or is stopping
+    LOCAL_STORAGE = "local_storage"        # this machine's disk: full, read-only, denied, failing
+    AIRFLOW_API = "airflow_api"            # Airflow's API answered something unreadable
+    AIRFLOW_UNREACHABLE = "airflow_unreachable"
+    WAIT_TIMEOUT = "wait_timeout"          # --wait: Airflow did not confirm the release in time
+    # a bug (exit 4), and Ctrl-C (130)
+    INTERNAL = "internal"
+    INTERRUPTED = "interrupted"
+
+
+_BY_EXIT = {
+    EXIT_REFUSED: (ErrorKind.REFUSED, ErrorKind.VALIDATION, ErrorKind.GUARDRAIL, ErrorKind.CONFLICT,
+                   ErrorKind.DAG_ID_CONFLICT, ErrorKind.IMAGE_MISMATCH, ErrorKind.RETIRED, ErrorKind.NO_RELEASE,
+                   ErrorKind.IMPORT_ERROR, ErrorKind.INVALID, ErrorKind.INVALID_JSON, ErrorKind.SCHEMA,
+                   ErrorKind.UNSAFE_PATH, ErrorKind.TOO_LARGE, ErrorKind.CHECKSUM, ErrorKind.MISSING_VERSION,
+                   ErrorKind.SIGNATURE, ErrorKind.NOT_OWNED),
+    EXIT_USAGE: (ErrorKind.USAGE, ErrorKind.AIRFLOW_AUTH),
+    EXIT_STORAGE: (ErrorKind.STORAGE, ErrorKind.CREDENTIALS, ErrorKind.ACCESS_DENIED, ErrorKind.NO_BUCKET,
+                   ErrorKind.NETWORK, ErrorKind.TIMEOUT, ErrorKind.NOT_FOUND, ErrorKind.SIGNING_KEY,
+                   ErrorKind.ABORTED, ErrorKind.LOCAL_STORAGE, ErrorKind.AIRFLOW_API,
+                   ErrorKind.AIRFLOW_UNREACHABLE, ErrorKind.WAIT_TIMEOUT),
+    EXIT_INTERNAL: (ErrorKind.INTERNAL,),
+    EXIT_INTERRUPTED: (ErrorKind.INTERRUPTED,),
+}
+# The exit code of every kind (a test checks that each kind has exactly one).
+EXIT_CODES: dict[ErrorKind, int] = {kind: code for code, kinds in _BY_EXIT.items() for kind in kinds}
+
+
 class DagPublisherError(Exception):
-    """Base class: a failure the user can act on. The message names the culprit."""
+    """Base class: a failure the user can act on. The message names the culprit. `details`: what
+    the command did before it failed (e.g. the release it committed), for a JSON error."""
 
-    exit_code = EXIT_REFUSED
-    kind = "refused"
+    kind = ErrorKind.REFUSED
+    details: Any = None
 
-    def __init__(self, message: str, *, kind: str | None = None) -> None:
+    def __init__(self, message: str, *, kind: ErrorKind | None = None) -> None:
         super().__init__(message)
         if kind is not None:
-            self.kind = kind
+            self.kind = ErrorKind(kind)
 
 
 class RefusedError(DagPublisherError):
@@ -38,44 +110,59 @@ class RefusedError(DagPublisherError):
 class UsageError(DagPublisherError):
     """Bad names, options or configuration (also a bucket without versioning)."""
 
-    exit_code = EXIT_USAGE
-    kind = "usage"
+    kind = ErrorKind.USAGE
 
 
 class StorageError(DagPublisherError):
-    """S3 or the network failed: no credentials, no bucket, access denied, timeouts.
+    """S3 or the network failed: no credentials, no bucket, access denied, timeouts (the kinds
+    that exit 3)."""
 
-    Kinds: `credentials` (missing, rejected or expired), `access_denied`, `no_bucket`, `network`,
-    `timeout`, `not_found`, `storage` (anything else S3 answered)."""
-
-    exit_code = EXIT_STORAGE
-    kind = "storage"
+    kind = ErrorKind.STORAGE
 
 
 class ConflictError(RefusedError):
     """A conditional write lost a race (the manifest changed under us)."""
 
-    kind = "conflict"
+    kind = ErrorKind.CONFLICT
 
 
 class NotFoundError(StorageError):
     """A key or version that should exist does not."""
 
-    kind = "not_found"
+    kind = ErrorKind.NOT_FOUND
+
+
+class LocalStorageError(StorageError):
+    """This machine's file system failed the agent (a full or read-only volume, a denied or failing
+    disk): not the release's fault, so it is retried, never held against the release."""
+
+    kind = ErrorKind.LOCAL_STORAGE
 
 
 class ManifestError(RefusedError):
-    """A manifest does not parse, has an unknown schema version, or fails its checks.
+    """A manifest does not parse, has an unknown schema version, or fails its checks
+    (kinds `invalid_json`, `schema`, `unsafe_path`, `too_large`, `checksum`, `signature`, `invalid`)."""
 
-    Kinds: `invalid_json`, `schema`, `unsafe_path`, `too_large`, `checksum`, `invalid`."""
-
-    kind = "invalid"
+    kind = ErrorKind.INVALID
 
 
 class VerificationError(RefusedError):
-    """Bytes do not match what their release pins (sha256 or size), or a pinned version is missing.
+    """Bytes do not match what their release pins (sha256 or size), or a pinned version is missing
+    (kinds `checksum`, `too_large`, `missing_version`)."""
 
-    Kinds: `checksum`, `too_large`, `missing_version`."""
+    kind = ErrorKind.CHECKSUM
 
-    kind = "checksum"
 
+def kind_of(exc: BaseException) -> ErrorKind:
+    """The kind of any exception: an error of ours says it; Ctrl-C is `interrupted`; anything else
+    is a bug."""
+    if isinstance(exc, DagPublisherError):
+        return exc.kind
+    if isinstance(exc, KeyboardInterrupt):
+        return ErrorKind.INTERRUPTED
+    return ErrorKind.INTERNAL
+
+
+def exit_code(exc: BaseException | ErrorKind) -> int:
+    """The exit code of an exception (or of a kind): the one mapping every entry point uses."""
+    return EXIT_CODES[exc if isinstance(exc, ErrorKind) else kind_of(exc)]

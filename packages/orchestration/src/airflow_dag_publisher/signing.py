@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from airflow_dag_publisher.errors import RefusedError, UsageError
+from airflow_dag_publisher.errors import ErrorKind, RefusedError, UsageError
 from airflow_dag_publisher.manifest import ReleaseManifest, Signature
 
 STATEMENT_TYPE = "airflow-dag-publisher/release-statement/v1"
@@ -164,12 +164,12 @@ def sign_manifest(manifest: ReleaseManifest, signer: Signer) -> ReleaseManifest:
     message = statement(manifest)
     if len(message) > KMS_RAW_MESSAGE_LIMIT:
         raise RefusedError(f"the release statement is {len(message)} bytes, over the {KMS_RAW_MESSAGE_LIMIT} byte "
-                           "limit of a RAW signature", kind="signature")
+                           "limit of a RAW signature", kind=ErrorKind.SIGNATURE)
     signature = signer.sign(message)
     value = base64.b64decode(signature.value)
     if not verifies(signer.public_key(), signature.algorithm, message, value):
         raise RefusedError(f"{signer.description}: the signature it returned does not verify against its public key",
-                           kind="signature")
+                           kind=ErrorKind.SIGNATURE)
     return manifest.with_changes(signature=signature)
 
 

@@ -29,6 +29,7 @@ import urllib3.exceptions
 from airflow_dag_publisher.errors import (
     ConflictError,
     DagPublisherError,
+    ErrorKind,
     NotFoundError,
     StorageError,
     UsageError,
@@ -134,13 +135,13 @@ def transport_error(exc: Exception, service: str, doing: str) -> StorageError | 
     ends the sentence "... to <doing>", e.g. "read s3://bucket/key"."""
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return StorageError(f"no AWS credentials found to {doing}: set AWS_ACCESS_KEY_ID/"
-                            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role", kind="credentials")
+                            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role", kind=ErrorKind.CREDENTIALS)
     if isinstance(exc, botocore.exceptions.PartialCredentialsError):
-        return StorageError(f"incomplete AWS credentials to {doing}: {exc}", kind="credentials")
+        return StorageError(f"incomplete AWS credentials to {doing}: {exc}", kind=ErrorKind.CREDENTIALS)
     if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
-        return StorageError(f"{service} timed out trying to {doing}", kind="timeout")
+        return StorageError(f"{service} timed out trying to {doing}", kind=ErrorKind.TIMEOUT)
     if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
-        return StorageError(f"cannot reach the {service} endpoint to {doing}: {exc}", kind="network")
+        return StorageError(f"cannot reach the {service} endpoint to {doing}: {exc}", kind=ErrorKind.NETWORK)
     return None
 
 
@@ -154,11 +155,12 @@ def translate(exc: Exception, bucket: str, key: str | None = None, action: str =
         code, status = _code(exc), _status(exc)
         if code in _CREDENTIAL_CODES:
             return StorageError(f"AWS credentials rejected ({code}) trying to {action} {where}: check the access "
-                                "key, secret and clock, or the role the credentials come from", kind="credentials")
+                                "key, secret and clock, or the role the credentials come from",
+                                kind=ErrorKind.CREDENTIALS)
         if code == "NoSuchBucket":
-            return StorageError(f"bucket s3://{bucket} does not exist", kind="no_bucket")
+            return StorageError(f"bucket s3://{bucket} does not exist", kind=ErrorKind.NO_BUCKET)
         if code in ("AccessDenied", "Forbidden", "403") or status == 403:
-            return StorageError(f"access denied: cannot {action} {where}", kind="access_denied")
+            return StorageError(f"access denied: cannot {action} {where}", kind=ErrorKind.ACCESS_DENIED)
         if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
             return ConflictError(f"{where} changed while we were writing it ({code or status})")
         if code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound") or status == 404:

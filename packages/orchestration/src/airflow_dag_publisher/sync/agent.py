@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_dag_publisher.errors import DagPublisherError, ManifestError, RefusedError
+from airflow_dag_publisher.errors import DagPublisherError, ErrorKind, ManifestError, RefusedError
 from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest, parse_manifest
 from airflow_dag_publisher.names import PACKAGE_RE
 from airflow_dag_publisher.storage import Fetched, ManifestListing, journal_prefix, manifest_key
@@ -383,17 +383,18 @@ class SyncAgent:
             # Full volume or quota: not the release's fault. Stay on the current release, retry later.
             self.state.need_reconcile = True
             cycle.result.refused[package] = f"local file system: {exc}"
-            self.metrics.refuse(package, "local_storage")
+            self.metrics.refuse(package, ErrorKind.LOCAL_STORAGE)
             log.error("package %s: cannot build the release locally (%s); staying on the current release and "
                       "retrying", package, exc, extra={"package": package, "reason": "local_storage"})
         elif isinstance(exc, OSError):
-            self._refuse(package, etag, f"release cannot be laid out here: {exc}", "unsafe_path", cycle.result)
+            self._refuse(package, etag, f"release cannot be laid out here: {exc}", ErrorKind.UNSAFE_PATH,
+                         cycle.result)
         elif isinstance(exc, DagPublisherError):
             raise exc
         else:  # a bug reached by this manifest: refuse it, keep the others syncing
             log.error("package %s: unexpected error building its release", package, exc_info=exc,
                       extra={"package": package})
-            self._refuse(package, etag, f"{type(exc).__name__}: {exc}", "internal", cycle.result)
+            self._refuse(package, etag, f"{type(exc).__name__}: {exc}", ErrorKind.INTERNAL, cycle.result)
 
     def _apply(self, decision: Decision, current: AppliedRelease | None, cycle: _Cycle) -> None:
         """Refuse, keep or remove (a retired release): everything but building a release."""
@@ -460,7 +461,7 @@ class SyncAgent:
                 return None
         return swapped_at - committed if committed >= self.started_at else None
 
-    def _refuse(self, package: str, etag: str, reason: str, kind: str, result: CycleResult) -> None:
+    def _refuse(self, package: str, etag: str, reason: str, kind: ErrorKind, result: CycleResult) -> None:
         self.state.refused[package] = etag
         result.refused[package] = reason
         self.metrics.refuse(package, kind)

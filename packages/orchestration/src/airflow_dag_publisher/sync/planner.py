@@ -21,7 +21,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from airflow_dag_publisher.errors import ManifestError
+from airflow_dag_publisher.errors import ErrorKind, ManifestError
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, parse_manifest
 from airflow_dag_publisher.names import PACKAGE_RE
 from airflow_dag_publisher.signing import signature_problem
@@ -137,7 +137,7 @@ class Decision:
     manifest: ReleaseManifest | None = None
     etag: str = ""
     reason: str = ""
-    kind: str = ""       # REFUSE: the refusal's kind (a `reason` label of the refusal metric)
+    kind: ErrorKind | None = None  # REFUSE: the refusal's kind (a `reason` label of the refusal metric)
 
 
 def decide(package: str, env: str, etag: str, body: bytes, current: ReleaseManifest | None, *,
@@ -150,7 +150,7 @@ def decide(package: str, env: str, etag: str, body: bytes, current: ReleaseManif
         return Decision(package, Action.REFUSE, etag=etag, reason=str(exc), kind=exc.kind)
     problem = signature_problem(manifest, trust.keys_for(package), require=trust.require)
     if problem:
-        return Decision(package, Action.REFUSE, etag=etag, reason=f"{source}: {problem}", kind="signature")
+        return Decision(package, Action.REFUSE, etag=etag, reason=f"{source}: {problem}", kind=ErrorKind.SIGNATURE)
     if manifest.retired:
         if current is None or current.retired:
             return Decision(package, Action.KEEP, manifest, etag, "retired, nothing held")
