@@ -71,7 +71,7 @@ class CycleResult:
     applied: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     refused: dict[str, str] = field(default_factory=dict)
-    error: str = ""
+    error: Exception | None = None    # outcome error: what failed the cycle, with its kind (errors.kind_of)
     requests: int = 0
     owner: str | None = None          # with a dag_id: the package that owns it, the only one synced
 
@@ -141,9 +141,12 @@ class SyncAgent:
                 and self.layout.release_complete(package, applied.release_dir, applied.manifest))
 
     # -- one cycle ------------------------------------------------------------------------------
-    def run_cycle(self, *, reconcile: bool | None = None, dag_id: str | None = None) -> CycleResult:
+    def run_cycle(self, *, reconcile: bool | None = None, dag_id: str | None = None,
+                  report: bool = True) -> CycleResult:
         """One cycle. With `dag_id`: only the package that owns it (no journal, no listing), or, when
-        its owner cannot be found, a reconciliation of every package."""
+        its owner cannot be found, a reconciliation of every package. A failure is kept in the
+        result with its kind; `report=False` leaves logging it to the caller (`--once` reports it
+        once, as every entry point reports a failure)."""
         started = time.monotonic()
         self.metrics.heartbeat(started)
         requests_before = self._requests_at_prefetch if self._prefetched else self.storage.requests
@@ -161,14 +164,14 @@ class SyncAgent:
             if result.reconciled:
                 state.last_reconcile = started
                 self.metrics.reconciled()
-        except DagPublisherError as exc:
-            result.outcome, result.error = "error", str(exc)
+        except Exception as exc:  # storage, the deadline, the local file system or a bug: the agent stays up
+            result.outcome, result.error = "error", exc
             state.need_reconcile = True
-            log.error("sync cycle failed: %s", exc, extra={"outcome": "error"})
-        except Exception as exc:  # a bug or the local file system: the agent stays up and retries
-            result.outcome, result.error = "error", f"{type(exc).__name__}: {exc}"
-            state.need_reconcile = True
-            log.exception("sync cycle failed unexpectedly: %s", result.error, extra={"outcome": "error"})
+            if report and isinstance(exc, DagPublisherError):
+                log.error("sync cycle failed: %s", exc, extra={"outcome": "error", "reason": exc.kind})
+            elif report:
+                log.exception("sync cycle failed unexpectedly: %s: %s", type(exc).__name__, exc,
+                              extra={"outcome": "error", "reason": ErrorKind.INTERNAL})
         finally:
             cycle.deadline.abandon.set()
             pool.close()
