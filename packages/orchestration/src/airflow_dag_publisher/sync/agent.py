@@ -14,7 +14,6 @@ syncs only the package that owns a dag_id, found from the dag_id's prefixes in a
 
 from __future__ import annotations
 
-import errno
 import logging
 import queue
 import random
@@ -26,14 +25,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_dag_publisher.errors import DagPublisherError, ErrorKind, ManifestError, RefusedError
+from airflow_dag_publisher.errors import (
+    DagPublisherError,
+    ErrorKind,
+    LocalStorageError,
+    ManifestError,
+    RefusedError,
+)
 from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest, parse_manifest
 from airflow_dag_publisher.names import PACKAGE_RE
 from airflow_dag_publisher.storage import Fetched, ManifestListing, journal_prefix, manifest_key
 from airflow_dag_publisher.sync import planner
 from airflow_dag_publisher.sync.fetch import POLL_SECONDS, Built, Deadline, DownloadPool, build_release
 from airflow_dag_publisher.sync.metrics import Metrics
-from airflow_dag_publisher.sync.planner import Action, Decision, Vanished
+from airflow_dag_publisher.sync.planner import Action, Decision, Fate, Vanished
 from airflow_dag_publisher.sync.releases import Layout
 from airflow_dag_publisher.sync.remote import Remote
 from airflow_dag_publisher.sync.state import AgentState, AppliedRelease, StateStore
@@ -42,7 +47,6 @@ from airflow_dag_publisher.sync.trust import Trust
 log = logging.getLogger("airflow_dag_publisher.sync")
 
 RETOUCH_AFTER = 2.0  # seconds after a swap to touch the release's files once more (see _retouch_due)
-_LOCAL_RESOURCE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EROFS})
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,8 @@ class CycleResult:
     reconciled: bool = False
     applied: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
+    refused: dict[str, str] = field(default_factory=dict)     # package -> why its release was refused
+    deferred: dict[str, str] = field(default_factory=dict)    # package -> why this node could not build it (retried)
     error: Exception | None = None    # outcome error: what failed the cycle, with its kind (errors.kind_of)
     requests: int = 0
     owner: str | None = None          # with a dag_id: the package that owns it, the only one synced
@@ -110,8 +115,11 @@ class SyncAgent:
         """Take the folders and read the saved state. With `prefetch`, the first reconciliation's two
         listings (journal, manifests) are sent now, in the background, while the saved state is read:
         at a pod's start the wait on S3 then overlaps the local work."""
-        self.layout.prepare()
-        self.store.ensure()
+        try:
+            self.layout.prepare()
+            self.store.ensure()
+        except OSError as exc:
+            raise _local_fault(exc) from exc
         self.state.journal = self.store.load_journal()
         if prefetch:
             self._requests_at_prefetch = self.storage.requests
@@ -165,7 +173,7 @@ class SyncAgent:
                 state.last_reconcile = started
                 self.metrics.reconciled()
         except Exception as exc:  # storage, the deadline, the local file system or a bug: the agent stays up
-            result.outcome, result.error = "error", exc
+            result.outcome, result.error = "error", _local_fault(exc) if isinstance(exc, OSError) else exc
             state.need_reconcile = True
             if report and isinstance(exc, DagPublisherError):
                 log.error("sync cycle failed: %s", exc, extra={"outcome": "error", "reason": exc.kind})
@@ -377,27 +385,27 @@ class SyncAgent:
                               source=self.storage.url(read.obj.key), trust=self.trust)
 
     def _settle(self, decision: Decision, exc: Exception, cycle: _Cycle) -> None:
-        """One package's failure: refused for that package only, or (storage, timeouts, a stop
-        request) re-raised to fail the cycle."""
-        package, etag = decision.package, decision.etag
-        if isinstance(exc, RefusedError):
-            self._refuse(package, etag, str(exc), exc.kind, cycle.result)
-        elif isinstance(exc, OSError) and exc.errno in _LOCAL_RESOURCE_ERRORS:
-            # Full volume or quota: not the release's fault. Stay on the current release, retry later.
-            self.state.need_reconcile = True
-            cycle.result.refused[package] = f"local file system: {exc}"
-            self.metrics.refuse(package, ErrorKind.LOCAL_STORAGE)
-            log.error("package %s: cannot build the release locally (%s); staying on the current release and "
-                      "retrying", package, exc, extra={"package": package, "reason": "local_storage"})
-        elif isinstance(exc, OSError):
-            self._refuse(package, etag, f"release cannot be laid out here: {exc}", ErrorKind.UNSAFE_PATH,
-                         cycle.result)
-        elif isinstance(exc, DagPublisherError):
+        """One package's failure, as the planner's `fate` of its kind says: the release refused (for
+        that package only), the package retried (this node's disk), or the cycle failed (re-raised)."""
+        package, kind = decision.package, planner.failure_kind(exc)
+        verdict = planner.fate(kind)
+        if verdict is Fate.FAIL:
             raise exc
-        else:  # a bug reached by this manifest: refuse it, keep the others syncing
+        if verdict is Fate.RETRY:  # not the release's fault: nothing remembered, the next reconciliation retries
+            cycle.result.deferred[package] = f"local file system: {exc}"
+            self.metrics.refuse(package, kind)
+            log.error("package %s: cannot build the release on this node (%s); staying on the current release "
+                      "and retrying", package, exc, extra={"package": package, "reason": kind})
+            return
+        if isinstance(exc, DagPublisherError):
+            reason = str(exc)
+        elif kind is ErrorKind.INTERNAL:  # a bug reached by this manifest: refuse it, keep the others syncing
             log.error("package %s: unexpected error building its release", package, exc_info=exc,
                       extra={"package": package})
-            self._refuse(package, etag, f"{type(exc).__name__}: {exc}", ErrorKind.INTERNAL, cycle.result)
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            reason = f"release cannot be laid out here: {exc}"
+        self._refuse(package, decision.etag, reason, kind, cycle.result)
 
     def _apply(self, decision: Decision, current: AppliedRelease | None, cycle: _Cycle) -> None:
         """Refuse, keep or remove (a retired release): everything but building a release."""
@@ -553,6 +561,13 @@ class SyncAgent:
         except Exception:  # any failure means "not yet"
             return False
         return True
+
+
+def _local_fault(exc: OSError) -> LocalStorageError:
+    """A file system error of the state or DAGs folder as ours (exit 3: this node's disk, worth retrying)."""
+    error = LocalStorageError(f"local file system: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 __all__ = ["AgentConfig", "CycleResult", "SyncAgent"]

@@ -23,7 +23,7 @@ from typing import Any
 
 from airflow_dag_publisher import __version__
 from airflow_dag_publisher.cli import toolkit
-from airflow_dag_publisher.errors import EXIT_OK, RefusedError, UsageError
+from airflow_dag_publisher.errors import EXIT_OK, LocalStorageError, RefusedError, UsageError
 from airflow_dag_publisher.names import ENV_RE, check_bucket
 from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync import logs
@@ -177,9 +177,12 @@ def run(args: argparse.Namespace, trust: Trust | None = None) -> int:
             return 128 + received[0]
         if result.error is not None:  # reported once, with its kind's exit code, by the toolkit's handler
             raise result.error
-        for package, reason in result.refused.items():
+        for package, reason in {**result.refused, **result.deferred}.items():
             log.warning("package %s was not synced: %s", package, reason)
         if result.owner is not None:
+            if result.owner in result.deferred:
+                raise LocalStorageError(f"package {result.owner}, which owns dag_id {args.dag_id}, was not synced: "
+                                        f"{result.deferred[result.owner]}")
             if result.owner in result.refused:
                 raise RefusedError(f"package {result.owner}, which owns dag_id {args.dag_id}, was not synced: "
                                    f"{result.refused[result.owner]}")

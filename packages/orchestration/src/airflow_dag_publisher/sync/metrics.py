@@ -25,12 +25,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from airflow_dag_publisher.errors import ErrorKind
+from airflow_dag_publisher.sync.planner import REFUSAL_REASONS
 
 OUTCOMES = ("success", "noop", "error")
-# The `reason` label of refusals: a fixed set of error kinds (docs/airflow/README.md).
-REFUSAL_REASONS = frozenset({ErrorKind.SCHEMA, ErrorKind.INVALID_JSON, ErrorKind.UNSAFE_PATH, ErrorKind.CHECKSUM,
-                             ErrorKind.MISSING_VERSION, ErrorKind.TOO_LARGE, ErrorKind.NOT_OWNED, ErrorKind.INVALID,
-                             ErrorKind.SIGNATURE, ErrorKind.LOCAL_STORAGE, ErrorKind.INTERNAL})
 CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 LATENCY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -39,7 +36,8 @@ disable_created_metrics()  # type: ignore[no-untyped-call]  # no `<name>_created
 
 
 def refusal_reason(kind: ErrorKind) -> str:
-    """The metric label of a refusal's kind; a kind outside the fixed set is a bug of the caller."""
+    """The `reason` label of a refusal (the fixed set is the planner's, `REFUSAL_REASONS`); a kind
+    outside it is a bug of the caller."""
     if kind not in REFUSAL_REASONS:
         raise ValueError(f"{kind!r} is not a refusal reason ({', '.join(sorted(REFUSAL_REASONS))})")
     return kind.value

@@ -13,15 +13,20 @@
   and whether to fetch them as the release's archive (one request) or one by one.
 - `owner_candidates` / `owner_of`: which packages may own a dag_id (its `<package>_` prefixes), and
   which one does, from their manifests (`--once --dag-id`).
+- `failure_kind` / `fate`: what a failure while applying one package's release means, from its
+  kind alone: the release is refused (its ETag skipped until the next publish), the package is
+  retried (this node's disk failed, not the release), or the whole cycle fails (storage, network,
+  its deadline, a stop request). The one place the agent's refusal rules live.
 """
 
 from __future__ import annotations
 
 import enum
+import errno
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from airflow_dag_publisher.errors import ErrorKind, ManifestError
+from airflow_dag_publisher.errors import ErrorKind, ManifestError, kind_of
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, parse_manifest
 from airflow_dag_publisher.names import PACKAGE_RE
 from airflow_dag_publisher.signing import signature_problem
@@ -219,3 +224,41 @@ def owner_of(dag_id: str, manifests: Mapping[str, ReleaseManifest | None]) -> st
 def release_dir_name(manifest: ReleaseManifest) -> str:
     """A release directory is named by its content: the same files are the same directory."""
     return manifest.content_digest.removeprefix("sha256:")[:32]
+
+
+# -- what a failure means for a package -------------------------------------------------------------
+class Fate(enum.Enum):
+    REFUSE = "refuse"  # the release is bad: stay on the current release, skip its ETag until the next publish
+    RETRY = "retry"    # this node failed (its disk): stay on the current release, try again next reconciliation
+    FAIL = "fail"      # the cycle cannot go on (storage, network, its deadline, a stop request): fail it whole
+
+
+# The faults of a release (and a bug its manifest reached): the package refuses it.
+RELEASE_FAULTS = frozenset({ErrorKind.SCHEMA, ErrorKind.INVALID_JSON, ErrorKind.UNSAFE_PATH, ErrorKind.CHECKSUM,
+                            ErrorKind.MISSING_VERSION, ErrorKind.TOO_LARGE, ErrorKind.NOT_OWNED, ErrorKind.INVALID,
+                            ErrorKind.SIGNATURE, ErrorKind.INTERNAL})
+# The `reason` label of `dagsync_refused_manifests_total`: the release faults, and this node's disk.
+REFUSAL_REASONS = RELEASE_FAULTS | {ErrorKind.LOCAL_STORAGE}
+# A file system error about the names a release asks for (too long, not representable, a file where
+# its folder must be): the release cannot be laid out on any node. Every other one (EACCES, ENOSPC,
+# EDQUOT, EIO, EROFS, EMFILE, ...) is this node's fault.
+_RELEASE_NAME_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+                                  errno.ELOOP})
+
+
+def failure_kind(exc: BaseException) -> ErrorKind:
+    """The kind of a failure while applying a release: ours say it; a file system error is this
+    node's disk (`local_storage`) unless the release's names caused it (`unsafe_path`); anything
+    else is a bug (`internal`)."""
+    if isinstance(exc, OSError):
+        return ErrorKind.UNSAFE_PATH if exc.errno in _RELEASE_NAME_ERRNOS else ErrorKind.LOCAL_STORAGE
+    return kind_of(exc)
+
+
+def fate(kind: ErrorKind) -> Fate:
+    """Refuse the release, retry the package, or fail the cycle: decided by the failure's kind only."""
+    if kind in RELEASE_FAULTS:
+        return Fate.REFUSE
+    if kind is ErrorKind.LOCAL_STORAGE:
+        return Fate.RETRY
+    return Fate.FAIL
