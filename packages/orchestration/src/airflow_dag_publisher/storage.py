@@ -34,19 +34,36 @@ from airflow_dag_publisher.errors import (
     StorageError,
     UsageError,
 )
+from airflow_dag_publisher.names import PACKAGE_RE
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 JOURNAL_ROOT = "_journal"
+MANIFEST_NAME = "manifest.json"
+JOURNAL_MS_DIGITS = 16  # the publisher's UTC epoch milliseconds, zero-padded: keys sort by time
 DOWNLOAD_CHUNK = 1 << 16  # small enough that a stop request is seen within one chunk
 PRESIGNED_SECONDS = 300  # a direct GET's URL is used at once; this only bounds a copy of it in a log
 _ERROR_CODE = re.compile(rb"<Code>([A-Za-z]+)</Code>")
 
 
+# -- the key layout: every key is built and parsed here, and nowhere else ------------------------
+#   <env>/<package>/manifest.json       the current release
+#   <env>/<package>/dags/<path>         each file's uploads (versions pinned by the manifests)
+#   <env>/<package>/dags.tar.gz         each release's archive (versions pinned by the manifests)
+#   _journal/<env>/<ms>-<package>       an empty "package changed" hint per commit
+
 def manifest_key(env: str, package: str) -> str:
-    return f"{env}/{package}/manifest.json"
+    return f"{env}/{package}/{MANIFEST_NAME}"
+
+
+def parse_manifest_key(env: str, key: str) -> str | None:
+    """`<env>/<package>/manifest.json` -> the package; None for any other key (or an invalid name)."""
+    package, sep, name = key.removeprefix(f"{env}/").partition("/")
+    if not key.startswith(f"{env}/") or not sep or name != MANIFEST_NAME or not PACKAGE_RE.match(package):
+        return None
+    return package
 
 
 def dag_key(env: str, package: str, path: str) -> str:
@@ -71,7 +88,23 @@ def journal_prefix(env: str) -> str:
 
 
 def journal_key(env: str, package: str, epoch_ms: int) -> str:
-    return f"{journal_prefix(env)}{epoch_ms:016d}-{package}"
+    return f"{journal_start_key(env, epoch_ms)}-{package}"
+
+
+def journal_start_key(env: str, epoch_ms: int) -> str:
+    """The StartAfter bound of a journal listing: the keys it returns are those of `epoch_ms` and later."""
+    return f"{journal_prefix(env)}{max(epoch_ms, 0):0{JOURNAL_MS_DIGITS}d}"
+
+
+def parse_journal_key(env: str, key: str) -> tuple[int, str] | None:
+    """`_journal/<env>/<16-digit ms>-<package>` -> (ms, package); None for any other key."""
+    prefix = journal_prefix(env)
+    if not key.startswith(prefix):
+        return None
+    stamp, sep, package = key[len(prefix):].partition("-")
+    if not sep or len(stamp) != JOURNAL_MS_DIGITS or not stamp.isdigit() or not PACKAGE_RE.match(package):
+        return None
+    return int(stamp), package
 
 
 @dataclass(frozen=True)
@@ -376,10 +409,9 @@ class Storage:
                 Bucket=self.bucket, Prefix=prefix, Delimiter=LISTING_DELIMITER
             ):
                 for obj in page.get("Contents", []):
-                    key = obj["Key"]
-                    parts = key[len(prefix):].split("/")
-                    if len(parts) == 2 and parts[1] == "manifest.json":
-                        found.append(ManifestListing(package=parts[0], key=key, etag=obj.get("ETag", "")))
+                    package = parse_manifest_key(env, obj["Key"])
+                    if package is not None:
+                        found.append(ManifestListing(package=package, key=obj["Key"], etag=obj.get("ETag", "")))
         except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, prefix, "list") from None
         return found

@@ -26,30 +26,30 @@ def entry(path: str, data: bytes) -> FileEntry:
 
 def test_journal_lists_from_sixty_seconds_before_the_cursor() -> None:
     state = JournalState(cursor_ms=1_000_000)
-    assert planner.journal_start_after(PREFIX, state, now_ms=5_000_000) == f"{PREFIX}{940_000:016d}"
+    assert planner.journal_start_after(ENV, state, now_ms=5_000_000) == f"{PREFIX}{940_000:016d}"
 
 
 def test_cold_journal_starts_five_minutes_back() -> None:
-    assert planner.journal_start_after(PREFIX, JournalState(), now_ms=600_000) == f"{PREFIX}{300_000:016d}"
+    assert planner.journal_start_after(ENV, JournalState(), now_ms=600_000) == f"{PREFIX}{300_000:016d}"
 
 
 def test_journal_reports_each_key_once_and_advances_the_cursor() -> None:
     keys = [journal_key(ENV, "alpha", 1_000), journal_key(ENV, "beta", 2_000)]
-    first = planner.read_journal(PREFIX, keys, JournalState())
+    first = planner.read_journal(ENV, keys, JournalState())
     assert first.packages == {"alpha", "beta"} and first.state.cursor_ms == 2_000
-    again = planner.read_journal(PREFIX, keys, first.state)
+    again = planner.read_journal(ENV, keys, first.state)
     assert again.packages == frozenset() and again.state == first.state
 
 
 def test_journal_forgets_keys_older_than_the_skew_window() -> None:
     old, new = journal_key(ENV, "alpha", 1_000), journal_key(ENV, "beta", 100_000)
-    read = planner.read_journal(PREFIX, [old, new], JournalState())
+    read = planner.read_journal(ENV, [old, new], JournalState())
     assert read.state.seen == {new}
 
 
 def test_journal_ignores_keys_that_name_no_package() -> None:
     keys = [f"{PREFIX}123-alpha", f"{PREFIX}{1:016d}-Bad-Name", f"{PREFIX}{1:016d}", "elsewhere/x"]
-    read = planner.read_journal(PREFIX, keys, JournalState())
+    read = planner.read_journal(ENV, keys, JournalState())
     assert read.packages == frozenset() and len(read.ignored) == 4
 
 

@@ -33,8 +33,7 @@ from airflow_dag_publisher.errors import (
     RefusedError,
 )
 from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest, parse_manifest
-from airflow_dag_publisher.names import PACKAGE_RE
-from airflow_dag_publisher.storage import Fetched, ManifestListing, journal_prefix, manifest_key
+from airflow_dag_publisher.storage import Fetched, ManifestListing, manifest_key
 from airflow_dag_publisher.sync import planner
 from airflow_dag_publisher.sync.fetch import POLL_SECONDS, Built, Deadline, DownloadPool, build_release
 from airflow_dag_publisher.sync.metrics import Metrics
@@ -106,7 +105,6 @@ class SyncAgent:
         self.stop_event = threading.Event()
         self.state = AgentState()
         self.started_at = clock()
-        self._prefix = journal_prefix(config.env)
         self._prefetched: tuple[Future[list[str]], Future[list[ManifestListing]]] | None = None
         self._requests_at_prefetch = 0
 
@@ -123,7 +121,7 @@ class SyncAgent:
         self.state.journal = self.store.load_journal()
         if prefetch:
             self._requests_at_prefetch = self.storage.requests
-            start_after = planner.journal_start_after(self._prefix, self.state.journal, int(self.clock() * 1000))
+            start_after = planner.journal_start_after(self.config.env, self.state.journal, int(self.clock() * 1000))
             listing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dagsync-list")
             self._prefetched = (listing.submit(self.storage.list_journal, self.config.env, start_after),
                                 listing.submit(self.storage.list_manifests, self.config.env))
@@ -210,8 +208,8 @@ class SyncAgent:
             keys = prefetched[0].result()
         else:
             keys = self.storage.list_journal(self.config.env, planner.journal_start_after(
-                self._prefix, state.journal, int(self.clock() * 1000)))
-        read = planner.read_journal(self._prefix, keys, state.journal)
+                self.config.env, state.journal, int(self.clock() * 1000)))
+        read = planner.read_journal(self.config.env, keys, state.journal)
         for key in read.ignored:
             log.debug("ignoring journal key %s", key)
         cycle.committed_ms = dict(read.committed_ms)
@@ -253,7 +251,7 @@ class SyncAgent:
 
     def _reconcile_candidates(self, listing: list[ManifestListing] | None = None) -> dict[str, str | None]:
         listing = self.storage.list_manifests(self.config.env) if listing is None else listing
-        listed = {m.package: m.etag for m in listing if PACKAGE_RE.match(m.package)}
+        listed = {m.package: m.etag for m in listing}
         self._note_vanished(planner.vanished_from_listing(listed, self.state.held(), self.state.vanished))
         applied_etags = {p: a.etag for p, a in self.state.applied.items()}
         wanted = planner.manifests_to_fetch(listed, applied_etags, self.state.refused)
@@ -557,7 +555,7 @@ class SyncAgent:
         self.metrics.heartbeat()
         try:
             self.storage.list_journal(self.config.env, planner.journal_start_after(
-                self._prefix, self.state.journal, int(self.clock() * 1000)))
+                self.config.env, self.state.journal, int(self.clock() * 1000)))
         except Exception:  # any failure means "not yet"
             return False
         return True

@@ -1,7 +1,8 @@
 """Pure decisions of the sync agent: no I/O, no boto3. Every function maps observations to a plan.
 
-- `journal_window` / `read_journal`: which journal keys are new, which packages they name, where the
-  cursor moves (the agent lists from 60 s before its cursor to absorb publishers' clock skew).
+- `journal_start_after` / `read_journal`: where the next journal listing starts (60 s before the
+  cursor, to absorb publishers' clock skew), which of its keys are new, which packages they name,
+  where the cursor moves. The keys are built and parsed by storage.py, which owns the key layout.
 - `manifests_to_fetch`: after a listing, which packages' manifests changed (by ETag).
 - `vanished_from_listing` / `vanished_on_read`: the guards that keep a package whose manifest S3
   no longer shows (a listing without it, an empty listing, a GET that finds nothing): never removed,
@@ -30,11 +31,11 @@ from airflow_dag_publisher.errors import ErrorKind, ManifestError, kind_of
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, parse_manifest
 from airflow_dag_publisher.names import PACKAGE_RE
 from airflow_dag_publisher.signing import signature_problem
+from airflow_dag_publisher.storage import journal_start_key, parse_journal_key
 from airflow_dag_publisher.sync.trust import Trust
 
 SKEW_MS = 60_000
 COLD_START_LOOKBACK_MS = 5 * 60_000
-_MS_DIGITS = 16
 NO_TRUST = Trust()  # no keys, nothing required: releases apply unchecked
 
 
@@ -55,31 +56,19 @@ class JournalRead:
     committed_ms: Mapping[str, int] = field(default_factory=dict)  # package -> newest new entry's epoch ms
 
 
-def journal_start_after(prefix: str, state: JournalState, now_ms: int) -> str:
+def journal_start_after(env: str, state: JournalState, now_ms: int) -> str:
     """The StartAfter key of the next journal listing: 60 s before the cursor (cold: 5 min before now)."""
-    base = state.cursor_ms - SKEW_MS if state.cursor_ms else now_ms - COLD_START_LOOKBACK_MS
-    return f"{prefix}{max(base, 0):0{_MS_DIGITS}d}"
+    return journal_start_key(env, state.cursor_ms - SKEW_MS if state.cursor_ms else now_ms - COLD_START_LOOKBACK_MS)
 
 
-def parse_journal_key(prefix: str, key: str) -> tuple[int, str] | None:
-    """`<prefix><16-digit ms>-<package>` -> (ms, package); None for anything else."""
-    if not key.startswith(prefix):
-        return None
-    rest = key[len(prefix):]
-    stamp, sep, package = rest.partition("-")
-    if not sep or len(stamp) != _MS_DIGITS or not stamp.isdigit() or not PACKAGE_RE.match(package):
-        return None
-    return int(stamp), package
-
-
-def read_journal(prefix: str, keys: Iterable[str], state: JournalState) -> JournalRead:
+def read_journal(env: str, keys: Iterable[str], state: JournalState) -> JournalRead:
     """Packages named by keys not seen before; the cursor advances to the newest key."""
     committed: dict[str, int] = {}
     ignored: list[str] = []
     cursor = state.cursor_ms
     seen = set(state.seen)
     for key in keys:
-        parsed = parse_journal_key(prefix, key)
+        parsed = parse_journal_key(env, key)
         if parsed is None:
             ignored.append(key)
             continue
@@ -89,7 +78,7 @@ def read_journal(prefix: str, keys: Iterable[str], state: JournalState) -> Journ
             seen.add(key)
         cursor = max(cursor, ms)
     floor = cursor - SKEW_MS
-    kept = frozenset(k for k in seen if (p := parse_journal_key(prefix, k)) is not None and p[0] >= floor)
+    kept = frozenset(k for k in seen if (p := parse_journal_key(env, k)) is not None and p[0] >= floor)
     return JournalRead(packages=frozenset(committed), state=JournalState(cursor, kept), ignored=tuple(ignored),
                        committed_ms=committed)
 
