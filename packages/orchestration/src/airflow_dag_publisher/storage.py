@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import http.client
+import logging
 import os
 import re
 import threading
@@ -46,6 +47,9 @@ JOURNAL_MS_DIGITS = 16  # the publisher's UTC epoch milliseconds, zero-padded: k
 DOWNLOAD_CHUNK = 1 << 16  # small enough that a stop request is seen within one chunk
 PRESIGNED_SECONDS = 300  # a direct GET's URL is used at once; this only bounds a copy of it in a log
 _ERROR_CODE = re.compile(rb"<Code>([A-Za-z]+)</Code>")
+log = logging.getLogger(__name__)
+_LOGGED: set[str] = set()
+_LOGGED_LOCK = threading.Lock()
 
 
 # -- the key layout: every key is built and parsed here, and nowhere else ------------------------
@@ -236,6 +240,37 @@ def _timestamp(value: str) -> datetime:
         return botocore.utils.parse_timestamp(value)
 
 
+def _log_once(what: str, message: str, *args: object) -> None:
+    """Log a fast path that is off, once per process (every client is made the same way)."""
+    with _LOGGED_LOCK:
+        if what in _LOGGED:
+            return
+        _LOGGED.add(what)
+    log.info(message, *args)
+
+
+def _fast_timestamps(session: botocore.session.Session) -> None:
+    """Give the session's response parsers the fast timestamp parser; botocore's own stays when the
+    private component it lives in is not where this version of botocore is known to keep it."""
+    try:
+        session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        _log_once("timestamps", "botocore's response_parser_factory is not usable here (%s: %s): S3 timestamps are "
+                  "parsed by botocore's own (slower) parser", type(exc).__name__, exc)
+
+
+def direct_session(client: Any) -> Any | None:
+    """The client's own HTTP session, through which `get` sends presigned GETs (botocore's private
+    `client._endpoint.http_session`: its pool, timeouts, proxies and TLS settings); None, logged once,
+    when this botocore does not keep it there, and every GET then goes through botocore itself."""
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    if session is None or not callable(getattr(session, "send", None)):
+        _log_once("direct", "botocore %s has no client._endpoint.http_session: the direct GET path is off, every S3 "
+                  "GET goes through botocore's request pipeline (about twice the CPU time)", botocore.__version__)
+        return None
+    return session
+
+
 def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout: float = 30,
                 attempts: int = 3) -> S3Client:
     """An S3 client; endpoint and credentials come from boto3's chain (AWS_ENDPOINT_URL etc.). Made
@@ -243,7 +278,7 @@ def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout:
     (importing boto3 imports s3transfer) about 0.2 s."""
     try:
         session = botocore.session.get_session()
-        session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
+        _fast_timestamps(session)
         config = botocore.config.Config(
             max_pool_connections=max_pool,
             connect_timeout=connect_timeout,
@@ -261,11 +296,13 @@ def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout:
 
 
 class Storage:
-    """S3 operations on one bucket. Thread-safe (boto3 clients are). Counts the requests it sends."""
+    """S3 operations on one bucket. Thread-safe (boto3 clients are). Counts the requests it sends.
+    Whether unversioned and pinned GETs take the direct path is decided once, here (`direct`)."""
 
     def __init__(self, bucket: str, client: S3Client | None = None) -> None:
         self.bucket = bucket
         self.client = client or make_client()
+        self._http = direct_session(self.client)
         self._lock = threading.Lock()
         self._requests = 0
         self.client.meta.events.register("before-send.s3.*", self._count)
@@ -277,6 +314,11 @@ class Storage:
     @property
     def requests(self) -> int:
         return self._requests
+
+    @property
+    def direct(self) -> bool:
+        """GETs go out as presigned URLs through the client's own HTTP session (see `_direct_get`)."""
+        return self._http is not None
 
     def url(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{key}"
@@ -328,9 +370,11 @@ class Storage:
         handling: a URL botocore presigns (its endpoint, addressing and credential rules) sent through
         the client's own HTTP session (its pool, timeouts, proxies and TLS settings). A cold sync is
         two GETs per package and botocore's request pipeline was the largest part of its CPU time.
-        Returns the object, `unchanged` (304) or `missing` (NoSuchKey, unpinned); None for every other
-        answer or failure, which the caller then sends through botocore: its retries, its errors."""
-        session = getattr(getattr(self.client, "_endpoint", None), "http_session", None)
+        Returns the object, `unchanged` (304) or `missing` (NoSuchKey, unpinned); raises our error for
+        an answer no retry can change (403: rejected credentials, access denied; a missing bucket or
+        pinned version), with the kind botocore's would have; None for every other answer or failure
+        (a 5xx, a cut connection), which the caller then sends through botocore: its retries, its errors."""
+        session = self._http
         if session is None:
             return None
         params = {"Bucket": self.bucket, "Key": key} | ({"VersionId": version_id} if version_id else {})
@@ -355,10 +399,16 @@ class Storage:
                 resp.raw.close()
         if resp.status_code == 304:
             return Fetched(None, unchanged=True)
-        if resp.status_code == 404 and _error_code(detail) in (b"NoSuchKey", b"NoSuchVersion"):
+        code = _error_code(detail).decode("ascii")
+        if resp.status_code == 404 and code in ("NoSuchKey", "NoSuchVersion"):
             if version_id:
                 raise NotFoundError(f"s3://{self.bucket}/{key}?versionId={version_id} not found")
             return Fetched(None)
+        if resp.status_code == 403 or (resp.status_code == 404 and code == "NoSuchBucket"):
+            error = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": resp.status_code}}
+            where = f"{key}?versionId={version_id}" if version_id else key
+            raise translate(botocore.exceptions.ClientError(error, "GetObject"),  # type: ignore[arg-type]
+                            self.bucket, where, "read")
         return None
 
     def download(self, key: str, version_id: str, dest: str, *, max_bytes: int,
