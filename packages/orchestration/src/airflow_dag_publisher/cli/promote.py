@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from_env = check_env(args.from_env, "--from-env")
     origin = Storage(check_bucket(args.from_bucket, "--from-bucket"), storage.client) if args.from_bucket else None
     api = waiting.airflow_api(args)
-    publisher = Publisher(storage, env, package, signer=common.signer(args))
+    publisher = Publisher(storage, env, package, signer=common.signer_from_option(args.signing_key))
     result = publisher.promote(common.release_meta(None), from_env, args.release, source_storage=origin,
                                allow_empty=args.allow_empty, max_delete=args.max_delete)
     for w in result.warnings:

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     api = waiting.airflow_api(args)
     progress = Progress("uploading")
     publisher = Publisher(storage, env, package, on_upload=lambda _path, total: progress.advance(total),
-                          signer=common.signer(args))
+                          signer=common.signer_from_option(args.signing_key))
     try:
         result = publisher.publish(source, common.release_meta(args.image, source), options)
     finally:

@@ -26,7 +26,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
 def run(args: argparse.Namespace) -> int:
     storage, env, package = common.target(args)
     api = waiting.airflow_api(args)
-    publisher = Publisher(storage, env, package, signer=common.signer(args))
+    publisher = Publisher(storage, env, package, signer=common.signer_from_option(args.signing_key))
     result = publisher.rollback(common.release_meta(None), to=args.to)
     for w in result.warnings:
         warn(w)
