@@ -26,7 +26,6 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from airflow_dag_publisher.manifest import parse_manifest
@@ -92,16 +91,6 @@ def package_image(package: str) -> str:
     except (OSError, yaml.YAMLError):
         image = None
     return str(image or f"registry.example.com/data/{package.replace('_', '-')}:demo")
-
-
-@dataclass
-class Timeline:
-    started: float = field(default_factory=time.monotonic)
-    marks: dict[str, float] = field(default_factory=dict)
-
-    def mark(self, name: str) -> float:
-        self.marks[name] = time.monotonic() - self.started
-        return self.marks[name]
 
 
 class DagWatcher(threading.Thread):
@@ -175,7 +164,6 @@ class DemoStack:
         self.airflow: DemoAirflow | None = None
         self.metrics_port = 0
         self.base_env: dict[str, str] = {}
-        self.timeline = Timeline()
         # The demo's release signing: one local key (production: a KMS key per package) that the
         # agent's trust file lists for both example packages; the agent requires signatures.
         self.signing_key = self.run_dir / "signing" / "demo-key.pem"
