@@ -19,9 +19,9 @@ __all__ = ["BUCKET_RE", "ENV_RE", "PACKAGE_RE", "check_bucket", "check_env", "ch
            "dns_subdomain_problem", "path_conflicts", "path_problem"]
 
 
-def check_env(env: str | None, option: str = "--env") -> str:
+def check_env(env: str | None, option: str = "--env", env_var: str = "ENVIRONMENT") -> str:
     if not env:
-        raise UsageError(f"{option} is required (or set ENVIRONMENT)")
+        raise UsageError(f"{option} is required (or set {env_var})")
     if not ENV_RE.match(env):
         raise UsageError(f"{option} {env!r} is not a valid environment name (expected {ENV_RE.pattern})")
     return env

@@ -24,7 +24,7 @@ from typing import Any
 from airflow_dag_publisher import __version__
 from airflow_dag_publisher.cli import toolkit
 from airflow_dag_publisher.errors import EXIT_OK, LocalStorageError, RefusedError, UsageError
-from airflow_dag_publisher.names import ENV_RE, check_bucket
+from airflow_dag_publisher.names import check_bucket, check_env
 from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync import logs
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
@@ -101,8 +101,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
 
 def check(args: argparse.Namespace) -> None:
     check_bucket(args.bucket, "--bucket", env_name("--bucket"))
-    if not args.env or not ENV_RE.match(args.env):
-        raise UsageError(f"--env ({env_name('--env')}) {args.env!r} is not a valid environment name")
+    check_env(args.env, "--env", env_name("--env"))
     if not args.dags_dir:
         raise UsageError(f"--dags-dir ({env_name('--dags-dir')}) is required")
     if args.dag_id is not None and not args.once:
