@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 from airflow_dag_publisher.errors import EXIT_OK, ErrorKind, exit_code
+from airflow_dag_publisher.files import write_atomic
 from airflow_dag_publisher.policy.cluster_policy import REQUIRED_NAMESPACE, Cluster
 from airflow_dag_publisher.policy.package_list import PackageListError, load_cluster
 
@@ -98,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"platform-packages: {_display(args.output)} is current")
         return EXIT_OK
     if current != text:
-        args.output.write_text(text, encoding="utf-8")
+        write_atomic(args.output, text.encode("utf-8"), mode=0o644)
         print(f"platform-packages: wrote {_display(args.output)}")
     else:
         print(f"platform-packages: {_display(args.output)} unchanged")

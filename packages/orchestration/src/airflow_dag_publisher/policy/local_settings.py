@@ -18,6 +18,7 @@ from pathlib import Path
 
 from airflow_dag_publisher.cli import toolkit
 from airflow_dag_publisher.errors import EXIT_OK, RefusedError, UsageError
+from airflow_dag_publisher.files import write_atomic
 from airflow_dag_publisher.policy import cluster_policy
 from airflow_dag_publisher.policy.cluster_policy import Cluster
 from airflow_dag_publisher.policy.package_list import REPO_PACKAGES_FILE, load_cluster
@@ -124,7 +125,7 @@ def run(argv: list[str]) -> int:
 
 def _write(path: Path, text: str) -> None:
     try:
-        path.write_text(text, encoding="utf-8")
+        write_atomic(path, text.encode("utf-8"), mode=0o644)
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
 
