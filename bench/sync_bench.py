@@ -30,8 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
 
-from airflow_dag_publisher.catalog import Environment
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
+from airflow_dag_publisher.release_reader import Environment
 from airflow_dag_publisher.sources import LocalFile
 from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent

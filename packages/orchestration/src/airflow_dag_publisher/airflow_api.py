@@ -1,5 +1,5 @@
 """A small client of Airflow 3's REST API v2: the only module that talks to Airflow. It decides
-nothing (live.py does); it turns HTTP failures into the project's errors.
+nothing (airflow_wait.py does); it turns HTTP failures into the project's errors.
 
 Authentication is the token flow of Airflow 3's auth managers: `POST /auth/token` with a username
 and password returns a JWT (`access_token`) sent as `Authorization: Bearer …`; or the caller gives

@@ -1,5 +1,5 @@
 """The publish protocol (ARCHITECTURE.md), whole, in one place: read the source once, validate
-exactly those bytes, list the environment once, plan (plan.py), upload, commit conditionally,
+exactly those bytes, list the environment once, plan (publish_plan.py), upload, commit conditionally,
 journal, clean up, verify. Rollback and retire commit new releases the same way. With a signer,
 every commit is signed (in `_commit`, the one place a release is committed).
 
@@ -21,15 +21,6 @@ from typing import Any
 
 from airflow_dag_publisher.archive import CONTENT_TYPE as ARCHIVE_CONTENT_TYPE
 from airflow_dag_publisher.archive import archive_ref, build_archive
-from airflow_dag_publisher.catalog import (
-    CurrentRelease,
-    Environment,
-    find_release,
-    read_current,
-    read_environment,
-    read_history,
-    read_manifests,
-)
 from airflow_dag_publisher.errors import (
     ConflictError,
     DagPublisherError,
@@ -48,7 +39,7 @@ from airflow_dag_publisher.manifest import (
     parse_manifest,
     utc_now_iso,
 )
-from airflow_dag_publisher.plan import (
+from airflow_dag_publisher.publish_plan import (
     PublishPlan,
     plan_publish,
     promotion_source,
@@ -58,6 +49,15 @@ from airflow_dag_publisher.plan import (
     republishes_current,
     reupload_stale,
     rollback_target,
+)
+from airflow_dag_publisher.release_reader import (
+    CurrentRelease,
+    Environment,
+    find_release,
+    read_current,
+    read_environment,
+    read_history,
+    read_manifests,
 )
 from airflow_dag_publisher.signing import Signer, already_signed_by, sign_manifest
 from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES, LocalFile, read_source

@@ -215,8 +215,8 @@ def test_promote_copies_the_source_releases_archive_by_its_pinned_version(
     import io
     import tarfile
 
-    from airflow_dag_publisher.catalog import read_current
     from airflow_dag_publisher.manifest import ArchiveRef
+    from airflow_dag_publisher.release_reader import read_current
 
     src = alpha_source(tmp_path)
     publish(capsys, bucket, "staging", "alpha", src)

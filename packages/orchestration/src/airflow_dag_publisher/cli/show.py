@@ -7,11 +7,11 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_dag_publisher.catalog import find_release, read_current
 from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.errors import ErrorKind, RefusedError
 from airflow_dag_publisher.manifest import ReleaseManifest
 from airflow_dag_publisher.output import emit_json, info
+from airflow_dag_publisher.release_reader import find_release, read_current
 from airflow_dag_publisher.storage import Storage
 
 

@@ -1,6 +1,6 @@
 """`--wait [SECONDS]`, `--airflow-url` and `--rollback-on-failure`: the options of the commands that
 commit a release (publish, promote, rollback), and the step that waits for Airflow after the commit
-(live.py decides; this only renders)."""
+(airflow_wait.py decides; this only renders)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,16 @@ import sys
 from typing import Any
 
 from airflow_dag_publisher.airflow_api import AirflowApi, Credentials
+from airflow_dag_publisher.airflow_wait import (
+    DEFAULT_WAIT,
+    Confirmation,
+    Outcome,
+    ReleaseNotLive,
+    confirm,
+    describe_failure,
+)
 from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.errors import UsageError
-from airflow_dag_publisher.live import DEFAULT_WAIT, Confirmation, Outcome, ReleaseNotLive, confirm, describe_failure
 from airflow_dag_publisher.publisher import Publisher, PublishResult
 
 

@@ -31,10 +31,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_dag_publisher.airflow_api import AirflowApi, AirflowApiError, DagInfo, ImportErrorInfo
-from airflow_dag_publisher.catalog import find_release, read_file
 from airflow_dag_publisher.errors import DagPublisherError, ErrorKind
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest
 from airflow_dag_publisher.publisher import Publisher, PublishResult, ReleaseMeta
+from airflow_dag_publisher.release_reader import find_release, read_file
 
 DEFAULT_WAIT = 300.0
 POLL_INTERVAL = 3.0
