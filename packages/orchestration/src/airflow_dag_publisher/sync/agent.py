@@ -92,6 +92,125 @@ class _Cycle:
     reads: dict[str, Fetched] = field(default_factory=dict)  # manifests already fetched this cycle
 
 
+@dataclass(frozen=True)
+class _ManifestGet:
+    """Work item: the conditional GET of a package's manifest, in the cycle's download pool."""
+
+    package: str
+
+
+@dataclass(frozen=True)
+class _ReleaseBuild:
+    """Work item: building, swapping in and saving one release, in a builder thread."""
+
+    decision: Decision
+
+
+class _PackageRun:
+    """One cycle's work over a list of packages. Their manifests are fetched (conditional GETs,
+    through the cycle's pool); as each arrives the planner decides, then the decision is applied
+    here (keep, remove, refuse) or the release is built: at most `workers` builds at once, every
+    download through the same pool. A builder swaps its package in and saves its state file as soon
+    as the release is complete (file system work, so it runs beside the other builds); this thread
+    then records it in memory. The first failure that fails the cycle (storage, the deadline, a stop
+    request) abandons the work still running; what finished is kept."""
+
+    def __init__(self, agent: SyncAgent, cycle: _Cycle, count: int) -> None:
+        self.agent = agent
+        self.cycle = cycle
+        self.builders = ThreadPoolExecutor(max_workers=max(1, min(agent.config.workers, count)),
+                                           thread_name_prefix="dagsync-build")
+        self.pending: dict[Future[Any], _ManifestGet | _ReleaseBuild] = {}
+        # Futures report here as they finish: `concurrent.futures.wait` over thousands of pending
+        # futures locks each of them on every call, which made a cold start spend its time in locks.
+        self.finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+        self.failure: DagPublisherError | None = None
+
+    def run(self, packages: list[str]) -> None:
+        try:
+            for package in packages:
+                if package in self.cycle.reads:
+                    self._arrived(package, self.cycle.reads[package])
+                else:
+                    self._track(self.cycle.pool.submit(self.agent._get_manifest, package), _ManifestGet(package))
+            while self.pending:  # bounded by the cycle's deadline: every download and build checks it
+                self._collect()
+        except BaseException:
+            self.cycle.deadline.abandon.set()
+            raise
+        finally:
+            for fut in self.pending:
+                fut.cancel()
+            self.builders.shutdown(wait=True, cancel_futures=True)
+        if self.failure is not None:
+            raise self.failure
+
+    def _track(self, fut: Future[Any], item: _ManifestGet | _ReleaseBuild) -> None:
+        self.pending[fut] = item
+        fut.add_done_callback(self.finished.put)
+
+    def _collect(self) -> None:
+        """Handle the next finished work item (if one finishes within a poll), then look at the deadline."""
+        try:
+            fut = self.finished.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            fut = None
+        if fut is not None:
+            item = self.pending.pop(fut)
+            if isinstance(item, _ManifestGet):
+                self._manifest_done(item, fut)
+            else:
+                self._build_done(item, fut)
+        if self.failure is None:
+            try:
+                self.cycle.deadline.check()
+            except DagPublisherError as exc:
+                self._fail(exc)
+
+    def _manifest_done(self, item: _ManifestGet, fut: Future[Fetched]) -> None:
+        try:
+            read = fut.result()
+        except DagPublisherError as exc:
+            self._fail(exc)
+            return
+        if self.failure is None:
+            self._arrived(item.package, read)
+
+    def _build_done(self, item: _ReleaseBuild, fut: Future[tuple[Built, float]]) -> None:
+        try:
+            built, swapped_at = fut.result()
+        except Exception as exc:
+            self._settle(item.decision, exc)
+        else:
+            self.agent._swapped(item.decision, built, swapped_at, self.cycle)
+
+    def _arrived(self, package: str, read: Fetched) -> None:
+        agent = self.agent
+        current = agent.state.applied.get(package)
+        decision = agent._decide(package, read, current)
+        if decision is None:
+            return
+        if decision.action is Action.APPLY:
+            held = agent._held(self.cycle)  # built here, before any builder reads it
+            self._track(self.builders.submit(agent._build, decision, current, held, self.cycle),
+                        _ReleaseBuild(decision))
+            return
+        try:
+            agent._apply(decision, current, self.cycle)
+        except Exception as exc:
+            self._settle(decision, exc)
+
+    def _settle(self, decision: Decision, exc: Exception) -> None:
+        try:
+            self.agent._settle(decision, exc, self.cycle)
+        except DagPublisherError as err:
+            self._fail(err)
+
+    def _fail(self, exc: DagPublisherError) -> None:
+        self.failure = self.failure or exc
+        self.cycle.deadline.abandon.set()
+
+
 class SyncAgent:
     def __init__(self, config: AgentConfig, storage: Remote, layout: Layout, *, metrics: Metrics | None = None,
                  clock: Callable[[], float] = time.time, trust: Trust | None = None) -> None:
@@ -276,98 +395,9 @@ class SyncAgent:
                                 if_none_match=current.etag if current else None, max_bytes=MAX_MANIFEST_BYTES)
 
     def _sync_packages(self, packages: list[str], cycle: _Cycle) -> None:
-        """Fetch the packages' manifests (conditional GETs, through the cycle's pool) and, as each
-        arrives, decide (pure), then either apply the decision (keep, remove, refuse) or start
-        building the release: at most `workers` builds at once, every download through the same pool.
-        A builder swaps its package in and saves its state file as soon as the release is complete
-        (file system work, so it runs beside the other builds); this thread then records it in
-        memory. The first failure that fails the cycle (storage, the deadline, a stop request)
-        abandons the work still running; what finished is kept."""
-        if not packages:
-            return
-        builders = ThreadPoolExecutor(max_workers=max(1, min(self.config.workers, len(packages))),
-                                      thread_name_prefix="dagsync-build")
-        pending: dict[Future[Any], tuple[str, Any]] = {}  # -> ("manifest", package) | ("build", decision)
-        # Futures report here as they finish: `concurrent.futures.wait` over thousands of pending
-        # futures locks each of them on every call, which made a cold start spend its time in locks.
-        finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
-
-        def track(fut: Future[Any], what: tuple[str, Any]) -> None:
-            pending[fut] = what
-            fut.add_done_callback(finished.put)
-        failure: DagPublisherError | None = None
-        held: dict[str, str] | None = None
-
-        def fail(exc: DagPublisherError) -> None:
-            nonlocal failure
-            failure = failure or exc
-            cycle.deadline.abandon.set()
-
-        def settle(decision: Decision, exc: Exception) -> None:
-            try:
-                self._settle(decision, exc, cycle)
-            except DagPublisherError as err:
-                fail(err)
-
-        def arrived(package: str, read: Fetched) -> None:
-            nonlocal held
-            current = self.state.applied.get(package)
-            decision = self._decide(package, read, current)
-            if decision is None:
-                return
-            if decision.action is Action.APPLY:
-                held = self._held(cycle) if held is None else held  # built before any builder reads it
-                track(builders.submit(self._build, decision, current, held, cycle), ("build", decision))
-                return
-            try:
-                self._apply(decision, current, cycle)
-            except Exception as exc:
-                settle(decision, exc)
-
-        try:
-            for package in packages:
-                if package in cycle.reads:
-                    arrived(package, cycle.reads[package])
-                else:
-                    track(cycle.pool.submit(self._get_manifest, package), ("manifest", package))
-            for _ in range(100_000_000):
-                if not pending:
-                    break
-                try:
-                    done = [finished.get(timeout=POLL_SECONDS)]
-                except queue.Empty:
-                    done = []
-                for fut in done:
-                    kind, what = pending.pop(fut)
-                    if kind == "manifest":
-                        try:
-                            read = fut.result()
-                        except DagPublisherError as exc:
-                            fail(exc)
-                            continue
-                        if failure is None:
-                            arrived(what, read)
-                        continue
-                    try:
-                        built, swapped_at = fut.result()
-                    except Exception as exc:
-                        settle(what, exc)
-                    else:
-                        self._swapped(what, built, swapped_at, cycle)
-                if failure is None:
-                    try:
-                        cycle.deadline.check()
-                    except DagPublisherError as exc:
-                        fail(exc)
-        except BaseException:
-            cycle.deadline.abandon.set()
-            raise
-        finally:
-            for fut in pending:
-                fut.cancel()
-            builders.shutdown(wait=True, cancel_futures=True)
-        if failure is not None:
-            raise failure
+        """Fetch, decide, build and swap in the given packages (see _PackageRun)."""
+        if packages:
+            _PackageRun(self, cycle, len(packages)).run(packages)
 
     def _decide(self, package: str, read: Fetched, current: AppliedRelease | None) -> Decision | None:
         if read.unchanged:
