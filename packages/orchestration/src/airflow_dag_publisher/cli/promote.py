@@ -39,7 +39,8 @@ def run(args: argparse.Namespace) -> int:
     storage, env, package = common.target(args)
     from_env = check_env(args.from_env, "--from-env")
     origin = Storage(check_bucket(args.from_bucket, "--from-bucket"), storage.client) if args.from_bucket else None
-    api = waiting.airflow_api(args)
+    wait = waiting.WaitOptions.of(args)
+    api = waiting.airflow_api(wait)
     publisher = Publisher(storage, env, package, signer=common.signer_from_option(args.signing_key))
     result = publisher.promote(common.release_meta(None), from_env, args.release, source_storage=origin,
                                allow_empty=args.allow_empty, max_delete=args.max_delete)
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             info(f"{publisher.url}: release {result.release_id} promotes {from_env} release "
                  f"{source.release_id if source else '?'} ({doc['uploaded']} copied, {doc['unchanged']} unchanged, "
                  f"{doc['deleted']} deleted; {doc['content_digest']})")
-    confirmation = waiting.wait_for(args, api, publisher, result, doc)
+    confirmation = waiting.wait_for(wait, api, publisher, result, doc)
     if args.json:
         emit_json(doc)
     elif confirmation is not None:

@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         validation=Validation.STATIC if args.skip_dynamic_validation else Validation.FULL,
         allow_empty=args.allow_empty, max_delete=args.max_delete, max_file_bytes=args.max_file_size,
         dry_run=args.dry_run, packages_file=args.packages_file)
-    api = waiting.airflow_api(args)
+    wait = waiting.WaitOptions.of(args)
+    api = waiting.airflow_api(wait, dry_run=args.dry_run)
     progress = Progress("uploading")
     publisher = Publisher(storage, env, package, on_upload=lambda _path, total: progress.advance(total),
                           signer=common.signer_from_option(args.signing_key))
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     doc = result.to_dict()
     if api is not None and not args.json:
         render(publisher.url, result)  # the commit is reported before the wait starts
-    confirmation = waiting.wait_for(args, api, publisher, result, doc)
+    confirmation = waiting.wait_for(wait, api, publisher, result, doc)
     if args.json:
         emit_json(doc)
     elif api is None:
