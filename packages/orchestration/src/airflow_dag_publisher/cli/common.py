@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 from airflow_dag_publisher import __version__
-from airflow_dag_publisher.cli.toolkit import Options
+from airflow_dag_publisher.cli.toolkit import Options, number
 from airflow_dag_publisher.errors import UsageError
 from airflow_dag_publisher.names import check_bucket, check_env, check_package
 from airflow_dag_publisher.publisher import ReleaseMeta
@@ -44,6 +44,13 @@ def add_packages_file(o: Options) -> None:
     o.add("--packages-file", env="DAG_PACKAGES_FILE", type=Path, metavar="FILE",
           help="the platform's package list the cluster policy is judged against (default: the nearest "
           "infra/airflow/packages.yaml above --source)")
+
+
+def add_guardrails(o: Options, what: str) -> None:
+    """--allow-empty and --max-delete, the guardrails of a command that commits new files (`what`)."""
+    o.parser.add_argument("--allow-empty", action="store_true", help="allow a release with no files")
+    o.parser.add_argument("--max-delete", type=number(int, minimum=0, exclusive=False), default=None, metavar="N",
+                          help=f"refuse {what} that deletes more than N files of the current release")
 
 
 def add_signing_key(o: Options) -> None:

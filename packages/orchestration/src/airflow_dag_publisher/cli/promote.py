@@ -26,9 +26,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
                    help="the bucket of --from-env when each environment has its own (default: --bucket)")
     p.add_argument("--release", metavar="RELEASE_ID", default=None,
                    help="the release of --from-env to promote (default: its current release)")
-    p.add_argument("--allow-empty", action="store_true", help="allow a release with no files")
-    p.add_argument("--max-delete", type=toolkit.number(int, minimum=0, exclusive=False), default=None, metavar="N",
-                   help="refuse a promotion that deletes more than N files of --env's current release")
+    common.add_guardrails(o, "a promotion")
     waiting.add_wait(o)
     common.add_signing_key(o)
     common.add_json(o)

@@ -25,9 +25,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     common.add_packages_file(o)
     p.add_argument("--dry-run", action="store_true", help="print the plan (added, changed, deleted, unchanged); "
                    "write nothing")
-    p.add_argument("--allow-empty", action="store_true", help="allow a release with no files")
-    p.add_argument("--max-delete", type=toolkit.number(int, minimum=0, exclusive=False), default=None, metavar="N",
-                   help="refuse a release that deletes more than N files")
+    common.add_guardrails(o, "a release")
     p.add_argument("--max-file-size", type=toolkit.number(int), default=DEFAULT_MAX_FILE_BYTES, metavar="BYTES",
                    help=f"refuse files larger than this (default {DEFAULT_MAX_FILE_BYTES})")
     p.add_argument("--skip-dynamic-validation", action="store_true",
