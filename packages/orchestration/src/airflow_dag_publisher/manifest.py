@@ -1,7 +1,7 @@
 """The release manifest: model, JSON (de)serialisation, content digest and schema checks.
 
 A manifest is the unit of truth: it pins every file of a release by path, sha256, size and the
-S3 VersionId of the bytes uploaded. See ARCHITECTURE.md, "Release manifest".
+S3 VersionId of the bytes uploaded. See docs/airflow/README.md, "The release manifest and its archive".
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The publish protocol (ARCHITECTURE.md), whole, in one place: read the source once, validate
+"""The publish protocol (docs/airflow/README.md), whole, in one place: read the source once, validate
 exactly those bytes, list the environment once, plan (publish_plan.py), upload, commit conditionally,
 journal, clean up, verify. Rollback and retire commit new releases the same way. With a signer,
 every commit is signed (in `_commit`, the one place a release is committed).
