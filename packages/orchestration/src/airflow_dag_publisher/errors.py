@@ -8,7 +8,7 @@ internal error, a bug (never worth retrying); 130 interrupted.
 Every error carries a `kind` (ErrorKind): a short, stable word that code decides on (a metric
 label, a JSON error's `kind`, a retry), so that nothing ever searches an error's message text. A
 subclass sets its default kind; a raiser may give a more precise one
-(`ManifestError(..., kind=ErrorKind.UNSAFE_PATH)`). The exit code is the kind's (EXIT_CODES):
+(`ManifestError(..., kind=ErrorKind.UNSAFE_PATH)`). The exit code is the kind's, written beside it:
 changing what a kind exits with is one line here, and `exit_code` is what every entry point asks.
 """
 
@@ -27,67 +27,62 @@ EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report it
 
 class ErrorKind(str, enum.Enum):
     """Every kind an error of this project can have (the JSON error's `kind`, the agent's refusal
-    `reason`). A str, so that it prints, compares and serialises as its value."""
+    `reason`), each with its one exit code. A str, so that it prints, compares and serialises as its
+    word."""
+
+    exit_code: int
+
+    def __new__(cls, word: str, exit_code: int) -> ErrorKind:
+        kind = str.__new__(cls, word)
+        kind._value_ = word
+        kind.exit_code = exit_code
+        return kind
 
     __str__ = str.__str__
 
     # refused (exit 1): the message says why
-    REFUSED = "refused"
-    VALIDATION = "validation"              # the release's files failed validation
-    GUARDRAIL = "guardrail"                # --allow-empty, --max-delete
-    CONFLICT = "conflict"                  # a conditional write lost a race
-    DAG_ID_CONFLICT = "dag_id_conflict"    # a dag_id another package owns
-    IMAGE_MISMATCH = "image_mismatch"      # a task does not run the image --image names
-    RETIRED = "retired"                    # a retirement tombstone cannot be promoted
-    NO_RELEASE = "no_release"              # the release asked for does not exist
-    IMPORT_ERROR = "import_error"          # --wait: Airflow could not import the release
-    INVALID = "invalid"                    # a manifest fails its checks
-    INVALID_JSON = "invalid_json"
-    SCHEMA = "schema"
-    UNSAFE_PATH = "unsafe_path"            # a path that would leave the release's folder, or cannot be laid out
-    TOO_LARGE = "too_large"
-    CHECKSUM = "checksum"                  # bytes that are not the ones the release pins
-    MISSING_VERSION = "missing_version"    # a pinned object version that does not exist
-    SIGNATURE = "signature"                # not signed by a trusted key, or a signature that does not verify
-    NOT_OWNED = "not_owned"                # a DAGs-folder entry the agent did not make
+    REFUSED = ("refused", EXIT_REFUSED)
+    VALIDATION = ("validation", EXIT_REFUSED)          # the release's files failed validation
+    GUARDRAIL = ("guardrail", EXIT_REFUSED)            # --allow-empty, --max-delete
+    CONFLICT = ("conflict", EXIT_REFUSED)              # a conditional write lost a race
+    DAG_ID_CONFLICT = ("dag_id_conflict", EXIT_REFUSED)  # a dag_id another package owns
+    IMAGE_MISMATCH = ("image_mismatch", EXIT_REFUSED)  # a task does not run the image --image names
+    RETIRED = ("retired", EXIT_REFUSED)                # a retirement tombstone cannot be promoted
+    NO_RELEASE = ("no_release", EXIT_REFUSED)          # the release asked for does not exist
+    IMPORT_ERROR = ("import_error", EXIT_REFUSED)      # --wait: Airflow could not import the release
+    INVALID = ("invalid", EXIT_REFUSED)                # a manifest fails its checks
+    INVALID_JSON = ("invalid_json", EXIT_REFUSED)
+    SCHEMA = ("schema", EXIT_REFUSED)
+    UNSAFE_PATH = ("unsafe_path", EXIT_REFUSED)        # a path that leaves the release or cannot be laid out
+    TOO_LARGE = ("too_large", EXIT_REFUSED)
+    CHECKSUM = ("checksum", EXIT_REFUSED)              # bytes that are not the ones the release pins
+    MISSING_VERSION = ("missing_version", EXIT_REFUSED)  # a pinned object version that does not exist
+    SIGNATURE = ("signature", EXIT_REFUSED)            # unsigned, or not signed by a trusted key
+    NOT_OWNED = ("not_owned", EXIT_REFUSED)            # a DAGs-folder entry the agent did not make
     # usage or configuration (exit 2)
-    USAGE = "usage"
-    AIRFLOW_AUTH = "airflow_auth"          # Airflow's API refused the credentials
+    USAGE = ("usage", EXIT_USAGE)
+    AIRFLOW_AUTH = ("airflow_auth", EXIT_USAGE)        # Airflow's API refused the credentials
     # storage, network and local faults (exit 3): worth retrying
-    STORAGE = "storage"
-    CREDENTIALS = "credentials"            # missing, rejected or expired AWS credentials
-    ACCESS_DENIED = "access_denied"
-    NO_BUCKET = "no_bucket"
-    NETWORK = "network"
-    TIMEOUT = "timeout"
-    NOT_FOUND = "not_found"                # a key, version or KMS key that should exist does not
-    SIGNING_KEY = "signing_key"            # a KMS key that cannot sign (disabled, wrong usage)
-    ABORTED = "aborted"                    # the agent's cycle ran out of time or is stopping
-    LOCAL_STORAGE = "local_storage"        # this machine's disk: full, read-only, denied, failing
-    AIRFLOW_API = "airflow_api"            # Airflow's API answered something unreadable
-    AIRFLOW_UNREACHABLE = "airflow_unreachable"
-    WAIT_TIMEOUT = "wait_timeout"          # --wait: Airflow did not confirm the release in time
+    STORAGE = ("storage", EXIT_STORAGE)
+    CREDENTIALS = ("credentials", EXIT_STORAGE)        # missing, rejected or expired AWS credentials
+    ACCESS_DENIED = ("access_denied", EXIT_STORAGE)
+    NO_BUCKET = ("no_bucket", EXIT_STORAGE)
+    NETWORK = ("network", EXIT_STORAGE)
+    TIMEOUT = ("timeout", EXIT_STORAGE)
+    NOT_FOUND = ("not_found", EXIT_STORAGE)            # a key, version or KMS key that should exist does not
+    SIGNING_KEY = ("signing_key", EXIT_STORAGE)        # a KMS key that cannot sign (disabled, wrong usage)
+    ABORTED = ("aborted", EXIT_STORAGE)                # the agent's cycle ran out of time or is stopping
+    LOCAL_STORAGE = ("local_storage", EXIT_STORAGE)    # this machine's disk: full, read-only, denied, failing
+    AIRFLOW_API = ("airflow_api", EXIT_STORAGE)        # Airflow's API answered something unreadable
+    AIRFLOW_UNREACHABLE = ("airflow_unreachable", EXIT_STORAGE)
+    WAIT_TIMEOUT = ("wait_timeout", EXIT_STORAGE)      # --wait: Airflow did not confirm the release in time
     # a bug (exit 4), and Ctrl-C (130)
-    INTERNAL = "internal"
-    INTERRUPTED = "interrupted"
+    INTERNAL = ("internal", EXIT_INTERNAL)
+    INTERRUPTED = ("interrupted", EXIT_INTERRUPTED)
 
 
-_BY_EXIT = {
-    EXIT_REFUSED: (ErrorKind.REFUSED, ErrorKind.VALIDATION, ErrorKind.GUARDRAIL, ErrorKind.CONFLICT,
-                   ErrorKind.DAG_ID_CONFLICT, ErrorKind.IMAGE_MISMATCH, ErrorKind.RETIRED, ErrorKind.NO_RELEASE,
-                   ErrorKind.IMPORT_ERROR, ErrorKind.INVALID, ErrorKind.INVALID_JSON, ErrorKind.SCHEMA,
-                   ErrorKind.UNSAFE_PATH, ErrorKind.TOO_LARGE, ErrorKind.CHECKSUM, ErrorKind.MISSING_VERSION,
-                   ErrorKind.SIGNATURE, ErrorKind.NOT_OWNED),
-    EXIT_USAGE: (ErrorKind.USAGE, ErrorKind.AIRFLOW_AUTH),
-    EXIT_STORAGE: (ErrorKind.STORAGE, ErrorKind.CREDENTIALS, ErrorKind.ACCESS_DENIED, ErrorKind.NO_BUCKET,
-                   ErrorKind.NETWORK, ErrorKind.TIMEOUT, ErrorKind.NOT_FOUND, ErrorKind.SIGNING_KEY,
-                   ErrorKind.ABORTED, ErrorKind.LOCAL_STORAGE, ErrorKind.AIRFLOW_API,
-                   ErrorKind.AIRFLOW_UNREACHABLE, ErrorKind.WAIT_TIMEOUT),
-    EXIT_INTERNAL: (ErrorKind.INTERNAL,),
-    EXIT_INTERRUPTED: (ErrorKind.INTERRUPTED,),
-}
-# The exit code of every kind (a test checks that each kind has exactly one).
-EXIT_CODES: dict[ErrorKind, int] = {kind: code for code, kinds in _BY_EXIT.items() for kind in kinds}
+# The exit code of every kind (each kind's own, above).
+EXIT_CODES: dict[ErrorKind, int] = {kind: kind.exit_code for kind in ErrorKind}
 
 
 class DagPublisherError(Exception):
@@ -100,7 +95,9 @@ class DagPublisherError(Exception):
     def __init__(self, message: str, *, kind: ErrorKind | None = None) -> None:
         super().__init__(message)
         if kind is not None:
-            self.kind = ErrorKind(kind)
+            if not isinstance(kind, ErrorKind):  # mypy refuses it already; a caller without types too
+                raise ValueError(f"{kind!r} is not an ErrorKind")
+            self.kind = kind
 
 
 class RefusedError(DagPublisherError):
@@ -165,4 +162,4 @@ def kind_of(exc: BaseException) -> ErrorKind:
 
 def exit_code(exc: BaseException | ErrorKind) -> int:
     """The exit code of an exception (or of a kind): the one mapping every entry point uses."""
-    return EXIT_CODES[exc if isinstance(exc, ErrorKind) else kind_of(exc)]
+    return (exc if isinstance(exc, ErrorKind) else kind_of(exc)).exit_code

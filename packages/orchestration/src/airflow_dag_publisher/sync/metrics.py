@@ -40,7 +40,7 @@ def refusal_reason(kind: ErrorKind) -> str:
     outside it is a bug of the caller."""
     if kind not in REFUSAL_REASONS:
         raise ValueError(f"{kind!r} is not a refusal reason ({', '.join(sorted(REFUSAL_REASONS))})")
-    return kind.value
+    return str(kind)
 
 
 class _Releases(Collector):
