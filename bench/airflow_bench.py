@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from airflow_dag_publisher.storage import Storage, journal_prefix
+from airflow_dag_publisher.storage import Storage, journal_prefix, parse_journal_key
 
 from bench import validate_bench
 from bench.common import BIN, Row, log, start_seaweedfs, write_rows
@@ -170,10 +170,11 @@ def publish(source: Path, package: str, env: dict[str, str]) -> None:
 
 def _commit_time(storage: Storage, package: str) -> float:
     """Epoch seconds of the package's newest journal entry (written right after the manifest commit)."""
-    keys = [k for k in storage.list_journal(ENV, None) if k.endswith(f"-{package}")]
-    if not keys:
+    stamps = [ms for ms, pkg in filter(None, (parse_journal_key(ENV, k) for k in storage.list_journal(ENV, None)))
+              if pkg == package]
+    if not stamps:
         raise RuntimeError(f"no journal entry for {package} under {journal_prefix(ENV)}")
-    return int(max(keys)[len(journal_prefix(ENV)):].split("-", 1)[0]) / 1000.0
+    return max(stamps) / 1000.0
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:

@@ -30,8 +30,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import ClassVar
 
-from airflow_dag_publisher.catalog import Environment
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
+from airflow_dag_publisher.release_reader import Environment
 from airflow_dag_publisher.sources import LocalFile
 from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
@@ -105,6 +105,18 @@ def populate(packages: int, files: int, start: int = 0) -> dict[str, dict[str, b
     return contents
 
 
+
+def _until_complete(run: Callable[[], object], what: str, attempts: int) -> int:
+    """Run `run` until it completes (a RuntimeError is a run that did not), at most `attempts` times;
+    the number of runs it took."""
+    for attempt in range(1, attempts + 1):
+        try:
+            run()
+            return attempt
+        except RuntimeError as exc:
+            log(f"{what} {attempt}: {str(exc)[-300:]}; again")
+    raise RuntimeError(f"{what}s did not complete a cold sync in {attempts} tries")
+
 class ChangePublisher:
     """Publishes, with the real publisher, a release that changes one file of a package."""
 
@@ -166,23 +178,11 @@ class Peers:
     def agent_until_complete(self, attempts: int = 20) -> int:
         """A cold start of the long-running agent: cycles (no backoff wait) until one completes. A cycle
         that hits the shipped --cycle-timeout keeps the packages it applied, so the next one resumes."""
-        for attempt in range(1, attempts + 1):
-            try:
-                self.agent_cycle()
-                return attempt
-            except RuntimeError as exc:
-                log(f"agent cycle {attempt}: {exc}; next cycle")
-        raise RuntimeError(f"the agent did not complete a cold sync in {attempts} cycles")
+        return _until_complete(self.agent_cycle, "agent cycle", attempts)
 
     def once_until_complete(self, attempts: int = 20) -> int:
         """`--once` as an init container Kubernetes restarts after a failure (exit 3: cycle timed out)."""
-        for attempt in range(1, attempts + 1):
-            try:
-                self.once()
-                return attempt
-            except RuntimeError as exc:
-                log(f"--once run {attempt}: {str(exc)[-300:]}; running it again")
-        raise RuntimeError(f"--once did not complete a cold sync in {attempts} runs")
+        return _until_complete(self.once, "--once run", attempts)
 
     def once(self, *extra: str, peer: str = ONCE) -> None:
         self._process([str(BIN / "airflow-dag-sync"), "--bucket", BUCKET, "--env", ENV, "--dags-dir",

@@ -26,11 +26,11 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from airflow_dag_publisher.manifest import parse_manifest
 from airflow_dag_publisher.signing import signature_problem
+from airflow_dag_publisher.storage import journal_prefix, manifest_key, parse_journal_key
 from airflow_dag_publisher.sync.trust import load_trust
 
 from devstack.airflow_demo import DemoAirflow
@@ -91,16 +91,6 @@ def package_image(package: str) -> str:
     except (OSError, yaml.YAMLError):
         image = None
     return str(image or f"registry.example.com/data/{package.replace('_', '-')}:demo")
-
-
-@dataclass
-class Timeline:
-    started: float = field(default_factory=time.monotonic)
-    marks: dict[str, float] = field(default_factory=dict)
-
-    def mark(self, name: str) -> float:
-        self.marks[name] = time.monotonic() - self.started
-        return self.marks[name]
 
 
 class DagWatcher(threading.Thread):
@@ -174,7 +164,6 @@ class DemoStack:
         self.airflow: DemoAirflow | None = None
         self.metrics_port = 0
         self.base_env: dict[str, str] = {}
-        self.timeline = Timeline()
         # The demo's release signing: one local key (production: a KMS key per package) that the
         # agent's trust file lists for both example packages; the agent requires signatures.
         self.signing_key = self.run_dir / "signing" / "demo-key.pem"
@@ -358,7 +347,7 @@ class DemoStack:
         trust = load_trust(str(self.trust_file), require=True)
         problems = []
         for package in EXAMPLE_PACKAGES:
-            key = f"{self.settings.env}/{package}/manifest.json"
+            key = manifest_key(self.settings.env, package)
             body = self.s3.client().get_object(Bucket=self.settings.bucket, Key=key)["Body"].read()
             manifest = parse_manifest(body, source=key)
             problem = signature_problem(manifest, trust.keys_for(package), require=True)
@@ -367,17 +356,19 @@ class DemoStack:
         return problems
 
     def commit_times(self) -> dict[str, float]:
-        """package -> epoch seconds of its latest commit, from the journal key `<ms>-<package>`."""
+        """package -> epoch seconds of its latest commit, from its journal keys."""
         assert self.s3 is not None
         client = self.s3.client()
         out: dict[str, float] = {}
+        env = self.settings.env
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket,
-                                                                   Prefix=f"_journal/{self.settings.env}/")
+                                                                   Prefix=journal_prefix(env))
         for page in pages:
             for obj in page.get("Contents", []):
-                ms, _, package = obj["Key"].rsplit("/", 1)[1].partition("-")
-                if ms.isdigit():
-                    out[package] = max(out.get(package, 0.0), int(ms) / 1000)
+                parsed = parse_journal_key(env, obj["Key"])
+                if parsed is not None:
+                    ms, package = parsed
+                    out[package] = max(out.get(package, 0.0), ms / 1000)
         return out
 
     # --- stop -----------------------------------------------------------------------------------

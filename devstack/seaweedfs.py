@@ -7,10 +7,15 @@ loopback ports, with a readiness wait. Used by the test fixtures, `make demo` an
 
 weed runs without the caller's AWS settings, and its readiness wait fails within seconds, with the
 reason from weed's log, when weed exits or the endpoint refuses the devstack credentials.
+
+By default S3 authentication is off (any credentials are accepted). `SeaweedFS(..., identity=True)`
+turns it on with one identity, the devstack credentials (`write_identities`, `-s3.config`): the
+server then verifies every request's SigV4 signature, so a wrong secret is refused as AWS refuses it.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -62,6 +67,16 @@ def reason_from_log(text: str, lines: int = 15) -> str:
     return "\n".join(all_lines[-lines:]) or "(the log is empty)"
 
 
+def write_identities(path: Path, *, access_key: str = ACCESS_KEY, secret_key: str = SECRET_KEY,
+                     name: str = "devstack") -> Path:
+    """An S3 identity file for `weed -s3.config`: with it, SeaweedFS authenticates every request (its
+    SigV4 signature is verified against `secret_key`) and lets this one identity do everything."""
+    doc = {"identities": [{"name": name, "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                           "credentials": [{"accessKey": access_key, "secretKey": secret_key}]}]}
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
+
+
 def weed_binary() -> str:
     here = Path(sys.executable).parent / "weed"
     if here.exists():
@@ -107,8 +122,10 @@ class SeaweedFS:
     """One `weed server` with master, volume, filer and S3 on loopback."""
 
     def __init__(self, data_dir: str | Path | None = None, *, log_path: str | Path | None = None,
-                 start_timeout: float = 60.0, metrics: bool = False, extra_args: Sequence[str] = ()) -> None:
+                 start_timeout: float = 60.0, metrics: bool = False, extra_args: Sequence[str] = (),
+                 identity: bool = False) -> None:
         self.extra_args = tuple(extra_args)  # more `weed server` flags (e.g. -s3.config, for a test)
+        self.identity = identity  # authentication on: only the devstack credentials, SigV4 verified
         self.metrics = metrics  # serve SeaweedFS's Prometheus metrics on loopback (bench/ counts requests there)
         self.metrics_port = 0
         self._own_dir = data_dir is None
@@ -155,6 +172,8 @@ class SeaweedFS:
             "-master.volumeSizeLimitMB=32", "-volume.max=0",
             *self.extra_args,
         ]
+        if self.identity:
+            cmd.append(f"-s3.config={write_identities(self.data_dir / 's3-identities.json')}")
         if self.metrics:
             self.metrics_port = self.metrics_port or free_port_pair(taken)
             cmd += [f"-metricsPort={self.metrics_port}", "-metricsIp=127.0.0.1"]

@@ -3,7 +3,6 @@ within seconds (weed's own reason from its log), never after waiting out its sta
 
 from __future__ import annotations
 
-import json
 import socket
 import subprocess
 import sys
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from devstack.local_env import local_env
-from devstack.seaweedfs import SeaweedFS, SeaweedFSError
+from devstack.seaweedfs import SeaweedFS, SeaweedFSError, write_identities
 from tests.devstack.aws_user import USER_SETTINGS, aws_user_env
 
 pytestmark = pytest.mark.slow
@@ -70,11 +69,9 @@ def test_a_weed_that_exits_while_starting_is_reported_at_once_with_its_reason(tm
 
 
 def test_an_s3_endpoint_that_refuses_the_credentials_fails_at_once(tmp_path: Path) -> None:
-    identities = tmp_path / "s3-identities.json"   # authentication on, for someone else's key
-    identities.write_text(json.dumps({"identities": [{
-        "name": "someone", "actions": ["Admin", "Read", "Write", "List"],
-        "credentials": [{"accessKey": USER_SETTINGS["AWS_ACCESS_KEY_ID"],
-                         "secretKey": USER_SETTINGS["AWS_SECRET_ACCESS_KEY"]}]}]}))
+    identities = write_identities(tmp_path / "s3-identities.json", name="someone",  # authentication on, for
+                                  access_key=USER_SETTINGS["AWS_ACCESS_KEY_ID"],     # someone else's key
+                                  secret_key=USER_SETTINGS["AWS_SECRET_ACCESS_KEY"])
     s3 = SeaweedFS(tmp_path / "s3", start_timeout=120, extra_args=[f"-s3.config={identities}"])
     started = time.monotonic()
     with pytest.raises(SeaweedFSError) as failure:

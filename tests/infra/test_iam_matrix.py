@@ -46,7 +46,7 @@ SEED = {
 
 
 # The packages of infra/airflow/packages.yaml, each with the CI policy Terraform gives it.
-LISTED = platform_packages.load().names()
+LISTED = list(platform_packages.load().service_accounts)
 
 
 def identities() -> dict[str, list[dict[str, Any]]]:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 import yaml
+from airflow_dag_publisher.policy.cluster_policy import default_service_account
 
 from devstack import platform_packages
 from tests.infra.infra_helpers import K8S, PACKAGES_FILE, REPO
@@ -38,9 +39,10 @@ def test_the_list_keeps_its_documented_keys() -> None:
     assert set(doc) == {"allowed_registries", "packages"}
     assert all(isinstance(r, str) for r in doc["allowed_registries"]) and doc["allowed_registries"]
     listed = platform_packages.load()
-    assert {"pipeline_processing", "reporting_seeder"} <= set(listed.names())
-    for entry, package in zip(doc["packages"], listed.packages, strict=True):
-        assert package.service_account == entry.get("service_account", entry["name"].replace("_", "-"))
+    assert {"pipeline_processing", "reporting_seeder"} <= set(listed.packages)
+    for entry, (name, account) in zip(doc["packages"], listed.service_accounts.items(), strict=True):
+        assert name == entry["name"]
+        assert account == entry.get("service_account", default_service_account(name))
 
 
 def test_committed_objects_are_what_the_list_gives() -> None:
@@ -88,8 +90,9 @@ def test_an_invalid_list_names_every_problem_and_exits_2(tmp_path: Path) -> None
     assert proc.returncode == 2
     err = proc.stderr
     for expected in ("unknown key `extra`", "`allowed_registries[1]`: 'Not A Host'", "`packages[1]`.name: 'Bad-Name'",
-                     "`packages[2]`: unknown key `service_acount`", "`packages[4]`.service_account: 'UPPER'",
-                     "name listed more than once: good_one", "service_account listed more than once: good-one"):
+                     "`packages[2]`: unknown key `service_acount`", "`packages[4]`.service_account: name 'UPPER'",
+                     "`packages[2]`: package 'good_one' is listed twice",
+                     "`packages[3]`: service account 'good-one' is already package 'good_one''s"):
         assert expected in err, (expected, err)
     assert "Traceback" not in err
     assert str(listed) in err  # the message names the file
@@ -99,11 +102,11 @@ def test_an_invalid_list_names_every_problem_and_exits_2(tmp_path: Path) -> None
 def test_every_listed_package_has_its_service_account_in_etl_jobs() -> None:
     accounts = service_accounts()
     listed = platform_packages.load()
-    assert sorted(accounts) == sorted(p.service_account for p in listed.packages)
-    for package in listed.packages:
-        sa = accounts[package.service_account]
+    assert sorted(accounts) == sorted(listed.service_accounts.values())
+    for name, account in listed.service_accounts.items():
+        sa = accounts[account]
         assert sa["metadata"]["namespace"] == "etl-jobs"
-        assert sa["metadata"]["labels"]["package"] == package.name
+        assert sa["metadata"]["labels"]["package"] == name
         assert sa["automountServiceAccountToken"] is False  # job pods never call the Kubernetes API
 
 
@@ -134,7 +137,7 @@ def example_pods(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dic
 
 def test_example_dags_run_as_the_service_account_their_package_is_given(
         example_pods: dict[str, list[dict[str, Any]]]) -> None:
-    listed = {p.name: p.service_account for p in platform_packages.load().packages}
+    listed = dict(platform_packages.load().service_accounts)
     accounts = service_accounts()
     seen = set()
     assert EXAMPLE_DAG_FOLDERS

@@ -258,7 +258,7 @@ def test_terraform_evaluates_the_package_list_as_the_generator_reads_it(tmp_path
                           capture_output=True, text=True, timeout=120, env=env, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     names = json.loads(json.loads(proc.stdout.strip().splitlines()[-1]))
-    assert names == sorted(platform_packages.load().names())
+    assert names == sorted(list(platform_packages.load().service_accounts))
     assert names, "the package list is empty"
 
 
@@ -363,7 +363,7 @@ def signing_module(tmp_path: Path, public_keys: str, versions: dict[str, list[in
 
 @needs_terraform
 def test_key_versions_give_every_package_a_key_and_the_alias_the_newest(tmp_path: Path) -> None:
-    names = platform_packages.load().names()
+    names = list(platform_packages.load().service_accounts)
     first, *_ = names
     module = signing_module(tmp_path, "{}", {first: [1, 2]})
     proc = subprocess.run(["terraform", f"-chdir={module}", "output", "-json"], capture_output=True, text=True,
@@ -381,7 +381,7 @@ def test_manage_trust_writes_the_trust_configmap_the_agent_reads(tmp_path: Path)
 
     from devstack.signing_keys import public_pem, write_key
 
-    names = platform_packages.load().names()
+    names = list(platform_packages.load().service_accounts)
     pems = {p: [public_pem(write_key(tmp_path / "keys" / f"{p}-{v}.pem")) for v in (1, 2)] for p in names}
     module = signing_module(tmp_path, json.dumps(pems), {})
     (module / "envs").mkdir()

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from airflow_dag_publisher.catalog import read_history
 from airflow_dag_publisher.manifest import ReleaseManifest, parse_manifest
+from airflow_dag_publisher.release_reader import read_history
 from airflow_dag_publisher.storage import Storage, dag_key, manifest_key
 from airflow_dag_publisher.sync.releases import TEMP_LINK_MARK
 

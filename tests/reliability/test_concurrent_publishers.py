@@ -12,9 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from airflow_dag_publisher.catalog import read_history
 from airflow_dag_publisher.errors import ConflictError
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
+from airflow_dag_publisher.release_reader import read_history
 from airflow_dag_publisher.sources import LocalFile
 from airflow_dag_publisher.storage import Storage, dag_key
 

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, content_digest
-from airflow_dag_publisher.storage import journal_key, journal_prefix
+from airflow_dag_publisher.storage import journal_key, journal_prefix, parse_journal_key
 from airflow_dag_publisher.sync import planner
 from airflow_dag_publisher.sync.planner import Action, JournalState
 from hypothesis import HealthCheck, given, settings
@@ -42,19 +42,19 @@ def test_journal_reports_each_entry_once_and_never_skips_one(case: tuple[int, li
     state = JournalState()
     reported: dict[str, int] = {}
     for batch in (first, first + second, second):
-        start = planner.journal_start_after(PREFIX, state, now)
+        start = planner.journal_start_after(ENV, state, now)
         listed = [k for k in batch if k > start]  # what ListObjectsV2(StartAfter=start) returns
         for key in batch:
-            parsed = planner.parse_journal_key(PREFIX, key)
+            parsed = parse_journal_key(ENV, key)
             if parsed and state.cursor_ms and parsed[0] >= state.cursor_ms - planner.SKEW_MS:
                 assert key in listed, f"{key} is within the skew window but listed after {start}"
-        read = planner.read_journal(PREFIX, listed, state)
+        read = planner.read_journal(ENV, listed, state)
         assert read.state.cursor_ms >= state.cursor_ms
-        new = {k for k in listed if k not in state.seen and planner.parse_journal_key(PREFIX, k)}
-        assert read.packages == {planner.parse_journal_key(PREFIX, k)[1] for k in new}  # type: ignore[index]
+        new = {k for k in listed if k not in state.seen and parse_journal_key(ENV, k)}
+        assert read.packages == {parse_journal_key(ENV, k)[1] for k in new}  # type: ignore[index]
         for k in new:
             reported[k] = reported.get(k, 0) + 1
-        assert set(read.ignored) == {k for k in listed if planner.parse_journal_key(PREFIX, k) is None}
+        assert set(read.ignored) == {k for k in listed if parse_journal_key(ENV, k) is None}
         state = read.state
     assert all(n == 1 for n in reported.values()), reported
 
@@ -62,7 +62,7 @@ def test_journal_reports_each_entry_once_and_never_skips_one(case: tuple[int, li
 @FUZZ
 @given(packages, st.integers(0, 10**16 - 1))
 def test_a_journal_key_names_exactly_its_package(package: str, ms: int) -> None:
-    assert planner.parse_journal_key(PREFIX, journal_key(ENV, package, ms)) == (ms, package)
+    assert parse_journal_key(ENV, journal_key(ENV, package, ms)) == (ms, package)
 
 
 etags = st.sampled_from(['"e1"', '"e2"', '"e3"'])

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+from airflow_dag_publisher.cli.common import signer_from_option
 from airflow_dag_publisher.errors import RefusedError, UsageError
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, Signature, parse_manifest
 from airflow_dag_publisher.signing import (
@@ -18,7 +19,6 @@ from airflow_dag_publisher.signing import (
     canonical_manifest,
     sign_manifest,
     signature_problem,
-    signer_from_option,
     statement,
 )
 from airflow_dag_publisher.sync.trust import load_trust, parse_trust

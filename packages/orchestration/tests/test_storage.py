@@ -1,11 +1,20 @@
-"""botocore errors never reach the user raw: each maps to our error, naming what was touched."""
+"""botocore errors never reach the user raw: each maps to our error, naming what was touched; every
+key is built and parsed back by storage.py."""
 
 from __future__ import annotations
 
 import botocore.exceptions
 import pytest
 from airflow_dag_publisher.errors import ConflictError, NotFoundError, StorageError
-from airflow_dag_publisher.storage import journal_key, make_client, translate
+from airflow_dag_publisher.storage import (
+    journal_key,
+    journal_start_key,
+    make_client,
+    manifest_key,
+    parse_journal_key,
+    parse_manifest_key,
+    translate,
+)
 
 
 def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
@@ -54,3 +63,33 @@ def test_path_style_addressing_only_for_an_endpoint_that_needs_it(environ: dict[
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     assert make_client().meta.config.s3["addressing_style"] == style
+
+
+@pytest.mark.parametrize(("key", "parsed"), [
+    ("dev/alpha/manifest.json", "alpha"),
+    ("dev/alpha_ext/manifest.json", "alpha_ext"),
+    ("dev/alpha/dags/manifest.json", None),
+    ("dev/Alpha/manifest.json", None),
+    ("prod/alpha/manifest.json", None),
+    ("dev/manifest.json", None),
+    ("dev/alpha/manifest.json.tmp", None),
+])
+def test_manifest_keys_parse_back_to_their_package(key: str, parsed: str | None) -> None:
+    assert parse_manifest_key("dev", key) == parsed
+    if parsed:
+        assert manifest_key("dev", parsed) == key
+
+
+@pytest.mark.parametrize(("key", "parsed"), [
+    ("_journal/dev/0001700000000000-alpha", (1_700_000_000_000, "alpha")),
+    ("_journal/dev/0001700000000000-a_b", (1_700_000_000_000, "a_b")),
+    ("_journal/dev/1700000000000-alpha", None),        # not 16 digits
+    ("_journal/dev/0001700000000000-Bad-Name", None),
+    ("_journal/prod/0001700000000000-alpha", None),
+    ("dev/alpha/manifest.json", None),
+])
+def test_journal_keys_parse_back_to_their_time_and_package(key: str, parsed: tuple[int, str] | None) -> None:
+    assert parse_journal_key("dev", key) == parsed
+    if parsed:
+        assert journal_key("dev", parsed[1], parsed[0]) == key
+        assert journal_start_key("dev", parsed[0]) < key  # a listing from that time includes it

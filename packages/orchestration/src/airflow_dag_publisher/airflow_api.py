@@ -1,5 +1,5 @@
 """A small client of Airflow 3's REST API v2: the only module that talks to Airflow. It decides
-nothing (live.py does); it turns HTTP failures into the project's errors.
+nothing (airflow_wait.py does); it turns HTTP failures into the project's errors.
 
 Authentication is the token flow of Airflow 3's auth managers: `POST /auth/token` with a username
 and password returns a JWT (`access_token`) sent as `Authorization: Bearer …`; or the caller gives
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from airflow_dag_publisher.errors import StorageError, UsageError
+from airflow_dag_publisher.errors import ErrorKind, StorageError, UsageError
 
 PAGE = 100          # Airflow's default [api] maximum_page_limit
 MAX_PAGES = 100     # at most 10,000 import errors read per poll
@@ -31,7 +31,7 @@ MAX_PAGES = 100     # at most 10,000 import errors read per poll
 class AirflowApiError(StorageError):
     """Airflow's API did not answer, or answered something this client cannot read (exit 3)."""
 
-    kind = "airflow_api"
+    kind = ErrorKind.AIRFLOW_API
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ class AirflowApi:
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise AirflowApiError(f"cannot reach Airflow's API at {self.url}{path}: {reason}",
-                                  kind="airflow_unreachable") from None
+                                  kind=ErrorKind.AIRFLOW_UNREACHABLE) from None
         try:
             return json.loads(raw or b"null")
         except ValueError:
@@ -144,7 +144,7 @@ class AirflowApi:
         if exc.status in (401, 403):
             return UsageError(f"Airflow's API refused {self.url}{path} ({exc.status}): check AIRFLOW_API_TOKEN or "
                               "AIRFLOW_API_USERNAME/AIRFLOW_API_PASSWORD and that user's permissions (it needs to "
-                              "read DAGs, DAG code and import errors)", kind="airflow_auth")
+                              "read DAGs, DAG code and import errors)", kind=ErrorKind.AIRFLOW_AUTH)
         return AirflowApiError(f"Airflow's API answered {exc.status} for {self.url}{path}: {exc.text[:300]}")
 
     def token(self) -> str:
@@ -160,7 +160,7 @@ class AirflowApi:
             if exc.status in (400, 401, 403):
                 raise UsageError(f"Airflow refused the login of {c.username!r} at {self.url}/auth/token "
                                  f"({exc.status}): check AIRFLOW_API_USERNAME and AIRFLOW_API_PASSWORD",
-                                 kind="airflow_auth") from None
+                                 kind=ErrorKind.AIRFLOW_AUTH) from None
             raise AirflowApiError(f"Airflow's API answered {exc.status} for {self.url}/auth/token: "
                                   f"{exc.text[:300]}") from None
         token = answer.get("access_token") if isinstance(answer, dict) else None

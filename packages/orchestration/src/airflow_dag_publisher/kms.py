@@ -13,7 +13,7 @@ import botocore.exceptions
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from airflow_dag_publisher.errors import DagPublisherError, StorageError, UsageError
+from airflow_dag_publisher.errors import DagPublisherError, ErrorKind, StorageError, UsageError
 from airflow_dag_publisher.manifest import Signature
 from airflow_dag_publisher.signing import ALGORITHMS, PublicKey, algorithm_for
 from airflow_dag_publisher.storage import AWS_ERRORS, transport_error
@@ -38,15 +38,16 @@ def translate(exc: Exception, key: str, action: str) -> DagPublisherError:
         message = str(exc.response.get("Error", {}).get("Message", ""))
         if code in _CREDENTIALS:
             return StorageError(f"AWS credentials rejected ({code}) trying to {action} with {where}",
-                                kind="credentials")
+                                kind=ErrorKind.CREDENTIALS)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code in _DENIED or (status == 403 and code not in _CREDENTIALS):
             return StorageError(f"access denied: this identity may not {action} with {where} (its CI role may use "
-                                "only its own package's signing key)", kind="access_denied")
+                                "only its own package's signing key)", kind=ErrorKind.ACCESS_DENIED)
         if code == "NotFoundException":
-            return StorageError(f"{where} does not exist (or is in another region or account)", kind="not_found")
+            return StorageError(f"{where} does not exist (or is in another region or account)",
+                                kind=ErrorKind.NOT_FOUND)
         if code in _UNUSABLE:
-            return StorageError(f"{where} cannot {action}: {code}: {message}", kind="signing_key")
+            return StorageError(f"{where} cannot {action}: {code}: {message}", kind=ErrorKind.SIGNING_KEY)
         return StorageError(f"KMS error {code} trying to {action} with {where}: {message}")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return StorageError(f"KMS client error trying to {action} with {where}: {exc}")

@@ -1,7 +1,7 @@
 """The release manifest: model, JSON (de)serialisation, content digest and schema checks.
 
 A manifest is the unit of truth: it pins every file of a release by path, sha256, size and the
-S3 VersionId of the bytes uploaded. See ARCHITECTURE.md, "Release manifest".
+S3 VersionId of the bytes uploaded. See docs/airflow/README.md, "The release manifest and its archive".
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from airflow_dag_publisher.errors import ManifestError
+from airflow_dag_publisher.errors import ErrorKind, ManifestError
 from airflow_dag_publisher.names import ENV_RE, PACKAGE_RE, path_conflicts, path_problem
 
 SCHEMA_VERSION = 1
@@ -154,15 +154,16 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
     """Parse and check a manifest. Raises ManifestError naming `source` and the field at fault."""
     if len(data) > MAX_MANIFEST_BYTES:
         raise ManifestError(f"{source}: manifest is {len(data)} bytes, over the {MAX_MANIFEST_BYTES} byte limit",
-                            kind="too_large")
+                            kind=ErrorKind.TOO_LARGE)
     try:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ManifestError(f"{source}: not valid UTF-8 JSON ({exc})", kind="invalid_json") from None
+        raise ManifestError(f"{source}: not valid UTF-8 JSON ({exc})", kind=ErrorKind.INVALID_JSON) from None
     except RecursionError:
-        raise ManifestError(f"{source}: not valid UTF-8 JSON (nested too deeply)", kind="invalid_json") from None
+        raise ManifestError(f"{source}: not valid UTF-8 JSON (nested too deeply)",
+                            kind=ErrorKind.INVALID_JSON) from None
     if not isinstance(raw, dict):
-        raise ManifestError(f"{source}: top level is not a JSON object", kind="invalid_json")
+        raise ManifestError(f"{source}: top level is not a JSON object", kind=ErrorKind.INVALID_JSON)
     problems: list[str] = []
     unsafe: list[str] = []  # path problems: the release could write outside its folder
 
@@ -182,7 +183,7 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
     schema = need("schema_version", int)
     if schema is not None and schema != SCHEMA_VERSION:
         raise ManifestError(f"{source}: unknown schema_version {schema!r} (this tool reads {SCHEMA_VERSION})",
-                            kind="schema")
+                            kind=ErrorKind.SCHEMA)
     m_env = need("env", str)
     m_pkg = need("package", str)
     release_id = need("release_id", str)
@@ -208,7 +209,8 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
     files: list[FileEntry] = []
     if files_raw is not None:
         if len(files_raw) > MAX_FILES:
-            raise ManifestError(f"{source}: {len(files_raw)} files, over the limit of {MAX_FILES}", kind="too_large")
+            raise ManifestError(f"{source}: {len(files_raw)} files, over the limit of {MAX_FILES}",
+                                kind=ErrorKind.TOO_LARGE)
         seen: set[str] = set()
         for i, item in enumerate(files_raw):
             entry = _parse_file_entry(item, i, problems, unsafe)
@@ -221,7 +223,7 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
     unsafe.extend(path_conflicts([f.path for f in files]))
     if problems or unsafe:
         raise ManifestError(f"{source}: " + "; ".join((unsafe + problems)[:10]),
-                            kind="unsafe_path" if unsafe else "invalid")
+                            kind=ErrorKind.UNSAFE_PATH if unsafe else ErrorKind.INVALID)
     assert m_env is not None and m_pkg is not None and release_id is not None and created_at is not None
     manifest = ReleaseManifest(
         env=m_env,
@@ -243,7 +245,7 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
     )
     expected = content_digest(manifest.files)
     if manifest.content_digest != expected:
-        raise ManifestError(f"{source}: content_digest does not match the files listed", kind="checksum")
+        raise ManifestError(f"{source}: content_digest does not match the files listed", kind=ErrorKind.CHECKSUM)
     if manifest.retired and manifest.files:
         raise ManifestError(f"{source}: a retired release lists files")
     return manifest
@@ -263,7 +265,8 @@ def _optional(raw: dict[str, Any], key: str, source: str, parse: Callable[[dict[
         return None
     parsed = parse(value) if isinstance(value, dict) else None
     if parsed is None:
-        raise ManifestError(f"{source}: {key} is malformed", kind="signature" if key == "signature" else "invalid")
+        raise ManifestError(f"{source}: {key} is malformed",
+                            kind=ErrorKind.SIGNATURE if key == "signature" else ErrorKind.INVALID)
     return parsed
 
 

@@ -6,19 +6,22 @@ import re
 from pathlib import PurePosixPath
 
 from airflow_dag_publisher.errors import UsageError
-from airflow_dag_publisher.policy.cluster_policy import dag_id_problem
+from airflow_dag_publisher.policy.cluster_policy import PACKAGE_RE, dag_id_problem
 
 ENV_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
-PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 MAX_PATH_DEPTH = 8
 MAX_NAME_BYTES = 255  # one path component: the file systems' NAME_MAX
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+__all__ = ["BUCKET_RE", "ENV_RE", "PACKAGE_RE", "check_bucket", "check_env", "check_package", "dag_id_belongs_to",
+           "dns_subdomain_problem", "path_conflicts", "path_problem"]
 
 
-def check_env(env: str | None, option: str = "--env") -> str:
+def check_env(env: str | None, option: str = "--env", env_var: str = "ENVIRONMENT") -> str:
     if not env:
-        raise UsageError(f"{option} is required (or set ENVIRONMENT)")
+        raise UsageError(f"{option} is required (or set {env_var})")
     if not ENV_RE.match(env):
         raise UsageError(f"{option} {env!r} is not a valid environment name (expected {ENV_RE.pattern})")
     return env
@@ -38,6 +41,13 @@ def check_bucket(bucket: str | None, option: str = "--bucket", env_var: str = "D
     if not BUCKET_RE.match(bucket) or ".." in bucket:
         raise UsageError(f"{option} {bucket!r} is not a valid S3 bucket name")
     return bucket
+
+
+def dns_subdomain_problem(value: str, what: str) -> str | None:
+    """A Kubernetes object name (a service account) or label prefix: a DNS subdomain of at most 253 characters."""
+    if len(value) > 253 or not _DNS_SUBDOMAIN_RE.match(value):
+        return f"{what} {value!r} is not a DNS subdomain (lower-case letters, digits, '-' and '.')"
+    return None
 
 
 def dag_id_belongs_to(dag_id: str, package: str, all_packages: set[str] | None = None) -> bool:

@@ -1,5 +1,5 @@
-"""The publish protocol (ARCHITECTURE.md), whole, in one place: read the source once, validate
-exactly those bytes, list the environment once, plan (plan.py), upload, commit conditionally,
+"""The publish protocol (docs/airflow/README.md), whole, in one place: read the source once, validate
+exactly those bytes, list the environment once, plan (publish_plan.py), upload, commit conditionally,
 journal, clean up, verify. Rollback and retire commit new releases the same way. With a signer,
 every commit is signed (in `_commit`, the one place a release is committed).
 
@@ -21,25 +21,25 @@ from typing import Any
 
 from airflow_dag_publisher.archive import CONTENT_TYPE as ARCHIVE_CONTENT_TYPE
 from airflow_dag_publisher.archive import archive_ref, build_archive
-from airflow_dag_publisher.catalog import (
-    CurrentRelease,
-    Environment,
-    find_release,
-    read_current,
-    read_environment,
-    read_history,
-    read_manifests,
+from airflow_dag_publisher.errors import (
+    ConflictError,
+    DagPublisherError,
+    ErrorKind,
+    ManifestError,
+    NotFoundError,
+    RefusedError,
+    StorageError,
 )
-from airflow_dag_publisher.errors import ConflictError, DagPublisherError, NotFoundError, RefusedError, StorageError
 from airflow_dag_publisher.manifest import (
     ArchiveRef,
     FileEntry,
     PromotedFrom,
     ReleaseManifest,
     new_release_id,
+    parse_manifest,
     utc_now_iso,
 )
-from airflow_dag_publisher.plan import (
+from airflow_dag_publisher.publish_plan import (
     PublishPlan,
     plan_publish,
     promotion_source,
@@ -49,6 +49,15 @@ from airflow_dag_publisher.plan import (
     republishes_current,
     reupload_stale,
     rollback_target,
+)
+from airflow_dag_publisher.release_reader import (
+    CurrentRelease,
+    Environment,
+    find_release,
+    read_current,
+    read_environment,
+    read_history,
+    read_manifests,
 )
 from airflow_dag_publisher.signing import Signer, already_signed_by, sign_manifest
 from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES, LocalFile, read_source
@@ -66,7 +75,7 @@ class Validation(enum.Enum):
 class ValidationFailed(RefusedError):
     """The release's files failed validation; nothing was published. Carries the report."""
 
-    kind = "validation"
+    kind = ErrorKind.VALIDATION
 
     def __init__(self, report: ValidationReport, source: str) -> None:
         lines = [f"{f.file}: {f.rule}: {f.message}" for f in report.errors()]
@@ -308,9 +317,14 @@ class Publisher:
         key = manifest_key(self.env, self.package)
         problems: list[str] = []
         obj = self.storage.get(key).obj
-        if obj is None or b'"release_id": "' + manifest.release_id.encode() + b'"' not in obj.body:
-            problems.append(f"{self.storage.url(key)} no longer holds release {manifest.release_id} "
-                            "(a newer publish may have followed)")
+        try:
+            held = parse_manifest(obj.body, source=self.storage.url(key)).release_id if obj is not None else None
+        except ManifestError as exc:
+            problems.append(f"{self.storage.url(key)} no longer holds a readable release: {exc}")
+        else:
+            if held != manifest.release_id:
+                problems.append(f"{self.storage.url(key)} no longer holds release {manifest.release_id} "
+                                "(a newer publish may have followed)")
 
         def check(f: FileEntry) -> str | None:
             try:
@@ -345,7 +359,7 @@ class Publisher:
         self._check_signer()
         releases, warnings = read_history(self.storage, self.env, self.package)
         if not releases:
-            raise RefusedError(f"{self.url}: no releases to roll back", kind="not_found")
+            raise RefusedError(f"{self.url}: no releases to roll back", kind=ErrorKind.NO_RELEASE)
         current = read_current(self.storage, self.env, self.package)
         head_id = current.release_id or releases[0].release_id
         target = rollback_target(releases, head_id, to, url=self.url, package=self.package)
@@ -396,7 +410,7 @@ class Publisher:
             obj = self.storage.get(where, version_id=f.version_id).obj
             if obj is None or len(obj.body) != f.size or hashlib.sha256(obj.body).hexdigest() != f.sha256:
                 raise RefusedError(f"{self.storage.url(where)} version {f.version_id} does not hold the bytes "
-                                   f"release {target.release_id} pins; not rolling back", kind="checksum")
+                                   f"release {target.release_id} pins; not rolling back", kind=ErrorKind.CHECKSUM)
             return f.path, obj.body
 
         with ThreadPoolExecutor(max_workers=min(UPLOAD_WORKERS, len(target.files))) as pool:
@@ -478,7 +492,7 @@ class Publisher:
         current = read_current(self.storage, self.env, self.package)
         if current.etag is None:
             raise RefusedError(f"{self.url}: package {self.package!r} was never published; nothing to retire",
-                               kind="not_found")
+                               kind=ErrorKind.NO_RELEASE)
         if current.manifest is not None and current.manifest.retired:
             return PublishResult(current.manifest.release_id, PublishPlan(), True, current.manifest,
                                  current.release_id)

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from airflow_dag_publisher.plan import Digested
+from airflow_dag_publisher.publish_plan import Digested
 
 MAX_DIFF_LINES = 20_000  # per file: a larger diff is summarised, not printed
 

@@ -1,6 +1,7 @@
 """Signed releases: the canonical statement a release's signature covers, the signers that make
-signatures (a KMS key, or a PEM private key for local use) and their verification against trusted
-public keys. ARCHITECTURE.md, "Wave 2 additions".
+signatures (the Signer protocol; a PEM private key for local use here, a KMS key in kms.py) and their
+verification against trusted public keys. Which signer `--signing-key` names is the CLI's
+(cli/common.py). docs/airflow/README.md, "Signed releases".
 
 The statement is small and fixed: the release's env, package, release_id, previous_release_id,
 content_digest and the sha256 of the canonical manifest without its `signature` (`canonical_manifest`:
@@ -16,7 +17,6 @@ import base64
 import binascii
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from airflow_dag_publisher.errors import RefusedError, UsageError
+from airflow_dag_publisher.errors import ErrorKind, RefusedError, UsageError
 from airflow_dag_publisher.manifest import ReleaseManifest, Signature
 
 STATEMENT_TYPE = "airflow-dag-publisher/release-statement/v1"
@@ -164,12 +164,12 @@ def sign_manifest(manifest: ReleaseManifest, signer: Signer) -> ReleaseManifest:
     message = statement(manifest)
     if len(message) > KMS_RAW_MESSAGE_LIMIT:
         raise RefusedError(f"the release statement is {len(message)} bytes, over the {KMS_RAW_MESSAGE_LIMIT} byte "
-                           "limit of a RAW signature", kind="signature")
+                           "limit of a RAW signature", kind=ErrorKind.SIGNATURE)
     signature = signer.sign(message)
     value = base64.b64decode(signature.value)
     if not verifies(signer.public_key(), signature.algorithm, message, value):
         raise RefusedError(f"{signer.description}: the signature it returned does not verify against its public key",
-                           kind="signature")
+                           kind=ErrorKind.SIGNATURE)
     return manifest.with_changes(signature=signature)
 
 
@@ -234,25 +234,3 @@ class PemSigner:
         else:
             raw = self._key.sign(message, padding.PKCS1v15(), hashes.SHA256())
         return Signature(self.key_id, self.algorithm, base64.b64encode(raw).decode("ascii"))
-
-
-_KMS_KEY = re.compile(r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_+=.@-]+"
-                      r"|alias/[A-Za-z0-9/_-]{1,250}|(mrk-)?[0-9a-f]{8}-?[0-9a-f-]{23,32})$")
-
-
-def signer_from_option(value: str | None, *, option: str = "--signing-key (DAG_SIGNING_KEY)") -> Signer | None:
-    """The signer a `--signing-key` value names: `file:PATH` (a PEM private key), or a KMS key id,
-    key ARN, alias ARN or `alias/NAME`. None for no value."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    if value.startswith("file:"):
-        if not value[5:]:
-            raise UsageError(f"{option}: file: needs a path, e.g. file:signing-key.pem")
-        return PemSigner(Path(value[5:]).expanduser())
-    if _KMS_KEY.match(value):
-        from airflow_dag_publisher.kms import KmsSigner  # boto3 only when KMS is used
-
-        return KmsSigner(value)
-    raise UsageError(f"{option} {value!r}: expected a KMS key id, key ARN, alias ARN or alias/NAME, or "
-                     "file:PATH of a PEM private key")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import http.client
+import logging
 import os
 import re
 import threading
@@ -29,23 +30,44 @@ import urllib3.exceptions
 from airflow_dag_publisher.errors import (
     ConflictError,
     DagPublisherError,
+    ErrorKind,
     NotFoundError,
     StorageError,
     UsageError,
 )
+from airflow_dag_publisher.names import PACKAGE_RE
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import CopySourceTypeDef
 
 JOURNAL_ROOT = "_journal"
+MANIFEST_NAME = "manifest.json"
+JOURNAL_MS_DIGITS = 16  # the publisher's UTC epoch milliseconds, zero-padded: keys sort by time
 DOWNLOAD_CHUNK = 1 << 16  # small enough that a stop request is seen within one chunk
 PRESIGNED_SECONDS = 300  # a direct GET's URL is used at once; this only bounds a copy of it in a log
 _ERROR_CODE = re.compile(rb"<Code>([A-Za-z]+)</Code>")
+log = logging.getLogger(__name__)
+_LOGGED: set[str] = set()
+_LOGGED_LOCK = threading.Lock()
 
+
+# -- the key layout: every key is built and parsed here, and nowhere else ------------------------
+#   <env>/<package>/manifest.json       the current release
+#   <env>/<package>/dags/<path>         each file's uploads (versions pinned by the manifests)
+#   <env>/<package>/dags.tar.gz         each release's archive (versions pinned by the manifests)
+#   _journal/<env>/<ms>-<package>       an empty "package changed" hint per commit
 
 def manifest_key(env: str, package: str) -> str:
-    return f"{env}/{package}/manifest.json"
+    return f"{env}/{package}/{MANIFEST_NAME}"
+
+
+def parse_manifest_key(env: str, key: str) -> str | None:
+    """`<env>/<package>/manifest.json` -> the package; None for any other key (or an invalid name)."""
+    package, sep, name = key.removeprefix(f"{env}/").partition("/")
+    if not key.startswith(f"{env}/") or not sep or name != MANIFEST_NAME or not PACKAGE_RE.match(package):
+        return None
+    return package
 
 
 def dag_key(env: str, package: str, path: str) -> str:
@@ -70,7 +92,23 @@ def journal_prefix(env: str) -> str:
 
 
 def journal_key(env: str, package: str, epoch_ms: int) -> str:
-    return f"{journal_prefix(env)}{epoch_ms:016d}-{package}"
+    return f"{journal_start_key(env, epoch_ms)}-{package}"
+
+
+def journal_start_key(env: str, epoch_ms: int) -> str:
+    """The StartAfter bound of a journal listing: the keys it returns are those of `epoch_ms` and later."""
+    return f"{journal_prefix(env)}{max(epoch_ms, 0):0{JOURNAL_MS_DIGITS}d}"
+
+
+def parse_journal_key(env: str, key: str) -> tuple[int, str] | None:
+    """`_journal/<env>/<16-digit ms>-<package>` -> (ms, package); None for any other key."""
+    prefix = journal_prefix(env)
+    if not key.startswith(prefix):
+        return None
+    stamp, sep, package = key[len(prefix):].partition("-")
+    if not sep or len(stamp) != JOURNAL_MS_DIGITS or not stamp.isdigit() or not PACKAGE_RE.match(package):
+        return None
+    return int(stamp), package
 
 
 @dataclass(frozen=True)
@@ -134,13 +172,13 @@ def transport_error(exc: Exception, service: str, doing: str) -> StorageError | 
     ends the sentence "... to <doing>", e.g. "read s3://bucket/key"."""
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return StorageError(f"no AWS credentials found to {doing}: set AWS_ACCESS_KEY_ID/"
-                            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role", kind="credentials")
+                            "AWS_SECRET_ACCESS_KEY, AWS_PROFILE or a role", kind=ErrorKind.CREDENTIALS)
     if isinstance(exc, botocore.exceptions.PartialCredentialsError):
-        return StorageError(f"incomplete AWS credentials to {doing}: {exc}", kind="credentials")
+        return StorageError(f"incomplete AWS credentials to {doing}: {exc}", kind=ErrorKind.CREDENTIALS)
     if isinstance(exc, (botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError)):
-        return StorageError(f"{service} timed out trying to {doing}", kind="timeout")
+        return StorageError(f"{service} timed out trying to {doing}", kind=ErrorKind.TIMEOUT)
     if isinstance(exc, (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionError)):
-        return StorageError(f"cannot reach the {service} endpoint to {doing}: {exc}", kind="network")
+        return StorageError(f"cannot reach the {service} endpoint to {doing}: {exc}", kind=ErrorKind.NETWORK)
     return None
 
 
@@ -154,11 +192,12 @@ def translate(exc: Exception, bucket: str, key: str | None = None, action: str =
         code, status = _code(exc), _status(exc)
         if code in _CREDENTIAL_CODES:
             return StorageError(f"AWS credentials rejected ({code}) trying to {action} {where}: check the access "
-                                "key, secret and clock, or the role the credentials come from", kind="credentials")
+                                "key, secret and clock, or the role the credentials come from",
+                                kind=ErrorKind.CREDENTIALS)
         if code == "NoSuchBucket":
-            return StorageError(f"bucket s3://{bucket} does not exist", kind="no_bucket")
+            return StorageError(f"bucket s3://{bucket} does not exist", kind=ErrorKind.NO_BUCKET)
         if code in ("AccessDenied", "Forbidden", "403") or status == 403:
-            return StorageError(f"access denied: cannot {action} {where}", kind="access_denied")
+            return StorageError(f"access denied: cannot {action} {where}", kind=ErrorKind.ACCESS_DENIED)
         if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
             return ConflictError(f"{where} changed while we were writing it ({code or status})")
         if code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound") or status == 404:
@@ -201,6 +240,37 @@ def _timestamp(value: str) -> datetime:
         return botocore.utils.parse_timestamp(value)
 
 
+def _log_once(what: str, message: str, *args: object) -> None:
+    """Log a fast path that is off, once per process (every client is made the same way)."""
+    with _LOGGED_LOCK:
+        if what in _LOGGED:
+            return
+        _LOGGED.add(what)
+    log.info(message, *args)
+
+
+def _fast_timestamps(session: botocore.session.Session) -> None:
+    """Give the session's response parsers the fast timestamp parser; botocore's own stays when the
+    private component it lives in is not where this version of botocore is known to keep it."""
+    try:
+        session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        _log_once("timestamps", "botocore's response_parser_factory is not usable here (%s: %s): S3 timestamps are "
+                  "parsed by botocore's own (slower) parser", type(exc).__name__, exc)
+
+
+def direct_session(client: Any) -> Any | None:
+    """The client's own HTTP session, through which `get` sends presigned GETs (botocore's private
+    `client._endpoint.http_session`: its pool, timeouts, proxies and TLS settings); None, logged once,
+    when this botocore does not keep it there, and every GET then goes through botocore itself."""
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    if session is None or not callable(getattr(session, "send", None)):
+        _log_once("direct", "botocore %s has no client._endpoint.http_session: the direct GET path is off, every S3 "
+                  "GET goes through botocore's request pipeline (about twice the CPU time)", botocore.__version__)
+        return None
+    return session
+
+
 def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout: float = 30,
                 attempts: int = 3) -> S3Client:
     """An S3 client; endpoint and credentials come from boto3's chain (AWS_ENDPOINT_URL etc.). Made
@@ -208,7 +278,7 @@ def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout:
     (importing boto3 imports s3transfer) about 0.2 s."""
     try:
         session = botocore.session.get_session()
-        session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=_timestamp)
+        _fast_timestamps(session)
         config = botocore.config.Config(
             max_pool_connections=max_pool,
             connect_timeout=connect_timeout,
@@ -226,11 +296,13 @@ def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout:
 
 
 class Storage:
-    """S3 operations on one bucket. Thread-safe (boto3 clients are). Counts the requests it sends."""
+    """S3 operations on one bucket. Thread-safe (boto3 clients are). Counts the requests it sends.
+    Whether unversioned and pinned GETs take the direct path is decided once, here (`direct`)."""
 
     def __init__(self, bucket: str, client: S3Client | None = None) -> None:
         self.bucket = bucket
         self.client = client or make_client()
+        self._http = direct_session(self.client)
         self._lock = threading.Lock()
         self._requests = 0
         self.client.meta.events.register("before-send.s3.*", self._count)
@@ -242,6 +314,11 @@ class Storage:
     @property
     def requests(self) -> int:
         return self._requests
+
+    @property
+    def direct(self) -> bool:
+        """GETs go out as presigned URLs through the client's own HTTP session (see `_direct_get`)."""
+        return self._http is not None
 
     def url(self, key: str = "") -> str:
         return f"s3://{self.bucket}/{key}"
@@ -293,9 +370,11 @@ class Storage:
         handling: a URL botocore presigns (its endpoint, addressing and credential rules) sent through
         the client's own HTTP session (its pool, timeouts, proxies and TLS settings). A cold sync is
         two GETs per package and botocore's request pipeline was the largest part of its CPU time.
-        Returns the object, `unchanged` (304) or `missing` (NoSuchKey, unpinned); None for every other
-        answer or failure, which the caller then sends through botocore: its retries, its errors."""
-        session = getattr(getattr(self.client, "_endpoint", None), "http_session", None)
+        Returns the object, `unchanged` (304) or `missing` (NoSuchKey, unpinned); raises our error for
+        an answer no retry can change (403: rejected credentials, access denied; a missing bucket or
+        pinned version), with the kind botocore's would have; None for every other answer or failure
+        (a 5xx, a cut connection), which the caller then sends through botocore: its retries, its errors."""
+        session = self._http
         if session is None:
             return None
         params = {"Bucket": self.bucket, "Key": key} | ({"VersionId": version_id} if version_id else {})
@@ -320,10 +399,16 @@ class Storage:
                 resp.raw.close()
         if resp.status_code == 304:
             return Fetched(None, unchanged=True)
-        if resp.status_code == 404 and _error_code(detail) in (b"NoSuchKey", b"NoSuchVersion"):
+        code = _error_code(detail).decode("ascii")
+        if resp.status_code == 404 and code in ("NoSuchKey", "NoSuchVersion"):
             if version_id:
                 raise NotFoundError(f"s3://{self.bucket}/{key}?versionId={version_id} not found")
             return Fetched(None)
+        if resp.status_code == 403 or (resp.status_code == 404 and code == "NoSuchBucket"):
+            error = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": resp.status_code}}
+            where = f"{key}?versionId={version_id}" if version_id else key
+            raise translate(botocore.exceptions.ClientError(error, "GetObject"),  # type: ignore[arg-type]
+                            self.bucket, where, "read")
         return None
 
     def download(self, key: str, version_id: str, dest: str, *, max_bytes: int,
@@ -374,10 +459,9 @@ class Storage:
                 Bucket=self.bucket, Prefix=prefix, Delimiter=LISTING_DELIMITER
             ):
                 for obj in page.get("Contents", []):
-                    key = obj["Key"]
-                    parts = key[len(prefix):].split("/")
-                    if len(parts) == 2 and parts[1] == "manifest.json":
-                        found.append(ManifestListing(package=parts[0], key=key, etag=obj.get("ETag", "")))
+                    package = parse_manifest_key(env, obj["Key"])
+                    if package is not None:
+                        found.append(ManifestListing(package=package, key=obj["Key"], etag=obj.get("ETag", "")))
         except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, prefix, "list") from None
         return found

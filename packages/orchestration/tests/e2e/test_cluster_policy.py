@@ -36,7 +36,6 @@ packages:
   - name: alpha
   - name: beta
     service_account: beta-jobs
-    team: analytics        # a key the cluster policy does not read
 """
 
 

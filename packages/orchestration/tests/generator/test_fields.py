@@ -6,6 +6,7 @@ from decimal import Decimal
 
 import pytest
 from airflow_dag_publisher.generator import fields
+from airflow_dag_publisher.policy.cluster_policy import image_problem
 
 
 @pytest.mark.parametrize(("text", "value"), [("250m", Decimal("0.25")), ("1", Decimal(1)), ("1.5", Decimal("1.5")),
@@ -51,13 +52,15 @@ def test_label_values_follow_kubernetes_rules(value: str, ok: bool) -> None:
     ("registry.example.com/team/app:1.2.3", None),
     ("localhost:5000/app:dev-1", None),
     ("app@sha256:" + "0" * 64, None),
-    ("registry.example.com/team/app", "has no tag"),
+    ("registry.example.com/team/app", "is untagged"),
     ("registry.example.com/team/app:latest", "uses the tag 'latest'"),
     ("Registry/App:1", "is not a container image reference"),
     ("app:1 2", "is not a container image reference"),
+    ("app@sha256:abc", "malformed digest"),
+    ("app:", "empty tag"),
 ])
 def test_images_must_be_pinned_references(image: str, message: str | None) -> None:
-    problem = fields.image_problem(image)
+    problem = image_problem(image)  # the cluster policy's rule: generator, validator and Airflow agree
     assert problem is None if message is None else (problem is not None and message in problem)
 
 

@@ -137,7 +137,7 @@ def test_bad_flags_get_one_message_per_flag_and_exit_2(tmp_path: Path, capsys: p
     (["generate", "--package", "acme", "--name", "x", "--image", IMAGE, "--toleration", "a:Never"], "effect 'Never'"),
     (["generate", "--package", "acme", "--name", "x", "--image", IMAGE, "--retries", "two"], "not a whole number"),
     (["generate", "--spec", "jobs.yaml", "--name", "x"], "--spec cannot be combined with --name"),
-    (["generate", "--spec", "/nonexistent/jobs.yaml"], "cannot read spec /nonexistent/jobs.yaml"),
+    (["generate", "--spec", "/nonexistent/jobs.yaml"], "spec /nonexistent/jobs.yaml: cannot read it"),
 ])
 def test_bad_usage_exits_2_with_a_message_naming_the_option(argv: list[str], message: str,
                                                             capsys: pytest.CaptureFixture[str]) -> None:

@@ -112,7 +112,7 @@ def test_promote_a_named_release_changes_only_what_differs_and_refuses_a_tombsto
     error = refused.json()["error"]
     assert error["kind"] == "retired" and "retirement tombstone" in error["message"], error
     missing = promote(capsys, bucket, "alpha", "--release", "20990101T000000Z-000000000000")
-    assert missing.code == 1 and missing.json()["error"]["kind"] == "not_found"
+    assert missing.code == 1 and missing.json()["error"]["kind"] == "no_release"
     assert "no release '20990101T000000Z-000000000000'" in missing.json()["error"]["message"]
     same_env = promote(capsys, bucket, "alpha", frm="prod")
     assert same_env.code == 2 and "--from-env and --env are both 'prod'" in same_env.json()["error"]["message"]
@@ -215,8 +215,8 @@ def test_promote_copies_the_source_releases_archive_by_its_pinned_version(
     import io
     import tarfile
 
-    from airflow_dag_publisher.catalog import read_current
     from airflow_dag_publisher.manifest import ArchiveRef
+    from airflow_dag_publisher.release_reader import read_current
 
     src = alpha_source(tmp_path)
     publish(capsys, bucket, "staging", "alpha", src)

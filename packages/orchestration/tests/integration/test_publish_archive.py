@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 from airflow_dag_publisher.archive import build_archive
-from airflow_dag_publisher.catalog import Environment
 from airflow_dag_publisher.manifest import ReleaseManifest
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
+from airflow_dag_publisher.release_reader import Environment
 from airflow_dag_publisher.sources import LocalFile
 from airflow_dag_publisher.storage import LISTING_DELIMITER, Storage, archive_key
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent

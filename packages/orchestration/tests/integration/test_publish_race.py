@@ -56,7 +56,7 @@ def test_racing_publishes_keep_one_chain_and_a_verifiable_manifest(tmp_path: Pat
         version = files["helper.py"].decode().split("=")[1].strip()
         assert f"1.0.{version}\"" in files["alpha_daily.py"].decode()
 
-    from airflow_dag_publisher.catalog import read_history
+    from airflow_dag_publisher.release_reader import read_history
     from airflow_dag_publisher.storage import Storage
 
     history, _ = read_history(Storage(bucket), "dev", "alpha")

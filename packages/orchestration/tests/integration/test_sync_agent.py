@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from airflow_dag_publisher.errors import StorageError
 from airflow_dag_publisher.manifest import FileEntry
 from airflow_dag_publisher.storage import Storage, make_client, manifest_key
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
@@ -256,7 +257,9 @@ def test_s3_stopped_then_restarted_agent_recovers(seaweedfs: SeaweedFS, storage:
     seaweedfs.stop()
     try:
         result = agent.run_cycle()
-        assert (result.outcome == "error" and "reach" in result.error) or "timed out" in result.error
+        assert result.outcome == "error" and isinstance(result.error, StorageError)
+        assert "reach" in str(result.error) or "timed out" in str(result.error)
+        assert result.error.kind in ("network", "timeout", "aborted")
         assert folder_view(dags) == {"alpha": {"a.py": b"1"}}
     finally:
         seaweedfs.restart()

@@ -58,8 +58,39 @@ def test_once_syncs_from_environment_variables_and_exits_zero(publisher: DirectP
 def test_once_exits_three_when_s3_is_unreachable(tmp_path: Path, env: str) -> None:
     done = run_once({"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}, "--bucket", "dags", "--env", env,
                     "--dags-dir", str(tmp_path / "dags"), "--s3-timeout", "1")
-    assert done.returncode == 3 and "sync did not complete" in done.stderr
+    assert done.returncode == 3 and "airflow-dag-sync: error: " in done.stderr and "s3://dags/_journal/" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# A bug planted in the agent's process (sitecustomize runs before the console script's own code).
+PLANTED_BUG = """
+from airflow_dag_publisher.sync import planner
+
+def read_journal(*args, **kwargs):
+    raise RuntimeError("planted bug in the planner")
+
+planner.read_journal = read_journal
+"""
+
+
+def test_once_exits_four_on_a_bug_naming_the_crash_log(publisher: DirectPublisher, shared_bucket: str, env: str,
+                                                       tmp_path: Path) -> None:
+    publisher.publish("alpha", {"a.py": b"a = 1\n"})
+    hook, crash_dir = tmp_path / "hook", tmp_path / "tmp"
+    hook.mkdir()
+    crash_dir.mkdir()
+    (hook / "sitecustomize.py").write_text(PLANTED_BUG)
+    done = run_once({"PYTHONPATH": os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])),
+                     "TMPDIR": str(crash_dir)}, "--bucket", shared_bucket, "--env", env,
+                    "--dags-dir", str(tmp_path / "dags"))
+    assert done.returncode == 4, done.stderr  # a bug: never worth retrying (3 would make an init container retry)
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "internal error: RuntimeError: planted bug in the planner" in last and "this is a bug" in last
+    crash = Path(last.rsplit("the traceback is in ", 1)[1].rstrip(")"))
+    assert crash.parent == crash_dir
+    assert "raise RuntimeError(\"planted bug in the planner\")" in crash.read_text()
+    assert not (tmp_path / "dags" / "alpha").exists()
 
 
 @pytest.mark.parametrize(("args", "environ", "message"), [

@@ -17,6 +17,7 @@ from airflow_dag_publisher.policy.cluster_policy import Cluster
 from airflow_dag_publisher.policy.local_settings import BEGIN, END, main, render, with_local_settings
 from airflow_dag_publisher.policy.package_list import (
     PACKAGES_FILE_ENV,
+    PackageListError,
     cluster_from,
     default_cluster,
     find_packages_file,
@@ -95,32 +96,44 @@ def test_a_values_file_without_the_block_gets_it_appended_and_a_broken_block_is_
         with_local_settings(f"{BEGIN}\nx: 1\n", settings)
 
 
-def test_the_package_list_gives_each_package_its_account_and_ignores_other_keys() -> None:
+def test_the_package_list_gives_each_package_its_account() -> None:
     cluster = cluster_from({"allowed_registries": ["registry.example.com", "r.example.com:5000/team"],
-                            "packages": [{"name": "alpha"}, {"name": "beta_etl", "owner": "x"},
-                                         {"name": "gamma", "service_account": "gamma-jobs", "tier": 1}],
-                            "clusters": {"prod": {}}}, "p.yaml")
-    assert dict(cluster.service_accounts) == {"alpha": "alpha", "beta_etl": "beta-etl", "gamma": "gamma-jobs"}
+                            "packages": [{"name": "alpha"}, {"name": "beta_etl"},
+                                         {"name": "gamma", "service_account": "gamma-jobs"},
+                                         {"name": "delta", "service_account": "delta.jobs"}]}, "p.yaml")
+    assert dict(cluster.service_accounts) == {"alpha": "alpha", "beta_etl": "beta-etl", "gamma": "gamma-jobs",
+                                              "delta": "delta.jobs"}
     assert cluster.allowed_registries == ("registry.example.com", "r.example.com:5000/team")
     assert load_cluster(PACKAGES).service_account_of("pipeline_processing") == "pipeline-processing"
 
 
 @pytest.mark.parametrize("doc, words", [
     ([], "expected a mapping"),
-    ({"packages": []}, "`allowed_registries` must be a non-empty list"),
-    ({"allowed_registries": ["https://r.example.com"], "packages": []}, "allowed_registries[0]"),
-    ({"allowed_registries": ["r.example.com"]}, "`packages` must be a list"),
-    ({"allowed_registries": ["r.example.com"], "packages": [{"name": "Alpha"}]}, "packages[0].name 'Alpha'"),
+    ({"packages": []}, "`allowed_registries`: expected a non-empty list"),
+    ({"allowed_registries": ["https://r.example.com"], "packages": []}, "`allowed_registries[0]`"),
+    ({"allowed_registries": ["Registry.Example.com"], "packages": []}, "lower-case"),
+    ({"allowed_registries": ["r.example.com"]}, "`packages`: expected a list"),
+    ({"allowed_registries": ["r.example.com"], "packages": [{"name": "Alpha"}]}, "`packages[0]`.name: 'Alpha'"),
     ({"allowed_registries": ["r.example.com"], "packages": [{"name": "a", "service_account": "A_B"}]},
-     "packages[0].service_account 'A_B'"),
+     "`packages[0]`.service_account: name 'A_B'"),
     ({"allowed_registries": ["r.example.com"], "packages": [{"name": "a"}, {"name": "a"}]}, "listed twice"),
     ({"allowed_registries": ["r.example.com"], "packages": [{"name": "a_b"}, {"name": "c", "service_account": "a-b"}]},
-     "service account 'a-b' is already 'a_b''s"),
+     "service account 'a-b' is already package 'a_b''s"),
+    ({"allowed_registries": ["r.example.com"], "packages": [{"name": "a", "service_acount": "x"}]},
+     "`packages[0]`: unknown key `service_acount`"),
+    ({"allowed_registries": ["r.example.com"], "packages": [], "clusters": {}}, "unknown key `clusters`"),
 ])
 def test_a_bad_package_list_is_refused_naming_the_key(doc: object, words: str) -> None:
     with pytest.raises(UsageError) as info:
         cluster_from(doc, "p.yaml")
     assert str(info.value).startswith("p.yaml: ") and words in str(info.value)
+
+
+def test_a_bad_package_list_reports_every_problem_at_once() -> None:
+    with pytest.raises(PackageListError) as info:
+        cluster_from({"allowed_registries": ["Bad Host"], "packages": [{"name": "Alpha"}, {"name": "b", "x": 1}],
+                      "extra": 1}, "p.yaml")
+    assert len(info.value.problems) == 4, info.value.problems
 
 
 def test_the_validator_finds_the_package_list(tmp_path: Path) -> None:

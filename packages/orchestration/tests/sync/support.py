@@ -27,6 +27,7 @@ from airflow_dag_publisher.storage import (
     journal_key,
     journal_prefix,
     manifest_key,
+    parse_manifest_key,
 )
 
 ENV = "dev"
@@ -143,9 +144,9 @@ class MemoryRemote:
         self._tick()
         found = []
         for key, versions in sorted(self.objects.items()):
-            parts = key.split("/")
-            if len(parts) == 3 and parts[0] == env and parts[2] == "manifest.json":
-                found.append(ManifestListing(package=parts[1], key=key, etag=f'"{versions[-1][0]}"'))
+            package = parse_manifest_key(env, key)
+            if package is not None:
+                found.append(ManifestListing(package=package, key=key, etag=f'"{versions[-1][0]}"'))
         return found
 
     def url(self, key: str = "") -> str:

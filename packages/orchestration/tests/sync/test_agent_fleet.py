@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
+from airflow_dag_publisher.errors import kind_of
 from airflow_dag_publisher.storage import Download, Fetched, archive_key
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.releases import Layout
@@ -165,7 +166,8 @@ def test_a_failed_download_fails_the_cycle_and_keeps_the_releases_already_built(
         result = agent.run_cycle(reconcile=True)
     finally:
         agent.close()
-    assert result.outcome == "error" and "S3 went away" in result.error
+    assert result.outcome == "error" and "S3 went away" in str(result.error)
+    assert result.error is not None and kind_of(result.error) == "storage"
     assert result.refused.keys() <= {"b_two"}  # its archive is missing: refused, not retried until it changes
     assert set(folder_view(tmp_path / "dags")) <= {"a_one"}
     assert not any(t.name.startswith("dagsync-") for t in threading.enumerate())

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
+from airflow_dag_publisher.errors import ErrorKind, ManifestError, RefusedError, StorageError, VerificationError
 from airflow_dag_publisher.manifest import ArchiveRef, FileEntry, ReleaseManifest
 from airflow_dag_publisher.signing import PemSigner, TrustedKey, sign_manifest
 from airflow_dag_publisher.storage import journal_key, journal_prefix
@@ -24,30 +26,30 @@ def entry(path: str, data: bytes) -> FileEntry:
 
 def test_journal_lists_from_sixty_seconds_before_the_cursor() -> None:
     state = JournalState(cursor_ms=1_000_000)
-    assert planner.journal_start_after(PREFIX, state, now_ms=5_000_000) == f"{PREFIX}{940_000:016d}"
+    assert planner.journal_start_after(ENV, state, now_ms=5_000_000) == f"{PREFIX}{940_000:016d}"
 
 
 def test_cold_journal_starts_five_minutes_back() -> None:
-    assert planner.journal_start_after(PREFIX, JournalState(), now_ms=600_000) == f"{PREFIX}{300_000:016d}"
+    assert planner.journal_start_after(ENV, JournalState(), now_ms=600_000) == f"{PREFIX}{300_000:016d}"
 
 
 def test_journal_reports_each_key_once_and_advances_the_cursor() -> None:
     keys = [journal_key(ENV, "alpha", 1_000), journal_key(ENV, "beta", 2_000)]
-    first = planner.read_journal(PREFIX, keys, JournalState())
+    first = planner.read_journal(ENV, keys, JournalState())
     assert first.packages == {"alpha", "beta"} and first.state.cursor_ms == 2_000
-    again = planner.read_journal(PREFIX, keys, first.state)
+    again = planner.read_journal(ENV, keys, first.state)
     assert again.packages == frozenset() and again.state == first.state
 
 
 def test_journal_forgets_keys_older_than_the_skew_window() -> None:
     old, new = journal_key(ENV, "alpha", 1_000), journal_key(ENV, "beta", 100_000)
-    read = planner.read_journal(PREFIX, [old, new], JournalState())
+    read = planner.read_journal(ENV, [old, new], JournalState())
     assert read.state.seen == {new}
 
 
 def test_journal_ignores_keys_that_name_no_package() -> None:
     keys = [f"{PREFIX}123-alpha", f"{PREFIX}{1:016d}-Bad-Name", f"{PREFIX}{1:016d}", "elsewhere/x"]
-    read = planner.read_journal(PREFIX, keys, JournalState())
+    read = planner.read_journal(ENV, keys, JournalState())
     assert read.packages == frozenset() and len(read.ignored) == 4
 
 
@@ -243,3 +245,26 @@ def test_a_rotated_key_applies_while_the_old_one_is_still_trusted(signer_keys: t
     assert decide_with(both, by_old).action is Action.APPLY
     assert decide_with(both, by_new, by_old).action is Action.APPLY
     assert decide_with(trust_of(new, require=True), by_old).kind == "signature"
+
+
+@pytest.mark.parametrize(("exc", "kind", "fate"), [
+    (ManifestError("x", kind=ErrorKind.UNSAFE_PATH), ErrorKind.UNSAFE_PATH, planner.Fate.REFUSE),
+    (VerificationError("x", kind=ErrorKind.MISSING_VERSION), ErrorKind.MISSING_VERSION, planner.Fate.REFUSE),
+    (RefusedError("x", kind=ErrorKind.NOT_OWNED), ErrorKind.NOT_OWNED, planner.Fate.REFUSE),
+    (KeyError("a bug"), ErrorKind.INTERNAL, planner.Fate.REFUSE),
+    (OSError(errno.ENAMETOOLONG, "File name too long"), ErrorKind.UNSAFE_PATH, planner.Fate.REFUSE),
+    (PermissionError(errno.EACCES, "Permission denied"), ErrorKind.LOCAL_STORAGE, planner.Fate.RETRY),
+    (OSError(errno.ENOSPC, "No space left on device"), ErrorKind.LOCAL_STORAGE, planner.Fate.RETRY),
+    (OSError(errno.EIO, "Input/output error"), ErrorKind.LOCAL_STORAGE, planner.Fate.RETRY),
+    (OSError(errno.EROFS, "Read-only file system"), ErrorKind.LOCAL_STORAGE, planner.Fate.RETRY),
+    (StorageError("x", kind=ErrorKind.NETWORK), ErrorKind.NETWORK, planner.Fate.FAIL),
+    (StorageError("x", kind=ErrorKind.ABORTED), ErrorKind.ABORTED, planner.Fate.FAIL),
+])
+def test_a_failure_refuses_retries_or_fails_the_cycle_by_its_kind(exc: Exception, kind: ErrorKind,
+                                                                  fate: planner.Fate) -> None:
+    assert planner.failure_kind(exc) is kind and planner.fate(kind) is fate
+
+
+def test_every_refused_or_retried_kind_is_a_metric_reason() -> None:
+    judged = {k for k in ErrorKind if planner.fate(k) is not planner.Fate.FAIL}
+    assert judged == planner.REFUSAL_REASONS

@@ -6,15 +6,17 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import re
 import socket
 import subprocess
 from pathlib import Path
 
 from airflow_dag_publisher import __version__
-from airflow_dag_publisher.cli.toolkit import Options
+from airflow_dag_publisher.cli.toolkit import Options, number
+from airflow_dag_publisher.errors import UsageError
 from airflow_dag_publisher.names import check_bucket, check_env, check_package
 from airflow_dag_publisher.publisher import ReleaseMeta
-from airflow_dag_publisher.signing import Signer, signer_from_option
+from airflow_dag_publisher.signing import PemSigner, Signer
 from airflow_dag_publisher.storage import Storage
 
 
@@ -44,14 +46,38 @@ def add_packages_file(o: Options) -> None:
           "infra/airflow/packages.yaml above --source)")
 
 
+def add_guardrails(o: Options, what: str) -> None:
+    """--allow-empty and --max-delete, the guardrails of a command that commits new files (`what`)."""
+    o.parser.add_argument("--allow-empty", action="store_true", help="allow a release with no files")
+    o.parser.add_argument("--max-delete", type=number(int, minimum=0, exclusive=False), default=None, metavar="N",
+                          help=f"refuse {what} that deletes more than N files of the current release")
+
+
 def add_signing_key(o: Options) -> None:
     o.add("--signing-key", env="DAG_SIGNING_KEY", metavar="KEY",
           help="sign the release: a KMS key id, key ARN or alias/NAME, or file:PATH of a PEM private key")
 
 
-def signer(args: argparse.Namespace) -> Signer | None:
-    """The signer `--signing-key` names (None without one); a bad value is a usage error."""
-    return signer_from_option(args.signing_key, option="--signing-key (DAG_SIGNING_KEY)")
+_KMS_KEY = re.compile(r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key|alias)/[A-Za-z0-9/_+=.@-]+"
+                      r"|alias/[A-Za-z0-9/_-]{1,250}|(mrk-)?[0-9a-f]{8}-?[0-9a-f-]{23,32})$")
+
+
+def signer_from_option(value: str | None, *, option: str = "--signing-key (DAG_SIGNING_KEY)") -> Signer | None:
+    """The signer a `--signing-key` value names: `file:PATH` (a PEM private key), or a KMS key id,
+    key ARN, alias ARN or `alias/NAME`. None for no value; a bad value is a usage error."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    if value.startswith("file:"):
+        if not value[5:]:
+            raise UsageError(f"{option}: file: needs a path, e.g. file:signing-key.pem")
+        return PemSigner(Path(value[5:]).expanduser())
+    if _KMS_KEY.match(value):
+        from airflow_dag_publisher.kms import KmsSigner  # boto3 only when KMS is used
+
+        return KmsSigner(value)
+    raise UsageError(f"{option} {value!r}: expected a KMS key id, key ARN, alias ARN or alias/NAME, or "
+                     "file:PATH of a PEM private key")
 
 
 def add_json(o: Options) -> None:

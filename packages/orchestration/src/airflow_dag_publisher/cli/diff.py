@@ -8,12 +8,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_dag_publisher.catalog import read_file
 from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.cli.show import release_or_current
 from airflow_dag_publisher.errors import UsageError
 from airflow_dag_publisher.output import emit_json, info
 from airflow_dag_publisher.release_diff import ReleaseDiff, diff_releases, render
+from airflow_dag_publisher.release_reader import read_file
 from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES, read_source
 
 

@@ -29,6 +29,8 @@ _RESOURCE_FLAGS = (("--cpu-request", "requests", "cpu"), ("--memory-request", "r
                    ("--cpu-limit", "limits", "cpu"), ("--memory-limit", "limits", "memory"))
 _PAIR_FLAGS = (("--env-var", "env"), ("--node-selector", "node_selector"), ("--label", "labels"))
 _LIST_FLAGS = (("--tag", "tag"), ("--toleration", "toleration"))
+_JOB_DESTS = tuple(dest for _flag, dest in (*_SCALAR_FLAGS, *_PAIR_FLAGS, *_LIST_FLAGS)) + tuple(
+    flag.lstrip("-").replace("-", "_") for flag, _kind, _resource in _RESOURCE_FLAGS)
 _FLAG_OF_FIELD = {dest: flag for flag, dest in (*_SCALAR_FLAGS, *_PAIR_FLAGS)} | {
     "image": "--image", "tags": "--tag", "tolerations": "--toleration"}
 
@@ -73,10 +75,11 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    flags = job_flags(args)
     if args.spec:
-        specs, origins, output_dir, package = _from_spec(args)
+        specs, origins, output_dir, package = _from_spec(args, flags)
     else:
-        specs, origins, output_dir, package = _from_flags(args)
+        specs, origins, output_dir, package = _from_flags(args, flags)
     files = generator.render_all(specs, origins)
     existing = generator.read_existing(output_dir, [f.name for f in files])
     plan = generator.plan_writes(files, existing, str(output_dir), force=args.force)
@@ -101,9 +104,15 @@ def _check(plan: generator.WritePlan, output_dir: Path) -> int:
     return 0
 
 
-def _from_spec(args: argparse.Namespace) -> tuple[list[JobSpec], dict[str, Origin], Path, str]:
-    given = [flag for flag, dest in (*_SCALAR_FLAGS, *_PAIR_FLAGS, *_LIST_FLAGS) if getattr(args, dest) is not None]
-    given += [flag for flag, kind, resource in _RESOURCE_FLAGS if getattr(args, _resource_dest(flag)) is not None]
+def job_flags(args: argparse.Namespace) -> dict[str, Any]:
+    """The one-job flags given on the command line: dest -> value (a flag not given is absent)."""
+    parsed = vars(args)
+    return {dest: parsed[dest] for dest in _JOB_DESTS if parsed[dest] is not None}
+
+
+def _from_spec(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[list[JobSpec], dict[str, Origin], Path, str]:
+    given = [flag for flag, dest in (*_SCALAR_FLAGS, *_PAIR_FLAGS, *_LIST_FLAGS) if dest in flags]
+    given += [flag for flag, _kind, _resource in _RESOURCE_FLAGS if _resource_dest(flag) in flags]
     if given:
         raise UsageError(f"--spec cannot be combined with {', '.join(given)}: put job settings in the spec")
     spec_path = Path(args.spec)
@@ -128,17 +137,17 @@ def _explicit_image(args: argparse.Namespace) -> str | None:
     return str(args.image) if args.image else None
 
 
-def _from_flags(args: argparse.Namespace) -> tuple[list[JobSpec], dict[str, Origin], Path, str]:
+def _from_flags(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[list[JobSpec], dict[str, Origin], Path, str]:
     package = check_package(args.package)
     if not args.name:
         raise UsageError("--name is required (or use --spec jobs.yaml)")
     if not args.image:
         raise UsageError("--image is required (or set IMAGE_TAG)")
-    raw = _raw_job(args)
+    raw = _raw_job(args.image, flags)
     spec, problems = check_job(raw, package=package)
     if problems or spec is None:
         raise SpecError("generate", [f"{_flag_name(p.path)}: {p.message}" for p in problems])
-    command = (TOOL, "generate", "--package", package, *_canonical_flags(args))
+    command = (TOOL, "generate", "--package", package, *_canonical_flags(args.name, args.image, flags))
     origin = Origin(description="command-line flags", how_to_change="run again with other flags", command=command)
     output_dir = Path(args.output_dir or "airflow_dags")
     return [spec], {spec.name: origin}, output_dir, package
@@ -148,39 +157,38 @@ def _resource_dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
 
 
-def _raw_job(args: argparse.Namespace) -> dict[str, Any]:
-    raw: dict[str, Any] = {"image": args.image}
+def _raw_job(image: str, flags: dict[str, Any]) -> dict[str, Any]:
+    raw: dict[str, Any] = {"image": image}
     for _flag, dest in _SCALAR_FLAGS:
-        if getattr(args, dest) is not None:
-            raw[dest] = getattr(args, dest)
+        if dest in flags:
+            raw[dest] = flags[dest]
     for flag, dest in _PAIR_FLAGS:
-        if getattr(args, dest) is not None:
-            raw[dest] = dict(_key_value(flag, item) for item in getattr(args, dest))
-    if args.tag is not None:
-        raw["tags"] = list(args.tag)
-    if args.toleration is not None:
-        raw["tolerations"] = [_toleration(item) for item in args.toleration]
+        if dest in flags:
+            raw[dest] = dict(_key_value(flag, item) for item in flags[dest])
+    if "tag" in flags:
+        raw["tags"] = list(flags["tag"])
+    if "toleration" in flags:
+        raw["tolerations"] = [_toleration(item) for item in flags["toleration"]]
     resources: dict[str, dict[str, str]] = {}
     for flag, kind, resource in _RESOURCE_FLAGS:
-        value = getattr(args, _resource_dest(flag))
-        if value is not None:
-            resources.setdefault(kind, {})[resource] = value
+        if _resource_dest(flag) in flags:
+            resources.setdefault(kind, {})[resource] = flags[_resource_dest(flag)]
     if resources:
         raw["resources"] = resources
     return raw
 
 
-def _canonical_flags(args: argparse.Namespace) -> list[str]:
+def _canonical_flags(name: str, image: str, flags: dict[str, Any]) -> list[str]:
     """The job flags as given, in a fixed order: the command that regenerates the file."""
-    out = ["--name", args.name, "--image", args.image]
+    out = ["--name", name, "--image", image]
     for flag, dest in _SCALAR_FLAGS[1:]:
-        if getattr(args, dest) is not None:
-            out += [flag, str(getattr(args, dest))]
+        if dest in flags:
+            out += [flag, str(flags[dest])]
     for flag, _kind, _resource in _RESOURCE_FLAGS:
-        if getattr(args, _resource_dest(flag)) is not None:
-            out += [flag, getattr(args, _resource_dest(flag))]
+        if _resource_dest(flag) in flags:
+            out += [flag, flags[_resource_dest(flag)]]
     for flag, dest in (*_PAIR_FLAGS, *_LIST_FLAGS):
-        for item in getattr(args, dest) or ():
+        for item in flags.get(dest) or ():
             out += [flag, item]
     return out
 

@@ -6,9 +6,9 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_dag_publisher.catalog import read_history
 from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.output import emit_json, info, warn
+from airflow_dag_publisher.release_reader import read_history
 from airflow_dag_publisher.signing import signed_by
 
 

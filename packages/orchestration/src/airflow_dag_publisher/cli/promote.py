@@ -26,9 +26,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
                    help="the bucket of --from-env when each environment has its own (default: --bucket)")
     p.add_argument("--release", metavar="RELEASE_ID", default=None,
                    help="the release of --from-env to promote (default: its current release)")
-    p.add_argument("--allow-empty", action="store_true", help="allow a release with no files")
-    p.add_argument("--max-delete", type=toolkit.number(int, minimum=0, exclusive=False), default=None, metavar="N",
-                   help="refuse a promotion that deletes more than N files of --env's current release")
+    common.add_guardrails(o, "a promotion")
     waiting.add_wait(o)
     common.add_signing_key(o)
     common.add_json(o)
@@ -39,8 +37,9 @@ def run(args: argparse.Namespace) -> int:
     storage, env, package = common.target(args)
     from_env = check_env(args.from_env, "--from-env")
     origin = Storage(check_bucket(args.from_bucket, "--from-bucket"), storage.client) if args.from_bucket else None
-    api = waiting.airflow_api(args)
-    publisher = Publisher(storage, env, package, signer=common.signer(args))
+    wait = waiting.WaitOptions.of(args)
+    api = waiting.airflow_api(wait)
+    publisher = Publisher(storage, env, package, signer=common.signer_from_option(args.signing_key))
     result = publisher.promote(common.release_meta(None), from_env, args.release, source_storage=origin,
                                allow_empty=args.allow_empty, max_delete=args.max_delete)
     for w in result.warnings:
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             info(f"{publisher.url}: release {result.release_id} promotes {from_env} release "
                  f"{source.release_id if source else '?'} ({doc['uploaded']} copied, {doc['unchanged']} unchanged, "
                  f"{doc['deleted']} deleted; {doc['content_digest']})")
-    confirmation = waiting.wait_for(args, api, publisher, result, doc)
+    confirmation = waiting.wait_for(wait, api, publisher, result, doc)
     if args.json:
         emit_json(doc)
     elif confirmation is not None:

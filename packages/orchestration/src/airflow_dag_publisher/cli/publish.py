@@ -25,9 +25,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     common.add_packages_file(o)
     p.add_argument("--dry-run", action="store_true", help="print the plan (added, changed, deleted, unchanged); "
                    "write nothing")
-    p.add_argument("--allow-empty", action="store_true", help="allow a release with no files")
-    p.add_argument("--max-delete", type=toolkit.number(int, minimum=0, exclusive=False), default=None, metavar="N",
-                   help="refuse a release that deletes more than N files")
+    common.add_guardrails(o, "a release")
     p.add_argument("--max-file-size", type=toolkit.number(int), default=DEFAULT_MAX_FILE_BYTES, metavar="BYTES",
                    help=f"refuse files larger than this (default {DEFAULT_MAX_FILE_BYTES})")
     p.add_argument("--skip-dynamic-validation", action="store_true",
@@ -45,10 +43,11 @@ def run(args: argparse.Namespace) -> int:
         validation=Validation.STATIC if args.skip_dynamic_validation else Validation.FULL,
         allow_empty=args.allow_empty, max_delete=args.max_delete, max_file_bytes=args.max_file_size,
         dry_run=args.dry_run, packages_file=args.packages_file)
-    api = waiting.airflow_api(args)
+    wait = waiting.WaitOptions.of(args)
+    api = waiting.airflow_api(wait, dry_run=args.dry_run)
     progress = Progress("uploading")
     publisher = Publisher(storage, env, package, on_upload=lambda _path, total: progress.advance(total),
-                          signer=common.signer(args))
+                          signer=common.signer_from_option(args.signing_key))
     try:
         result = publisher.publish(source, common.release_meta(args.image, source), options)
     finally:
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     doc = result.to_dict()
     if api is not None and not args.json:
         render(publisher.url, result)  # the commit is reported before the wait starts
-    confirmation = waiting.wait_for(args, api, publisher, result, doc)
+    confirmation = waiting.wait_for(wait, api, publisher, result, doc)
     if args.json:
         emit_json(doc)
     elif api is None:

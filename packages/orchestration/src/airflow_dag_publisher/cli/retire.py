@@ -22,7 +22,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     storage, env, package = common.target(args)
-    publisher = Publisher(storage, env, package, signer=common.signer(args))
+    publisher = Publisher(storage, env, package, signer=common.signer_from_option(args.signing_key))
     result = publisher.retire(common.release_meta(None))
     for w in result.warnings:
         warn(w)

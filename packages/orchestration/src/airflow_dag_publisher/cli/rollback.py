@@ -25,8 +25,9 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     storage, env, package = common.target(args)
-    api = waiting.airflow_api(args)
-    publisher = Publisher(storage, env, package, signer=common.signer(args))
+    wait = waiting.WaitOptions.of(args)
+    api = waiting.airflow_api(wait)
+    publisher = Publisher(storage, env, package, signer=common.signer_from_option(args.signing_key))
     result = publisher.rollback(common.release_meta(None), to=args.to)
     for w in result.warnings:
         warn(w)
@@ -35,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         files = len(result.manifest.files) if result.manifest else 0
         info(f"{publisher.url}: release {result.release_id} restores the files of release {result.restored_from} "
              f"({files} files)")
-    confirmation = waiting.wait_for(args, api, publisher, result, doc)
+    confirmation = waiting.wait_for(wait, api, publisher, result, doc)
     if args.json:
         emit_json(doc)
     elif confirmation is not None:

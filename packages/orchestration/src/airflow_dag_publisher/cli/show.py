@@ -7,11 +7,11 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from airflow_dag_publisher.catalog import find_release, read_current
 from airflow_dag_publisher.cli import common, toolkit
-from airflow_dag_publisher.errors import RefusedError
+from airflow_dag_publisher.errors import ErrorKind, RefusedError
 from airflow_dag_publisher.manifest import ReleaseManifest
 from airflow_dag_publisher.output import emit_json, info
+from airflow_dag_publisher.release_reader import find_release, read_current
 from airflow_dag_publisher.storage import Storage
 
 
@@ -31,11 +31,13 @@ def release_or_current(storage: Storage, env: str, package: str, release_id: str
     if release_id is None:
         current = read_current(storage, env, package)
         if current.manifest is None:
-            raise RefusedError(current.problem or f"{url}: package {package!r} has no release", kind="not_found")
+            raise RefusedError(current.problem or f"{url}: package {package!r} has no release",
+                               kind=ErrorKind.NO_RELEASE)
         return current.manifest
     found = find_release(storage, env, package, release_id)
     if found is None:
-        raise RefusedError(f"{url}: no release {release_id!r} in the history (see `history`)", kind="not_found")
+        raise RefusedError(f"{url}: no release {release_id!r} in the history (see `history`)",
+                           kind=ErrorKind.NO_RELEASE)
     return found
 
 

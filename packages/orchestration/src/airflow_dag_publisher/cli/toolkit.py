@@ -6,8 +6,9 @@ handler that maps the exception hierarchy (errors.py) to exit codes.
   value there is a usage error naming the variable, raised while the parser is built.
 - `-v/--verbose` is accepted before or after the command.
 - `guard()` runs a parsed command: a DagPublisherError prints one line (or, when `--json` is on the
-  command line, `{"error": {"code", "kind", "message"}}` on stdout) and exits with its code; Ctrl-C
-  exits 130; anything else is a bug: one line naming it and the file holding the traceback, exit 4.
+  command line, `{"error": {"code", "kind", "message"}}` on stdout) and exits with the code
+  `errors.exit_code` gives its kind; Ctrl-C exits 130; anything else is a bug: one line naming it
+  and the file holding the traceback, exit 4.
 - Shell completion through argcomplete (`eval "$(register-python-argcomplete airflow-dag-publisher)"`).
 """
 
@@ -24,7 +25,7 @@ import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
-from airflow_dag_publisher.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, DagPublisherError, UsageError
+from airflow_dag_publisher.errors import DagPublisherError, ErrorKind, UsageError, exit_code, kind_of
 
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"0", "false", "no", "off"})
@@ -146,30 +147,36 @@ def report_error(prog: str, code: int, kind: str, message: str, *, as_json: bool
 
 
 def guard(prog: str, argv: Sequence[str], run: Callable[[], int]) -> int:
-    """Run a command line: parse and execute inside `run`, map every outcome to an exit code."""
+    """Run a command line: parse and execute inside `run`; every failure is reported once, with the
+    exit code `errors.exit_code` gives it."""
     as_json = "--json" in argv
     try:
         return run()
-    except ArgumentError as exc:
-        report_error(prog, exc.exit_code, exc.kind, str(exc), as_json=as_json, usage=exc.usage)
-        return exc.exit_code
-    except DagPublisherError as exc:
-        report_error(prog, exc.exit_code, exc.kind, str(exc), as_json=as_json, details=getattr(exc, "details", None))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        report_error(prog, EXIT_INTERRUPTED, "interrupted", "interrupted", as_json=as_json)
-        return EXIT_INTERRUPTED
     except SystemExit as exc:  # --help and --version print and exit 0
         return exc.code if isinstance(exc.code, int) else 0
     except BrokenPipeError:  # `… | head`: the reader left; nothing more to say
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-    except Exception as exc:  # the one place a bug is caught; the traceback goes to a file
+    except (Exception, KeyboardInterrupt) as exc:
+        return report_failure(prog, exc, as_json=as_json)
+
+
+def report_failure(prog: str, exc: BaseException, *, as_json: bool) -> int:
+    """Say what failed (a bug: one line naming the file its traceback went to) and return its exit code."""
+    code, kind = exit_code(exc), kind_of(exc)
+    if kind is ErrorKind.INTERNAL:
         path = crash_log(prog, exc)
-        report_error(prog, EXIT_INTERNAL, "internal", f"internal error: {type(exc).__name__}: {exc} (this is a bug, "
-                     f"not worth retrying; the traceback is in {path})", as_json=as_json)
-        return EXIT_INTERNAL
+        message = (f"internal error: {type(exc).__name__}: {exc} (this is a bug, not worth retrying; the traceback "
+                   f"is in {path})")
+    elif kind is ErrorKind.INTERRUPTED:
+        message = "interrupted"
+    else:
+        message = str(exc)
+    details = exc.details if isinstance(exc, DagPublisherError) else None
+    usage = exc.usage if isinstance(exc, ArgumentError) else ""
+    report_error(prog, code, kind, message, as_json=as_json, usage=usage, details=details)
+    return code
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_dag_publisher.cli import common, toolkit
-from airflow_dag_publisher.errors import EXIT_OK, EXIT_REFUSED, UsageError
+from airflow_dag_publisher.errors import EXIT_OK, ErrorKind, UsageError, exit_code
 from airflow_dag_publisher.names import check_package
 from airflow_dag_publisher.validators import DEFAULT_ALLOWED_OPERATORS, validate_source
 from airflow_dag_publisher.validators.reports import FORMATS, render, summary_line
@@ -82,4 +82,4 @@ def run(args: argparse.Namespace) -> int:
         print(summary_line(report))
     else:
         sys.stdout.write(text)
-    return EXIT_OK if report.ok else EXIT_REFUSED
+    return EXIT_OK if report.ok else exit_code(ErrorKind.VALIDATION)

@@ -1,18 +1,42 @@
 """`--wait [SECONDS]`, `--airflow-url` and `--rollback-on-failure`: the options of the commands that
 commit a release (publish, promote, rollback), and the step that waits for Airflow after the commit
-(live.py decides; this only renders)."""
+(airflow_wait.py decides; this only renders)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from airflow_dag_publisher.airflow_api import AirflowApi, Credentials
+from airflow_dag_publisher.airflow_wait import (
+    DEFAULT_WAIT,
+    Confirmation,
+    Outcome,
+    ReleaseNotLive,
+    confirm,
+    describe_failure,
+)
 from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.errors import UsageError
-from airflow_dag_publisher.live import DEFAULT_WAIT, Confirmation, Outcome, ReleaseNotLive, confirm, describe_failure
 from airflow_dag_publisher.publisher import Publisher, PublishResult
+
+
+@dataclass(frozen=True)
+class WaitOptions:
+    """`--wait [SECONDS]`, `--airflow-url` and `--rollback-on-failure`, as given."""
+
+    seconds: float | None
+    airflow_url: str | None
+    credentials: Callable[[], Credentials]
+    rollback_on_failure: bool = False
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> WaitOptions:
+        """The options `add_wait` declared (every command that has them has all four)."""
+        return cls(args.wait, args.airflow_url, args.airflow_credentials, args.rollback_on_failure)
 
 
 def add_wait(o: toolkit.Options, *, rollback: bool = True) -> None:
@@ -28,27 +52,28 @@ def add_wait(o: toolkit.Options, *, rollback: bool = True) -> None:
                               help="with --wait: when Airflow cannot import the release, roll the package back to "
                               "its previous release and wait for that too (the command still exits 1)")
     environ = o.environ
-    o.parser.set_defaults(airflow_credentials=lambda: Credentials.from_environ(environ))
+    o.parser.set_defaults(airflow_credentials=lambda: Credentials.from_environ(environ),
+                          **({} if rollback else {"rollback_on_failure": False}))
 
 
-def airflow_api(args: argparse.Namespace) -> AirflowApi | None:
+def airflow_api(wait: WaitOptions, *, dry_run: bool = False) -> AirflowApi | None:
     """The API client when --wait is on (checked before anything is written), else None."""
-    if args.wait is None:
-        if getattr(args, "rollback_on_failure", False):
+    if wait.seconds is None:
+        if wait.rollback_on_failure:
             raise UsageError("--rollback-on-failure needs --wait")
         return None
-    if getattr(args, "dry_run", False):
+    if dry_run:
         raise UsageError("--wait has nothing to wait for with --dry-run")
-    if not args.airflow_url:
+    if not wait.airflow_url:
         raise UsageError("--wait needs Airflow's address: --airflow-url or AIRFLOW_API_URL")
-    return AirflowApi(args.airflow_url, args.airflow_credentials())
+    return AirflowApi(wait.airflow_url, wait.credentials())
 
 
-def wait_for(args: argparse.Namespace, api: AirflowApi | None, publisher: Publisher, result: PublishResult,
+def wait_for(wait: WaitOptions, api: AirflowApi | None, publisher: Publisher, result: PublishResult,
              doc: dict[str, Any]) -> Confirmation | None:
     """Wait for the committed release; raise ReleaseNotLive (with `doc` plus the wait as JSON
     details) when it is not confirmed. Adds `live` to `doc` when it is."""
-    if api is None or result.release_id is None:
+    if api is None or result.release_id is None or wait.seconds is None:
         return None
     last: list[str] = []
 
@@ -58,12 +83,11 @@ def wait_for(args: argparse.Namespace, api: AirflowApi | None, publisher: Publis
             print(f"waiting: {line}", file=sys.stderr)
             last[:] = [line]
 
-    confirmation = confirm(publisher, result, api, timeout=args.wait,
-                           rollback_on_failure=getattr(args, "rollback_on_failure", False),
+    confirmation = confirm(publisher, result, api, timeout=wait.seconds, rollback_on_failure=wait.rollback_on_failure,
                            meta=common.release_meta(None), on_poll=progress)
     doc["live"] = confirmation.to_dict()
     if confirmation.wait.outcome is not Outcome.LIVE:
-        raise ReleaseNotLive(describe_failure(confirmation, args.wait), confirmation, doc)
+        raise ReleaseNotLive(describe_failure(confirmation, wait.seconds), confirmation, doc)
     return confirmation
 
 

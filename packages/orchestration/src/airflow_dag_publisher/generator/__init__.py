@@ -6,13 +6,12 @@ each write against the file already there (`plan_writes`, pure), then apply the 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_dag_publisher.errors import RefusedError, UsageError
+from airflow_dag_publisher.files import write_atomic
 from airflow_dag_publisher.generator.model import JobSpec
 from airflow_dag_publisher.generator.render import Origin, is_unmodified, recorded_hash, render
 
@@ -106,18 +105,6 @@ def apply(plan: WritePlan, output_dir: Path) -> None:
         output_dir.mkdir(parents=True, exist_ok=True)
         for write in plan.writes:
             if write.action != UNCHANGED:
-                _write_atomically(output_dir / write.name, write.text)
+                write_atomic(output_dir / write.name, write.text.encode("utf-8"), mode=0o644)
     except OSError as exc:
         raise UsageError(f"cannot write to {output_dir}: {exc.strerror or exc}") from exc
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

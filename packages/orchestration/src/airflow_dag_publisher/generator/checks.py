@@ -16,6 +16,8 @@ from airflow_dag_publisher.generator import fields
 from airflow_dag_publisher.generator.model import JobSpec, Resources, Toleration
 from airflow_dag_publisher.generator.schedule import normalise_schedule, schedule_problem
 from airflow_dag_publisher.generator.yamlmarks import Path
+from airflow_dag_publisher.names import dns_subdomain_problem
+from airflow_dag_publisher.policy.cluster_policy import image_problem
 
 JOB_FIELDS = ("name", "image", "schedule", "command", "arguments", "env", "resources", "retries", "retry_delay",
               "execution_timeout", "service_account", "node_selector", "tolerations", "labels", "tags", "owner",
@@ -129,7 +131,7 @@ def check_job(raw: Mapping[str, Any], *, package: str) -> tuple[JobSpec | None, 
     if execution_timeout == 0:
         job.bad(("execution_timeout",), "must be greater than zero (use none for no timeout)")
     service_account = job.optional_text("service_account")
-    if service_account is not None and (p := fields.dns_subdomain_problem(service_account, "service account")):
+    if service_account is not None and (p := dns_subdomain_problem(service_account, "service account")):
         job.bad(("service_account",), p)
     node_selector = job.pairs("node_selector", fields.label_key_problem, fields.label_value_problem)
     tolerations = _tolerations(job)
@@ -167,7 +169,7 @@ def _image(job: _Job) -> str | None:
         job.bad(("image",), "required (a pinned image, e.g. registry.example.com/team/app:1.2.3)")
         return None
     image = job.text(("image",), job.raw["image"])
-    if image is not None and (p := fields.image_problem(image)):
+    if image is not None and (p := image_problem(image)):
         job.bad(("image",), p)
         return None
     return image

@@ -1,7 +1,8 @@
 """Checks of single spec values: each returns why a value is wrong, or parses it into its canonical form.
 
 Pure functions with no I/O: a check returns a message (no field name, the caller adds it) or None.
-Schedules have their own module, `schedule`.
+Schedules have their own module, `schedule`; the image rule is the cluster policy's
+(`policy.cluster_policy.image_problem`) and the Kubernetes name rule is `names.dns_subdomain_problem`.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import keyword
 import re
 from decimal import Decimal, InvalidOperation
+
+from airflow_dag_publisher.names import dns_subdomain_problem
 
 # --- names -------------------------------------------------------------------------------------
 
@@ -71,7 +74,6 @@ def quantity_problem(text: str, resource: str) -> str | None:
 # --- Kubernetes names and labels ---------------------------------------------------------------
 
 _LABEL_NAME_RE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
-_DNS_SUBDOMAIN_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 # Labels KubernetesPodOperator sets on every pod itself (a spec label of that name would be overwritten).
 OPERATOR_LABELS = frozenset({"dag_id", "task_id", "run_id", "try_number", "map_index", "kubernetes_pod_operator",
                              "airflow_version", "airflow_kpo_in_cluster", "parent_dag_id"})
@@ -79,7 +81,7 @@ OPERATOR_LABELS = frozenset({"dag_id", "task_id", "run_id", "try_number", "map_i
 
 def label_key_problem(key: str) -> str | None:
     prefix, _, name = key.rpartition("/")
-    if "/" in key and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN_RE.match(prefix)):
+    if "/" in key and (not prefix or dns_subdomain_problem(prefix, "prefix")):
         return f"label key {key!r}: prefix {prefix!r} is not a DNS subdomain"
     if not name or len(name) > 63 or not _LABEL_NAME_RE.match(name):
         return (f"label key {key!r} is not valid (at most 63 characters: letters, digits, '-', '_', '.', "
@@ -94,38 +96,12 @@ def label_value_problem(value: str) -> str | None:
     return None
 
 
-def dns_subdomain_problem(value: str, what: str) -> str | None:
-    if len(value) > 253 or not _DNS_SUBDOMAIN_RE.match(value):
-        return f"{what} {value!r} is not a DNS subdomain (lower-case letters, digits, '-' and '.')"
-    return None
-
-
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def env_name_problem(name: str) -> str | None:
     if not ENV_NAME_RE.match(name):
         return f"environment variable name {name!r} is not valid (expected {ENV_NAME_RE.pattern})"
-    return None
-
-
-# --- images ------------------------------------------------------------------------------------
-
-_IMAGE_RE = re.compile(
-    r"^(?P<name>(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
-)
-
-
-def image_problem(image: str) -> str | None:
-    match = _IMAGE_RE.match(image)
-    if not match:
-        return f"{image!r} is not a container image reference (e.g. registry.example.com/team/app:1.2.3)"
-    if match["tag"] is None and match["digest"] is None:
-        return f"image {image!r} has no tag; pin a version (e.g. {image}:1.2.3)"
-    if match["tag"] == "latest":
-        return f"image {image!r} uses the tag 'latest'; pin a version"
     return None
 
 

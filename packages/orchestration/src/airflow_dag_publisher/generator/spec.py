@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from airflow_dag_publisher.errors import UsageError
+from airflow_dag_publisher.files import read_text
 from airflow_dag_publisher.generator.checks import JOB_FIELDS, Problem, check_job, unknown_key_message
 from airflow_dag_publisher.generator.model import JobSpec
 from airflow_dag_publisher.generator.yamlmarks import LoadedYaml, Path, load_yaml
@@ -56,16 +57,7 @@ def dotted(path: Path) -> str:
 
 def read_spec(spec_path: FsPath, *, package: str | None = None, image: str | None = None) -> Spec:
     """Load and check a jobs.yaml file. `package` and `image` come from flags or the environment."""
-    try:
-        raw = spec_path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read spec {spec_path}: {exc.strerror or exc}") from exc
-    if len(raw) > MAX_SPEC_BYTES:
-        raise UsageError(f"spec {spec_path} is larger than {MAX_SPEC_BYTES} bytes")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"spec {spec_path} is not UTF-8 text: {exc}") from exc
+    text = read_text(spec_path, max_bytes=MAX_SPEC_BYTES, what=f"spec {spec_path}")
     return parse_spec(text, str(spec_path), package=package, image=image)
 
 

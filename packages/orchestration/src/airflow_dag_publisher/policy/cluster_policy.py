@@ -14,7 +14,7 @@ in its refusal:
   operator-not-allowed   a task is not KubernetesPodOperator and not allow-listed (exact classes)
   executor-pod-override  executor_config carries a pod_override (Airflow's worker pod is the platform's)
   kpo-namespace          namespace is not `etl-jobs`
-  kpo-image              image unset, untagged, `latest`, empty tag or malformed digest
+  kpo-image              image unset, not a reference, untagged, `latest`, empty tag or malformed digest
   kpo-image-template     image is a Jinja template: its tag and registry are only known at run time
   kpo-registry           image not from an allowed registry
   kpo-service-account    a service account another package owns, or not the package's own
@@ -45,8 +45,13 @@ REQUIRED_ON_FINISH_ACTION = "delete_pod"
 KPO_CLASS = "airflow.providers.cncf.kubernetes.operators.pod.KubernetesPodOperator"
 # Tasks that run no code of their own may stand beside KubernetesPodOperator (start/end joins).
 DEFAULT_ALLOWED_OPERATORS = frozenset({"airflow.providers.standard.operators.empty.EmptyOperator"})
+# A package name: the one rule (names.py, the package list and the agent use this one).
 PACKAGE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+# A container image reference: [host[:port]/]path[:tag][@sha256:digest], the path lower-case.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REFERENCE = re.compile(rf"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
+                        r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$")
 _TEMPLATE = re.compile(r"[{][{%]")  # Jinja's openers, written so that Helm's `tpl` leaves this file alone
 
 Problem = tuple[str, str]  # (rule, what is wrong)
@@ -87,11 +92,16 @@ class Cluster:
         return frozenset(self.service_accounts)
 
     def service_account_of(self, package: str) -> str:
-        """The listed account; an unlisted package's is its name with dashes."""
-        return self.service_accounts.get(package, package.replace("_", "-"))
+        """The listed account; an unlisted package's is the default one."""
+        return self.service_accounts.get(package, default_service_account(package))
 
     def owner_of(self, account: str) -> str | None:
         return next((p for p, a in sorted(self.service_accounts.items()) if a == account), None)
+
+
+def default_service_account(package: str) -> str:
+    """The service account of a package the list gives none: its name with dashes for underscores."""
+    return package.replace("_", "-")
 
 
 # The package list these policies enforce. The generated airflow_local_settings.py sets it below this file.
@@ -125,21 +135,21 @@ def is_template(value: str) -> bool:
 
 
 def image_problem(image: object) -> str | None:
-    """Why an image reference is not pinned (a tag other than `latest`, or a digest), or None."""
+    """Why an image is not a pinned reference (a valid reference with a tag other than `latest`, or a
+    digest), or None. The one image rule: the generator, the validator and Airflow all ask it."""
     if not isinstance(image, str) or not image.strip():
         return "no image is set"
-    if _DIGEST.search(image):
-        return None
-    if "@" in image:
+    if "@" in image and not _DIGEST.search(image):
         return f"image {image!r} has a malformed digest (expected @sha256:<64 hex>)"
-    last = image.rsplit("/", 1)[-1]
-    if ":" not in last:
-        return f"image {image!r} is untagged (pin a version tag or a digest)"
-    tag = last.rsplit(":", 1)[1]
-    if not tag:
+    if image.endswith(":"):
         return f"image {image!r} has an empty tag"
-    if tag == "latest":
-        return f"image {image!r} uses the 'latest' tag (pin a version tag or a digest)"
+    match = _REFERENCE.match(image)
+    if match is None:
+        return f"image {image!r} is not a container image reference (e.g. registry.example.com/team/app:1.2.3)"
+    if match["tag"] is None and match["digest"] is None:
+        return f"image {image!r} is untagged (pin a version tag or a digest)"
+    if match["tag"] == "latest" and match["digest"] is None:
+        return f"image {image!r} uses the tag 'latest' (pin a version tag or a digest)"
     return None
 
 

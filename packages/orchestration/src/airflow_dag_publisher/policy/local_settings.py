@@ -16,7 +16,9 @@ import pprint
 import sys
 from pathlib import Path
 
-from airflow_dag_publisher.errors import EXIT_OK, EXIT_REFUSED, DagPublisherError, UsageError
+from airflow_dag_publisher.cli import toolkit
+from airflow_dag_publisher.errors import EXIT_OK, RefusedError, UsageError
+from airflow_dag_publisher.files import write_atomic
 from airflow_dag_publisher.policy import cluster_policy
 from airflow_dag_publisher.policy.cluster_policy import Cluster
 from airflow_dag_publisher.policy.package_list import REPO_PACKAGES_FILE, load_cluster
@@ -25,6 +27,7 @@ VALUES_FILE = Path("infra") / "airflow" / "k8s" / "airflow-values.yaml"
 MODULE_PATH = "packages/orchestration/src/airflow_dag_publisher/policy/cluster_policy.py"
 BEGIN = "# BEGIN generated cluster policy: `make cluster-policy` writes this block; do not edit it by hand."
 END = "# END generated cluster policy"
+PROG = "python -m airflow_dag_publisher.policy.local_settings"
 MAX_LINE = 118  # the values file's YAML lines (indented by 2) stay within yamllint's 120
 
 HEADER = f"""\
@@ -87,43 +90,42 @@ def with_local_settings(values_text: str, settings: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m airflow_dag_publisher.policy.local_settings",
-                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    return toolkit.guard(PROG, args_list, lambda: run(args_list))
+
+
+def run(argv: list[str]) -> int:
+    parser = toolkit.Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--packages", type=Path, default=REPO_PACKAGES_FILE, help="the package list")
     parser.add_argument("--values", type=Path, default=VALUES_FILE, help="the Helm values file to update")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 when the Helm values' copy is stale")
     mode.add_argument("--output", type=Path, metavar="FILE", help="write airflow_local_settings.py here instead")
     args = parser.parse_args(argv)
-    try:
-        settings = render(load_cluster(args.packages))
-        if args.output:
-            _write(args.output, settings)
-            print(f"wrote {args.output}")
-            return EXIT_OK
-        try:
-            current = args.values.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise UsageError(f"{args.values}: {exc.strerror or exc}") from None
-        wanted = with_local_settings(current, settings)
-        if args.check:
-            if wanted != current:
-                print(f"{args.values}: airflowLocalSettings is stale; run `make cluster-policy`", file=sys.stderr)
-                return EXIT_REFUSED
-            print(f"{args.values}: airflowLocalSettings is up to date")
-            return EXIT_OK
-        if wanted != current:
-            _write(args.values, wanted)
-        print(f"{args.values}: airflowLocalSettings {'updated' if wanted != current else 'already up to date'}")
+    settings = render(load_cluster(args.packages))
+    if args.output:
+        _write(args.output, settings)
+        print(f"wrote {args.output}")
         return EXIT_OK
-    except DagPublisherError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    try:
+        current = args.values.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{args.values}: {exc.strerror or exc}") from None
+    wanted = with_local_settings(current, settings)
+    if args.check:
+        if wanted != current:
+            raise RefusedError(f"{args.values}: airflowLocalSettings is stale; run `make cluster-policy`")
+        print(f"{args.values}: airflowLocalSettings is up to date")
+        return EXIT_OK
+    if wanted != current:
+        _write(args.values, wanted)
+    print(f"{args.values}: airflowLocalSettings {'updated' if wanted != current else 'already up to date'}")
+    return EXIT_OK
 
 
 def _write(path: Path, text: str) -> None:
     try:
-        path.write_text(text, encoding="utf-8")
+        write_atomic(path, text.encode("utf-8"), mode=0o644)
     except OSError as exc:
         raise UsageError(f"{path}: {exc.strerror or exc}") from None
 

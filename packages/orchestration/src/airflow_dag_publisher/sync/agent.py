@@ -14,7 +14,6 @@ syncs only the package that owns a dag_id, found from the dag_id's prefixes in a
 
 from __future__ import annotations
 
-import errno
 import logging
 import queue
 import random
@@ -26,14 +25,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow_dag_publisher.errors import DagPublisherError, ManifestError, RefusedError
+from airflow_dag_publisher.errors import (
+    DagPublisherError,
+    ErrorKind,
+    LocalStorageError,
+    ManifestError,
+    RefusedError,
+)
 from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest, parse_manifest
-from airflow_dag_publisher.names import PACKAGE_RE
-from airflow_dag_publisher.storage import Fetched, ManifestListing, journal_prefix, manifest_key
+from airflow_dag_publisher.storage import Fetched, ManifestListing, manifest_key
 from airflow_dag_publisher.sync import planner
 from airflow_dag_publisher.sync.fetch import POLL_SECONDS, Built, Deadline, DownloadPool, build_release
 from airflow_dag_publisher.sync.metrics import Metrics
-from airflow_dag_publisher.sync.planner import Action, Decision, Vanished
+from airflow_dag_publisher.sync.planner import Action, Decision, Fate, Vanished
 from airflow_dag_publisher.sync.releases import Layout
 from airflow_dag_publisher.sync.remote import Remote
 from airflow_dag_publisher.sync.state import AgentState, AppliedRelease, StateStore
@@ -42,7 +46,6 @@ from airflow_dag_publisher.sync.trust import Trust
 log = logging.getLogger("airflow_dag_publisher.sync")
 
 RETOUCH_AFTER = 2.0  # seconds after a swap to touch the release's files once more (see _retouch_due)
-_LOCAL_RESOURCE_ERRORS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.EROFS})
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,9 @@ class CycleResult:
     reconciled: bool = False
     applied: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    refused: dict[str, str] = field(default_factory=dict)
-    error: str = ""
+    refused: dict[str, str] = field(default_factory=dict)     # package -> why its release was refused
+    deferred: dict[str, str] = field(default_factory=dict)    # package -> why this node could not build it (retried)
+    error: Exception | None = None    # outcome error: what failed the cycle, with its kind (errors.kind_of)
     requests: int = 0
     owner: str | None = None          # with a dag_id: the package that owns it, the only one synced
 
@@ -88,6 +92,125 @@ class _Cycle:
     reads: dict[str, Fetched] = field(default_factory=dict)  # manifests already fetched this cycle
 
 
+@dataclass(frozen=True)
+class _ManifestGet:
+    """Work item: the conditional GET of a package's manifest, in the cycle's download pool."""
+
+    package: str
+
+
+@dataclass(frozen=True)
+class _ReleaseBuild:
+    """Work item: building, swapping in and saving one release, in a builder thread."""
+
+    decision: Decision
+
+
+class _PackageRun:
+    """One cycle's work over a list of packages. Their manifests are fetched (conditional GETs,
+    through the cycle's pool); as each arrives the planner decides, then the decision is applied
+    here (keep, remove, refuse) or the release is built: at most `workers` builds at once, every
+    download through the same pool. A builder swaps its package in and saves its state file as soon
+    as the release is complete (file system work, so it runs beside the other builds); this thread
+    then records it in memory. The first failure that fails the cycle (storage, the deadline, a stop
+    request) abandons the work still running; what finished is kept."""
+
+    def __init__(self, agent: SyncAgent, cycle: _Cycle, count: int) -> None:
+        self.agent = agent
+        self.cycle = cycle
+        self.builders = ThreadPoolExecutor(max_workers=max(1, min(agent.config.workers, count)),
+                                           thread_name_prefix="dagsync-build")
+        self.pending: dict[Future[Any], _ManifestGet | _ReleaseBuild] = {}
+        # Futures report here as they finish: `concurrent.futures.wait` over thousands of pending
+        # futures locks each of them on every call, which made a cold start spend its time in locks.
+        self.finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
+        self.failure: DagPublisherError | None = None
+
+    def run(self, packages: list[str]) -> None:
+        try:
+            for package in packages:
+                if package in self.cycle.reads:
+                    self._arrived(package, self.cycle.reads[package])
+                else:
+                    self._track(self.cycle.pool.submit(self.agent._get_manifest, package), _ManifestGet(package))
+            while self.pending:  # bounded by the cycle's deadline: every download and build checks it
+                self._collect()
+        except BaseException:
+            self.cycle.deadline.abandon.set()
+            raise
+        finally:
+            for fut in self.pending:
+                fut.cancel()
+            self.builders.shutdown(wait=True, cancel_futures=True)
+        if self.failure is not None:
+            raise self.failure
+
+    def _track(self, fut: Future[Any], item: _ManifestGet | _ReleaseBuild) -> None:
+        self.pending[fut] = item
+        fut.add_done_callback(self.finished.put)
+
+    def _collect(self) -> None:
+        """Handle the next finished work item (if one finishes within a poll), then look at the deadline."""
+        try:
+            fut = self.finished.get(timeout=POLL_SECONDS)
+        except queue.Empty:
+            fut = None
+        if fut is not None:
+            item = self.pending.pop(fut)
+            if isinstance(item, _ManifestGet):
+                self._manifest_done(item, fut)
+            else:
+                self._build_done(item, fut)
+        if self.failure is None:
+            try:
+                self.cycle.deadline.check()
+            except DagPublisherError as exc:
+                self._fail(exc)
+
+    def _manifest_done(self, item: _ManifestGet, fut: Future[Fetched]) -> None:
+        try:
+            read = fut.result()
+        except DagPublisherError as exc:
+            self._fail(exc)
+            return
+        if self.failure is None:
+            self._arrived(item.package, read)
+
+    def _build_done(self, item: _ReleaseBuild, fut: Future[tuple[Built, float]]) -> None:
+        try:
+            built, swapped_at = fut.result()
+        except Exception as exc:
+            self._settle(item.decision, exc)
+        else:
+            self.agent._swapped(item.decision, built, swapped_at, self.cycle)
+
+    def _arrived(self, package: str, read: Fetched) -> None:
+        agent = self.agent
+        current = agent.state.applied.get(package)
+        decision = agent._decide(package, read, current)
+        if decision is None:
+            return
+        if decision.action is Action.APPLY:
+            held = agent._held(self.cycle)  # built here, before any builder reads it
+            self._track(self.builders.submit(agent._build, decision, current, held, self.cycle),
+                        _ReleaseBuild(decision))
+            return
+        try:
+            agent._apply(decision, current, self.cycle)
+        except Exception as exc:
+            self._settle(decision, exc)
+
+    def _settle(self, decision: Decision, exc: Exception) -> None:
+        try:
+            self.agent._settle(decision, exc, self.cycle)
+        except DagPublisherError as err:
+            self._fail(err)
+
+    def _fail(self, exc: DagPublisherError) -> None:
+        self.failure = self.failure or exc
+        self.cycle.deadline.abandon.set()
+
+
 class SyncAgent:
     def __init__(self, config: AgentConfig, storage: Remote, layout: Layout, *, metrics: Metrics | None = None,
                  clock: Callable[[], float] = time.time, trust: Trust | None = None) -> None:
@@ -101,7 +224,6 @@ class SyncAgent:
         self.stop_event = threading.Event()
         self.state = AgentState()
         self.started_at = clock()
-        self._prefix = journal_prefix(config.env)
         self._prefetched: tuple[Future[list[str]], Future[list[ManifestListing]]] | None = None
         self._requests_at_prefetch = 0
 
@@ -110,12 +232,15 @@ class SyncAgent:
         """Take the folders and read the saved state. With `prefetch`, the first reconciliation's two
         listings (journal, manifests) are sent now, in the background, while the saved state is read:
         at a pod's start the wait on S3 then overlaps the local work."""
-        self.layout.prepare()
-        self.store.ensure()
+        try:
+            self.layout.prepare()
+            self.store.ensure()
+        except OSError as exc:
+            raise _local_fault(exc) from exc
         self.state.journal = self.store.load_journal()
         if prefetch:
             self._requests_at_prefetch = self.storage.requests
-            start_after = planner.journal_start_after(self._prefix, self.state.journal, int(self.clock() * 1000))
+            start_after = planner.journal_start_after(self.config.env, self.state.journal, int(self.clock() * 1000))
             listing = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dagsync-list")
             self._prefetched = (listing.submit(self.storage.list_journal, self.config.env, start_after),
                                 listing.submit(self.storage.list_manifests, self.config.env))
@@ -141,9 +266,12 @@ class SyncAgent:
                 and self.layout.release_complete(package, applied.release_dir, applied.manifest))
 
     # -- one cycle ------------------------------------------------------------------------------
-    def run_cycle(self, *, reconcile: bool | None = None, dag_id: str | None = None) -> CycleResult:
+    def run_cycle(self, *, reconcile: bool | None = None, dag_id: str | None = None,
+                  report: bool = True) -> CycleResult:
         """One cycle. With `dag_id`: only the package that owns it (no journal, no listing), or, when
-        its owner cannot be found, a reconciliation of every package."""
+        its owner cannot be found, a reconciliation of every package. A failure is kept in the
+        result with its kind; `report=False` leaves logging it to the caller (`--once` reports it
+        once, as every entry point reports a failure)."""
         started = time.monotonic()
         self.metrics.heartbeat(started)
         requests_before = self._requests_at_prefetch if self._prefetched else self.storage.requests
@@ -161,14 +289,14 @@ class SyncAgent:
             if result.reconciled:
                 state.last_reconcile = started
                 self.metrics.reconciled()
-        except DagPublisherError as exc:
-            result.outcome, result.error = "error", str(exc)
+        except Exception as exc:  # storage, the deadline, the local file system or a bug: the agent stays up
+            result.outcome, result.error = "error", _local_fault(exc) if isinstance(exc, OSError) else exc
             state.need_reconcile = True
-            log.error("sync cycle failed: %s", exc, extra={"outcome": "error"})
-        except Exception as exc:  # a bug or the local file system: the agent stays up and retries
-            result.outcome, result.error = "error", f"{type(exc).__name__}: {exc}"
-            state.need_reconcile = True
-            log.exception("sync cycle failed unexpectedly: %s", result.error, extra={"outcome": "error"})
+            if report and isinstance(exc, DagPublisherError):
+                log.error("sync cycle failed: %s", exc, extra={"outcome": "error", "reason": exc.kind})
+            elif report:
+                log.exception("sync cycle failed unexpectedly: %s: %s", type(exc).__name__, exc,
+                              extra={"outcome": "error", "reason": ErrorKind.INTERNAL})
         finally:
             cycle.deadline.abandon.set()
             pool.close()
@@ -199,8 +327,8 @@ class SyncAgent:
             keys = prefetched[0].result()
         else:
             keys = self.storage.list_journal(self.config.env, planner.journal_start_after(
-                self._prefix, state.journal, int(self.clock() * 1000)))
-        read = planner.read_journal(self._prefix, keys, state.journal)
+                self.config.env, state.journal, int(self.clock() * 1000)))
+        read = planner.read_journal(self.config.env, keys, state.journal)
         for key in read.ignored:
             log.debug("ignoring journal key %s", key)
         cycle.committed_ms = dict(read.committed_ms)
@@ -242,7 +370,7 @@ class SyncAgent:
 
     def _reconcile_candidates(self, listing: list[ManifestListing] | None = None) -> dict[str, str | None]:
         listing = self.storage.list_manifests(self.config.env) if listing is None else listing
-        listed = {m.package: m.etag for m in listing if PACKAGE_RE.match(m.package)}
+        listed = {m.package: m.etag for m in listing}
         self._note_vanished(planner.vanished_from_listing(listed, self.state.held(), self.state.vanished))
         applied_etags = {p: a.etag for p, a in self.state.applied.items()}
         wanted = planner.manifests_to_fetch(listed, applied_etags, self.state.refused)
@@ -267,98 +395,9 @@ class SyncAgent:
                                 if_none_match=current.etag if current else None, max_bytes=MAX_MANIFEST_BYTES)
 
     def _sync_packages(self, packages: list[str], cycle: _Cycle) -> None:
-        """Fetch the packages' manifests (conditional GETs, through the cycle's pool) and, as each
-        arrives, decide (pure), then either apply the decision (keep, remove, refuse) or start
-        building the release: at most `workers` builds at once, every download through the same pool.
-        A builder swaps its package in and saves its state file as soon as the release is complete
-        (file system work, so it runs beside the other builds); this thread then records it in
-        memory. The first failure that fails the cycle (storage, the deadline, a stop request)
-        abandons the work still running; what finished is kept."""
-        if not packages:
-            return
-        builders = ThreadPoolExecutor(max_workers=max(1, min(self.config.workers, len(packages))),
-                                      thread_name_prefix="dagsync-build")
-        pending: dict[Future[Any], tuple[str, Any]] = {}  # -> ("manifest", package) | ("build", decision)
-        # Futures report here as they finish: `concurrent.futures.wait` over thousands of pending
-        # futures locks each of them on every call, which made a cold start spend its time in locks.
-        finished: queue.SimpleQueue[Future[Any]] = queue.SimpleQueue()
-
-        def track(fut: Future[Any], what: tuple[str, Any]) -> None:
-            pending[fut] = what
-            fut.add_done_callback(finished.put)
-        failure: DagPublisherError | None = None
-        held: dict[str, str] | None = None
-
-        def fail(exc: DagPublisherError) -> None:
-            nonlocal failure
-            failure = failure or exc
-            cycle.deadline.abandon.set()
-
-        def settle(decision: Decision, exc: Exception) -> None:
-            try:
-                self._settle(decision, exc, cycle)
-            except DagPublisherError as err:
-                fail(err)
-
-        def arrived(package: str, read: Fetched) -> None:
-            nonlocal held
-            current = self.state.applied.get(package)
-            decision = self._decide(package, read, current)
-            if decision is None:
-                return
-            if decision.action is Action.APPLY:
-                held = self._held(cycle) if held is None else held  # built before any builder reads it
-                track(builders.submit(self._build, decision, current, held, cycle), ("build", decision))
-                return
-            try:
-                self._apply(decision, current, cycle)
-            except Exception as exc:
-                settle(decision, exc)
-
-        try:
-            for package in packages:
-                if package in cycle.reads:
-                    arrived(package, cycle.reads[package])
-                else:
-                    track(cycle.pool.submit(self._get_manifest, package), ("manifest", package))
-            for _ in range(100_000_000):
-                if not pending:
-                    break
-                try:
-                    done = [finished.get(timeout=POLL_SECONDS)]
-                except queue.Empty:
-                    done = []
-                for fut in done:
-                    kind, what = pending.pop(fut)
-                    if kind == "manifest":
-                        try:
-                            read = fut.result()
-                        except DagPublisherError as exc:
-                            fail(exc)
-                            continue
-                        if failure is None:
-                            arrived(what, read)
-                        continue
-                    try:
-                        built, swapped_at = fut.result()
-                    except Exception as exc:
-                        settle(what, exc)
-                    else:
-                        self._swapped(what, built, swapped_at, cycle)
-                if failure is None:
-                    try:
-                        cycle.deadline.check()
-                    except DagPublisherError as exc:
-                        fail(exc)
-        except BaseException:
-            cycle.deadline.abandon.set()
-            raise
-        finally:
-            for fut in pending:
-                fut.cancel()
-            builders.shutdown(wait=True, cancel_futures=True)
-        if failure is not None:
-            raise failure
+        """Fetch, decide, build and swap in the given packages (see _PackageRun)."""
+        if packages:
+            _PackageRun(self, cycle, len(packages)).run(packages)
 
     def _decide(self, package: str, read: Fetched, current: AppliedRelease | None) -> Decision | None:
         if read.unchanged:
@@ -374,26 +413,27 @@ class SyncAgent:
                               source=self.storage.url(read.obj.key), trust=self.trust)
 
     def _settle(self, decision: Decision, exc: Exception, cycle: _Cycle) -> None:
-        """One package's failure: refused for that package only, or (storage, timeouts, a stop
-        request) re-raised to fail the cycle."""
-        package, etag = decision.package, decision.etag
-        if isinstance(exc, RefusedError):
-            self._refuse(package, etag, str(exc), exc.kind, cycle.result)
-        elif isinstance(exc, OSError) and exc.errno in _LOCAL_RESOURCE_ERRORS:
-            # Full volume or quota: not the release's fault. Stay on the current release, retry later.
-            self.state.need_reconcile = True
-            cycle.result.refused[package] = f"local file system: {exc}"
-            self.metrics.refuse(package, "local_storage")
-            log.error("package %s: cannot build the release locally (%s); staying on the current release and "
-                      "retrying", package, exc, extra={"package": package, "reason": "local_storage"})
-        elif isinstance(exc, OSError):
-            self._refuse(package, etag, f"release cannot be laid out here: {exc}", "unsafe_path", cycle.result)
-        elif isinstance(exc, DagPublisherError):
+        """One package's failure, as the planner's `fate` of its kind says: the release refused (for
+        that package only), the package retried (this node's disk), or the cycle failed (re-raised)."""
+        package, kind = decision.package, planner.failure_kind(exc)
+        verdict = planner.fate(kind)
+        if verdict is Fate.FAIL:
             raise exc
-        else:  # a bug reached by this manifest: refuse it, keep the others syncing
+        if verdict is Fate.RETRY:  # not the release's fault: nothing remembered, the next reconciliation retries
+            cycle.result.deferred[package] = f"local file system: {exc}"
+            self.metrics.refuse(package, kind)
+            log.error("package %s: cannot build the release on this node (%s); staying on the current release "
+                      "and retrying", package, exc, extra={"package": package, "reason": kind})
+            return
+        if isinstance(exc, DagPublisherError):
+            reason = str(exc)
+        elif kind is ErrorKind.INTERNAL:  # a bug reached by this manifest: refuse it, keep the others syncing
             log.error("package %s: unexpected error building its release", package, exc_info=exc,
                       extra={"package": package})
-            self._refuse(package, etag, f"{type(exc).__name__}: {exc}", "internal", cycle.result)
+            reason = f"{type(exc).__name__}: {exc}"
+        else:
+            reason = f"release cannot be laid out here: {exc}"
+        self._refuse(package, decision.etag, reason, kind, cycle.result)
 
     def _apply(self, decision: Decision, current: AppliedRelease | None, cycle: _Cycle) -> None:
         """Refuse, keep or remove (a retired release): everything but building a release."""
@@ -460,7 +500,7 @@ class SyncAgent:
                 return None
         return swapped_at - committed if committed >= self.started_at else None
 
-    def _refuse(self, package: str, etag: str, reason: str, kind: str, result: CycleResult) -> None:
+    def _refuse(self, package: str, etag: str, reason: str, kind: ErrorKind, result: CycleResult) -> None:
         self.state.refused[package] = etag
         result.refused[package] = reason
         self.metrics.refuse(package, kind)
@@ -545,10 +585,17 @@ class SyncAgent:
         self.metrics.heartbeat()
         try:
             self.storage.list_journal(self.config.env, planner.journal_start_after(
-                self._prefix, self.state.journal, int(self.clock() * 1000)))
+                self.config.env, self.state.journal, int(self.clock() * 1000)))
         except Exception:  # any failure means "not yet"
             return False
         return True
+
+
+def _local_fault(exc: OSError) -> LocalStorageError:
+    """A file system error of the state or DAGs folder as ours (exit 3: this node's disk, worth retrying)."""
+    error = LocalStorageError(f"local file system: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 __all__ = ["AgentConfig", "CycleResult", "SyncAgent"]

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from airflow_dag_publisher.errors import ManifestError, VerificationError
+from airflow_dag_publisher.errors import ErrorKind, ManifestError, VerificationError
 from airflow_dag_publisher.manifest import FileEntry
 
 CHUNK = 8 << 20
@@ -48,7 +48,7 @@ class _Capped:
         self.left -= len(data)
         if self.left < 0:
             raise VerificationError(f"{self.where}: decompresses to more than the release's files and headers",
-                                    kind="too_large")
+                                    kind=ErrorKind.TOO_LARGE)
         return data
 
 
@@ -84,11 +84,11 @@ def extract_archive(archive: Path | bytes, staging: Path, files: Mapping[str, Fi
                     _write(tar, member, entry, root, where, check, mtime)
                     written.add(entry.path)
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise VerificationError(f"{where}: not a valid tar.gz archive ({exc})", kind="checksum") from None
+        raise VerificationError(f"{where}: not a valid tar.gz archive ({exc})", kind=ErrorKind.CHECKSUM) from None
     missing = sorted(wanted - written)
     if missing:
         raise VerificationError(f"{where}: the archive lacks {len(missing)} file(s) the release lists: "
-                                + ", ".join(missing[:5]), kind="checksum")
+                                + ", ".join(missing[:5]), kind=ErrorKind.CHECKSUM)
     return len(written)
 
 
@@ -98,11 +98,11 @@ def _inflate(data: bytes, limit: int, where: str) -> bytes:
     out = inflater.decompress(data, limit + 1)
     if len(out) > limit or inflater.unconsumed_tail:
         raise VerificationError(f"{where}: decompresses to more than the release's files and headers",
-                                kind="too_large")
+                                kind=ErrorKind.TOO_LARGE)
     if not inflater.eof:
-        raise VerificationError(f"{where}: not a valid tar.gz archive (truncated)", kind="checksum")
+        raise VerificationError(f"{where}: not a valid tar.gz archive (truncated)", kind=ErrorKind.CHECKSUM)
     if inflater.unused_data:
-        raise VerificationError(f"{where}: not a valid tar.gz archive (data after its end)", kind="checksum")
+        raise VerificationError(f"{where}: not a valid tar.gz archive (data after its end)", kind=ErrorKind.CHECKSUM)
     return out
 
 
@@ -111,7 +111,7 @@ def _members(tar: tarfile.TarFile, count: int, where: str) -> Iterator[tarfile.T
     for n, member in enumerate(tar, start=1):
         if n > count:
             raise ManifestError(f"{where}: more entries than the {count} file(s) the release lists",
-                                kind="unsafe_path")
+                                kind=ErrorKind.UNSAFE_PATH)
         yield member
 
 
@@ -119,17 +119,17 @@ def _admit(member: tarfile.TarInfo, files: Mapping[str, FileEntry], seen: set[st
     name = member.name
     entry = files.get(name)
     if entry is None:
-        raise ManifestError(f"{where}: entry {name!r} is not a file of the release", kind="unsafe_path")
+        raise ManifestError(f"{where}: entry {name!r} is not a file of the release", kind=ErrorKind.UNSAFE_PATH)
     if member.type not in _REGULAR:
         what = _KINDS.get(member.type, f"of tar type {member.type!r}")
         raise ManifestError(f"{where}: entry {name!r} is {what}; only regular files are accepted",
-                            kind="unsafe_path")
+                            kind=ErrorKind.UNSAFE_PATH)
     if name in seen:
-        raise ManifestError(f"{where}: entry {name!r} appears twice", kind="unsafe_path")
+        raise ManifestError(f"{where}: entry {name!r} appears twice", kind=ErrorKind.UNSAFE_PATH)
     seen.add(name)
     if member.size > entry.size:
         raise VerificationError(f"{where}: entry {name!r} holds {member.size} bytes, the release pins {entry.size}",
-                                kind="too_large")
+                                kind=ErrorKind.TOO_LARGE)
     return entry
 
 
@@ -137,7 +137,7 @@ def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, entry: FileEntry, root
            check: Callable[[], None], mtime: float | None) -> None:
     source = tar.extractfile(member)
     if source is None:  # not a regular file: _admit refused it already
-        raise ManifestError(f"{where}: entry {entry.path!r} has no data", kind="unsafe_path")
+        raise ManifestError(f"{where}: entry {entry.path!r} has no data", kind=ErrorKind.UNSAFE_PATH)
     digest = hashlib.sha256()
     size = 0
     # a new, read-only file in our own staging directory, never through a link
@@ -161,4 +161,4 @@ def _write(tar: tarfile.TarFile, member: tarfile.TarInfo, entry: FileEntry, root
     if size != entry.size or digest.hexdigest() != entry.sha256:
         raise VerificationError(f"{where}: entry {entry.path!r} has {size} bytes with sha256 "
                                 f"{digest.hexdigest()[:12]}…, the release pins {entry.size} bytes with sha256 "
-                                f"{entry.sha256[:12]}…", kind="checksum")
+                                f"{entry.sha256[:12]}…", kind=ErrorKind.CHECKSUM)

@@ -21,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from airflow_dag_publisher.errors import NotFoundError, StorageError, VerificationError
+from airflow_dag_publisher.errors import ErrorKind, NotFoundError, StorageError, VerificationError
 from airflow_dag_publisher.manifest import MAX_FILE_SIZE, ArchiveRef, FileEntry, ReleaseManifest
 from airflow_dag_publisher.storage import archive_key, dag_key
 from airflow_dag_publisher.sync.extract import extract_archive
@@ -37,7 +37,7 @@ POLL_SECONDS = 0.2  # how often the cycle's deadline and stop flag are looked at
 class CycleAborted(StorageError):
     """The cycle ran out of time, or the agent is stopping (SIGTERM, SIGINT)."""
 
-    kind = "aborted"
+    kind = ErrorKind.ABORTED
 
 
 @dataclass
@@ -174,7 +174,7 @@ def _get_archive(storage: Remote, manifest: ReleaseManifest, ref: ArchiveRef, ch
         read = storage.get(key, version_id=ref.version_id, max_bytes=ref.size)
     except NotFoundError:
         raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
-                                kind="missing_version") from None
+                                kind=ErrorKind.MISSING_VERSION) from None
     body = read.obj.body if read.obj is not None else b""
     _verify(len(body), hashlib.sha256(body).hexdigest(), ref.size, ref.sha256, where, manifest.release_id)
     return body
@@ -188,18 +188,18 @@ def _download_archive(storage: Remote, manifest: ReleaseManifest, ref: ArchiveRe
         got = storage.download(key, ref.version_id, dest, max_bytes=ref.size, check=check)
     except NotFoundError:
         raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
-                                kind="missing_version") from None
+                                kind=ErrorKind.MISSING_VERSION) from None
     _verify(got.size, got.sha256, ref.size, ref.sha256, where, manifest.release_id)
 
 
 def _verify(size: int, sha256: str, want_size: int, want_sha256: str, where: str, release_id: str) -> None:
     if size > want_size:
         raise VerificationError(f"{where}: more than the {want_size} bytes release {release_id} pins",
-                                kind="too_large")
+                                kind=ErrorKind.TOO_LARGE)
     if size != want_size or sha256 != want_sha256:
         raise VerificationError(f"{where}: got {size} bytes with sha256 {sha256[:12]}…, release "
                                 f"{release_id} pins {want_size} bytes with sha256 {want_sha256[:12]}…",
-                                kind="checksum")
+                                kind=ErrorKind.CHECKSUM)
 
 
 def _reuse(source: str, dest: Path, entry: FileEntry) -> bool:
@@ -268,5 +268,5 @@ def _download_one(storage: Remote, manifest: ReleaseManifest, entry: FileEntry, 
                                max_bytes=min(entry.size, MAX_FILE_SIZE), check=check)
     except NotFoundError:
         raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
-                                kind="missing_version") from None
+                                kind=ErrorKind.MISSING_VERSION) from None
     _verify(got.size, got.sha256, entry.size, entry.sha256, where, manifest.release_id)

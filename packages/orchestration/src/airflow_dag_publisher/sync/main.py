@@ -2,10 +2,11 @@
 """Entry point of `airflow-dag-sync`: flags (each also from DAGSYNC_<FLAG>), then the agent. Parsing
 and the mapping of errors to exit codes are the toolkit's (cli/toolkit.py), as for the publisher.
 
-Exit codes: 0 success (the long-running agent also exits 0 when stopped by SIGTERM/SIGINT);
-1 refused; 2 usage or configuration error; 3 storage or network error (with --once: the sync did
-not complete); 4 a bug; with --once, 128 + the signal's number when SIGTERM or SIGINT stopped it
-(the DAGs folder then holds only complete releases: what was being built is discarded).
+Exit codes (errors.exit_code of what failed): 0 success (the long-running agent also exits 0 when
+stopped by SIGTERM/SIGINT); 1 refused; 2 usage or configuration error; 3 storage, network or local
+disk error (with --once: the sync did not complete); 4 a bug (one line naming the crash log); with
+--once, 128 + the signal's number when SIGTERM or SIGINT stopped it (the DAGs folder then holds only
+complete releases: what was being built is discarded).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from typing import Any
 
 from airflow_dag_publisher import __version__
 from airflow_dag_publisher.cli import toolkit
-from airflow_dag_publisher.errors import EXIT_OK, EXIT_REFUSED, EXIT_STORAGE, UsageError
-from airflow_dag_publisher.names import ENV_RE, check_bucket
+from airflow_dag_publisher.errors import EXIT_OK, LocalStorageError, RefusedError, UsageError
+from airflow_dag_publisher.names import check_bucket, check_env
 from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync import logs
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
@@ -100,8 +101,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
 
 def check(args: argparse.Namespace) -> None:
     check_bucket(args.bucket, "--bucket", env_name("--bucket"))
-    if not args.env or not ENV_RE.match(args.env):
-        raise UsageError(f"--env ({env_name('--env')}) {args.env!r} is not a valid environment name")
+    check_env(args.env, "--env", env_name("--env"))
     if not args.dags_dir:
         raise UsageError(f"--dags-dir ({env_name('--dags-dir')}) is required")
     if args.dag_id is not None and not args.once:
@@ -169,20 +169,22 @@ def run(args: argparse.Namespace, trust: Trust | None = None) -> int:
         if not args.once:
             agent.run_forever()
             return EXIT_OK
-        result = agent.run_cycle(reconcile=True, dag_id=args.dag_id)
+        result = agent.run_cycle(reconcile=True, dag_id=args.dag_id, report=False)
         if received:
             log.error("sync interrupted by %s; the DAGs folder holds only complete releases",
                       signal.Signals(received[0]).name)
             return 128 + received[0]
-        if result.outcome == "error":
-            log.error("sync did not complete: %s", result.error)
-            return EXIT_STORAGE
-        for package, reason in result.refused.items():
+        if result.error is not None:  # reported once, with its kind's exit code, by the toolkit's handler
+            raise result.error
+        for package, reason in {**result.refused, **result.deferred}.items():
             log.warning("package %s was not synced: %s", package, reason)
         if result.owner is not None:
+            if result.owner in result.deferred:
+                raise LocalStorageError(f"package {result.owner}, which owns dag_id {args.dag_id}, was not synced: "
+                                        f"{result.deferred[result.owner]}")
             if result.owner in result.refused:
-                log.error("package %s, which owns dag_id %s, was not synced", result.owner, args.dag_id)
-                return EXIT_REFUSED
+                raise RefusedError(f"package {result.owner}, which owns dag_id {args.dag_id}, was not synced: "
+                                   f"{result.refused[result.owner]}")
             log.info("synced package %s, which owns dag_id %s (%d requests)", result.owner, args.dag_id,
                      result.requests, extra={"package": result.owner})
         return EXIT_OK

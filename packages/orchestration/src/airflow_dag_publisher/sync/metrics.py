@@ -24,10 +24,10 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from airflow_dag_publisher.errors import ErrorKind
+from airflow_dag_publisher.sync.planner import REFUSAL_REASONS
+
 OUTCOMES = ("success", "noop", "error")
-# The `reason` label of refusals: a fixed set, chosen from the error's kind (ARCHITECTURE.md).
-REFUSAL_REASONS = frozenset({"schema", "invalid_json", "unsafe_path", "checksum", "missing_version", "too_large",
-                             "not_owned", "invalid", "signature", "local_storage", "internal"})
 CYCLE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 LATENCY_BUCKETS = (1.0, 2.0, 5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -35,9 +35,12 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no `<name>_created` series beside every counter: nothing here reads them
 
 
-def refusal_reason(kind: str) -> str:
-    """The metric label for an error kind: itself if it is one of the fixed set, else `invalid`."""
-    return kind if kind in REFUSAL_REASONS else "invalid"
+def refusal_reason(kind: ErrorKind) -> str:
+    """The `reason` label of a refusal (the fixed set is the planner's, `REFUSAL_REASONS`); a kind
+    outside it is a bug of the caller."""
+    if kind not in REFUSAL_REASONS:
+        raise ValueError(f"{kind!r} is not a refusal reason ({', '.join(sorted(REFUSAL_REASONS))})")
+    return str(kind)
 
 
 class _Releases(Collector):
@@ -126,7 +129,7 @@ class Metrics:
             self._reconciliations.inc()
             self._first_sync_done = True
 
-    def refuse(self, package: str, kind: str) -> None:
+    def refuse(self, package: str, kind: ErrorKind) -> None:
         with self._lock:
             self._refused.labels(package, refusal_reason(kind)).inc()
 

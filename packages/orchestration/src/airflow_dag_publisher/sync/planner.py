@@ -1,7 +1,8 @@
 """Pure decisions of the sync agent: no I/O, no boto3. Every function maps observations to a plan.
 
-- `journal_window` / `read_journal`: which journal keys are new, which packages they name, where the
-  cursor moves (the agent lists from 60 s before its cursor to absorb publishers' clock skew).
+- `journal_start_after` / `read_journal`: where the next journal listing starts (60 s before the
+  cursor, to absorb publishers' clock skew), which of its keys are new, which packages they name,
+  where the cursor moves. The keys are built and parsed by storage.py, which owns the key layout.
 - `manifests_to_fetch`: after a listing, which packages' manifests changed (by ETag).
 - `vanished_from_listing` / `vanished_on_read`: the guards that keep a package whose manifest S3
   no longer shows (a listing without it, an empty listing, a GET that finds nothing): never removed,
@@ -13,23 +14,28 @@
   and whether to fetch them as the release's archive (one request) or one by one.
 - `owner_candidates` / `owner_of`: which packages may own a dag_id (its `<package>_` prefixes), and
   which one does, from their manifests (`--once --dag-id`).
+- `failure_kind` / `fate`: what a failure while applying one package's release means, from its
+  kind alone: the release is refused (its ETag skipped until the next publish), the package is
+  retried (this node's disk failed, not the release), or the whole cycle fails (storage, network,
+  its deadline, a stop request). The one place the agent's refusal rules live.
 """
 
 from __future__ import annotations
 
 import enum
+import errno
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from airflow_dag_publisher.errors import ManifestError
+from airflow_dag_publisher.errors import ErrorKind, ManifestError, kind_of
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, parse_manifest
 from airflow_dag_publisher.names import PACKAGE_RE
 from airflow_dag_publisher.signing import signature_problem
+from airflow_dag_publisher.storage import journal_start_key, parse_journal_key
 from airflow_dag_publisher.sync.trust import Trust
 
 SKEW_MS = 60_000
 COLD_START_LOOKBACK_MS = 5 * 60_000
-_MS_DIGITS = 16
 NO_TRUST = Trust()  # no keys, nothing required: releases apply unchecked
 
 
@@ -50,31 +56,19 @@ class JournalRead:
     committed_ms: Mapping[str, int] = field(default_factory=dict)  # package -> newest new entry's epoch ms
 
 
-def journal_start_after(prefix: str, state: JournalState, now_ms: int) -> str:
+def journal_start_after(env: str, state: JournalState, now_ms: int) -> str:
     """The StartAfter key of the next journal listing: 60 s before the cursor (cold: 5 min before now)."""
-    base = state.cursor_ms - SKEW_MS if state.cursor_ms else now_ms - COLD_START_LOOKBACK_MS
-    return f"{prefix}{max(base, 0):0{_MS_DIGITS}d}"
+    return journal_start_key(env, state.cursor_ms - SKEW_MS if state.cursor_ms else now_ms - COLD_START_LOOKBACK_MS)
 
 
-def parse_journal_key(prefix: str, key: str) -> tuple[int, str] | None:
-    """`<prefix><16-digit ms>-<package>` -> (ms, package); None for anything else."""
-    if not key.startswith(prefix):
-        return None
-    rest = key[len(prefix):]
-    stamp, sep, package = rest.partition("-")
-    if not sep or len(stamp) != _MS_DIGITS or not stamp.isdigit() or not PACKAGE_RE.match(package):
-        return None
-    return int(stamp), package
-
-
-def read_journal(prefix: str, keys: Iterable[str], state: JournalState) -> JournalRead:
+def read_journal(env: str, keys: Iterable[str], state: JournalState) -> JournalRead:
     """Packages named by keys not seen before; the cursor advances to the newest key."""
     committed: dict[str, int] = {}
     ignored: list[str] = []
     cursor = state.cursor_ms
     seen = set(state.seen)
     for key in keys:
-        parsed = parse_journal_key(prefix, key)
+        parsed = parse_journal_key(env, key)
         if parsed is None:
             ignored.append(key)
             continue
@@ -84,7 +78,7 @@ def read_journal(prefix: str, keys: Iterable[str], state: JournalState) -> Journ
             seen.add(key)
         cursor = max(cursor, ms)
     floor = cursor - SKEW_MS
-    kept = frozenset(k for k in seen if (p := parse_journal_key(prefix, k)) is not None and p[0] >= floor)
+    kept = frozenset(k for k in seen if (p := parse_journal_key(env, k)) is not None and p[0] >= floor)
     return JournalRead(packages=frozenset(committed), state=JournalState(cursor, kept), ignored=tuple(ignored),
                        committed_ms=committed)
 
@@ -137,7 +131,7 @@ class Decision:
     manifest: ReleaseManifest | None = None
     etag: str = ""
     reason: str = ""
-    kind: str = ""       # REFUSE: the refusal's kind (a `reason` label of the refusal metric)
+    kind: ErrorKind | None = None  # REFUSE: the refusal's kind (a `reason` label of the refusal metric)
 
 
 def decide(package: str, env: str, etag: str, body: bytes, current: ReleaseManifest | None, *,
@@ -150,7 +144,7 @@ def decide(package: str, env: str, etag: str, body: bytes, current: ReleaseManif
         return Decision(package, Action.REFUSE, etag=etag, reason=str(exc), kind=exc.kind)
     problem = signature_problem(manifest, trust.keys_for(package), require=trust.require)
     if problem:
-        return Decision(package, Action.REFUSE, etag=etag, reason=f"{source}: {problem}", kind="signature")
+        return Decision(package, Action.REFUSE, etag=etag, reason=f"{source}: {problem}", kind=ErrorKind.SIGNATURE)
     if manifest.retired:
         if current is None or current.retired:
             return Decision(package, Action.KEEP, manifest, etag, "retired, nothing held")
@@ -219,3 +213,41 @@ def owner_of(dag_id: str, manifests: Mapping[str, ReleaseManifest | None]) -> st
 def release_dir_name(manifest: ReleaseManifest) -> str:
     """A release directory is named by its content: the same files are the same directory."""
     return manifest.content_digest.removeprefix("sha256:")[:32]
+
+
+# -- what a failure means for a package -------------------------------------------------------------
+class Fate(enum.Enum):
+    REFUSE = "refuse"  # the release is bad: stay on the current release, skip its ETag until the next publish
+    RETRY = "retry"    # this node failed (its disk): stay on the current release, try again next reconciliation
+    FAIL = "fail"      # the cycle cannot go on (storage, network, its deadline, a stop request): fail it whole
+
+
+# The faults of a release (and a bug its manifest reached): the package refuses it.
+RELEASE_FAULTS = frozenset({ErrorKind.SCHEMA, ErrorKind.INVALID_JSON, ErrorKind.UNSAFE_PATH, ErrorKind.CHECKSUM,
+                            ErrorKind.MISSING_VERSION, ErrorKind.TOO_LARGE, ErrorKind.NOT_OWNED, ErrorKind.INVALID,
+                            ErrorKind.SIGNATURE, ErrorKind.INTERNAL})
+# The `reason` label of `dagsync_refused_manifests_total`: the release faults, and this node's disk.
+REFUSAL_REASONS = RELEASE_FAULTS | {ErrorKind.LOCAL_STORAGE}
+# A file system error about the names a release asks for (too long, not representable, a file where
+# its folder must be): the release cannot be laid out on any node. Every other one (EACCES, ENOSPC,
+# EDQUOT, EIO, EROFS, EMFILE, ...) is this node's fault.
+_RELEASE_NAME_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.EILSEQ, errno.ENOTDIR, errno.EISDIR, errno.EEXIST,
+                                  errno.ELOOP})
+
+
+def failure_kind(exc: BaseException) -> ErrorKind:
+    """The kind of a failure while applying a release: ours say it; a file system error is this
+    node's disk (`local_storage`) unless the release's names caused it (`unsafe_path`); anything
+    else is a bug (`internal`)."""
+    if isinstance(exc, OSError):
+        return ErrorKind.UNSAFE_PATH if exc.errno in _RELEASE_NAME_ERRNOS else ErrorKind.LOCAL_STORAGE
+    return kind_of(exc)
+
+
+def fate(kind: ErrorKind) -> Fate:
+    """Refuse the release, retry the package, or fail the cycle: decided by the failure's kind only."""
+    if kind in RELEASE_FAULTS:
+        return Fate.REFUSE
+    if kind is ErrorKind.LOCAL_STORAGE:
+        return Fate.RETRY
+    return Fate.FAIL

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from airflow_dag_publisher.errors import RefusedError, UsageError
+from airflow_dag_publisher.errors import ErrorKind, RefusedError, UsageError
 from airflow_dag_publisher.manifest import ReleaseManifest
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class Layout:
             mode = None
         if mode is not None and not stat.S_ISLNK(mode):
             raise RefusedError(f"{link} is not a symlink made by airflow-dag-sync; move it away to let "
-                               f"package {package} sync", kind="not_owned")
+                               f"package {package} sync", kind=ErrorKind.NOT_OWNED)
         tmp = self.dags_dir / f".{package}{TEMP_LINK_MARK}{uuid.uuid4().hex[:12]}"
         os.symlink(self.link_target(package, name), tmp)
         try:
@@ -167,7 +167,8 @@ class Layout:
             return False
         resolved = (self.dags_dir / target).resolve()
         if not _inside(resolved, self.releases_dir.resolve()):
-            raise RefusedError(f"{link} does not point into {self.releases_dir}; not removing it", kind="not_owned")
+            raise RefusedError(f"{link} does not point into {self.releases_dir}; not removing it",
+                               kind=ErrorKind.NOT_OWNED)
         link.unlink()
         return True
 

@@ -4,8 +4,8 @@
     <state>/journal.json           {"cursor_ms": int, "seen": [journal keys in the skew window]}
     <state>/packages/<pkg>.json    {"etag": str, "release_dir": str | null, "manifest": {...}}
 
-Every write is a temporary file + os.replace: a crash of the agent leaves the old or the new file,
-never half. Writes are not fsync'ed (a cold sync of 1,000 packages spent most of its time there):
+Every write is files.write_atomic (a temporary file + os.replace): a crash of the agent leaves the
+old or the new file, never half. Writes are not fsync'ed (a cold sync of 1,000 packages spent most of its time there):
 after a crash of the whole machine a state file may be empty, and an unreadable state file only
 makes the agent check and, if need be, download that package again (the release directories are
 checked against the state at start, see SyncAgent.open).
@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from airflow_dag_publisher.errors import ManifestError
+from airflow_dag_publisher.files import write_atomic
 from airflow_dag_publisher.manifest import ReleaseManifest, parse_manifest
 from airflow_dag_publisher.names import PACKAGE_RE
 from airflow_dag_publisher.sync.planner import JournalState
@@ -55,17 +54,6 @@ class AgentState:
 
     def release_ids(self) -> dict[str, str]:
         return {p: a.manifest.release_id for p, a in self.applied.items() if a.release_dir is not None}
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class StateStore:

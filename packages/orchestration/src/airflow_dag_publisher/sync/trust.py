@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from airflow_dag_publisher.errors import UsageError
+from airflow_dag_publisher.files import read_text
 from airflow_dag_publisher.names import PACKAGE_RE
 from airflow_dag_publisher.signing import TrustedKey, load_public_key
 
@@ -72,15 +73,5 @@ def load_trust(path: str | None, *, require: bool, option: str = "--trust-file")
     """The trust of `--trust-file PATH` (none: no keys) and `--require-signatures`."""
     if not path:
         return Trust(require=require)
-    file = Path(path)
-    try:
-        data = file.read_bytes()[:MAX_TRUST_FILE_BYTES + 1]
-    except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot read it: {exc.strerror or exc}") from None
-    if len(data) > MAX_TRUST_FILE_BYTES:
-        raise UsageError(f"{option} {path}: over {MAX_TRUST_FILE_BYTES} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise UsageError(f"{option} {path}: not UTF-8 text") from None
+    text = read_text(Path(path), max_bytes=MAX_TRUST_FILE_BYTES, what=f"{option} {path}")
     return Trust(parse_trust(text, source=path), require=require, source=path)

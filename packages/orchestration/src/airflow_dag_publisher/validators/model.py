@@ -7,7 +7,6 @@ from typing import Any
 
 ERROR = "error"
 WARNING = "warning"
-SEVERITIES = (ERROR, WARNING)
 
 # `Finding.file` for problems that belong to no single file (the validator's own situation).
 NO_FILE = ""

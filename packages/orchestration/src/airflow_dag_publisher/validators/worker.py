@@ -197,13 +197,6 @@ class _Child:
         return self.files[self.answered]
 
 
-def judge_in_child(judge: Judge, rel: str, hard_seconds: float) -> dict[str, Any]:
-    """Judge one file in a child of its own (a batch of one)."""
-    answers: list[dict[str, Any]] = []
-    judge_all(judge, [rel], hard_seconds, 1, answers.append)
-    return answers[0]
-
-
 def judge_all(judge: Judge, files: list[str], hard_seconds: float, parallel: int,
               send: Callable[[dict[str, Any]], None]) -> None:
     """Judge every file in forked children, at most `parallel` at once; `send` each answer as soon as
@@ -313,23 +306,6 @@ def _end(child: _Child, judge: Judge, hard_seconds: float, again: deque[str], to
     else:
         send(_failed(rel, "worker-died", f"importing the file ended its interpreter ({status}); Airflow "
                      "would lose the parse the same way"))
-
-
-def _read_all(fd: int, deadline: float) -> bytes | None:
-    """Everything the child writes until it closes the pipe; None past the deadline."""
-    chunks: list[bytes] = []
-    try:
-        for _ in range(10_000_000):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                return None
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
-        return None
-    finally:
-        os.close(fd)
 
 
 def _reap(pid: int, deadline: float) -> str:

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from airflow_dag_publisher.errors import RefusedError
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest
-from airflow_dag_publisher.plan import dag_id_conflicts, plan_publish, republishes_current
+from airflow_dag_publisher.publish_plan import dag_id_conflicts, plan_publish, republishes_current
 from airflow_dag_publisher.sources import LocalFile
 
 

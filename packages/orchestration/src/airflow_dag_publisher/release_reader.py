@@ -4,7 +4,7 @@ environment, a package's history (the object versions of its manifest.json)."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from airflow_dag_publisher.errors import ManifestError, VerificationError
@@ -74,46 +74,47 @@ def read_environment(storage: Storage, env: str, *, skip: str | None = None) -> 
     return read_manifests(storage, env, storage.list_manifests(env), skip=skip)
 
 
-def read_history(storage: Storage, env: str, package: str, *, limit: int | None = None
-                 ) -> tuple[list[ReleaseManifest], list[str]]:
-    """Releases of a package, newest first, from the versions of its manifest.json (at most `limit`:
-    the walk stops there, so a long history costs no more than the releases shown)."""
+def _releases(storage: Storage, env: str, package: str) -> Iterator[ReleaseManifest | ManifestError]:
+    """The versions of a package's manifest.json, newest first, each parsed (or why it cannot be),
+    read one GET at a time as the caller walks: the caller stops the walk."""
     key = manifest_key(env, package)
-    releases: list[ReleaseManifest] = []
-    warnings: list[str] = []
     for version in storage.list_versions(key):
-        if limit is not None and len(releases) >= limit:
-            break
         if version.is_delete_marker:
             continue
         obj = storage.get(key, version_id=version.version_id).obj
         if obj is None:
             continue
         try:
-            releases.append(parse_manifest(obj.body, source=f"{storage.url(key)}?versionId={version.version_id}",
-                                           env=env, package=package))
+            yield parse_manifest(obj.body, source=f"{storage.url(key)}?versionId={version.version_id}", env=env,
+                                 package=package)
         except ManifestError as exc:
-            warnings.append(f"skipping an unreadable version: {exc}")
+            yield exc
+
+
+def read_history(storage: Storage, env: str, package: str, *, limit: int | None = None
+                 ) -> tuple[list[ReleaseManifest], list[str]]:
+    """Releases of a package, newest first, from the versions of its manifest.json (at most `limit`:
+    the walk stops there, so a long history costs no more than the releases shown)."""
+    releases: list[ReleaseManifest] = []
+    warnings: list[str] = []
+    if limit is not None and limit <= 0:
+        return releases, warnings
+    for release in _releases(storage, env, package):
+        if isinstance(release, ManifestError):
+            warnings.append(f"skipping an unreadable version: {release}")
+        else:
+            releases.append(release)
+        if limit is not None and len(releases) >= limit:
+            break
     return releases, warnings
 
 
 def find_release(storage: Storage, env: str, package: str, release_id: str) -> ReleaseManifest | None:
     """One release of a package by its id: the manifest versions are read newest first and the
     walk stops at the match (a recent release costs one listing page and a few GETs)."""
-    key = manifest_key(env, package)
-    for version in storage.list_versions(key):
-        if version.is_delete_marker:
-            continue
-        obj = storage.get(key, version_id=version.version_id).obj
-        if obj is None or f'"release_id": "{release_id}"'.encode() not in obj.body:
-            continue
-        try:
-            manifest = parse_manifest(obj.body, source=f"{storage.url(key)}?versionId={version.version_id}",
-                                      env=env, package=package)
-        except ManifestError:
-            continue
-        if manifest.release_id == release_id:
-            return manifest
+    for release in _releases(storage, env, package):
+        if isinstance(release, ReleaseManifest) and release.release_id == release_id:
+            return release
     return None
 
 

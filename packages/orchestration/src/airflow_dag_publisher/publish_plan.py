@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from airflow_dag_publisher.errors import RefusedError, UsageError
+from airflow_dag_publisher.errors import ErrorKind, RefusedError, UsageError
 from airflow_dag_publisher.manifest import ReleaseManifest
 from airflow_dag_publisher.names import dag_id_belongs_to
 
@@ -48,7 +48,7 @@ def plan_publish(local: Sequence[Digested], current: ReleaseManifest | None, *, 
     """Compare local files with the current release by sha256. Raises RefusedError on a guardrail."""
     if not local and not allow_empty:
         raise RefusedError("the release would have no files; pass --allow-empty to publish an empty release "
-                           "(use `retire` to remove a package from Airflow)", kind="guardrail")
+                           "(use `retire` to remove a package from Airflow)", kind=ErrorKind.GUARDRAIL)
     live = current.file_map() if current is not None and not current.retired else {}
     local_map = {f.path: f for f in local}
     added = tuple(p for p in sorted(local_map) if p not in live)
@@ -57,7 +57,7 @@ def plan_publish(local: Sequence[Digested], current: ReleaseManifest | None, *, 
     deleted = tuple(p for p in sorted(live) if p not in local_map)
     if max_delete is not None and len(deleted) > max_delete:
         raise RefusedError(f"the release would delete {len(deleted)} files, over --max-delete {max_delete}: "
-                           + ", ".join(deleted[:10]) + (" …" if len(deleted) > 10 else ""), kind="guardrail")
+                           + ", ".join(deleted[:10]) + (" …" if len(deleted) > 10 else ""), kind=ErrorKind.GUARDRAIL)
     return PublishPlan(added, changed, deleted, unchanged)
 
 
@@ -95,7 +95,8 @@ def refuse_conflicts(verb: str, package: str, dag_ids: Sequence[str], others: Ma
     """Raise RefusedError listing every dag_id conflict of the release, if any."""
     conflicts = dag_id_conflicts(package, dag_ids, others)
     if conflicts:
-        raise RefusedError(f"refusing to {verb} {package}:\n  " + "\n  ".join(conflicts), kind="dag_id_conflict")
+        raise RefusedError(f"refusing to {verb} {package}:\n  " + "\n  ".join(conflicts),
+                           kind=ErrorKind.DAG_ID_CONFLICT)
 
 
 def image_mismatches(images: Mapping[str, Sequence[tuple[str, str, str | None]]], expected: str) -> list[str]:
@@ -122,7 +123,7 @@ def refuse_image_mismatches(images: Mapping[str, Sequence[tuple[str, str, str | 
     if problems:
         raise RefusedError("refusing to publish: the release's jobs would not run the image this publish names "
                            "(regenerate the DAG files with `generate --image`, or set DAG_SPEC in the CI template "
-                           "so it does):\n  " + "\n  ".join(problems), kind="image_mismatch")
+                           "so it does):\n  " + "\n  ".join(problems), kind=ErrorKind.IMAGE_MISMATCH)
 
 
 def release_image(declared: str | None, job_images: Sequence[str]) -> str | None:
@@ -144,7 +145,7 @@ def rollback_target(releases: Sequence[ReleaseManifest], head_id: str, to: str |
     else:
         found = [r for r in releases if r.release_id == to]
         if not found:
-            raise RefusedError(f"{url}: no release {to!r} in the history (see `history`)", kind="not_found")
+            raise RefusedError(f"{url}: no release {to!r} in the history (see `history`)", kind=ErrorKind.NO_RELEASE)
         target = found[0]
     if target.retired:
         raise RefusedError(f"release {target.release_id} of {package!r} is a retirement tombstone; "
@@ -163,8 +164,8 @@ def promotion_source(source: ReleaseManifest | None, *, from_env: str, env: str,
     if source is None:
         what = f"release {release_id!r}" if release_id else "a current release"
         raise RefusedError(f"{url}: package {package!r} has no {what} in environment {from_env!r} (see `history "
-                           f"--env {from_env}`)", kind="not_found")
+                           f"--env {from_env}`)", kind=ErrorKind.NO_RELEASE)
     if source.retired:
         raise RefusedError(f"release {source.release_id} of {package!r} in {from_env!r} is a retirement tombstone; "
-                           "promote a release with files", kind="retired")
+                           "promote a release with files", kind=ErrorKind.RETIRED)
     return source

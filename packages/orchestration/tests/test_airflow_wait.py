@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 from airflow_dag_publisher.airflow_api import AirflowApiError, Credentials, DagInfo, ImportErrorInfo
-from airflow_dag_publisher.errors import UsageError
-from airflow_dag_publisher.live import (
+from airflow_dag_publisher.airflow_wait import (
     Expectation,
     Observation,
     Outcome,
@@ -16,6 +15,7 @@ from airflow_dag_publisher.live import (
     judge,
     wait_until_live,
 )
+from airflow_dag_publisher.errors import UsageError
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest
 
 COMMIT = 1_000_000.0

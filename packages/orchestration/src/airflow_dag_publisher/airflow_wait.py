@@ -31,10 +31,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_dag_publisher.airflow_api import AirflowApi, AirflowApiError, DagInfo, ImportErrorInfo
-from airflow_dag_publisher.catalog import find_release, read_file
-from airflow_dag_publisher.errors import EXIT_REFUSED, EXIT_STORAGE, DagPublisherError
+from airflow_dag_publisher.errors import DagPublisherError, ErrorKind
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest
 from airflow_dag_publisher.publisher import Publisher, PublishResult, ReleaseMeta
+from airflow_dag_publisher.release_reader import find_release, read_file
 
 DEFAULT_WAIT = 300.0
 POLL_INTERVAL = 3.0
@@ -239,8 +239,7 @@ class ReleaseNotLive(DagPublisherError):
 
     def __init__(self, message: str, confirmation: Confirmation, details: dict[str, Any]) -> None:
         failed = confirmation.wait.outcome is Outcome.FAILED
-        super().__init__(message, kind="import_error" if failed else "wait_timeout")
-        self.exit_code = EXIT_REFUSED if failed else EXIT_STORAGE
+        super().__init__(message, kind=ErrorKind.IMPORT_ERROR if failed else ErrorKind.WAIT_TIMEOUT)
         self.confirmation = confirmation
         self.details = details
 
