@@ -122,9 +122,9 @@ def chart_configmaps(env: str, release: str = "airflow") -> list[dict[str, Any]]
                 "name": name, "namespace": "airflow",
                 "labels": {"release": release, "chart": f"airflow-{version}", "heritage": "Helm",
                            **cm.get("labels", {})},
-                "annotations": {"helm.sh/hook": "pre-install,pre-upgrade",
-                                "helm.sh/hook-delete-policy": "before-hook-creation", "helm.sh/hook-weight": "0",
-                                **cm.get("annotations", {})},
+                "annotations": {**({} if cm.get("useHelmHooks") is False else {
+                    "helm.sh/hook": "pre-install,pre-upgrade", "helm.sh/hook-delete-policy": "before-hook-creation",
+                    "helm.sh/hook-weight": "0"}), **cm.get("annotations", {})},
             },
             "data": yaml.safe_load(cm["data"]),
         })
@@ -212,7 +212,7 @@ def test_airflow_config_options_exist_and_refresh_is_fast() -> None:
     config = values()["config"]
     options = airflow_options()
     for section, opts in config.items():
-        for option in opts:
+        for option in [o for o, value in (opts or {}).items() if value is not None]:  # null: deletes a chart default
             assert option in options.get(section, {}), f"[{section}] {option} is not an Airflow option"
     assert int(config["dag_processor"]["refresh_interval"]) <= 30
     assert int(options["dag_processor"]["refresh_interval"]["default"]) == 300  # why it is set
@@ -331,6 +331,7 @@ def test_rbac_is_pods_in_etl_jobs_only() -> None:
     assert rules == {
         (("",), ("pods",)): {"create", "get", "list", "watch", "delete", "patch"},
         (("",), ("pods/log",)): {"get", "list"},
+        (("",), ("pods/exec",)): {"create", "get"},  # KubernetesPodOperator's do_xcom_push
         (("",), ("events",)): {"get", "list"},
     }
     binding = next(d for d in docs if d["kind"] == "RoleBinding")
@@ -359,7 +360,8 @@ def test_agent_configmap_is_part_of_the_helm_release(env: str) -> None:
     assert list(raw) == [AGENT_CONFIGMAP]
     data = raw[AGENT_CONFIGMAP]["data"]
     assert isinstance(data, str) and "{{" not in data, "data is a string the chart renders with tpl"
-    assert set(raw[AGENT_CONFIGMAP]) <= {"labels", "annotations", "data"}
+    assert set(raw[AGENT_CONFIGMAP]) <= {"labels", "annotations", "data", "useHelmHooks"}
+    assert raw[AGENT_CONFIGMAP]["useHelmHooks"] is False  # a release object, not a hook
     assert not list(K8S.rglob("dag-sync-configmap.yaml")), "a kubectl-applied ConfigMap would bypass the release"
     for path in [p for p in VALUES_FILES if p.name not in {"dag-sync-values.yaml", "dag-sync-trust-values.yaml"}]:
         assert "extraConfigMaps" not in (yaml.safe_load(path.read_text()) or {}), path
@@ -414,7 +416,8 @@ def test_the_agent_reads_its_trust_file_from_the_trust_configmap_and_requires_si
 
     raw = trust_values(env)["extraConfigMaps"]
     assert list(raw) == [TRUST_CONFIGMAP]
-    assert set(raw[TRUST_CONFIGMAP]) <= {"labels", "annotations", "data"} and "{{" not in raw[TRUST_CONFIGMAP]["data"]
+    assert set(raw[TRUST_CONFIGMAP]) <= {"labels", "annotations", "data", "useHelmHooks"}
+    assert "{{" not in raw[TRUST_CONFIGMAP]["data"] and raw[TRUST_CONFIGMAP]["useHelmHooks"] is False
     (agent_cm,) = [c for c in chart_configmaps(env) if c["metadata"]["name"] == AGENT_CONFIGMAP]
     (trust_cm,) = [c for c in chart_configmaps(env) if c["metadata"]["name"] == TRUST_CONFIGMAP]
     assert trust_cm["metadata"]["labels"]["environment"] == env

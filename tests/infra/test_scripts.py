@@ -145,6 +145,15 @@ def test_deploy_dry_runs() -> None:
               f"{checksum_flags(digest, trust_digest)}")
     assert commands(proc.stdout) == [
         f"kubectl apply -f {k8s}/namespaces.yaml",
+        # the prerequisites only you can create (exit 1 naming each missing one) ...
+        "kubectl get secret airflow-metadata-db --namespace airflow",
+        "kubectl get secret registry-pull --namespace airflow",
+        "kubectl get secret registry-pull --namespace etl-jobs",
+        # ... and the keys every pod must agree on, created once (never by Helm, which regenerates them)
+        *(f"kubectl create secret generic {name} --namespace airflow --from-file={key}=/dev/stdin  "
+          "# only if missing; never changed" for name, key in (("airflow-fernet-key", "fernet-key"),
+                                                               ("airflow-jwt-key", "jwt-secret"),
+                                                               ("airflow-api-key", "api-secret-key"))),
         f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
         f"kubectl apply -f {k8s}/etl-jobs-packages.yaml",
         "helm repo add apache-airflow https://airflow.apache.org --force-update",
@@ -157,6 +166,8 @@ def test_deploy_dry_runs() -> None:
             "envs/staging/dag-sync-trust-values.yaml") in proc.stdout
     assert "dag-sync-configmap" not in proc.stdout  # no kubectl-applied ConfigMap beside the release
     upgrade = commands(run("deploy_airflow.sh", "--dry-run", "--release", "af", "upgrade").stdout)
+    assert upgrade[:6] == commands(proc.stdout)[1:7]  # the same prerequisites and keys
+    upgrade = upgrade[6:]
     assert upgrade[:3] == [f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
                            f"kubectl apply -f {k8s}/etl-jobs-packages.yaml", "helm repo update apache-airflow"]
     assert upgrade[-1].startswith("helm upgrade af apache-airflow/airflow --version 1.18.0")

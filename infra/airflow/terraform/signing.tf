@@ -39,6 +39,8 @@ locals {
             "environment"               = var.environment
           }
           data = yamlencode({ "trust.yaml" = yamlencode(local.signing_public_keys) })
+          # a release object, not a Helm hook (a hook is deleted and created again at every upgrade)
+          useHelmHooks = false
         }
       }
     }),
