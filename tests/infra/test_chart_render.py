@@ -331,10 +331,11 @@ def test_airflow_cfg_holds_only_options_airflow_knows(variant: str) -> None:
     assert parser.get("dag_processor", "refresh_interval") == "5"
 
 
-# --- the docs' kubectl commands ----------------------------------------------------------------------------------------
+# --- the docs' kubectl commands --------------------------------------------------------------------------------------
 
 KINDS = {"deploy": "Deployment", "deployment": "Deployment", "deployments": "Deployment",
-         "sts": "StatefulSet", "statefulset": "StatefulSet", "statefulsets": "StatefulSet", "svc": "Service", "service": "Service",
+         "sts": "StatefulSet", "statefulset": "StatefulSet", "statefulsets": "StatefulSet", "svc": "Service",
+         "service": "Service",
          "job": "Job", "jobs": "Job", "cm": "ConfigMap", "configmap": "ConfigMap", "secret": "Secret",
          "sa": "ServiceAccount", "serviceaccount": "ServiceAccount", "ds": "DaemonSet", "daemonset": "DaemonSet"}
 
