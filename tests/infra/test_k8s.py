@@ -97,6 +97,8 @@ CHECKSUM_COMPONENTS = [*COMPONENTS_WITH_SIDECAR, "workers"]
 CHECKSUM_ANNOTATION = "checksum/airflow-dag-sync"
 TRUST_CONFIGMAP = "airflow-dag-sync-trust"
 TRUST_CHECKSUM_ANNOTATION = "checksum/airflow-dag-sync-trust"
+# The agent's settings: its ConfigMap, then the trust ConfigMap's DAGSYNC_REQUIRE_SIGNATURES (Terraform's).
+AGENT_ENV_FROM = [{"configMapRef": {"name": AGENT_CONFIGMAP}}, {"configMapRef": {"name": TRUST_CONFIGMAP}}]
 
 
 def agent_values(env: str) -> dict[str, Any]:
@@ -281,7 +283,7 @@ def test_agent_wiring(component: str, pod: dict[str, Any]) -> None:
         dags, state = flag(c, "dags-dir"), flag(c, "state-dir")
         assert ("dags", dags, "dags") in mounts and ("dags", state, "state") in mounts
         assert dags and state and not state.startswith(dags.rstrip("/") + "/")
-        assert c["envFrom"] == [{"configMapRef": {"name": "airflow-dag-sync"}}]
+        assert c["envFrom"] == AGENT_ENV_FROM
     for c in sidecar:
         port = int(flag(c, "metrics-port") or 0)
         assert [p["containerPort"] for p in c["ports"]] == [port]
@@ -367,7 +369,7 @@ def test_agent_configmap_is_part_of_the_helm_release(env: str) -> None:
         assert "extraConfigMaps" not in (yaml.safe_load(path.read_text()) or {}), path
     for _, pod in pods(env):
         for c in agent_containers(pod):
-            assert c["envFrom"] == [{"configMapRef": {"name": AGENT_CONFIGMAP}}]
+            assert c["envFrom"] == AGENT_ENV_FROM
 
 
 def test_the_checksum_annotation_is_on_every_pod_that_reads_the_configmap() -> None:
@@ -411,7 +413,9 @@ def test_task_pods_hand_their_raw_dag_id_to_the_agent() -> None:
 def test_the_agent_reads_its_trust_file_from_the_trust_configmap_and_requires_signatures(env: str) -> None:
     """The trust ConfigMap (its own values file, written by `manage.sh ENV trust`) is mounted read-only
     into every agent container at the directory of DAGSYNC_TRUST_FILE, whose file name is its data key;
-    signatures are required; the committed trust file parses as the agent parses it."""
+    signatures are required (DAGSYNC_REQUIRE_SIGNATURES from the same ConfigMap, which Terraform's
+    require_signatures writes, not from the agent's own); the committed trust file parses as the agent
+    parses it."""
     from airflow_dag_publisher.sync.trust import parse_trust
 
     raw = trust_values(env)["extraConfigMaps"]
@@ -422,8 +426,9 @@ def test_the_agent_reads_its_trust_file_from_the_trust_configmap_and_requires_si
     (trust_cm,) = [c for c in chart_configmaps(env) if c["metadata"]["name"] == TRUST_CONFIGMAP]
     assert trust_cm["metadata"]["labels"]["environment"] == env
     path = Path(agent_cm["data"]["DAGSYNC_TRUST_FILE"])
-    assert agent_cm["data"]["DAGSYNC_REQUIRE_SIGNATURES"] == "true"
-    assert list(trust_cm["data"]) == [path.name]
+    assert trust_cm["data"]["DAGSYNC_REQUIRE_SIGNATURES"] == "true"
+    assert "DAGSYNC_REQUIRE_SIGNATURES" not in agent_cm["data"]  # one source: Terraform's variable
+    assert sorted(trust_cm["data"]) == ["DAGSYNC_REQUIRE_SIGNATURES", path.name]
     parse_trust(trust_cm["data"][path.name], source=f"{env} trust")
     volume = next(v for v in values(env)["volumes"] if v["name"] == "dag-sync-trust")
     assert volume == {"name": "dag-sync-trust", "configMap": {"name": TRUST_CONFIGMAP}}

@@ -274,6 +274,7 @@ def test_setup_localstack_dry_run(tmp_path: Path) -> None:
     assert any(c.endswith("s3api create-bucket --bucket dags --query Location --output text") for c in cmds)
     versioning = "put-bucket-versioning --bucket dags --versioning-configuration Status=Enabled"
     assert any(c.endswith(versioning) for c in cmds)
+    assert any("put-object --bucket dags --key dev/_environment.json --body " in c for c in cmds)
     assert not (tmp_path / "weed.pid").exists()
     existing = run("setup_localstack.sh", "--dry-run", "--endpoint", "http://localhost:4566")
     assert not any(" server " in c for c in commands(existing.stdout))
@@ -311,7 +312,8 @@ def test_setup_localstack_for_real(tmp_path: Path) -> None:
         endpoint = f"http://127.0.0.1:{base}"
         assert f"export AWS_ENDPOINT_URL={endpoint}" in proc.stdout
         # an existing endpoint: nothing started, the bucket created there
-        second = run("setup_localstack.sh", "--endpoint", endpoint, "--bucket", "dags-second", env=env, timeout=60)
+        second = run("setup_localstack.sh", "--endpoint", endpoint, "--bucket", "dags-second", "--env", "prod",
+                     "--require-signatures", env=env, timeout=60)
         assert second.returncode == 0, second.stdout + second.stderr
         s3 = boto3.session.Session().client(
             "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="devstack",
@@ -320,6 +322,12 @@ def test_setup_localstack_for_real(tmp_path: Path) -> None:
         )
         for bucket in ("dags-local", "dags-second"):
             assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        # each declares its environment, as Terraform does, in the form the publisher reads
+        from airflow_dag_publisher.environments import EnvironmentSettings, parse_settings
+
+        for bucket, env_name, required in (("dags-local", "dev", False), ("dags-second", "prod", True)):
+            body = s3.get_object(Bucket=bucket, Key=f"{env_name}/_environment.json")["Body"].read()
+            assert parse_settings(body, source=bucket, env=env_name) == EnvironmentSettings(env_name, required)
         # idempotent: a second run over the running server changes nothing and succeeds
         again = run("setup_localstack.sh", "--port", str(base), "--data-dir", str(tmp_path), "--bucket", "dags-local",
                     env=env, timeout=60)
