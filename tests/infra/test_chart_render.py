@@ -411,6 +411,28 @@ def test_every_kubectl_name_in_the_docs_is_a_rendered_object() -> None:
     assert count >= 5
 
 
+def flag_value(container: dict[str, Any], name: str) -> str | None:
+    return next((a.split("=", 1)[1] for a in container.get("args") or [] if a.startswith(f"--{name}=")), None)
+
+
+def test_in_an_s3_outage_new_pods_wait_and_running_pods_stay_ready(release: cr.Release) -> None:
+    """Every agent init container retries (--retry-for) instead of failing in a second; every sidecar's
+    readiness survives an outage (--ready-max-age=0) so a `--wait` upgrade during one is not failed by
+    pods that hold their releases."""
+    inits = sidecars = 0
+    for where, _meta, spec in cr.pod_templates(release):
+        for c in spec.get("initContainers") or []:
+            if c["name"] == "dag-sync-init":
+                inits += 1
+                assert float(flag_value(c, "retry-for") or 0) >= 60, where
+        for c in spec.get("containers") or []:
+            if c["name"] == "dag-sync":
+                sidecars += 1
+                assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+                assert flag_value(c, "ready-max-age") == "0", where
+    assert sidecars == 3 and inits == 3 + (release.variant == "kubernetes")
+
+
 def test_the_scripts_log_selectors_match_the_rendered_pods() -> None:
     """`deploy_airflow.sh logs COMPONENT CONTAINER` selects pods by `release` and `component` labels."""
     rel = cr.release("dev")
