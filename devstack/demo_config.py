@@ -28,7 +28,7 @@ FALLBACK_AIRFLOW_CONFIG = {
     "dag_processor": {"refresh_interval": "5", "file_parsing_sort_mode": "modified_time",
                       "min_file_process_interval": "30", "dag_file_processor_timeout": "50"},
 }
-FALLBACK_SYNC = {"DAGSYNC_BUCKET": "example-airflow-dags-dev", "DAGSYNC_ENV": DEMO_ENV, "DAGSYNC_INTERVAL": "5"}
+FALLBACK_SYNC = {"DAGSYNC_BUCKET": "acme-airflow-dags-dev", "DAGSYNC_ENV": DEMO_ENV, "DAGSYNC_INTERVAL": "5"}
 
 
 class ConfigError(Exception):

@@ -10,7 +10,7 @@ cluster or cloud account is marked by an HTML comment on the line right before i
 
 Every other block runs here, in order, each in its own `bash -euo pipefail`, in a scratch copy of
 the repository (the .venv linked in), against a fresh SeaweedFS with the versioned bucket the docs
-use (`acme-airflow-dags`) and AWS_ENDPOINT_URL plus dummy credentials in the environment. A block
+use (`acme-airflow-dags-dev`) and AWS_ENDPOINT_URL plus dummy credentials in the environment. A block
 must exit 0. The test fails on an unknown marker, on a block left unrun, and on an exception below
 that no longer matches a block.
 
@@ -48,7 +48,7 @@ NEEDS = {"cluster": "kubectl or helm against a Kubernetes cluster",
          "cloud": "real AWS or a GitLab instance",
          "docker": "a Docker engine (docker build)",
          "suite": "a part of the test suite itself, which `make test` runs"}
-DOC_BUCKET = "acme-airflow-dags"
+DOC_BUCKET = "acme-airflow-dags-dev"
 BLOCK_TIMEOUT = 240
 # (document, exact block text) -> how it is checked instead of run, and why.
 DRY_RUN_ONLY = {

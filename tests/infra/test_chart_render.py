@@ -187,6 +187,15 @@ def test_everything_a_pod_needs_exists_before_it(release: cr.Release, upgrade: b
     assert not problems, "\n".join(problems)
 
 
+def test_the_guides_prerequisites_name_every_secret_the_script_checks_or_creates() -> None:
+    prerequisites_text = DEPLOYMENT.read_text().split("## Prerequisites", 1)[1].split("\n## ", 1)[0]
+    secrets = {name for _, name in prerequisites("dev")}
+    assert {"airflow-metadata-db", "registry-pull", "airflow-fernet-key", "airflow-jwt-key",
+            "airflow-api-key"} <= secrets
+    missing = sorted(name for name in secrets if f"`{name}`" not in prerequisites_text)
+    assert not missing, f"DEPLOYMENT.md's prerequisites do not name {missing}"
+
+
 def test_the_agents_configmaps_are_release_objects_not_hooks(release: cr.Release) -> None:
     """A hook ConfigMap is deleted and created again at every upgrade (pods restarting in between fail to
     mount it), is not restored by `helm rollback` and is left behind by `helm uninstall`."""

@@ -211,7 +211,7 @@ def test_upgrade_dry_run_shows_a_changed_configmap_rolling_the_pods(tmp_path: Pa
     before = upgrade_command()
     assert upgrade_command() == before
     values = copy / "k8s" / "envs" / "dev" / "dag-sync-values.yaml"
-    values.write_text(values.read_text().replace('DAGSYNC_BUCKET: "example-airflow-dags-dev"',
+    values.write_text(values.read_text().replace('DAGSYNC_BUCKET: "acme-airflow-dags-dev"',
                                                  'DAGSYNC_BUCKET: "the-right-bucket"'))
     after = upgrade_command()
     assert annotation_of(after) != annotation_of(before)
