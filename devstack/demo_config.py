@@ -3,7 +3,8 @@ the Helm values (`infra/airflow/k8s/airflow-values.yaml` with `envs/<env>/values
 over it, as `deploy_airflow.sh` does) give Airflow's configuration and its `airflow_local_settings.py`
 (the cluster policies, `airflowLocalSettings`), and the environment's agent ConfigMap
 (`extraConfigMaps.airflow-dag-sync` in `envs/<env>/dag-sync-values.yaml`, part of the Helm
-release) gives the sync agent's DAGSYNC_* settings."""
+release) gives the sync agent's DAGSYNC_* settings, with DAGSYNC_REQUIRE_SIGNATURES from the trust
+ConfigMap beside it (`envs/<env>/dag-sync-trust-values.yaml`, Terraform's require_signatures)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 K8S_DIR = ROOT / "infra" / "airflow" / "k8s"
 DEMO_ENV = "dev"
 AGENT_CONFIGMAP = "airflow-dag-sync"
+TRUST_CONFIGMAP = "airflow-dag-sync-trust"
 
 # Used only while a file above is missing (a partial checkout): the documented production numbers.
 FALLBACK_AIRFLOW_CONFIG = {
@@ -26,7 +28,7 @@ FALLBACK_AIRFLOW_CONFIG = {
     "dag_processor": {"refresh_interval": "5", "file_parsing_sort_mode": "modified_time",
                       "min_file_process_interval": "30", "dag_file_processor_timeout": "50"},
 }
-FALLBACK_SYNC = {"DAGSYNC_BUCKET": "example-airflow-dags-dev", "DAGSYNC_ENV": DEMO_ENV, "DAGSYNC_INTERVAL": "5"}
+FALLBACK_SYNC = {"DAGSYNC_BUCKET": "acme-airflow-dags-dev", "DAGSYNC_ENV": DEMO_ENV, "DAGSYNC_INTERVAL": "5"}
 
 
 class ConfigError(Exception):
@@ -94,8 +96,9 @@ def load_settings(env: str = DEMO_ENV, k8s_dir: Path = K8S_DIR) -> DemoSettings:
     raw_config = values.get("config") or FALLBACK_AIRFLOW_CONFIG
     if not isinstance(raw_config, dict):
         raise ConfigError("Helm values: `config` must be a mapping of sections")
-    config = {str(s): {str(k): _scalar(v) for k, v in (opts or {}).items()} for s, opts in raw_config.items()
-              if isinstance(opts, dict) or opts is None}
+    # A null section or option deletes one of the chart's defaults: it sets nothing.
+    config = {str(s): {str(k): _scalar(v) for k, v in (opts or {}).items() if v is not None}
+              for s, opts in raw_config.items() if isinstance(opts, dict) or opts is None}
     executor = str(values.get("executor") or "LocalExecutor")
     local_settings = values.get("airflowLocalSettings") or ""
     if not isinstance(local_settings, str) or "{{" in local_settings:
@@ -103,28 +106,29 @@ def load_settings(env: str = DEMO_ENV, k8s_dir: Path = K8S_DIR) -> DemoSettings:
         raise ConfigError("Helm values: `airflowLocalSettings` must be a string without template actions")
 
     sync_env = dict(FALLBACK_SYNC)
-    agent_values = k8s_dir / "envs" / env / "dag-sync-values.yaml"
-    if agent_values.exists():
-        data = _configmap_data(agent_values)
-        sync_env.update({str(k): str(v) for k, v in data.items() if str(k).startswith("DAGSYNC_")})
-        sources.append(str(agent_values.relative_to(ROOT)))
+    for name, configmap in (("dag-sync-values.yaml", AGENT_CONFIGMAP), ("dag-sync-trust-values.yaml", TRUST_CONFIGMAP)):
+        agent_values = k8s_dir / "envs" / env / name
+        if agent_values.exists():
+            data = _configmap_data(agent_values, configmap)
+            sync_env.update({str(k): str(v) for k, v in data.items() if str(k).startswith("DAGSYNC_")})
+            sources.append(str(agent_values.relative_to(ROOT)))
     return DemoSettings(config, executor, sync_env, tuple(sources), local_settings)
 
 
-def _configmap_data(path: Path) -> dict[str, Any]:
-    """The `data` of the agent's ConfigMap: a YAML string under extraConfigMaps.<name>.data (the chart
-    renders it into the ConfigMap as is)."""
-    entry = ((_load_yaml(path) or {}).get("extraConfigMaps") or {}).get(AGENT_CONFIGMAP) or {}
+def _configmap_data(path: Path, configmap: str = AGENT_CONFIGMAP) -> dict[str, Any]:
+    """The `data` of one of the agent's ConfigMaps: a YAML string under extraConfigMaps.<name>.data (the
+    chart renders it into the ConfigMap as is)."""
+    entry = ((_load_yaml(path) or {}).get("extraConfigMaps") or {}).get(configmap) or {}
     text = entry.get("data") if isinstance(entry, dict) else None
     if not isinstance(text, str):
-        raise ConfigError(f"{path}: extraConfigMaps.{AGENT_CONFIGMAP}.data: expected the ConfigMap's data "
+        raise ConfigError(f"{path}: extraConfigMaps.{configmap}.data: expected the ConfigMap's data "
                           "as a string")
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: extraConfigMaps.{AGENT_CONFIGMAP}.data: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: extraConfigMaps.{configmap}.data: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: extraConfigMaps.{AGENT_CONFIGMAP}.data: expected KEY: value lines")
+        raise ConfigError(f"{path}: extraConfigMaps.{configmap}.data: expected KEY: value lines")
     return data
 
 

@@ -28,9 +28,10 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from airflow_dag_publisher.environments import EnvironmentSettings
 from airflow_dag_publisher.manifest import parse_manifest
 from airflow_dag_publisher.signing import signature_problem
-from airflow_dag_publisher.storage import journal_prefix, manifest_key, parse_journal_key
+from airflow_dag_publisher.storage import environment_key, journal_prefix, manifest_key, parse_journal_key
 from airflow_dag_publisher.sync.trust import load_trust
 
 from devstack.airflow_demo import DemoAirflow
@@ -199,8 +200,18 @@ class DemoStack:
             if self.s3.proc is not None:
                 self.supervisor.record("seaweedfs", self.s3.proc.pid)
         self.s3.create_bucket(self.settings.bucket)
+        self._declare_environment()
         self.base_env = self._base_env()
         self._write_env_sh()
+
+    def _declare_environment(self) -> None:
+        """`<env>/_environment.json`, as Terraform writes it: the demo's agent requires signatures when
+        the environment's trust ConfigMap says so, and then the publisher refuses unsigned commits."""
+        assert self.s3 is not None
+        required = self.settings.sync_env.get("DAGSYNC_REQUIRE_SIGNATURES", "").lower() in ("1", "true", "yes")
+        settings = EnvironmentSettings(env=self.settings.env, require_signatures=required)
+        self.s3.client().put_object(Bucket=self.settings.bucket, Key=environment_key(self.settings.env),
+                                    Body=settings.to_json(), ContentType="application/json")
 
     def _base_env(self) -> dict[str, str]:
         """The environment of the agent and the publish jobs: none of the caller's AWS, Airflow or

@@ -35,9 +35,14 @@ def load(path: Path = PACKAGES_FILE) -> Cluster:
     return load_cluster(path, _display(path))
 
 
+# The docker-registry Secret of the job images' registry in etl-jobs (deploy_airflow.sh's PULL_SECRET).
+PULL_SECRET = "registry-pull"
+
+
 def etl_jobs_objects(packages: Cluster) -> list[dict[str, Any]]:
     """Per package, what its job pods need in etl-jobs: the ServiceAccount its DAGs name. Job pods
-    never call the Kubernetes API, so no token is mounted."""
+    never call the Kubernetes API, so no token is mounted; they pull the package's image (from a
+    registry of `allowed_registries`) with the Secret PULL_SECRET, which deploy_airflow.sh checks."""
     return [
         {
             "apiVersion": "v1",
@@ -52,6 +57,7 @@ def etl_jobs_objects(packages: Cluster) -> list[dict[str, Any]]:
                 },
             },
             "automountServiceAccountToken": False,
+            "imagePullSecrets": [{"name": PULL_SECRET}],
         }
         for name, account in packages.service_accounts.items()
     ]
@@ -60,14 +66,22 @@ def etl_jobs_objects(packages: Cluster) -> list[dict[str, Any]]:
 HEADER = """\
 # GENERATED from infra/airflow/packages.yaml by `make k8s-packages` (python -m devstack.platform_packages):
 # do not edit; tests/infra/test_packages.py fails when this file is not what the list gives.
-# Per package, what its job pods need in etl-jobs: the ServiceAccount its DAGs run as.
+# Per package, what its job pods need in etl-jobs: the ServiceAccount its DAGs run as (pulling with
+# the Secret registry-pull, a prerequisite deploy_airflow.sh checks).
 # Applied by infra/airflow/scripts/deploy_airflow.sh (install and upgrade).
 """
 
 
+class _IndentedDumper(yaml.SafeDumper):
+    """Block sequences indented under their key, as yamllint's default style wants them."""
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+
 def render(packages: Cluster) -> str:
     docs = etl_jobs_objects(packages)
-    body = "".join(yaml.safe_dump(d, sort_keys=False, explicit_start=True) for d in docs)
+    body = "".join(yaml.dump(d, Dumper=_IndentedDumper, sort_keys=False, explicit_start=True) for d in docs)
     return HEADER + (body or "---\n")
 
 

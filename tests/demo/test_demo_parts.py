@@ -21,8 +21,12 @@ def test_airflow_is_configured_from_the_helm_values() -> None:
     values = yaml.safe_load((K8S_DIR / "airflow-values.yaml").read_text())
     env = load_settings().airflow_env()
     for section, options in values["config"].items():
-        for option, value in options.items():
-            assert env[f"AIRFLOW__{section.upper()}__{option.upper()}"] == str(value)
+        for option, value in (options or {}).items():
+            name = f"AIRFLOW__{section.upper()}__{option.upper()}"
+            if value is None:  # deletes a chart default: sets nothing
+                assert name not in env
+            else:
+                assert env[name] == str(value)
     assert env["AIRFLOW__CORE__EXECUTOR"] == values["executor"]
     assert int(env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"]) <= 60
 
@@ -37,6 +41,8 @@ def test_the_sync_agent_takes_the_environments_configmap() -> None:
     assert settings.bucket == data["DAGSYNC_BUCKET"]
     assert settings.env == "dev"
     assert "infra/airflow/k8s/envs/dev/dag-sync-values.yaml" in settings.sources
+    # signatures required as the trust ConfigMap (Terraform's require_signatures) says
+    assert settings.sync_env["DAGSYNC_REQUIRE_SIGNATURES"] == "true"
 
 
 def test_publish_script_is_the_templates_own_validate_and_publish() -> None:

@@ -10,7 +10,7 @@ cluster or cloud account is marked by an HTML comment on the line right before i
 
 Every other block runs here, in order, each in its own `bash -euo pipefail`, in a scratch copy of
 the repository (the .venv linked in), against a fresh SeaweedFS with the versioned bucket the docs
-use (`acme-airflow-dags`) and AWS_ENDPOINT_URL plus dummy credentials in the environment. A block
+use (`acme-airflow-dags-dev`) and AWS_ENDPOINT_URL plus dummy credentials in the environment. A block
 must exit 0. The test fails on an unknown marker, on a block left unrun, and on an exception below
 that no longer matches a block.
 
@@ -48,7 +48,7 @@ NEEDS = {"cluster": "kubectl or helm against a Kubernetes cluster",
          "cloud": "real AWS or a GitLab instance",
          "docker": "a Docker engine (docker build)",
          "suite": "a part of the test suite itself, which `make test` runs"}
-DOC_BUCKET = "acme-airflow-dags"
+DOC_BUCKET = "acme-airflow-dags-dev"
 BLOCK_TIMEOUT = 240
 # (document, exact block text) -> how it is checked instead of run, and why.
 DRY_RUN_ONLY = {
@@ -132,6 +132,12 @@ def test_every_block_is_runnable_or_marked_with_a_known_need() -> None:
 @pytest.fixture
 def scratch_repo(tmp_path: Path) -> Path:
     """A copy of the work tree (without the .venv and caches; the .venv and npm tools linked in)."""
+    stamp = REPO / ".venv" / ".installed"
+    inputs = [REPO / "requirements-dev.lock", *REPO.glob("packages/*/pyproject.toml")]
+    if not stamp.exists() or any(p.stat().st_mtime > stamp.stat().st_mtime for p in inputs):
+        # A `make` target in the copy would reinstall the shared .venv, editable from the copy (which is
+        # then deleted): every later import of the project would fail.
+        pytest.fail("the .venv is older than requirements-dev.lock or a package's pyproject.toml: run `make install`")
     copy = tmp_path / "repo"
     shutil.copytree(REPO, copy, ignore=COPY_IGNORE, symlinks=True)
     (copy / ".venv").symlink_to(REPO / ".venv")

@@ -42,6 +42,7 @@ SEED = {
     f"{OTHER_ENV}/{A}/manifest.json": b'{"package": "pkg_a", "env": "prod"}',
     f"{OTHER_ENV}/{A}/dags/a.py": b"# prod a",
     JOURNAL_B: b"",
+    f"{ENV}/_environment.json": b'{"schema_version": 1, "env": "dev", "require_signatures": true}',
 }
 
 
@@ -179,6 +180,13 @@ CASES = [
     Case("ci_a", "read its package's manifest in another env", get(f"{OTHER_ENV}/{A}/manifest.json"),
          "s3:GetObject", f"{OTHER_ENV}/{A}/manifest.json", False),
     Case("ci_a", "write at the env root", put(f"{ENV}/stray.txt"), "s3:PutObject", f"{ENV}/stray.txt", False),
+    # the environment's settings (require_signatures): every publisher reads them, none may change them
+    Case("ci_a", "read the environment's settings", get(f"{ENV}/_environment.json"),
+         "s3:GetObject", f"{ENV}/_environment.json", True),
+    Case("ci_a", "rewrite the environment's settings", put(f"{ENV}/_environment.json"),
+         "s3:PutObject", f"{ENV}/_environment.json", False),
+    Case("ci_a", "read another env's settings", get(f"{OTHER_ENV}/_environment.json"),
+         "s3:GetObject", f"{OTHER_ENV}/_environment.json", False),
     Case("ci_a", "suspend versioning",
          lambda s3, w: s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Suspended"}),
          "s3:PutBucketVersioning", "", False),

@@ -97,6 +97,8 @@ CHECKSUM_COMPONENTS = [*COMPONENTS_WITH_SIDECAR, "workers"]
 CHECKSUM_ANNOTATION = "checksum/airflow-dag-sync"
 TRUST_CONFIGMAP = "airflow-dag-sync-trust"
 TRUST_CHECKSUM_ANNOTATION = "checksum/airflow-dag-sync-trust"
+# The agent's settings: its ConfigMap, then the trust ConfigMap's DAGSYNC_REQUIRE_SIGNATURES (Terraform's).
+AGENT_ENV_FROM = [{"configMapRef": {"name": AGENT_CONFIGMAP}}, {"configMapRef": {"name": TRUST_CONFIGMAP}}]
 
 
 def agent_values(env: str) -> dict[str, Any]:
@@ -122,9 +124,9 @@ def chart_configmaps(env: str, release: str = "airflow") -> list[dict[str, Any]]
                 "name": name, "namespace": "airflow",
                 "labels": {"release": release, "chart": f"airflow-{version}", "heritage": "Helm",
                            **cm.get("labels", {})},
-                "annotations": {"helm.sh/hook": "pre-install,pre-upgrade",
-                                "helm.sh/hook-delete-policy": "before-hook-creation", "helm.sh/hook-weight": "0",
-                                **cm.get("annotations", {})},
+                "annotations": {**({} if cm.get("useHelmHooks") is False else {
+                    "helm.sh/hook": "pre-install,pre-upgrade", "helm.sh/hook-delete-policy": "before-hook-creation",
+                    "helm.sh/hook-weight": "0"}), **cm.get("annotations", {})},
             },
             "data": yaml.safe_load(cm["data"]),
         })
@@ -212,7 +214,7 @@ def test_airflow_config_options_exist_and_refresh_is_fast() -> None:
     config = values()["config"]
     options = airflow_options()
     for section, opts in config.items():
-        for option in opts:
+        for option in [o for o, value in (opts or {}).items() if value is not None]:  # null: deletes a chart default
             assert option in options.get(section, {}), f"[{section}] {option} is not an Airflow option"
     assert int(config["dag_processor"]["refresh_interval"]) <= 30
     assert int(options["dag_processor"]["refresh_interval"]["default"]) == 300  # why it is set
@@ -281,7 +283,7 @@ def test_agent_wiring(component: str, pod: dict[str, Any]) -> None:
         dags, state = flag(c, "dags-dir"), flag(c, "state-dir")
         assert ("dags", dags, "dags") in mounts and ("dags", state, "state") in mounts
         assert dags and state and not state.startswith(dags.rstrip("/") + "/")
-        assert c["envFrom"] == [{"configMapRef": {"name": "airflow-dag-sync"}}]
+        assert c["envFrom"] == AGENT_ENV_FROM
     for c in sidecar:
         port = int(flag(c, "metrics-port") or 0)
         assert [p["containerPort"] for p in c["ports"]] == [port]
@@ -331,6 +333,7 @@ def test_rbac_is_pods_in_etl_jobs_only() -> None:
     assert rules == {
         (("",), ("pods",)): {"create", "get", "list", "watch", "delete", "patch"},
         (("",), ("pods/log",)): {"get", "list"},
+        (("",), ("pods/exec",)): {"create", "get"},  # KubernetesPodOperator's do_xcom_push
         (("",), ("events",)): {"get", "list"},
     }
     binding = next(d for d in docs if d["kind"] == "RoleBinding")
@@ -359,13 +362,14 @@ def test_agent_configmap_is_part_of_the_helm_release(env: str) -> None:
     assert list(raw) == [AGENT_CONFIGMAP]
     data = raw[AGENT_CONFIGMAP]["data"]
     assert isinstance(data, str) and "{{" not in data, "data is a string the chart renders with tpl"
-    assert set(raw[AGENT_CONFIGMAP]) <= {"labels", "annotations", "data"}
+    assert set(raw[AGENT_CONFIGMAP]) <= {"labels", "annotations", "data", "useHelmHooks"}
+    assert raw[AGENT_CONFIGMAP]["useHelmHooks"] is False  # a release object, not a hook
     assert not list(K8S.rglob("dag-sync-configmap.yaml")), "a kubectl-applied ConfigMap would bypass the release"
     for path in [p for p in VALUES_FILES if p.name not in {"dag-sync-values.yaml", "dag-sync-trust-values.yaml"}]:
         assert "extraConfigMaps" not in (yaml.safe_load(path.read_text()) or {}), path
     for _, pod in pods(env):
         for c in agent_containers(pod):
-            assert c["envFrom"] == [{"configMapRef": {"name": AGENT_CONFIGMAP}}]
+            assert c["envFrom"] == AGENT_ENV_FROM
 
 
 def test_the_checksum_annotation_is_on_every_pod_that_reads_the_configmap() -> None:
@@ -409,18 +413,22 @@ def test_task_pods_hand_their_raw_dag_id_to_the_agent() -> None:
 def test_the_agent_reads_its_trust_file_from_the_trust_configmap_and_requires_signatures(env: str) -> None:
     """The trust ConfigMap (its own values file, written by `manage.sh ENV trust`) is mounted read-only
     into every agent container at the directory of DAGSYNC_TRUST_FILE, whose file name is its data key;
-    signatures are required; the committed trust file parses as the agent parses it."""
+    signatures are required (DAGSYNC_REQUIRE_SIGNATURES from the same ConfigMap, which Terraform's
+    require_signatures writes, not from the agent's own); the committed trust file parses as the agent
+    parses it."""
     from airflow_dag_publisher.sync.trust import parse_trust
 
     raw = trust_values(env)["extraConfigMaps"]
     assert list(raw) == [TRUST_CONFIGMAP]
-    assert set(raw[TRUST_CONFIGMAP]) <= {"labels", "annotations", "data"} and "{{" not in raw[TRUST_CONFIGMAP]["data"]
+    assert set(raw[TRUST_CONFIGMAP]) <= {"labels", "annotations", "data", "useHelmHooks"}
+    assert "{{" not in raw[TRUST_CONFIGMAP]["data"] and raw[TRUST_CONFIGMAP]["useHelmHooks"] is False
     (agent_cm,) = [c for c in chart_configmaps(env) if c["metadata"]["name"] == AGENT_CONFIGMAP]
     (trust_cm,) = [c for c in chart_configmaps(env) if c["metadata"]["name"] == TRUST_CONFIGMAP]
     assert trust_cm["metadata"]["labels"]["environment"] == env
     path = Path(agent_cm["data"]["DAGSYNC_TRUST_FILE"])
-    assert agent_cm["data"]["DAGSYNC_REQUIRE_SIGNATURES"] == "true"
-    assert list(trust_cm["data"]) == [path.name]
+    assert trust_cm["data"]["DAGSYNC_REQUIRE_SIGNATURES"] == "true"
+    assert "DAGSYNC_REQUIRE_SIGNATURES" not in agent_cm["data"]  # one source: Terraform's variable
+    assert sorted(trust_cm["data"]) == ["DAGSYNC_REQUIRE_SIGNATURES", path.name]
     parse_trust(trust_cm["data"][path.name], source=f"{env} trust")
     volume = next(v for v in values(env)["volumes"] if v["name"] == "dag-sync-trust")
     assert volume == {"name": "dag-sync-trust", "configMap": {"name": TRUST_CONFIGMAP}}

@@ -108,6 +108,7 @@ def test_every_listed_package_has_its_service_account_in_etl_jobs() -> None:
         assert sa["metadata"]["namespace"] == "etl-jobs"
         assert sa["metadata"]["labels"]["package"] == name
         assert sa["automountServiceAccountToken"] is False  # job pods never call the Kubernetes API
+        assert sa["imagePullSecrets"] == [{"name": "registry-pull"}]  # checked by deploy_airflow.sh
 
 
 POD_RENDER = """

@@ -145,6 +145,15 @@ def test_deploy_dry_runs() -> None:
               f"{checksum_flags(digest, trust_digest)}")
     assert commands(proc.stdout) == [
         f"kubectl apply -f {k8s}/namespaces.yaml",
+        # the prerequisites only you can create (exit 1 naming each missing one) ...
+        "kubectl get secret airflow-metadata-db --namespace airflow",
+        "kubectl get secret registry-pull --namespace airflow",
+        "kubectl get secret registry-pull --namespace etl-jobs",
+        # ... and the keys every pod must agree on, created once (never by Helm, which regenerates them)
+        *(f"kubectl create secret generic {name} --namespace airflow --from-file={key}=/dev/stdin  "
+          "# only if missing; never changed" for name, key in (("airflow-fernet-key", "fernet-key"),
+                                                               ("airflow-jwt-key", "jwt-secret"),
+                                                               ("airflow-api-key", "api-secret-key"))),
         f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
         f"kubectl apply -f {k8s}/etl-jobs-packages.yaml",
         "helm repo add apache-airflow https://airflow.apache.org --force-update",
@@ -157,6 +166,8 @@ def test_deploy_dry_runs() -> None:
             "envs/staging/dag-sync-trust-values.yaml") in proc.stdout
     assert "dag-sync-configmap" not in proc.stdout  # no kubectl-applied ConfigMap beside the release
     upgrade = commands(run("deploy_airflow.sh", "--dry-run", "--release", "af", "upgrade").stdout)
+    assert upgrade[:6] == commands(proc.stdout)[1:7]  # the same prerequisites and keys
+    upgrade = upgrade[6:]
     assert upgrade[:3] == [f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
                            f"kubectl apply -f {k8s}/etl-jobs-packages.yaml", "helm repo update apache-airflow"]
     assert upgrade[-1].startswith("helm upgrade af apache-airflow/airflow --version 1.18.0")
@@ -200,7 +211,7 @@ def test_upgrade_dry_run_shows_a_changed_configmap_rolling_the_pods(tmp_path: Pa
     before = upgrade_command()
     assert upgrade_command() == before
     values = copy / "k8s" / "envs" / "dev" / "dag-sync-values.yaml"
-    values.write_text(values.read_text().replace('DAGSYNC_BUCKET: "example-airflow-dags-dev"',
+    values.write_text(values.read_text().replace('DAGSYNC_BUCKET: "acme-airflow-dags-dev"',
                                                  'DAGSYNC_BUCKET: "the-right-bucket"'))
     after = upgrade_command()
     assert annotation_of(after) != annotation_of(before)
@@ -263,6 +274,7 @@ def test_setup_localstack_dry_run(tmp_path: Path) -> None:
     assert any(c.endswith("s3api create-bucket --bucket dags --query Location --output text") for c in cmds)
     versioning = "put-bucket-versioning --bucket dags --versioning-configuration Status=Enabled"
     assert any(c.endswith(versioning) for c in cmds)
+    assert any("put-object --bucket dags --key dev/_environment.json --body " in c for c in cmds)
     assert not (tmp_path / "weed.pid").exists()
     existing = run("setup_localstack.sh", "--dry-run", "--endpoint", "http://localhost:4566")
     assert not any(" server " in c for c in commands(existing.stdout))
@@ -300,7 +312,8 @@ def test_setup_localstack_for_real(tmp_path: Path) -> None:
         endpoint = f"http://127.0.0.1:{base}"
         assert f"export AWS_ENDPOINT_URL={endpoint}" in proc.stdout
         # an existing endpoint: nothing started, the bucket created there
-        second = run("setup_localstack.sh", "--endpoint", endpoint, "--bucket", "dags-second", env=env, timeout=60)
+        second = run("setup_localstack.sh", "--endpoint", endpoint, "--bucket", "dags-second", "--env", "prod",
+                     "--require-signatures", env=env, timeout=60)
         assert second.returncode == 0, second.stdout + second.stderr
         s3 = boto3.session.Session().client(
             "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="devstack",
@@ -309,6 +322,12 @@ def test_setup_localstack_for_real(tmp_path: Path) -> None:
         )
         for bucket in ("dags-local", "dags-second"):
             assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        # each declares its environment, as Terraform does, in the form the publisher reads
+        from airflow_dag_publisher.environments import EnvironmentSettings, parse_settings
+
+        for bucket, env_name, required in (("dags-local", "dev", False), ("dags-second", "prod", True)):
+            body = s3.get_object(Bucket=bucket, Key=f"{env_name}/_environment.json")["Body"].read()
+            assert parse_settings(body, source=bucket, env=env_name) == EnvironmentSettings(env_name, required)
         # idempotent: a second run over the running server changes nothing and succeeds
         again = run("setup_localstack.sh", "--port", str(base), "--data-dir", str(tmp_path), "--bucket", "dags-local",
                     env=env, timeout=60)

@@ -358,7 +358,8 @@ def signing_module(tmp_path: Path, public_keys: str, versions: dict[str, list[in
     exprs["signing_public_keys"] = public_keys
     exprs["package_list"] = f'yamldecode(file("{PACKAGES_FILE}"))'
     return terraform_eval(tmp_path, exprs, ["signing_keys", "signing_current", "dag_sync_trust_values"],
-                          variables={"environment": "dev", "signing_key_versions": versions})
+                          variables={"environment": "dev", "signing_key_versions": versions,
+                                     "require_signatures": True})
 
 
 @needs_terraform

@@ -78,7 +78,7 @@ def _empty_body(w: BucketWriter, p: str) -> bytes:
 
 
 def _unknown_schema(w: BucketWriter, p: str) -> bytes:
-    return dump(w.manifest(p, [_entry(w, p, "a.py")], schema_version=2))
+    return dump(w.manifest(p, [_entry(w, p, "a.py")], schema_version=3))  # N+2: refused
 
 
 def _hundred_thousand_files(w: BucketWriter, p: str) -> bytes:

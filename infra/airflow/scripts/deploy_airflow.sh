@@ -32,12 +32,20 @@ Options:
   --namespace NS       namespace of Airflow (default: airflow)
   --chart-version V    chart version (default: \$CHART_VERSION or $CHART_VERSION)
   --timeout DURATION   helm --timeout (default: 15m)
+  --values FILE        another values file, layered after k8s/envs/ENV/values.yaml (repeatable), e.g.
+                       k8s/kubernetes-executor-values.yaml
   --dry-run            print the commands instead of running them (no helm or kubectl needed)
   -h, --help           this help
 
-Exit codes: 0 success, 1 a prerequisite is missing (metadata DB Secret), 2 usage error, 3 helm, kubectl
+Before Helm runs, install and upgrade check the Secrets only you can create (docs/airflow/DEPLOYMENT.md,
+Prerequisites): airflow-metadata-db (key connection) in the release's namespace, and the image pull
+Secret \$PULL_SECRET in it and in etl-jobs; and they create, once, the keys every Airflow pod must agree
+on (airflow-fernet-key, airflow-jwt-key, airflow-api-key: 32 random bytes each, never changed after).
+
+Exit codes: 0 success, 1 a prerequisite is missing (a Secret above), 2 usage error, 3 helm, kubectl
 or sha256sum missing, other: helm's or kubectl's.
-Environment: HELM (default: helm), KUBECTL (default: kubectl), KUBECONFIG as usual.
+Environment: HELM (default: helm), KUBECTL (default: kubectl), KUBECONFIG as usual; PULL_SECRET
+(default: registry-pull; empty when every private image is in ECR, which EKS nodes pull by role).
 USAGE
 }
 
@@ -49,11 +57,12 @@ namespace=airflow
 timeout=15m
 dry_run=false
 positional=()
+extra_values=()
 while (($#)); do
     case "$1" in
         -h|--help) usage; exit 0 ;;
         --dry-run) dry_run=true ;;
-        --env|--release|--namespace|--chart-version|--timeout)
+        --env|--release|--namespace|--chart-version|--timeout|--values)
             (($# >= 2)) || die "$1 needs a value"
             case "$1" in
                 --env) env_name=$2 ;;
@@ -61,6 +70,7 @@ while (($#)); do
                 --namespace) namespace=$2 ;;
                 --chart-version) CHART_VERSION=$2 ;;
                 --timeout) timeout=$2 ;;
+                --values) extra_values+=("$2") ;;
             esac
             shift ;;
         -*) die "unknown option: $1 (see --help)" ;;
@@ -89,6 +99,15 @@ package_objects="$k8s_dir/etl-jobs-packages.yaml"
 checksum_components=(scheduler dagProcessor triggerer workers)
 checksum_annotation=checksum/airflow-dag-sync
 trust_checksum_annotation=checksum/airflow-dag-sync-trust
+# Secrets only you can create: NAMESPACE/NAME|what it is (DEPLOYMENT.md, Prerequisites).
+pull_secret=${PULL_SECRET-registry-pull}
+required_secrets=("$namespace/airflow-metadata-db|the metadata database URI, key connection")
+if [[ -n $pull_secret ]]; then
+    required_secrets+=("$namespace/$pull_secret|docker-registry credentials of the agent image's registry"
+                       "etl-jobs/$pull_secret|docker-registry credentials of the packages' job images")
+fi
+# Secrets the script creates once with a random key (NAME:KEY), named in airflow-values.yaml.
+generated_secrets=(airflow-fernet-key:fernet-key airflow-jwt-key:jwt-secret airflow-api-key:api-secret-key)
 helm_bin=${HELM:-helm}
 kubectl_bin=${KUBECTL:-kubectl}
 
@@ -110,8 +129,46 @@ need() {
 need_env_files() {
     [[ -d $env_dir ]] || die "unknown environment $env_name: no $env_dir"
     local f
-    for f in "$base_values" "$env_values" "$agent_values" "$trust_values" "$package_objects"; do
+    for f in "$base_values" "$env_values" ${extra_values[@]+"${extra_values[@]}"} "$agent_values" "$trust_values" \
+        "$package_objects"; do
         [[ -f $f ]] || die "missing $f"
+    done
+}
+
+check_secrets() {
+    local entry where what missing=()
+    for entry in "${required_secrets[@]}"; do
+        where=${entry%%|*} what=${entry#*|}
+        printf '+ %q get secret %q --namespace %q\n' "$kubectl_bin" "${where#*/}" "${where%%/*}"
+        $dry_run && continue
+        "$kubectl_bin" get secret "${where#*/}" --namespace "${where%%/*}" >/dev/null 2>&1 \
+            || missing+=("Secret ${where#*/} in namespace ${where%%/*} ($what)")
+    done
+    if ((${#missing[@]})); then
+        printf 'deploy_airflow.sh: create first: %s\n' "${missing[@]}" >&2
+        echo "deploy_airflow.sh: see docs/airflow/DEPLOYMENT.md, Prerequisites" >&2
+        exit 1
+    fi
+}
+
+random_key() {  # 32 random bytes, url-safe base64 (a valid Fernet key, and a good JWT or session secret)
+    head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '\n'
+}
+
+ensure_generated_secrets() {
+    local entry name key
+    for entry in "${generated_secrets[@]}"; do
+        name=${entry%%:*} key=${entry#*:}
+        printf '+ %q create secret generic %q --namespace %q --from-file=%q  # only if missing; never changed\n' \
+            "$kubectl_bin" "$name" "$namespace" "$key=/dev/stdin"
+        $dry_run && continue
+        if "$kubectl_bin" get secret "$name" --namespace "$namespace" >/dev/null 2>&1; then
+            echo "# Secret $name exists: kept"
+        else
+            random_key | "$kubectl_bin" create secret generic "$name" --namespace "$namespace" \
+                --from-file="$key=/dev/stdin" >/dev/null
+            echo "# Secret $name created (key $key)"
+        fi
     done
 }
 
@@ -129,7 +186,7 @@ sha256_of() {
 }
 
 helm_release() {
-    local verb=("$@") checksum trust_checksum component annotations=()
+    local verb=("$@") checksum trust_checksum component annotations=() layered=() f
     checksum=$(sha256_of "$agent_values")
     trust_checksum=$(sha256_of "$trust_values")
     echo "# agent ConfigMap airflow-dag-sync: sha256 $checksum of ${agent_values#"$k8s_dir"/}" \
@@ -140,8 +197,11 @@ helm_release() {
         annotations+=(--set-string "$component.podAnnotations.$checksum_annotation=$checksum")
         annotations+=(--set-string "$component.podAnnotations.$trust_checksum_annotation=$trust_checksum")
     done
+    for f in "$base_values" "$env_values" ${extra_values[@]+"${extra_values[@]}"} "$agent_values" "$trust_values"; do
+        layered+=(-f "$f")
+    done
     run "$helm_bin" "${verb[@]}" "$release" "$CHART_REPO_NAME/airflow" --version "$CHART_VERSION" \
-        --namespace "$namespace" -f "$base_values" -f "$env_values" -f "$agent_values" -f "$trust_values" \
+        --namespace "$namespace" "${layered[@]}" \
         "${annotations[@]}" --wait --timeout "$timeout"
 }
 
@@ -151,11 +211,8 @@ case "$command" in
         need_env_files
         need "$helm_bin" "$kubectl_bin"
         run "$kubectl_bin" apply -f "$k8s_dir/namespaces.yaml"
-        if ! $dry_run && ! "$kubectl_bin" get secret airflow-metadata-db --namespace "$namespace" >/dev/null 2>&1; then
-            echo "deploy_airflow.sh: create the Secret airflow-metadata-db (key: connection, the metadata" \
-                "database URI) in namespace $namespace first; see infra/airflow/README.md" >&2
-            exit 1
-        fi
+        check_secrets
+        ensure_generated_secrets
         run "$kubectl_bin" apply -f "$k8s_dir/etl-jobs-rbac.yaml"
         run "$kubectl_bin" apply -f "$package_objects"
         run "$helm_bin" repo add "$CHART_REPO_NAME" "$CHART_REPO_URL" --force-update
@@ -166,6 +223,8 @@ case "$command" in
         ((${#positional[@]} == 1)) || die "upgrade takes no arguments"
         need_env_files
         need "$helm_bin" "$kubectl_bin"
+        check_secrets
+        ensure_generated_secrets
         run "$kubectl_bin" apply -f "$k8s_dir/etl-jobs-rbac.yaml"
         run "$kubectl_bin" apply -f "$package_objects"
         run "$helm_bin" repo update "$CHART_REPO_NAME"

@@ -13,6 +13,10 @@ Options:
   --endpoint URL     use this existing S3 endpoint (e.g. LocalStack http://localhost:4566);
                      nothing is started
   --bucket NAME      bucket to create, versioning enabled (default: airflow-dags)
+  --env ENV          environment whose settings file ENV/_environment.json the bucket gets (default: dev)
+  --require-signatures
+                     declare that ENV's agents require signed releases (publishers then refuse
+                     to commit unsigned ones); default: not required
   --port PORT        SeaweedFS S3 port (default: 8333); master, volume and filer use PORT+1..+3
                      and their gRPC ports +10000
   --data-dir DIR     SeaweedFS data, log and pid file (default: .local/seaweedfs in the repository)
@@ -35,6 +39,8 @@ script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_dir=$(cd "$script_dir/../../.." && pwd)
 endpoint=""
 bucket=airflow-dags
+env_name=dev
+require_signatures=false
 port=8333
 data_dir="$repo_dir/.local/seaweedfs"
 region=us-east-1
@@ -46,11 +52,13 @@ while (($#)); do
         -h|--help) usage; exit 0 ;;
         --dry-run) dry_run=true ;;
         --stop) stop=true ;;
-        --endpoint|--bucket|--port|--data-dir|--region|--timeout)
+        --require-signatures) require_signatures=true ;;
+        --endpoint|--bucket|--env|--port|--data-dir|--region|--timeout)
             (($# >= 2)) || die "$1 needs a value"
             case "$1" in
                 --endpoint) endpoint=$2 ;;
                 --bucket) bucket=$2 ;;
+                --env) env_name=$2 ;;
                 --port) port=$2 ;;
                 --data-dir) data_dir=$2 ;;
                 --region) region=$2 ;;
@@ -63,6 +71,7 @@ while (($#)); do
 done
 
 [[ $bucket =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die "invalid bucket name: $bucket"
+[[ $env_name =~ ^[a-z][a-z0-9-]{0,31}$ ]] || die "invalid environment name: $env_name"
 if [[ ! $port =~ ^[0-9]+$ ]] || ((port < 1024 || port + 10003 > 65535)); then
     die "invalid --port: $port (1024..55532)"
 fi
@@ -176,8 +185,15 @@ if ! $dry_run; then
     [[ $status == Enabled ]] || fail "versioning of $bucket is '$status', not Enabled"
 fi
 
+# The environment's declared settings, as Terraform writes them (aws_s3_object.environment).
+settings=$(mktemp)
+trap 'rm -f "$settings"' EXIT
+printf '{"schema_version": 1, "env": "%s", "require_signatures": %s}\n' "$env_name" "$require_signatures" > "$settings"
+run "${s3api[@]}" put-object --bucket "$bucket" --key "$env_name/_environment.json" --body "$settings" \
+    --content-type application/json --query VersionId --output text
+
 cat <<ENV
-# Local S3 ready: bucket $bucket (versioning Enabled) at $endpoint
+# Local S3 ready: bucket $bucket (versioning Enabled) at $endpoint, environment $env_name declared
 export AWS_ENDPOINT_URL=$endpoint AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
 export AWS_DEFAULT_REGION=$region AWS_REGION=$region DAG_BUCKET=$bucket DAGSYNC_BUCKET=$bucket
 ENV

@@ -62,6 +62,20 @@ resource "aws_s3_bucket" "dags" {
   force_destroy = var.force_destroy
 }
 
+# The environment's declared settings (<environment>/_environment.json), read by every publisher before
+# it commits: with require_signatures, an unsigned publish, rollback, retire or promote fails at once
+# and names DAG_SIGNING_KEY, rather than being committed and then refused by every agent. The same
+# variable sets the agents' DAGSYNC_REQUIRE_SIGNATURES (signing.tf, the trust ConfigMap).
+resource "aws_s3_object" "environment" {
+  bucket       = aws_s3_bucket.dags.id
+  key          = "${var.environment}/_environment.json"
+  content      = jsonencode({ schema_version = 1, env = var.environment, require_signatures = var.require_signatures })
+  content_type = "application/json"
+  kms_key_id   = local.use_kms ? aws_kms_key.dags[0].arn : null
+
+  depends_on = [aws_s3_bucket_versioning.dags, aws_s3_bucket_server_side_encryption_configuration.dags]
+}
+
 resource "aws_s3_bucket_versioning" "dags" {
   bucket = aws_s3_bucket.dags.id
 

@@ -38,7 +38,13 @@ locals {
             "app.kubernetes.io/part-of" = "airflow-dag-publisher"
             "environment"               = var.environment
           }
-          data = yamlencode({ "trust.yaml" = yamlencode(local.signing_public_keys) })
+          # the agents read DAGSYNC_REQUIRE_SIGNATURES from here (envFrom), trust.yaml as a file
+          data = yamlencode({
+            "trust.yaml"               = yamlencode(local.signing_public_keys)
+            DAGSYNC_REQUIRE_SIGNATURES = var.require_signatures ? "true" : "false"
+          })
+          # a release object, not a Helm hook (a hook is deleted and created again at every upgrade)
+          useHelmHooks = false
         }
       }
     }),

@@ -8,6 +8,12 @@ variable "environment" {
   }
 }
 
+variable "require_signatures" {
+  description = "Whether this environment's agents apply only signed releases (DAGSYNC_REQUIRE_SIGNATURES in the trust ConfigMap that `scripts/manage.sh ENV trust` writes) and its publishers refuse to commit unsigned ones (<environment>/_environment.json)."
+  type        = bool
+  default     = true
+}
+
 variable "region" {
   description = "AWS region of the bucket, the KMS key and the IAM objects' provider."
   type        = string

@@ -38,7 +38,7 @@ def test_content_digest_is_sha256sum_format_sorted_by_path() -> None:
 @pytest.mark.parametrize(
     ("mutate", "match"),
     [
-        (lambda d: d.update(schema_version=2), "unknown schema_version 2"),
+        (lambda d: d.update(schema_version=3), "unknown schema_version 3"),
         (lambda d: d["files"][0].update(path="../../etc/passwd"), "not normalised"),
         (lambda d: d["files"][0].update(path="/abs.py"), "absolute path"),
         (lambda d: d["files"][0].update(sha256="zz"), "sha256"),

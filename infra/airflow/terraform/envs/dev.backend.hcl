@@ -1,5 +1,5 @@
 # State of environment "dev" (terraform init -backend-config=envs/dev.backend.hcl).
-bucket       = "example-terraform-state"
+bucket       = "acme-terraform-state"
 key          = "airflow-dag-publisher/dev/terraform.tfstate"
 region       = "eu-west-1"
 encrypt      = true

@@ -1,5 +1,5 @@
 # State of environment "prod" (terraform init -backend-config=envs/prod.backend.hcl).
-bucket       = "example-terraform-state"
+bucket       = "acme-terraform-state"
 key          = "airflow-dag-publisher/prod/terraform.tfstate"
 region       = "eu-west-1"
 encrypt      = true

@@ -1,7 +1,7 @@
 # Environment "prod". Replace the example account, cluster and bucket names with yours.
 environment = "prod"
 region      = "eu-west-1"
-bucket_name = "example-airflow-dags-prod"
+bucket_name = "acme-airflow-dags-prod"
 
 oidc_provider_arn = "arn:aws:iam::123456789012:oidc-provider/oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
 oidc_provider_url = "https://oidc.eks.eu-west-1.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
@@ -15,6 +15,6 @@ access_log_bucket                  = "example-s3-access-logs"
 # staging's bucket, each package its own prefix). kms_key_arn: the staging state's kms_key_arn output.
 promote_from = {
   environment = "staging"
-  bucket_name = "example-airflow-dags-staging"
+  bucket_name = "acme-airflow-dags-staging"
   kms_key_arn = "arn:aws:kms:eu-west-1:123456789012:key/EXAMPLE-staging-dags-key"
 }

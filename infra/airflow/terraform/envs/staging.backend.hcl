@@ -1,5 +1,5 @@
 # State of environment "staging" (terraform init -backend-config=envs/staging.backend.hcl).
-bucket       = "example-terraform-state"
+bucket       = "acme-terraform-state"
 key          = "airflow-dag-publisher/staging/terraform.tfstate"
 region       = "eu-west-1"
 encrypt      = true

@@ -36,6 +36,12 @@
       "Resource": "${bucket_arn}/${environment}/${package}/*"
     },
     {
+      "Sid": "ReadEnvironmentSettings",
+      "Effect": "Allow",
+      "Action": ["s3:GetObject"],
+      "Resource": "${bucket_arn}/${environment}/_environment.json"
+    },
+    {
       "Sid": "ReadOtherManifestsForDagIdOwnership",
       "Effect": "Allow",
       "Action": ["s3:GetObject"],

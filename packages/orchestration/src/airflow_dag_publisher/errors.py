@@ -62,6 +62,8 @@ class ErrorKind(str, enum.Enum):
     # usage or configuration (exit 2)
     USAGE = ("usage", EXIT_USAGE)
     AIRFLOW_AUTH = ("airflow_auth", EXIT_USAGE)        # Airflow's API refused the credentials
+    ENVIRONMENT = ("environment", EXIT_USAGE)          # an environment's _environment.json is not readable
+    SIGNATURE_REQUIRED = ("signature_required", EXIT_USAGE)  # an unsigned commit where signatures are required
     # storage, network and local faults (exit 3): worth retrying
     STORAGE = ("storage", EXIT_STORAGE)
     CREDENTIALS = ("credentials", EXIT_STORAGE)        # missing, rejected or expired AWS credentials

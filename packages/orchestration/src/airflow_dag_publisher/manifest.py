@@ -2,6 +2,13 @@
 
 A manifest is the unit of truth: it pins every file of a release by path, sha256, size and the
 S3 VersionId of the bytes uploaded. See docs/airflow/README.md, "The release manifest and its archive".
+
+Schema compatibility: this tool writes schema_version N (SCHEMA_VERSION) and reads N and N+1, so
+publishers may be upgraded before the agents, by one version. Version N+1 may only add top-level keys
+that a reader of N can ignore without applying anything differently; a reader keeps such keys as they
+are (`extra`), so the canonical manifest a signature covers is the same for every reader. A change an
+older reader must not ignore takes version N+2, which readers of N refuse (kind `schema`): every agent
+is upgraded to read it before any publisher writes it.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from typing import Any, TypeVar
 from airflow_dag_publisher.errors import ErrorKind, ManifestError
 from airflow_dag_publisher.names import ENV_RE, PACKAGE_RE, path_conflicts, path_problem
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 1  # what this tool writes
+READABLE_SCHEMA_VERSIONS = (SCHEMA_VERSION, SCHEMA_VERSION + 1)  # what it reads: N and N+1
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MAX_FILES = 10_000
 MAX_FILE_SIZE = 64 * 1024 * 1024
@@ -92,6 +100,8 @@ class ReleaseManifest:
     archive: ArchiveRef | None = None
     promoted_from: PromotedFrom | None = None
     signature: Signature | None = None
+    # Top-level keys of a newer schema (N+1) this tool does not know, kept as read (see the module's doc).
+    extra: dict[str, Any] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         if not self.content_digest:
@@ -120,6 +130,7 @@ class ReleaseManifest:
             **({"archive": self.archive.to_dict()} if self.archive else {}),
             **({"promoted_from": self.promoted_from.to_dict()} if self.promoted_from else {}),
             **({"signature": self.signature.to_dict()} if self.signature else {}),
+            **self.extra,
         }
 
     def to_json(self) -> bytes:
@@ -127,6 +138,12 @@ class ReleaseManifest:
 
     def with_changes(self, **changes: Any) -> ReleaseManifest:
         return replace(self, **changes)
+
+
+# Every top-level key this version of the schema defines (ReleaseManifest.to_dict's).
+KNOWN_KEYS = frozenset({"schema_version", "env", "package", "release_id", "content_digest", "created_at",
+                        "published_by", "git_sha", "image", "tool_version", "previous_release_id", "retired",
+                        "dag_ids", "files", "archive", "promoted_from", "signature"})
 
 
 def content_digest(files: tuple[FileEntry, ...] | list[FileEntry]) -> str:
@@ -181,9 +198,10 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
         return value
 
     schema = need("schema_version", int)
-    if schema is not None and schema != SCHEMA_VERSION:
-        raise ManifestError(f"{source}: unknown schema_version {schema!r} (this tool reads {SCHEMA_VERSION})",
-                            kind=ErrorKind.SCHEMA)
+    if schema is not None and schema not in READABLE_SCHEMA_VERSIONS:
+        raise ManifestError(f"{source}: unknown schema_version {schema!r} (this tool reads "
+                            f"{' and '.join(map(str, READABLE_SCHEMA_VERSIONS))}; upgrade it to read newer "
+                            "releases)", kind=ErrorKind.SCHEMA)
     m_env = need("env", str)
     m_pkg = need("package", str)
     release_id = need("release_id", str)
@@ -242,6 +260,8 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
         archive=_optional(raw, "archive", source, _parse_archive),
         promoted_from=_optional(raw, "promoted_from", source, _parse_promoted_from),
         signature=_optional(raw, "signature", source, _parse_signature),
+        schema_version=schema if schema is not None else SCHEMA_VERSION,
+        extra={k: v for k, v in raw.items() if k not in KNOWN_KEYS} if schema != SCHEMA_VERSION else {},
     )
     expected = content_digest(manifest.files)
     if manifest.content_digest != expected:

@@ -21,6 +21,7 @@ from typing import Any
 
 from airflow_dag_publisher.archive import CONTENT_TYPE as ARCHIVE_CONTENT_TYPE
 from airflow_dag_publisher.archive import archive_ref, build_archive
+from airflow_dag_publisher.environments import EnvironmentSettings, read_settings, refuse_unsigned
 from airflow_dag_publisher.errors import (
     ConflictError,
     DagPublisherError,
@@ -150,6 +151,15 @@ class Publisher:
         self.package = package
         self.on_upload = on_upload
         self.url = storage.url(f"{env}/{package}/")
+        self._settings: EnvironmentSettings | None = None
+
+    def _require_signer(self, action: str) -> None:
+        """Refuse, before anything is written, a commit without a signer into an environment whose
+        `_environment.json` requires signatures (every agent there would refuse the release)."""
+        if self._settings is None:
+            self._settings = read_settings(self.storage, self.env)
+        refuse_unsigned(self._settings, signed=self.signer is not None, action=action,
+                        url=self.storage.url(f"{self.env}/_environment.json"))
 
     # -- publish --------------------------------------------------------------------------------
     def publish(self, source: Path, meta: ReleaseMeta, options: PublishOptions = PublishOptions()) -> PublishResult:
@@ -164,6 +174,7 @@ class Publisher:
         """Publish these files. `origin`: the folder they came from (it locates the package list the
         cluster policy judges them against). `environment`: the other packages as the caller already
         read them (bulk publishing, e.g. bench/); by default the environment is listed once, here."""
+        self._require_signer("published")
         if environment is None:
             listing = self.storage.list_manifests(self.env)  # the one listing of the environment
             names = {e.package for e in listing}
@@ -355,6 +366,7 @@ class Publisher:
     # -- rollback and retire -----------------------------------------------------------------------
     def rollback(self, meta: ReleaseMeta, to: str | None = None) -> PublishResult:
         """A new release whose files are an earlier release's files (copied from their pinned versions)."""
+        self._require_signer("rolled back")
         self.storage.require_versioning()
         self._check_signer()
         releases, warnings = read_history(self.storage, self.env, self.package)
@@ -426,6 +438,7 @@ class Publisher:
         server-side by pinned version: same content_digest, same image and git sha, `promoted_from`
         recording the source. Same guardrails and conditional commit as publish; dag_id ownership is
         checked against this environment's other packages."""
+        self._require_signer("promoted")
         self.storage.require_versioning()
         self._check_signer()
         origin = source_storage or self.storage
@@ -488,6 +501,7 @@ class Publisher:
 
     def retire(self, meta: ReleaseMeta) -> PublishResult:
         """Commit a tombstone release: the package leaves Airflow; history keeps every release."""
+        self._require_signer("retired")
         self.storage.require_versioning()
         current = read_current(self.storage, self.env, self.package)
         if current.etag is None:

@@ -70,6 +70,12 @@ def parse_manifest_key(env: str, key: str) -> str | None:
     return package
 
 
+def environment_key(env: str) -> str:
+    """The environment's declared settings (environments.py). Package names cannot start with `_`, and
+    the reconciliation listing skips keys directly under `<env>/`."""
+    return f"{env}/_environment.json"
+
+
 def dag_key(env: str, package: str, path: str) -> str:
     return f"{env}/{package}/dags/{path}"
 

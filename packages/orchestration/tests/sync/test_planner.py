@@ -113,7 +113,7 @@ def test_unusable_manifests_are_refused_with_the_reason() -> None:
     bad_path["files"][0]["path"] = "../x.py"
     cases = {
         "not valid UTF-8 JSON": b"{",
-        "unknown schema_version": body(schema_version=2),
+        "unknown schema_version": body(schema_version=3),
         "'..' component": json.dumps(bad_path).encode(),
         "does not match the prefix's package": body(package="beta"),
         "does not match the prefix's environment": body(env="prod"),

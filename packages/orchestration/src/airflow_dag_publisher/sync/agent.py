@@ -26,11 +26,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 from airflow_dag_publisher.errors import (
+    EXIT_STORAGE,
     DagPublisherError,
     ErrorKind,
     LocalStorageError,
     ManifestError,
     RefusedError,
+    exit_code,
 )
 from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest, parse_manifest
 from airflow_dag_publisher.storage import Fetched, ManifestListing, manifest_key
@@ -550,7 +552,31 @@ class SyncAgent:
 
     # -- the loop -------------------------------------------------------------------------------
     def ready(self) -> bool:
-        return self.metrics.first_sync_done and self.clock() - self.metrics.last_success <= self.config.ready_max_age
+        """The first full sync was applied and, unless ready_max_age is 0, a cycle succeeded recently."""
+        if not self.metrics.first_sync_done:
+            return False
+        return self.config.ready_max_age <= 0 or self.clock() - self.metrics.last_success <= self.config.ready_max_age
+
+    def run_once(self, *, dag_id: str | None = None, retry_for: float = 0.0) -> CycleResult:
+        """`--once`: a reconciling cycle; after one that failed (S3, STS, the network), more, each after
+        the capped backoff during which S3 is probed every interval, until one completes, a stop is
+        requested, or `retry_for` seconds have passed since the first began."""
+        deadline = time.monotonic() + retry_for
+        result = self.run_cycle(reconcile=True, dag_id=dag_id, report=False)
+        for failures in range(1, 1_000_000):
+            left = deadline - time.monotonic()
+            if result.outcome != "error" or self.stop_event.is_set() or left <= 0:
+                break
+            if result.error is not None and exit_code(result.error) != EXIT_STORAGE:
+                break  # a bug or a refusal: trying again changes nothing; the caller reports it
+            delay = min(self.backoff(failures), left)
+            log.warning("sync did not complete: %s; trying again within %.0f s (--retry-for: %.0f s left)",
+                        result.error, delay, left, extra={"outcome": "error"})
+            self._wait_for_recovery(delay)
+            if self.stop_event.is_set():
+                break
+            result = self.run_cycle(reconcile=True, dag_id=dag_id, report=False)
+        return result
 
     def alive(self) -> bool:
         """The loop is turning: a cycle or probe started within `stuck_after` (or none yet: starting)."""

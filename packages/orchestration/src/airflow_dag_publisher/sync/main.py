@@ -72,7 +72,12 @@ OPTIONS: list[tuple[str, Any, Any, str]] = [
     ("--workers", toolkit.number(int), 8, "parallel downloads (default 8)"),
     ("--s3-timeout", _positive, 10.0, "connect and read timeout of each S3 request (default 10)"),
     ("--max-backoff", _positive, 60.0, "cap of the wait after failed cycles (default 60)"),
-    ("--ready-max-age", _positive, 180.0, "/readyz fails when the last success is older (default 180)"),
+    ("--ready-max-age", toolkit.number(float, minimum=0, exclusive=False), 180.0,
+     "/readyz fails when the last success is older (default 180; 0: ready from the first full sync on, "
+     "through an S3 outage: the pod keeps its releases)"),
+    ("--retry-for", toolkit.number(float, minimum=0, exclusive=False), 0.0,
+     "with --once: after a sync that fails for S3, STS or the network, retry (capped backoff, S3 probed every "
+     "interval) for up to this many seconds before exiting 3 (default 0: exit at once)"),
     ("--dag-id", str, None, "with --once: sync only the package that owns this dag_id (a KubernetesExecutor task "
                             "pod); every package when its owner cannot be found"),
     ("--metrics-port", _port, 0, "serve /metrics, /healthz, /readyz on this port (default 0: off)"),
@@ -106,6 +111,8 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError(f"--dags-dir ({env_name('--dags-dir')}) is required")
     if args.dag_id is not None and not args.once:
         raise UsageError(f"--dag-id ({env_name('--dag-id')}) needs --once: the long-running agent syncs every package")
+    if args.retry_for and not args.once:
+        raise UsageError(f"--retry-for ({env_name('--retry-for')}) needs --once: the long-running agent retries anyway")
     if args.dag_id is not None and not 0 < len(args.dag_id) <= 250:
         raise UsageError(f"--dag-id ({env_name('--dag-id')}) must be 1 to 250 characters")
 
@@ -169,7 +176,7 @@ def run(args: argparse.Namespace, trust: Trust | None = None) -> int:
         if not args.once:
             agent.run_forever()
             return EXIT_OK
-        result = agent.run_cycle(reconcile=True, dag_id=args.dag_id, report=False)
+        result = agent.run_once(dag_id=args.dag_id, retry_for=args.retry_for)
         if received:
             log.error("sync interrupted by %s; the DAGs folder holds only complete releases",
                       signal.Signals(received[0]).name)
