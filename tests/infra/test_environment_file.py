@@ -51,4 +51,4 @@ def test_terraform_writes_what_the_publisher_and_the_agents_read(tmp_path: Path,
     assert settings == EnvironmentSettings(env="prod", require_signatures=required)
     trust = yaml.safe_load(state["dag_sync_trust_values"]["value"])["extraConfigMaps"]["airflow-dag-sync-trust"]
     assert yaml.safe_load(trust["data"])["DAGSYNC_REQUIRE_SIGNATURES"] == ("true" if required else "false")
-    assert platform_packages.load().names()
+    assert platform_packages.load().service_accounts
