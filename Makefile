@@ -10,13 +10,14 @@ LOCAL_PACKAGES := packages/orchestration packages/pipeline_processing packages/r
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-tools test lint typecheck demo screenshot bench soak lock clean k8s-packages agent-lock cluster-policy
+.PHONY: help install system-tools test lint typecheck demo screenshot bench soak lock clean k8s-packages agent-lock cluster-policy bundles
 
 help:
 	@echo "make demo    local S3 + sync agent + Airflow 3 with both example packages published"
 	@echo "make test    the whole suite (installs everything it needs first)"
 	@echo "make install the .venv from $(LOCK); make lint, make typecheck, make bench, make soak"
 	@echo "make cluster-policy  regenerate the Helm values' airflowLocalSettings (after editing packages.yaml)"
+	@echo "make bundles         regenerate each environment's DAG bundle list (after editing packages.yaml)"
 
 # Bytecode is compiled at install, as pip compiles it in the agent image: where PYTHONDONTWRITEBYTECODE
 # is set, every process (the agent, Airflow, the aws CLI) would otherwise compile all it imports at
@@ -52,6 +53,12 @@ agent-lock: install
 # infra/airflow/packages.yaml; a test fails while the committed copy is stale.
 cluster-policy: install
 	$(PY) -m airflow_dag_publisher.policy.local_settings
+
+# Airflow's [dag_processor] dag_bundle_config_list in each environment's Helm values (one versioned bundle per
+# package), generated from infra/airflow/packages.yaml and the environment's agent settings; a test fails while a
+# committed copy is stale.
+bundles: install
+	$(PY) -m airflow_dag_publisher.bundle helm-values
 
 lint: install
 	$(VENV)/bin/ruff check .
