@@ -81,10 +81,12 @@ test: install system-tools
 demo: install ## DEMO_CHECK=1: verify, print the DAGs and the latency, stop (DEMO_CHECK=0 or empty: serve until Ctrl-C)
 	$(PY) -m devstack.demo $(if $(filter-out 0 false no,$(DEMO_CHECK)),--check,)
 
-# docs/images/airflow-dags.png, the README's picture of the Airflow UI: the demo's browser test (a whole
-# `make demo` run, headless Chromium logging in) takes it and copies it there. Commit the result.
+# docs/images/airflow-dags.png and airflow-dag-versions.png, the README's pictures of the Airflow UI (the DAG
+# list; a DAG's versions named by release id): the demo's browser test (a whole `make demo` run, headless
+# Chromium logging in) takes them and copies them there. Commit the result.
 screenshot: install system-tools
-	DEMO_SCREENSHOT_TO=docs/images/airflow-dags.png $(VENV)/bin/pytest -n 0 -p no:randomly \
+	DEMO_SCREENSHOT_TO=docs/images/airflow-dags.png DEMO_VERSIONS_SCREENSHOT_TO=docs/images/airflow-dag-versions.png \
+		$(VENV)/bin/pytest -n 0 -p no:randomly \
 		"tests/demo/test_demo.py::test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish"
 
 # The scripts' JSON is kept in .local/bench: `python -m bench.run --from-json .local/bench` renders

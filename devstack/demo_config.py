@@ -21,6 +21,7 @@ DEMO_ENV = "dev"
 AGENT_CONFIGMAP = "airflow-dag-sync"
 TRUST_CONFIGMAP = "airflow-dag-sync-trust"
 BUNDLE_OPTION = ("dag_processor", "dag_bundle_config_list")
+POD_PATH_OPTIONS = (BUNDLE_OPTION, ("dag_processor", "dag_bundle_storage_path"))
 
 # Used only while a file above is missing (a partial checkout): the documented production numbers.
 FALLBACK_AIRFLOW_CONFIG = {
@@ -83,10 +84,11 @@ class DemoSettings:
 
     def airflow_env(self) -> dict[str, str]:
         """AIRFLOW__SECTION__OPTION for every option the Helm values set (the chart does the same),
-        but the bundle list: its paths are the pods' (a local stack makes its own from the same
-        package list with `python -m airflow_dag_publisher.bundle config`, see devstack.airflow)."""
+        but the two that hold the pods' paths: the bundle list and the bundles' storage (a local
+        stack makes its own from the same package list with `python -m airflow_dag_publisher.bundle
+        config`, and keeps its bundles in its AIRFLOW_HOME, see devstack.airflow)."""
         out = {f"AIRFLOW__{s.upper()}__{o.upper()}": str(v) for s, opts in self.airflow_config.items()
-               for o, v in opts.items() if (s, o) != BUNDLE_OPTION}
+               for o, v in opts.items() if (s, o) not in POD_PATH_OPTIONS}
         out["AIRFLOW__CORE__EXECUTOR"] = self.executor
         return out
 
