@@ -133,7 +133,10 @@ def test_a_task_gets_its_version_through_airflows_manager_and_an_unknown_one_fai
     data = b"x = 1\n"
     agent_release(layout, "alpha", R1, {"alpha_dag.py": data})
     bundle = DagBundlesManager().get_bundle("alpha", version=R1)
+    leftover = Path(bundle.versions_dir) / ".staging" / "alpha-killed"  # a task killed mid-build
+    leftover.mkdir(parents=True)
     bundle.initialize()
+    assert not leftover.exists()
     assert bundle.path.parent == Path(bundle.versions_dir) and bundle.path.name == R1
     assert (bundle.path / "alpha" / "alpha_dag.py").read_bytes() == data
     assert bundle.get_current_version().version == R1

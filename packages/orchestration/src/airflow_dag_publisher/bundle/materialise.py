@@ -37,6 +37,7 @@ from airflow_dag_publisher.sync.releases import RELEASE_MANIFEST, Layout
 from airflow_dag_publisher.sync.trust import Trust
 
 log = logging.getLogger(__name__)
+STAGING = ".staging"  # beside the destination: where a release is assembled before its rename
 
 
 class ReleaseUnavailableError(DagPublisherError):
@@ -166,7 +167,7 @@ class _DestinationLayout(Layout):
     def __init__(self, dest: Path) -> None:
         super().__init__(dest.parent / ".unused-dags", dest.parent)
         self.dest = Path(os.path.abspath(dest))
-        self.staging_dir = self.dest.parent / ".staging"
+        self.staging_dir = self.dest.parent / STAGING
 
     def release_path(self, package: str, name: str) -> Path:
         return self.dest

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from typing import Any
 import structlog
 from airflow.dag_processing.bundles.base import BaseDagBundle, BundleVersion
 
-from airflow_dag_publisher.bundle.materialise import ReleaseSource, ReleaseUnavailableError, materialise
+from airflow_dag_publisher.bundle.materialise import STAGING, ReleaseSource, ReleaseUnavailableError, materialise
 from airflow_dag_publisher.errors import DagPublisherError
 from airflow_dag_publisher.names import BUCKET_RE, ENV_RE, PACKAGE_RE, RELEASE_ID_RE
 from airflow_dag_publisher.storage import Storage, make_client
@@ -164,7 +165,9 @@ class ReleaseBundle(BaseDagBundle):
                                timeout=self.materialise_timeout)
         dest = self.path
         started = time.monotonic()
-        with self.lock():
+        with self.lock():  # one materialisation of this package at a time on this node
+            # what a killed task left half-built (nothing else builds this package now)
+            shutil.rmtree(dest.parent / STAGING, ignore_errors=True)
             done = materialise(source, self.name, self.version, dest, storage=self._storage)
         if done is None:
             self._log.info("release %s already materialised in %s", self.version, dest)
