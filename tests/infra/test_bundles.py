@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.infra.infra_helpers import K8S, PACKAGES_FILE, REPO
-from tests.infra.test_k8s import ENVS, agent_values, values
+from tests.infra.test_k8s import ENVS, agent_values, trust_values, values
 
 MODULE = [sys.executable, "-m", "airflow_dag_publisher.bundle"]
 
@@ -43,6 +43,7 @@ def test_one_release_bundle_per_listed_package_with_the_environments_agent_setti
     assert [b["name"] for b in config] == sorted(listed)
     assert {b["classpath"] for b in config} == {"airflow_dag_publisher.bundle.ReleaseBundle"}
     agent = yaml.safe_load(agent_values(env)["extraConfigMaps"]["airflow-dag-sync"]["data"])
+    agent |= yaml.safe_load(trust_values(env)["extraConfigMaps"]["airflow-dag-sync-trust"]["data"])
     mounts = {m.get("subPath"): m["mountPath"] for m in values(env)["volumeMounts"] if m["name"] == "dags"}
     trust_dir = next(m["mountPath"] for m in values(env)["volumeMounts"] if m["name"] == "dag-sync-trust")
     for bundle in config:

@@ -32,6 +32,7 @@ K8S_DIR = Path("infra") / "airflow" / "k8s"
 POD_DAGS_DIR = "/opt/airflow/dags"
 POD_STATE_DIR = "/opt/airflow/dags-state"
 AGENT_CONFIGMAP = "airflow-dag-sync"
+TRUST_CONFIGMAP = "airflow-dag-sync-trust"  # its data also holds DAGSYNC_REQUIRE_SIGNATURES
 BEGIN = "# BEGIN generated DAG bundles: `make bundles` writes this block; do not edit it by hand."
 END = "# END generated DAG bundles"
 COMMENT = f"""\
@@ -39,7 +40,8 @@ COMMENT = f"""\
 # Airflow's [dag_processor] dag_bundle_config_list: one versioned bundle per package of
 # infra/airflow/packages.yaml (airflow_dag_publisher.bundle.ReleaseBundle, bundle name = package name,
 # version = release id), with this environment's bucket, environment and trust settings from
-# dag-sync-values.yaml: `python -m airflow_dag_publisher.bundle helm-values` (`make bundles`).
+# dag-sync-values.yaml and dag-sync-trust-values.yaml: `python -m airflow_dag_publisher.bundle
+# helm-values` (`make bundles`).
 """
 
 
@@ -92,16 +94,26 @@ def to_json(config_list: list[dict[str, Any]]) -> str:
 
 
 # -- the Helm values' copies --------------------------------------------------------------------------
-def agent_settings(values_file: Path) -> dict[str, str]:
-    """The agent's DAGSYNC_* settings from an environment's dag-sync-values.yaml (its ConfigMap's data)."""
+def configmap_data(values_file: Path, name: str) -> dict[str, str]:
+    """The data of the ConfigMap `name` that a values file adds to the release (extraConfigMaps)."""
     try:
         doc = yaml.safe_load(values_file.read_text(encoding="utf-8")) or {}
-        data = yaml.safe_load(doc["extraConfigMaps"][AGENT_CONFIGMAP]["data"]) or {}
+        data = yaml.safe_load(doc["extraConfigMaps"][name]["data"]) or {}
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise UsageError(f"{values_file}: cannot read extraConfigMaps.{AGENT_CONFIGMAP}.data: {exc}") from None
+        raise UsageError(f"{values_file}: cannot read extraConfigMaps.{name}.data: {exc}") from None
     if not isinstance(data, dict):
-        raise UsageError(f"{values_file}: extraConfigMaps.{AGENT_CONFIGMAP}.data is not KEY: value lines")
+        raise UsageError(f"{values_file}: extraConfigMaps.{name}.data is not KEY: value lines")
     return {str(k): str(v) for k, v in data.items()}
+
+
+def agent_settings(env_dir: Path) -> dict[str, str]:
+    """The agent's DAGSYNC_* settings of an environment: its ConfigMap (dag-sync-values.yaml) and its
+    trust ConfigMap (dag-sync-trust-values.yaml: DAGSYNC_REQUIRE_SIGNATURES), as the agent reads them."""
+    settings = configmap_data(env_dir / "dag-sync-values.yaml", AGENT_CONFIGMAP)
+    trust = env_dir / "dag-sync-trust-values.yaml"
+    if trust.is_file():
+        settings.update({k: v for k, v in configmap_data(trust, TRUST_CONFIGMAP).items() if k.startswith("DAGSYNC_")})
+    return settings
 
 
 def pod_settings(agent: Mapping[str, str], where: str) -> BundleSettings:
@@ -142,7 +154,7 @@ def wanted_values(k8s_dir: Path, packages: Iterable[str]) -> dict[Path, tuple[st
     out: dict[Path, tuple[str, str]] = {}
     for env in environments(k8s_dir):
         folder = k8s_dir / "envs" / env
-        settings = pod_settings(agent_settings(folder / "dag-sync-values.yaml"), str(folder / "dag-sync-values.yaml"))
+        settings = pod_settings(agent_settings(folder), str(folder / "dag-sync-values.yaml"))
         if settings.env != env:
             raise UsageError(f"{folder / 'dag-sync-values.yaml'}: DAGSYNC_ENV is {settings.env!r}, not {env!r}")
         values = folder / "values.yaml"
