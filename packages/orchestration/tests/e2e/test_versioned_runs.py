@@ -14,6 +14,7 @@ installed: there is no Kubernetes cluster here."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -209,3 +210,7 @@ def test_a_run_keeps_its_release_while_newer_ones_are_published(stack: Stack) ->
     assert f"release {a.release_id} materialised in" in first and "from the sync agent's copy" in first
     assert f"release {a.release_id} materialised in" in second and "from s3://" in second, second[-3000:]
     assert "(2 S3 requests, 2 files downloaded)" in second  # its manifest by id, then its archive
+    prepare = {name: re.search(r'"bundle_prepare_ms":(\d+)', text) for name, text in
+               (("the agent's copy", first), ("S3", second))}
+    print("bundle materialisation (Airflow's bundle_prepare_ms): "
+          + ", ".join(f"from {name} {m.group(1) if m else '?'} ms" for name, m in prepare.items()))
