@@ -10,13 +10,14 @@ LOCAL_PACKAGES := packages/orchestration packages/pipeline_processing packages/r
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-tools test lint typecheck demo screenshot bench soak lock clean k8s-packages agent-lock cluster-policy
+.PHONY: help install system-tools test lint typecheck demo screenshot bench soak lock clean k8s-packages agent-lock cluster-policy bundles
 
 help:
 	@echo "make demo    local S3 + sync agent + Airflow 3 with both example packages published"
 	@echo "make test    the whole suite (installs everything it needs first)"
 	@echo "make install the .venv from $(LOCK); make lint, make typecheck, make bench, make soak"
 	@echo "make cluster-policy  regenerate the Helm values' airflowLocalSettings (after editing packages.yaml)"
+	@echo "make bundles         regenerate each environment's DAG bundle list (after editing packages.yaml)"
 
 # Bytecode is compiled at install, as pip compiles it in the agent image: where PYTHONDONTWRITEBYTECODE
 # is set, every process (the agent, Airflow, the aws CLI) would otherwise compile all it imports at
@@ -53,6 +54,12 @@ agent-lock: install
 cluster-policy: install
 	$(PY) -m airflow_dag_publisher.policy.local_settings
 
+# Airflow's [dag_processor] dag_bundle_config_list in each environment's Helm values (one versioned bundle per
+# package), generated from infra/airflow/packages.yaml and the environment's agent settings; a test fails while a
+# committed copy is stale.
+bundles: install
+	$(PY) -m airflow_dag_publisher.bundle helm-values
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check packages/*/airflow_dags
@@ -74,10 +81,12 @@ test: install system-tools
 demo: install ## DEMO_CHECK=1: verify, print the DAGs and the latency, stop (DEMO_CHECK=0 or empty: serve until Ctrl-C)
 	$(PY) -m devstack.demo $(if $(filter-out 0 false no,$(DEMO_CHECK)),--check,)
 
-# docs/images/airflow-dags.png, the README's picture of the Airflow UI: the demo's browser test (a whole
-# `make demo` run, headless Chromium logging in) takes it and copies it there. Commit the result.
+# docs/images/airflow-dags.png and airflow-dag-versions.png, the README's pictures of the Airflow UI (the DAG
+# list; a DAG's versions named by release id): the demo's browser test (a whole `make demo` run, headless
+# Chromium logging in) takes them and copies them there. Commit the result.
 screenshot: install system-tools
-	DEMO_SCREENSHOT_TO=docs/images/airflow-dags.png $(VENV)/bin/pytest -n 0 -p no:randomly \
+	DEMO_SCREENSHOT_TO=docs/images/airflow-dags.png DEMO_VERSIONS_SCREENSHOT_TO=docs/images/airflow-dag-versions.png \
+		$(VENV)/bin/pytest -n 0 -p no:randomly \
 		"tests/demo/test_demo.py::test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish"
 
 # The scripts' JSON is kept in .local/bench: `python -m bench.run --from-json .local/bench` renders

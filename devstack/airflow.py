@@ -56,6 +56,22 @@ def shipped_local_settings() -> str:
 SHIPPED_LOCAL_SETTINGS: str = shipped_local_settings()
 
 
+def bundle_config_list(packages_file: Path, *, env: str, bucket: str, dags_dir: Path, state_dir: Path,
+                       trust_file: Path | None = None, require_signatures: bool = False) -> str:
+    """`[dag_processor] dag_bundle_config_list` for a local stack's folders: the output of the command the
+    Helm values' copies come from, `python -m airflow_dag_publisher.bundle config`."""
+    cmd = [sys.executable, "-m", "airflow_dag_publisher.bundle", "config", "--packages-file", str(packages_file),
+           "--env", env, "--bucket", bucket, "--dags-dir", str(dags_dir), "--state-dir", str(state_dir)]
+    if trust_file is not None:
+        cmd += ["--trust-file", str(trust_file)]
+    if require_signatures:
+        cmd.append("--require-signatures")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[1:4])} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
 def airflow_binary() -> str:
     here = Path(sys.executable).parent / "airflow"
     return str(here) if here.exists() else "airflow"
@@ -90,6 +106,7 @@ class AirflowStack:
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.db_path}",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.log_dir / "tasks"),
+            "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_STORAGE_PATH": str(self.home / "dag-bundles"),
             "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
             "PYTHONUNBUFFERED": "1",
         })

@@ -177,15 +177,19 @@ def verify(stack: DemoStack, wanted: dict[str, str], latency: float) -> list[str
         errors = stack.airflow.api_import_errors()
     except Exception as exc:
         return [f"the REST API did not answer: {exc}"]
-    dags_dir = str(stack.airflow.dags_dir)
+    releases = stack.current_releases()
     for dag_id, package in sorted(wanted.items()):
         dag = dags.get(dag_id)
         if dag is None:
             problems.append(f"{dag_id} is no longer listed by /api/v2/dags")
             continue
-        fileloc = str(dag.get("fileloc", ""))
-        if not fileloc.startswith(f"{dags_dir}/{package}/"):
-            problems.append(f"{dag_id}: fileloc {fileloc} is not under the agent's {dags_dir}/{package}/")
+        # one versioned bundle per package: its version is the release Airflow parsed the DAG from
+        if (dag.get("bundle_name"), dag.get("bundle_version")) != (package, releases.get(package)):
+            problems.append(f"{dag_id}: bundle {dag.get('bundle_name')} version {dag.get('bundle_version')}, not "
+                            f"package {package}'s current release {releases.get(package)}")
+        relative = str(dag.get("relative_fileloc", ""))
+        if not relative.startswith(f"{package}/"):
+            problems.append(f"{dag_id}: relative fileloc {relative} is not in the package's folder {package}/")
     if errors:
         problems.append("import errors in Airflow: " + "; ".join(errors))
     if not stack.agent_ready():

@@ -20,6 +20,8 @@ K8S_DIR = ROOT / "infra" / "airflow" / "k8s"
 DEMO_ENV = "dev"
 AGENT_CONFIGMAP = "airflow-dag-sync"
 TRUST_CONFIGMAP = "airflow-dag-sync-trust"
+BUNDLE_OPTION = ("dag_processor", "dag_bundle_config_list")
+POD_PATH_OPTIONS = (BUNDLE_OPTION, ("dag_processor", "dag_bundle_storage_path"))
 
 # Used only while a file above is missing (a partial checkout): the documented production numbers.
 FALLBACK_AIRFLOW_CONFIG = {
@@ -81,11 +83,19 @@ class DemoSettings:
         return self.sync_env["DAGSYNC_ENV"]
 
     def airflow_env(self) -> dict[str, str]:
-        """AIRFLOW__SECTION__OPTION for every option the Helm values set (the chart does the same)."""
+        """AIRFLOW__SECTION__OPTION for every option the Helm values set (the chart does the same),
+        but the two that hold the pods' paths: the bundle list and the bundles' storage (a local
+        stack makes its own from the same package list with `python -m airflow_dag_publisher.bundle
+        config`, and keeps its bundles in its AIRFLOW_HOME, see devstack.airflow)."""
         out = {f"AIRFLOW__{s.upper()}__{o.upper()}": str(v) for s, opts in self.airflow_config.items()
-               for o, v in opts.items()}
+               for o, v in opts.items() if (s, o) not in POD_PATH_OPTIONS}
         out["AIRFLOW__CORE__EXECUTOR"] = self.executor
         return out
+
+    @property
+    def pod_bundle_list(self) -> str | None:
+        """The Helm values' `[dag_processor] dag_bundle_config_list` (generated, the pods' paths)."""
+        return self.airflow_config.get(BUNDLE_OPTION[0], {}).get(BUNDLE_OPTION[1])
 
 
 def load_settings(env: str = DEMO_ENV, k8s_dir: Path = K8S_DIR) -> DemoSettings:

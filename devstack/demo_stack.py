@@ -34,6 +34,7 @@ from airflow_dag_publisher.signing import signature_problem
 from airflow_dag_publisher.storage import environment_key, journal_prefix, manifest_key, parse_journal_key
 from airflow_dag_publisher.sync.trust import load_trust
 
+from devstack.airflow import bundle_config_list
 from devstack.airflow_demo import DemoAirflow
 from devstack.demo_ci import CiRun, run_publish_job
 from devstack.demo_config import DemoSettings
@@ -267,8 +268,23 @@ class DemoStack:
         self.supervisor.start("airflow-dag-sync", cmd, env, cwd=self.run_dir)
 
     def start_airflow(self) -> None:
-        assert self.airflow is not None
+        """Airflow with one versioned bundle per package of the package list (`DEMO_PACKAGES_FILE`, default
+        infra/airflow/packages.yaml), over the agent's folders, verified with the agent's trust file; its
+        tasks reach the demo's S3 (a task of an older release fetches it by id)."""
+        assert self.airflow is not None and self.s3 is not None
+        require = self.settings.sync_env.get("DAGSYNC_REQUIRE_SIGNATURES", "").lower() in ("1", "true", "yes", "on")
+        try:
+            bundles = bundle_config_list(self.packages_file, env=self.settings.env, bucket=self.settings.bucket,
+                                         dags_dir=self.airflow.dags_dir, state_dir=self.airflow.home / "dags-state",
+                                         trust_file=self.trust_file, require_signatures=require)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
+            raise DemoError(f"the DAG bundle list: {exc}") from None
+        self.airflow.config.update({"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": bundles, **self.s3.env()})
         self.airflow.start_recorded(self.supervisor)
+
+    @property
+    def packages_file(self) -> Path:
+        return Path(os.environ.get("DEMO_PACKAGES_FILE") or ROOT / "infra" / "airflow" / "packages.yaml")
 
     def wait_ready(self, timeout: float) -> None:
         """Until the api-server answers, every component reports healthy and the agent is ready."""
@@ -350,6 +366,15 @@ class DemoStack:
         for package in EXAMPLE_PACKAGES:
             rows = json.loads((self.run_dir / "ci" / package / "dag-list.json").read_text())
             out[package] = list(rows[0]["dag_ids"]) if rows else []
+        return out
+
+    def current_releases(self) -> dict[str, str]:
+        """package -> the release id its CI job published (the job's own `list --json` artifact)."""
+        out: dict[str, str] = {}
+        for package in EXAMPLE_PACKAGES:
+            rows = json.loads((self.run_dir / "ci" / package / "dag-list.json").read_text())
+            if rows:
+                out[package] = str(rows[0]["release_id"])
         return out
 
     def signature_problems(self) -> list[str]:

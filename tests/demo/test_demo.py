@@ -29,8 +29,10 @@ from devstack.seaweedfs import port_free
 from tests.devstack.aws_user import aws_user_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-# `make screenshot` sets this: the browser test's screenshot is also copied there (committed, shown in the README).
+# `make screenshot` sets these: the browser test's screenshots are also copied there (committed, shown in the
+# README): the DAG list, and a DAG's versions with the release id each one was parsed from.
 SCREENSHOT_TO = os.environ.get("DEMO_SCREENSHOT_TO", "")
+VERSIONS_SCREENSHOT_TO = os.environ.get("DEMO_VERSIONS_SCREENSHOT_TO", "")
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCAL_DEMO = ROOT / ".local" / "demo"
@@ -205,6 +207,7 @@ def test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish(demo_lock: None, 
         print(f"\nmake demo: up after {demo.startup_seconds:.0f} s (as seen by the test)")
         browser_lists_both_example_dags(demo)
         readme_second_terminal_publish_shows_up(demo)
+        dag_versions_are_releases(demo, tmp_path)
 
 
 def browser_lists_both_example_dags(running_demo: RunningDemo) -> None:
@@ -229,6 +232,72 @@ def browser_lists_both_example_dags(running_demo: RunningDemo) -> None:
     assert screenshot.stat().st_size > 10_000
     if SCREENSHOT_TO:
         target = ROOT / SCREENSHOT_TO
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(screenshot, target)
+
+
+def _api(demo: RunningDemo, method: str, path: str, body: dict[str, object] | None = None) -> dict[str, object]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{demo.url}{path}", data=data, method=method, headers={
+        "Authorization": f"Bearer {demo.token()}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=20) as answer:
+        return json.load(answer)  # type: ignore[no-any-return]
+
+
+def _release_ids(demo: RunningDemo, dag_id: str) -> list[str]:
+    """The bundle versions of a DAG's versions, oldest first, from Airflow's own API."""
+    answer = _api(demo, "GET", f"/api/v2/dags/{dag_id}/dagVersions?order_by=version_number")
+    return [str(v["bundle_version"]) for v in answer["dag_versions"]]  # type: ignore[union-attr]
+
+
+def dag_versions_are_releases(running_demo: RunningDemo, tmp_path: Path) -> None:
+    """Each DAG version Airflow records is one release: its bundle is the package, its bundle version the
+    release id. A run of the first version (so Airflow keeps it), then a release that changes the DAG's
+    image, published from a second terminal: the DAG has two versions, named by their release ids; the
+    UI's Code tab lists them and shows the selected one's release id (screenshot)."""
+    from playwright.sync_api import sync_playwright
+
+    dag_id = EXAMPLE_DAGS[0]
+    first = _release_ids(running_demo, dag_id)[-1]
+    _api(running_demo, "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})
+    source = tmp_path / "pipeline_processing"
+    shutil.copytree(ROOT / "packages" / "pipeline_processing" / "airflow_dags", source)
+    dag_file = next(source.glob("*.py"))
+    image = re.search(r'image="([^"]+)"', dag_file.read_text())
+    assert image
+    changed = image.group(1).rsplit(":", 1)[0] + ":9.9.9"
+    dag_file.write_text(dag_file.read_text().replace(image.group(1), changed))
+    script = (f". .local/demo/env.sh && airflow-dag-publisher publish --package pipeline_processing --source {source} "
+              f"--image {changed} --skip-dynamic-validation --json")
+    time.sleep(5)  # the run's task instances exist: Airflow keeps the version they ran
+    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=running_demo.env,
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    second = json.loads(proc.stdout)["release_id"]
+    deadline = time.monotonic() + 120
+    while (ids := _release_ids(running_demo, dag_id)) != [first, second]:
+        assert time.monotonic() < deadline, f"{dag_id}: DAG versions {ids}, expected releases {[first, second]}"
+        time.sleep(1)
+    screenshot = ARTIFACTS / "demo-dag-versions.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 800})
+            page.goto(f"{running_demo.url}/dags", timeout=60_000)
+            page.get_by_label("Username").fill(running_demo.user)
+            page.get_by_label("Password").fill(running_demo.password)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url("**/dags*", timeout=60_000)
+            page.goto(f"{running_demo.url}/dags/{dag_id}/code", timeout=60_000)
+            page.get_by_text(second).first.wait_for(timeout=60_000)
+            page.get_by_role("combobox").last.click()
+            page.get_by_role("option").nth(1).wait_for(timeout=30_000)
+            assert [o.inner_text().split()[0] for o in page.get_by_role("option").all()] == ["v2", "v1"]
+            page.screenshot(path=str(screenshot))
+        finally:
+            browser.close()
+    if VERSIONS_SCREENSHOT_TO:
+        target = ROOT / VERSIONS_SCREENSHOT_TO
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(screenshot, target)
 

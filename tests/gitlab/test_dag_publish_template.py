@@ -349,7 +349,8 @@ _TemplateLoader.add_constructor("!reference", lambda loader, node: loader.constr
 def test_template_validates_in_the_airflow_image_the_helm_values_deploy() -> None:
     template = yaml.load(TEMPLATE.read_text(), Loader=_TemplateLoader)
     values = yaml.safe_load((REPO / "infra" / "airflow" / "k8s" / "airflow-values.yaml").read_text())
-    repository = values.get("images", {}).get("airflow", {}).get("repository") or "apache/airflow"
+    repository = (values.get("images", {}).get("airflow", {}).get("repository")
+                  or values.get("defaultAirflowRepository") or "apache/airflow")
     assert template["variables"]["AIRFLOW_IMAGE"] == f"{repository}:{values['defaultAirflowTag']}"
     assert template[".dag_publish_base"]["image"]["name"] == "$AIRFLOW_IMAGE"
 

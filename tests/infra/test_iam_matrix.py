@@ -31,6 +31,9 @@ ENV, OTHER_ENV = "dev", "prod"
 A, B = "pkg_a", "pkg_b"
 JOURNAL_A = f"_journal/{ENV}/{1760000000000:016d}-{A}"
 JOURNAL_B = f"_journal/{ENV}/{1760000000000:016d}-{B}"
+RELEASE_A = f"_releases/{ENV}/{A}/20260101T000000Z-00000000000a.json"
+RELEASE_B = f"_releases/{ENV}/{B}/20260101T000000Z-00000000000b.json"
+RELEASE_PROD_A = f"_releases/{OTHER_ENV}/{A}/20260101T000000Z-0000000000pa.json"
 
 SEED = {
     f"{ENV}/{A}/manifest.json": b'{"package": "pkg_a"}',
@@ -43,6 +46,8 @@ SEED = {
     f"{OTHER_ENV}/{A}/dags/a.py": b"# prod a",
     JOURNAL_B: b"",
     f"{ENV}/_environment.json": b'{"schema_version": 1, "env": "dev", "require_signatures": true}',
+    RELEASE_B: b'{"package": "pkg_b"}',
+    RELEASE_PROD_A: b'{"package": "pkg_a", "env": "prod"}',
 }
 
 
@@ -159,6 +164,12 @@ CASES = [
     Case("ci_a", "list own manifest's versions", list_versions(f"{ENV}/{A}/manifest.json"),
          "s3:ListBucketVersions", "", True, prefix=f"{ENV}/{A}/manifest.json"),
     Case("ci_a", "write own journal entry", put(JOURNAL_A), "s3:PutObject", JOURNAL_A, True),
+    Case("ci_a", "keep its release under its id", put(RELEASE_A), "s3:PutObject", RELEASE_A, True),
+    Case("ci_a", "write a release of B under its id", put(RELEASE_B), "s3:PutObject", RELEASE_B, False),
+    Case("ci_a", "write its release under an id in another env", put(RELEASE_PROD_A), "s3:PutObject",
+         RELEASE_PROD_A, False),
+    Case("ci_a", "write at the root of the release copies", put(f"_releases/{ENV}/x.json"), "s3:PutObject",
+         f"_releases/{ENV}/x.json", False),
     Case("ci_a", "delete a removed DAG file (delete marker)", delete(f"{ENV}/{A}/dags/old.py"),
          "s3:DeleteObject", f"{ENV}/{A}/dags/old.py", True),
     # ... and nothing else
@@ -205,6 +216,11 @@ CASES = [
     Case("airflow_dev", "read a pinned release archive", get(f"{ENV}/{B}/dags.tar.gz", pinned=True),
          "s3:GetObjectVersion", f"{ENV}/{B}/dags.tar.gz", True),
     Case("airflow_dev", "read a journal entry", get(JOURNAL_B), "s3:GetObject", JOURNAL_B, True),
+    Case("airflow_dev", "read a release by its id (a task's bundle)", get(RELEASE_B), "s3:GetObject", RELEASE_B,
+         True),
+    Case("airflow_dev", "read a release of another env by its id", get(RELEASE_PROD_A), "s3:GetObject",
+         RELEASE_PROD_A, False),
+    Case("airflow_dev", "write a release copy", put(RELEASE_A), "s3:PutObject", RELEASE_A, False),
     Case("airflow_dev", "write a DAG file", put(f"{ENV}/{A}/dags/x.py"), "s3:PutObject", f"{ENV}/{A}/dags/x.py", False),
     Case("airflow_dev", "write a manifest", put(f"{ENV}/{B}/manifest.json"),
          "s3:PutObject", f"{ENV}/{B}/manifest.json", False),
@@ -249,6 +265,8 @@ def test_package_a_full_publish_sequence(world: World) -> None:
     key = f"{ENV}/{A}/flow-manifest.json"
     created = s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}", IfNoneMatch="*")
     s3.put_object(Bucket=BUCKET, Key=key, Body=b'{"n": 2}', IfMatch=created["ETag"])
+    s3.put_object(Bucket=BUCKET, Key=f"_releases/{ENV}/{A}/20260101T000000Z-000000000flo.json", Body=b"{}",
+                  IfNoneMatch="*")
     s3.put_object(Bucket=BUCKET, Key=f"_journal/{ENV}/{1760000000001:016d}-{A}", Body=b"")
     s3.put_object(Bucket=BUCKET, Key=f"{ENV}/{A}/dags/flow.py", Body=b"v2")
     versions = s3.list_object_versions(Bucket=BUCKET, Prefix=key)["Versions"]
@@ -310,6 +328,8 @@ def _listed_cases() -> list[Case]:
             Case(who, f"{own} commits its own manifest", put(f"{ENV}/{own}/manifest.json"),
                  "s3:PutObject", f"{ENV}/{own}/manifest.json", True),
             Case(who, f"{own} writes its own journal entry", put(journal), "s3:PutObject", journal, True),
+            Case(who, f"{own} keeps its own release under its id", put(f"_releases/{ENV}/{own}/r.json"),
+                 "s3:PutObject", f"_releases/{ENV}/{own}/r.json", True),
         ]
         for other in (p for p in LISTED if p != own):
             cases += [
@@ -317,6 +337,8 @@ def _listed_cases() -> list[Case]:
                      "s3:PutObject", f"{ENV}/{other}/dags/evil.py", False),
                 Case(who, f"{own} overwrites the manifest of {other}", put(f"{ENV}/{other}/manifest.json"),
                      "s3:PutObject", f"{ENV}/{other}/manifest.json", False),
+                Case(who, f"{own} writes a release of {other} under its id", put(f"_releases/{ENV}/{other}/r.json"),
+                     "s3:PutObject", f"_releases/{ENV}/{other}/r.json", False),
                 Case(who, f"{own} writes a journal entry of {other}",
                      put(f"_journal/{ENV}/{1760000000003:016d}-{other}"), "s3:PutObject",
                      f"_journal/{ENV}/{1760000000003:016d}-{other}", False),

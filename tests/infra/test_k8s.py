@@ -263,9 +263,11 @@ def test_agent_wiring(component: str, pod: dict[str, Any]) -> None:
     spec = pod["spec"]
     init = [c for c in spec["initContainers"] if c["name"] == "dag-sync-init"]
     sidecar = [c for c in spec["containers"] if c["name"] == "dag-sync"]
-    assert len(init) == 1 and flag(init[0], "once") == ""
+    # A KubernetesExecutor task pod runs no agent: its task's bundle fetches the task's release.
+    assert len(init) == (0 if component == "workers" else 1) and all(flag(c, "once") == "" for c in init)
     assert len(sidecar) == (0 if component == "workers" else 1)
-    airflow_mounts = {(m["name"], m["mountPath"], m.get("subPath")) for m in spec["containers"][0]["volumeMounts"]}
+    airflow_mounts = {(m["name"], m["mountPath"], m.get("subPath")) for m in spec["containers"][0]["volumeMounts"]
+                      if m["name"] == "dags"}
     assert all(m.get("readOnly") for m in spec["containers"][0]["volumeMounts"] if m["name"] == "dags")
     volumes = {v["name"] for v in spec["volumes"]}
     for c in agent_containers(pod):
@@ -373,10 +375,12 @@ def test_agent_configmap_is_part_of_the_helm_release(env: str) -> None:
 
 
 def test_the_checksum_annotation_is_on_every_pod_that_reads_the_configmap() -> None:
-    """deploy_airflow.sh sets `<component>.podAnnotations.checksum/airflow-dag-sync` for exactly the
-    components whose pods run the agent (so read the ConfigMap), and those are chart keys."""
+    """deploy_airflow.sh sets `<component>.podAnnotations.checksum/airflow-dag-sync(-trust)` for exactly
+    the components whose pods read the agent's ConfigMaps (they run the agent, or mount its trust file
+    for their bundles), and those are chart keys."""
     keys, _ = chart_keys()
-    readers = [c for c, pod in pods() if agent_containers(pod)]
+    readers = [c for c, pod in pods() if agent_containers(pod) or any(
+        m["name"] == "dag-sync-trust" for m in pod["spec"]["containers"][0]["volumeMounts"])]
     assert sorted(readers) == sorted(CHECKSUM_COMPONENTS)
     script = (INFRA / "scripts" / "deploy_airflow.sh").read_text()
     assert f"checksum_components=({' '.join(CHECKSUM_COMPONENTS)})" in script
@@ -387,26 +391,19 @@ def test_the_checksum_annotation_is_on_every_pod_that_reads_the_configmap() -> N
     assert "extraConfigMaps.*" in keys
 
 
-def test_task_pods_hand_their_raw_dag_id_to_the_agent() -> None:
-    """KubernetesExecutor's pod generator (the cncf.kubernetes provider) annotates a task pod with the
-    raw dag_id (its label is sanitized and cut to 63 characters); the worker pod's init container
-    reads that annotation through the downward API as DAGSYNC_DAG_ID, so `--once` syncs one package."""
-    from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator
-    from kubernetes.client import models as k8s
-
-    dag_id = "team_jobs_" + "x" * 70 + "_nightly"
-    base = k8s.V1Pod(metadata=k8s.V1ObjectMeta(), spec=k8s.V1PodSpec(containers=[k8s.V1Container(name="base")]))
-    pod = PodGenerator.construct_pod(dag_id=dag_id, task_id="load", pod_id="load-pod", try_number=1, kube_image="i",
-                                     date=None, args=[], pod_override_object=None, base_worker_pod=base,
-                                     namespace="airflow", scheduler_job_id="1")
-    assert pod.metadata.annotations["dag_id"] == dag_id
-    assert pod.metadata.labels["dag_id"] != dag_id
-    init = next(c for c in values()["workers"]["extraInitContainers"] if c["name"] == "dag-sync-init")
-    env = {e["name"]: e for e in init.get("env", [])}
-    assert env["DAGSYNC_DAG_ID"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.annotations['dag_id']"
-    assert flag(init, "once") == ""
+def test_task_pods_run_no_agent_and_give_the_bundle_what_it_needs() -> None:
+    """A KubernetesExecutor task pod materialises its task's release itself (ReleaseBundle, by id,
+    from S3): no agent container; a writable versions folder at Airflow's dag_bundle_storage_path;
+    the trust file; the role that reads the environment. Long-running pods keep the agent."""
+    v = values()
+    assert "extraInitContainers" not in v["workers"] and "extraContainers" not in v["workers"]
+    mounts = {m["mountPath"]: m for m in v["volumeMounts"]}
+    storage = v["config"]["dag_processor"]["dag_bundle_storage_path"]
+    assert mounts[storage]["name"] == "dag-bundles" and not mounts[storage].get("readOnly")
+    assert next(x for x in v["volumes"] if x["name"] == "dag-bundles")["emptyDir"]["sizeLimit"]
+    assert v["workers"]["serviceAccount"]["annotations"] == v["scheduler"]["serviceAccount"]["annotations"]
     for component in COMPONENTS_WITH_SIDECAR:  # long-running pods sync every package
-        assert all("env" not in c for c in values()[component]["extraInitContainers"])
+        assert all("env" not in c for c in v[component]["extraInitContainers"])
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -437,5 +434,7 @@ def test_the_agent_reads_its_trust_file_from_the_trust_configmap_and_requires_si
             mounts = [m for m in c["volumeMounts"] if m["name"] == "dag-sync-trust"]
             # a directory mount (no subPath), so Kubernetes keeps the file current in a running pod too
             assert mounts == [{"name": "dag-sync-trust", "mountPath": str(path.parent), "readOnly": True}]
+    # Airflow's containers too: a task's bundle verifies its release's signature as the agent does.
     for airflow in (pod["spec"]["containers"][0] for _, pod in pods(env)):
-        assert "dag-sync-trust" not in {m["name"] for m in airflow["volumeMounts"]}
+        mounts = [m for m in airflow["volumeMounts"] if m["name"] == "dag-sync-trust"]
+        assert mounts == [{"name": "dag-sync-trust", "mountPath": str(path.parent), "readOnly": True}]

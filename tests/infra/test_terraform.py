@@ -181,6 +181,25 @@ def test_lifecycle_rules() -> None:
     assert all(r["status"] == "Enabled" for r in rules.values())
 
 
+def test_lifecycle_keeps_releases_at_least_as_long_as_the_documented_retention() -> None:
+    """A release stays runnable by its id (docs/airflow/README.md, "Versioned runs") while its pinned
+    objects live: noncurrent_version_expiration_days after a later release replaced them, in every
+    environment at least the 90 days the contract promises; its copy under `_releases/` never
+    expires (no rule expires current objects there or in a prefix that covers it)."""
+    rules = resources("aws_s3_bucket_lifecycle_configuration")["dags"]["rule"]
+    for rule in as_list(rules):
+        prefix = (one(rule.get("filter")) or {}).get("prefix", "")
+        expires = [e for e in as_list(rule.get("expiration", [])) if e.get("days") is not None]
+        if expires:
+            assert prefix and not "_releases/".startswith(prefix), f"rule {rule['id']} expires release copies"
+    default = variables()["noncurrent_version_expiration_days"]["default"]
+    assert default >= 90
+    readme = (TERRAFORM.parents[2] / "docs" / "airflow" / "README.md").read_text()
+    assert f"retention: `noncurrent_version_expiration_days` ({default} days by default)" in readme
+    for tfvars in sorted((TERRAFORM / "envs").glob("*.tfvars")):
+        assert load(tfvars).get("noncurrent_version_expiration_days", default) >= 90, tfvars.name
+
+
 def test_irsa_role_trusts_only_the_named_service_accounts() -> None:
     doc = render("airflow_trust.json.tpl", **{k: SAMPLE[k] for k in template_placeholders("airflow_trust.json.tpl")})
     st = doc["Statement"][0]

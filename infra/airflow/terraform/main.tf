@@ -126,7 +126,12 @@ resource "aws_s3_bucket_policy" "dags" {
 resource "aws_s3_bucket_lifecycle_configuration" "dags" {
   bucket = aws_s3_bucket.dags.id
 
-  # Release history (manifest.json versions) and replaced DAG files: bounded, newest kept.
+  # Release history (manifest.json versions) and replaced DAG files: bounded, newest kept. This is
+  # the retention of a release (docs/airflow/README.md, "Versioned runs"): the objects a release pins
+  # become noncurrent when a later release replaces them and live noncurrent_version_expiration_days
+  # more, so a task of a run of that release can still fetch it that long after it stopped being
+  # current. The copies of releases by id (_releases/<env>/<package>/<release_id>.json, written once,
+  # one small manifest per release) never expire: no rule below expires current objects there.
   rule {
     id     = "expire-noncurrent-versions"
     status = "Enabled"
@@ -185,7 +190,7 @@ resource "aws_s3_bucket_logging" "dags" {
 
 resource "aws_iam_role" "airflow" {
   name                 = "${local.name_prefix}-airflow-read"
-  description          = "Airflow (${var.environment}) sync agents: read ${var.environment}/ and _journal/${var.environment}/ of ${var.bucket_name}"
+  description          = "Airflow (${var.environment}) sync agents and bundles: read ${var.environment}/, _journal/${var.environment}/ and _releases/${var.environment}/ of ${var.bucket_name}"
   max_session_duration = 3600
   assume_role_policy = templatefile("${path.module}/policies/airflow_trust.json.tpl", {
     oidc_provider_arn        = var.oidc_provider_arn

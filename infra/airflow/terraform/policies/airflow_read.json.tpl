@@ -16,7 +16,8 @@
       "Sid": "ReadEnvironmentObjects",
       "Effect": "Allow",
       "Action": ["s3:GetObject", "s3:GetObjectVersion"],
-      "Resource": ["${bucket_arn}/${environment}/*", "${bucket_arn}/_journal/${environment}/*"]
+      "Resource": ["${bucket_arn}/${environment}/*", "${bucket_arn}/_journal/${environment}/*",
+                   "${bucket_arn}/_releases/${environment}/*"]
     }
   ]
 }

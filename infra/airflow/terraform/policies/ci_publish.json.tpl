@@ -48,6 +48,12 @@
       "Resource": "${bucket_arn}/${environment}/*/manifest.json"
     },
     {
+      "Sid": "KeepOwnReleasesById",
+      "Effect": "Allow",
+      "Action": ["s3:PutObject"],
+      "Resource": "${bucket_arn}/_releases/${environment}/${package}/*"
+    },
+    {
       "Sid": "WriteOwnJournalEntries",
       "Effect": "Allow",
       "Action": ["s3:PutObject"],

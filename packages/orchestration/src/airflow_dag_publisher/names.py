@@ -10,6 +10,9 @@ from airflow_dag_publisher.policy.cluster_policy import PACKAGE_RE, dag_id_probl
 
 ENV_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+# A release id as a directory name and an Airflow bundle version (the publisher's ids are
+# `<UTC time>-<12 hex>`): one path component, never `.` or `..`.
+RELEASE_ID_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]{0,127}$")
 MAX_PATH_DEPTH = 8
 MAX_NAME_BYTES = 255  # one path component: the file systems' NAME_MAX
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")

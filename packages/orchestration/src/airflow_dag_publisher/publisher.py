@@ -62,7 +62,7 @@ from airflow_dag_publisher.release_reader import (
 )
 from airflow_dag_publisher.signing import Signer, already_signed_by, sign_manifest
 from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES, LocalFile, read_source
-from airflow_dag_publisher.storage import Storage, archive_key, dag_key, journal_key, manifest_key
+from airflow_dag_publisher.storage import Storage, archive_key, dag_key, journal_key, manifest_key, release_key
 from airflow_dag_publisher.validators import ValidationReport, validate_files
 
 UPLOAD_WORKERS = 8
@@ -292,15 +292,17 @@ class Publisher:
     # -- commit ---------------------------------------------------------------------------------
     def _commit(self, manifest: ReleaseManifest, current: CurrentRelease, *, removed: Sequence[str]
                 ) -> tuple[ReleaseManifest, float, list[str]]:
-        """Sign (with a signer), conditional PUT of manifest.json (the commit point), then journal,
-        cleanup and verification. Returns the manifest committed, the commit time (epoch seconds, as
-        the journal entry records it) and the warnings."""
+        """Sign (with a signer), keep the release under its id (`_keep_releases`), conditional PUT of
+        manifest.json (the commit point), then journal, cleanup and verification. Returns the manifest
+        committed, the commit time (epoch seconds, as the journal entry records it) and the warnings."""
         if self.signer is not None:
             manifest = sign_manifest(manifest, self.signer)
+        body = manifest.to_json()
+        warnings = self._keep_releases(manifest, body, current)
         key = manifest_key(self.env, self.package)
         condition = {"if_match": current.etag} if current.etag else {"if_none_match": "*"}
         try:
-            self.storage.put(key, manifest.to_json(), content_type="application/json", **condition)
+            self.storage.put(key, body, content_type="application/json", **condition)
         except ConflictError:
             raise ConflictError(
                 f"another publish of {self.package!r} committed {self.storage.url(key)} first; "
@@ -308,7 +310,6 @@ class Publisher:
                 "on top of the new release."
             ) from None
         committed_ms = int(time.time() * 1000)
-        warnings: list[str] = []
         try:
             self.storage.put(journal_key(self.env, self.package, committed_ms), b"")
         except DagPublisherError as exc:
@@ -321,6 +322,26 @@ class Publisher:
                 warnings.append(f"release committed, but deleting the live copy of removed {path} failed: {exc}")
         warnings += self.verify(manifest)
         return manifest, committed_ms / 1000, warnings
+
+    def _keep_releases(self, manifest: ReleaseManifest, body: bytes, current: CurrentRelease) -> list[str]:
+        """Before the commit: the new release's manifest under its id (`storage.release_key`, written
+        once: `IfNoneMatch`), so that every committed release is addressable by its id; a failure
+        commits nothing. Then the current release's, when a publisher older than these copies
+        committed it (usually one conditional PUT that S3 refuses because the copy exists; a failure
+        is a warning: only that older release stays unaddressable by id)."""
+        self.storage.put(release_key(self.env, self.package, manifest.release_id), body,
+                         content_type="application/json", if_none_match="*")
+        if current.manifest is None:
+            return []
+        key = release_key(self.env, self.package, current.manifest.release_id)
+        try:
+            self.storage.put(key, current.manifest.to_json(), content_type="application/json", if_none_match="*")
+        except ConflictError:
+            pass  # kept already
+        except DagPublisherError as exc:
+            return [f"the current release {current.manifest.release_id} has no copy under its id and writing "
+                    f"{self.storage.url(key)} failed (tasks of its runs may not find it once it is replaced): {exc}"]
+        return []
 
     def verify(self, manifest: ReleaseManifest) -> list[str]:
         """Read back the manifest and HEAD each pinned file version. Problems come back as warnings:

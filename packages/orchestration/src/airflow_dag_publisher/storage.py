@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 JOURNAL_ROOT = "_journal"
 MANIFEST_NAME = "manifest.json"
 JOURNAL_MS_DIGITS = 16  # the publisher's UTC epoch milliseconds, zero-padded: keys sort by time
+RELEASES_ROOT = "_releases"
 DOWNLOAD_CHUNK = 1 << 16  # small enough that a stop request is seen within one chunk
 PRESIGNED_SECONDS = 300  # a direct GET's URL is used at once; this only bounds a copy of it in a log
 _ERROR_CODE = re.compile(rb"<Code>([A-Za-z]+)</Code>")
@@ -91,6 +92,14 @@ def archive_key(env: str, package: str) -> str:
 # (its `dags/` files and its `dags.tar.gz` archive) rolls into one common prefix, so the listing
 # holds two entries per package (that prefix and manifest.json) whatever the package holds.
 LISTING_DELIMITER = "/d"
+
+
+def release_key(env: str, package: str, release_id: str) -> str:
+    """A release's manifest, kept under its id: written once, before the release's commit, never
+    replaced, so any release is addressable by its id (a worker running a task of a DAG version
+    fetches its release so, in one GET). Outside `<env>/` (as the journal), so the reconciliation
+    listing never grows with the number of releases."""
+    return f"{RELEASES_ROOT}/{env}/{package}/{release_id}.json"
 
 
 def journal_prefix(env: str) -> str:

@@ -70,6 +70,11 @@ ALPHA_REFUSED = {
                                                    image="registry.example.com/alpha/jobs:latest")),
     "alpha_beta_account.py": ("kpo-service-account", kpo_dag("alpha_beta_account",
                                                              service_account_name="beta-jobs")),
+    # The module says it is beta's file (`__file__` = <dags>/beta/../alpha/...; Airflow copies it into
+    # fileloc): ownership comes from the file Airflow opened, alpha/alpha_file_trick.py.
+    "alpha_file_trick.py": ("dag-id-prefix", b"import os\n__file__ = os.path.join(os.path.dirname(os.path.dirname("
+                            b"os.path.abspath(__file__))), 'beta', '..', 'alpha', 'alpha_file_trick.py')\n"
+                            + kpo_dag("beta_stolen")),
 }
 
 
@@ -143,6 +148,14 @@ def test_a_dag_id_of_another_package_is_refused_and_the_owner_keeps_its_dag(run:
     assert run.airflow.task_ids("beta_daily") == {"extract", "load"}
     assert "alpha_daily" in run.airflow.serialized_dag_ids()
     assert "beta/beta_daily.py" not in run.errors and "alpha/alpha_daily.py" not in run.errors
+
+
+def test_a_module_that_rewrites_its_file_name_cannot_take_another_packages_dag_id(run: Run) -> None:
+    """The `__file__` attack: fileloc says `<dags>/beta/../alpha/...` (under beta, as a path prefix);
+    the policy reads the file the dag-processor opened, under alpha/."""
+    error = run.errors["alpha/alpha_file_trick.py"]
+    assert "dag_id 'beta_stolen' does not start with 'alpha_', the prefix of package 'alpha'" in error
+    assert "beta_stolen" not in run.airflow.serialized_dag_ids()
 
 
 @pytest.mark.parametrize("file", sorted(ALPHA_REFUSED))

@@ -65,9 +65,11 @@ def test_promote_copies_the_exact_bytes_server_side_and_records_the_source(
     run = promote(capsys, bucket, "alpha")
     assert run.code == 0, run.out + run.err
 
-    # Nothing but the commit point and its journal entry was written with a PUT: every file is a copy.
-    assert [k for k in puts if not k.startswith("_journal/")] == ["prod/alpha/manifest.json"], puts
+    # Nothing but the commit point, the release kept under its id and the journal entry was written
+    # with a PUT: every file is a copy.
     prod = current_manifest(client, bucket, "prod", "alpha")
+    assert [k for k in puts if not k.startswith("_journal/")] == [
+        f"_releases/prod/alpha/{prod['release_id']}.json", "prod/alpha/manifest.json"], puts
     prod_bytes = assert_manifest_verifies(client, bucket, prod)
     assert prod_bytes == staging_bytes
     assert {p: hashlib.sha256(b).hexdigest() for p, b in prod_bytes.items()} == \

@@ -28,6 +28,7 @@ from airflow_dag_publisher.storage import (
     journal_prefix,
     manifest_key,
     parse_manifest_key,
+    release_key,
 )
 
 ENV = "dev"
@@ -70,13 +71,19 @@ class DirectPublisher:
         manifest = make_manifest(package, entries, env=self.env, archive=ref)
         if mutate:
             manifest = mutate(manifest)
+        self.keep(manifest)
         self.commit(package, manifest.to_json(), journal=journal)
         return manifest
 
     def retire(self, package: str, *, journal: bool = True) -> ReleaseManifest:
         manifest = make_manifest(package, [], env=self.env, retired=True)
+        self.keep(manifest)
         self.commit(package, manifest.to_json(), journal=journal)
         return manifest
+
+    def keep(self, manifest: ReleaseManifest) -> None:
+        """The release's manifest under its id, as the publisher keeps it before the commit."""
+        self.storage.put(release_key(self.env, manifest.package, manifest.release_id), manifest.to_json())
 
     def commit(self, package: str, body: bytes, *, journal: bool = True) -> None:
         self.storage.put(manifest_key(self.env, package), body, content_type="application/json")

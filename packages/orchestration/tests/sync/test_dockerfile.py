@@ -173,3 +173,22 @@ def test_a_stale_lock_fails_the_check_and_the_command_rewrites_it(
 def test_agent_image_metrics_port_matches_the_helm_values() -> None:
     values = (ROOT / "infra/airflow/k8s/airflow-values.yaml").read_text()
     assert "DAGSYNC_METRICS_PORT=9108" in DOCKERFILE.read_text() and "--metrics-port=9108" in values
+
+
+def test_the_airflow_image_is_stock_airflow_plus_the_bundle_at_the_helm_values_versions() -> None:
+    """Every Airflow process imports the DAG bundle class: the Helm values' image is the official
+    Airflow of their airflowVersion with this distribution's wheel (Dockerfile.airflow), tagged with
+    both versions, and the build fails unless the bundle imports there."""
+    import yaml
+    from airflow_dag_publisher import __version__
+
+    text = (DISTRIBUTION / "Dockerfile.airflow").read_text()
+    values = yaml.safe_load((DISTRIBUTION.parents[1] / "infra" / "airflow" / "k8s" / "airflow-values.yaml").read_text())
+    assert f"ARG AIRFLOW_IMAGE=apache/airflow:{values['airflowVersion']}\n" in text
+    assert "FROM ${AIRFLOW_IMAGE}\n" in text
+    assert 'pip install --no-deps "/tmp/wheels/airflow_dag_publisher-${AGENT_VERSION}-py3-none-any.whl"' in text
+    assert 'python -c "import airflow_dag_publisher.bundle.release"' in text
+    assert values["defaultAirflowRepository"] == "registry.example.com/platform/airflow"
+    assert values["defaultAirflowTag"] == f"{values['airflowVersion']}-dagpub-{__version__}"
+    build = next(line for line in text.splitlines() if line.startswith("#     -t "))
+    assert f"{values['defaultAirflowRepository']}:{values['defaultAirflowTag']}" in build

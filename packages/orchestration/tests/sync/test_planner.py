@@ -130,11 +130,21 @@ def test_files_held_locally_by_sha256_are_reused() -> None:
     assert [e.path for e in plan.download] == ["b.py"] and plan.download_bytes == 1
 
 
-def test_release_directory_is_named_by_content() -> None:
+def test_release_directory_is_named_by_its_release_id() -> None:
+    """Two releases with the same files are two directories: the package link's target names the
+    release the package is on (what Airflow's versioned bundle reads as its version)."""
     one = make_manifest("alpha", [entry("a.py", b"a")])
     two = make_manifest("alpha", [entry("a.py", b"a")])
     assert one.release_id != two.release_id
-    assert planner.release_dir_name(one) == planner.release_dir_name(two)
+    assert planner.release_dir_name(one) == one.release_id != planner.release_dir_name(two)
+
+
+@pytest.mark.parametrize("release_id", ["..", ".", ".hidden", "a b", "-r", "x" * 129, "a\\b"])
+def test_a_release_id_that_cannot_name_a_directory_is_refused(release_id: str) -> None:
+    m = make_manifest("alpha", [entry("a.py", b"a")]).with_changes(release_id=release_id)
+    with pytest.raises(ManifestError, match="cannot name a release directory") as caught:
+        planner.release_dir_name(m)
+    assert caught.value.kind == "invalid"
 
 
 # -- archive or single files -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from airflow_dag_publisher.sync.releases import AIRFLOWIGNORE, TEMP_LINK_MARK, L
 
 
 def _release(layout: Layout, package: str, name: str, body: str) -> None:
-    root = layout.release_path(package, name)
+    root = layout.files_path(package, name)
     root.mkdir(parents=True)
     (root / f"{package}_dag.py").write_text(body)
 
@@ -66,5 +66,24 @@ def test_a_package_path_that_is_not_our_link_is_not_replaced(tmp_path: Path) -> 
             layout.swap("alpha", "r1")
         assert getattr(caught.value, "kind", None) == "not_owned"
         assert not any(TEMP_LINK_MARK in n for n in os.listdir(layout.dags_dir))
+    finally:
+        layout.unlock()
+
+
+def test_the_package_link_names_its_release_and_the_release_root_holds_only_the_package(tmp_path: Path) -> None:
+    """One readlink(2) of <dags>/<package> gives the release id (the release directory's name) and
+    where its files are; the release's root, as Airflow puts a bundle's path on sys.path, imports
+    `<package>.<module>` from that release."""
+    layout = Layout(tmp_path / "dags")
+    layout.prepare()
+    try:
+        _release(layout, "alpha", "20260101T000000Z-0123456789ab", "x = 1\n")
+        layout.swap("alpha", "20260101T000000Z-0123456789ab")
+        target = os.readlink(layout.dags_dir / "alpha")
+        assert not os.path.isabs(target)
+        assert Path(target).parts[-3:] == ("alpha", "20260101T000000Z-0123456789ab", "alpha")
+        root = (layout.dags_dir / target).parent.resolve()
+        assert root == layout.release_path("alpha", "20260101T000000Z-0123456789ab").resolve()
+        assert os.listdir(root) == ["alpha"]
     finally:
         layout.unlock()

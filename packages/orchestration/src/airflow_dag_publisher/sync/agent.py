@@ -530,7 +530,7 @@ class SyncAgent:
 
     def _index_release(self, cycle: _Cycle, package: str, name: str, manifest: ReleaseManifest) -> None:
         index = self._held(cycle)
-        root = self.layout.release_path(package, name)
+        root = self.layout.files_path(package, name)
         for entry in manifest.files:
             index.setdefault(entry.sha256, str(root / entry.path))
 

@@ -26,7 +26,7 @@ from airflow_dag_publisher.manifest import MAX_FILE_SIZE, ArchiveRef, FileEntry,
 from airflow_dag_publisher.storage import archive_key, dag_key
 from airflow_dag_publisher.sync.extract import extract_archive
 from airflow_dag_publisher.sync.planner import plan_files, release_dir_name
-from airflow_dag_publisher.sync.releases import Layout, remove_tree, sha256_file
+from airflow_dag_publisher.sync.releases import RELEASE_MANIFEST, Layout, remove_tree, sha256_file
 from airflow_dag_publisher.sync.remote import Remote
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,8 @@ class Built:
 
 def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, held: Mapping[str, str], *,
                   pool: DownloadPool, deadline: Deadline) -> Built:
-    """Make <state>/releases/<package>/<digest> hold exactly the manifest's files, verified."""
+    """Make <state>/releases/<package>/<release id> hold exactly the manifest's files (in its package
+    folder), verified, and the manifest itself (`manifest.json`, beside that folder)."""
     package = manifest.package
     name = release_dir_name(manifest)
     final = layout.release_path(package, name)
@@ -106,18 +107,21 @@ def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, he
         log.warning("release directory %s was damaged; rebuilding it", final)
     plan = plan_files(manifest, held)
     staging = Path(tempfile.mkdtemp(prefix=f"{package}-", dir=layout.staging_dir))
+    files = staging / package  # the release's files; its root holds them and its manifest
     try:
+        files.mkdir()
+        (staging / RELEASE_MANIFEST).write_bytes(manifest.to_json())
         download = list(plan.download)
         for entry, source in plan.reuse:
             deadline.check()
-            if not _reuse(source, staging / entry.path, entry):
+            if not _reuse(source, files / entry.path, entry):
                 download.append(entry)
         finished: set[str] = set()  # files already read-only with a fresh modification time
         if plan.archive and manifest.archive is not None and download:
-            fetched = _from_archive(storage, pool, manifest, manifest.archive, download, staging, layout, deadline)
+            fetched = _from_archive(storage, pool, manifest, manifest.archive, download, files, layout, deadline)
             finished = {e.path for e in download}
         else:
-            _download_all(storage, pool, manifest, download, staging, deadline)
+            _download_all(storage, pool, manifest, download, files, deadline)
             fetched = sum(e.size for e in download)
         # Airflow re-parses a file before min_file_process_interval only when its mtime is newer than
         # its last parse (file_parsing_sort_mode = modified_time): every file of the release gets the
@@ -128,8 +132,8 @@ def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, he
         now = time.time()
         for entry in manifest.files:
             if entry.path not in finished:
-                os.chmod(staging / entry.path, 0o444)
-                os.utime(staging / entry.path, (now, now))
+                os.chmod(files / entry.path, 0o444)
+                os.utime(files / entry.path, (now, now))
         deadline.check()
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(staging, final)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from airflow_dag_publisher.errors import ErrorKind, ManifestError, kind_of
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, parse_manifest
-from airflow_dag_publisher.names import PACKAGE_RE
+from airflow_dag_publisher.names import PACKAGE_RE, RELEASE_ID_RE
 from airflow_dag_publisher.signing import signature_problem
 from airflow_dag_publisher.storage import journal_start_key, parse_journal_key
 from airflow_dag_publisher.sync.trust import Trust
@@ -211,8 +211,14 @@ def owner_of(dag_id: str, manifests: Mapping[str, ReleaseManifest | None]) -> st
 
 
 def release_dir_name(manifest: ReleaseManifest) -> str:
-    """A release directory is named by its content: the same files are the same directory."""
-    return manifest.content_digest.removeprefix("sha256:")[:32]
+    """A release directory is named by its release id: the package link's target then says which
+    release the package is on, in the same readlink(2) that finds its files (Airflow's versioned
+    bundle, `airflow_dag_publisher.bundle`, reads its version so). A release id that cannot be one
+    path component is refused."""
+    if not RELEASE_ID_RE.match(manifest.release_id):
+        raise ManifestError(f"release id {manifest.release_id!r} of package {manifest.package} cannot name a "
+                            f"release directory (expected {RELEASE_ID_RE.pattern})", kind=ErrorKind.INVALID)
+    return manifest.release_id
 
 
 # -- what a failure means for a package -------------------------------------------------------------

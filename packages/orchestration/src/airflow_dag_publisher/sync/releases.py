@@ -1,9 +1,17 @@
 """The local layout: release directories outside the DAGs folder, one relative symlink per package.
 
-    <dags>/<package> -> ../.dagsync-<dags basename>/releases/<package>/<content digest>   (relative)
+    <dags>/<package> -> ../.dagsync-<dags basename>/releases/<package>/<release id>/<package>   (relative)
     <dags>/.airflowignore                     the agent's: hides its temporary links from Airflow
-    <state>/releases/<package>/<digest>/...   complete, verified releases only (files read-only)
+    <state>/releases/<package>/<release id>/  one complete, verified release (its root):
+        <package>/...                         its files (read-only), what the package link points at
+        manifest.json                         the manifest the release was built from
     <state>/staging/                          releases being assembled (wiped at start)
+
+A release directory is named by its release id, so the package link's target names the release
+the package is on, read with one readlink(2) together with where its files are: Airflow's versioned
+bundle (`airflow_dag_publisher.bundle`) reads its version so. The files sit one folder down, in a
+folder named after the package, so that a release's root, put on `sys.path` (Airflow does so with a
+bundle's path), imports `<package>.<module>` from that same release.
 
 Airflow walks the DAGs folder with os.walk(followlinks=True) and fails on a directory reachable
 twice, so nothing but the package links lives in the walked tree: release and staging
@@ -32,6 +40,7 @@ from airflow_dag_publisher.manifest import ReleaseManifest
 log = logging.getLogger(__name__)
 
 TEMP_LINK_MARK = ".dagsync-tmp-"
+RELEASE_MANIFEST = "manifest.json"  # in a release's root, beside its package folder
 # Airflow 3 reads .airflowignore with glob (gitignore) syntax by default; a pattern without a slash
 # matches at any depth. `[core] dag_ignore_file_syntax = regexp` would need another pattern.
 AIRFLOWIGNORE = f"# written by airflow-dag-sync: its temporary links while a package swaps\n.*{TEMP_LINK_MARK}*\n"
@@ -102,7 +111,12 @@ class Layout:
         return self.dags_dir / package
 
     def release_path(self, package: str, name: str) -> Path:
+        """A release's root: its package folder and its manifest."""
         return self.releases_dir / package / name
+
+    def files_path(self, package: str, name: str) -> Path:
+        """Where a release's files are: the folder the package link points at."""
+        return self.releases_dir / package / name / package
 
     def link_target(self, package: str, name: str) -> str:
         """The link's relative target, from the DAGs folder's real location (so `..` resolves right).
@@ -110,7 +124,7 @@ class Layout:
         if self._real is None:
             self._real = (str(self.releases_dir.resolve()), str(self.dags_dir.resolve()))
         releases, dags = self._real
-        return os.path.relpath(os.path.join(releases, package, name), dags)
+        return os.path.relpath(os.path.join(releases, package, name, package), dags)
 
     def current_target(self, package: str) -> str | None:
         try:
@@ -120,8 +134,8 @@ class Layout:
 
     # -- checks ---------------------------------------------------------------------------------
     def release_complete(self, package: str, name: str, manifest: ReleaseManifest) -> bool:
-        """Cheap check of a release directory: every file present with its size, nothing else."""
-        root = str(self.release_path(package, name))
+        """Cheap check of a release directory: every file present with its size."""
+        root = str(self.files_path(package, name))
         try:
             for entry in manifest.files:
                 st = os.lstat(os.path.join(root, entry.path))
@@ -155,7 +169,7 @@ class Layout:
 
     def set_mtime(self, package: str, name: str, when: float, paths: Iterable[str]) -> None:
         """Give every file of a release (`paths`, its manifest's) the modification time `when`."""
-        root = self.release_path(package, name)
+        root = self.files_path(package, name)
         for path in paths:
             os.utime(root / path, (when, when), follow_symlinks=False)
 

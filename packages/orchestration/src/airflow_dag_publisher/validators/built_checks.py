@@ -15,12 +15,15 @@ from airflow_dag_publisher.validators import conventions as conv
 Problem = conv.Problem
 
 
-def dag_problems(dag: Any, cluster: policy.Cluster, other_packages: frozenset[str]) -> Iterator[Problem]:
+def dag_problems(dag: Any, cluster: policy.Cluster, other_packages: frozenset[str],
+                 package: str | None = None) -> Iterator[Problem]:
     """Every refusal of the cluster policy (all tasks, where Airflow stops at the first), with Airflow's
-    words, then the validator-only KubernetesPodOperator conventions."""
-    yield from policy.dag_violations(dag, cluster, other_packages)
+    words, then the validator-only KubernetesPodOperator conventions. `package`: the package the file
+    was published as (what Airflow reads from its bundle or the file it opened, never the DAG's own
+    fileloc, which a module sets through `__file__`)."""
+    yield from policy.dag_violations(dag, cluster, other_packages, package)
     for task in dag.tasks:
-        yield from policy.task_violations(task, cluster)
+        yield from policy.task_violations(task, cluster, package)
         if policy.is_kpo(task):
             where = f"dag {dag.dag_id!r} task {task.task_id!r}"
             for rule, message in kpo_conventions(task):

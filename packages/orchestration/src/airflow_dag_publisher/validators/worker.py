@@ -112,7 +112,7 @@ class Judge:
                 self.serialization.to_dict(dag)
             except Exception as exc:  # Airflow turns this into an import error too
                 findings.append(("serialization", ERROR, f"dag {dag.dag_id!r} does not serialize: {exc}"))
-            for rule, message in dag_problems(dag, self.cluster, self.others):
+            for rule, message in dag_problems(dag, self.cluster, self.others, self.package):
                 findings.append((rule, ERROR, message))
             if paused := starts_paused(dag, self.paused_at_creation):
                 findings.append(("starts-paused", WARNING, paused))
