@@ -6,6 +6,7 @@ every problem at once. The cluster policy, the validator, `make cluster-policy` 
     packages:
       - name: <package>                # ^[a-z][a-z0-9_]{0,62}$ (cluster_policy.PACKAGE_RE)
         service_account: <name>        # optional: a DNS subdomain; default the name with dashes
+    allowed_callbacks: [module.function, ...]         optional: the platform's own callables a DAG may name
 
 No other key is allowed (a misspelt `service_account` would silently give the default account).
 
@@ -31,10 +32,11 @@ from airflow_dag_publisher.policy.cluster_policy import PACKAGE_RE, Cluster, def
 PACKAGES_FILE_ENV = "DAG_PACKAGES_FILE"
 REPO_PACKAGES_FILE = Path("infra") / "airflow" / "packages.yaml"
 MAX_PARENTS = 32
-TOP_KEYS = ("allowed_registries", "packages")
+TOP_KEYS = ("allowed_registries", "allowed_callbacks", "packages")
 PACKAGE_KEYS = ("name", "service_account")
 # A registry: a lower-case host, an optional port, an optional path (images are matched by prefix).
 _REGISTRY = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
 class PackageListError(UsageError):
@@ -98,9 +100,13 @@ def cluster_from(doc: Any, where: str) -> Cluster:
             problems.append(f"{where_entry}: service account {account!r} is already package {owners[account]!r}'s")
         else:
             accounts[name], owners[account] = account, name
+    callbacks = doc.get("allowed_callbacks") or []
+    if not isinstance(callbacks, list) or not all(isinstance(c, str) and _DOTTED.match(c) for c in callbacks):
+        problems.append("`allowed_callbacks`: expected a list of dotted paths (module.function)")
+        callbacks = []
     if problems:
         raise PackageListError(where, problems)
-    return Cluster(service_accounts=accounts, allowed_registries=tuple(registries))
+    return Cluster(service_accounts=accounts, allowed_registries=tuple(registries), allowed_callbacks=tuple(callbacks))
 
 
 def _unknown_keys(doc: dict[Any, Any], known: Sequence[str], where: str) -> list[str]:
