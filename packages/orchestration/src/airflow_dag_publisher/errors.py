@@ -64,6 +64,7 @@ class ErrorKind(str, enum.Enum):
     AIRFLOW_AUTH = ("airflow_auth", EXIT_USAGE)        # Airflow's API refused the credentials
     ENVIRONMENT = ("environment", EXIT_USAGE)          # an environment's _environment.json is not readable
     SIGNATURE_REQUIRED = ("signature_required", EXIT_USAGE)  # an unsigned commit where signatures are required
+    AIRFLOW_REDIRECT = ("airflow_redirect", EXIT_USAGE)  # Airflow's API redirected to another origin
     # storage, network and local faults (exit 3): worth retrying
     STORAGE = ("storage", EXIT_STORAGE)
     CREDENTIALS = ("credentials", EXIT_STORAGE)        # missing, rejected or expired AWS credentials
