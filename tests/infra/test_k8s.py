@@ -438,3 +438,20 @@ def test_the_agent_reads_its_trust_file_from_the_trust_configmap_and_requires_si
     for airflow in (pod["spec"]["containers"][0] for _, pod in pods(env)):
         mounts = [m for m in airflow["volumeMounts"] if m["name"] == "dag-sync-trust"]
         assert mounts == [{"name": "dag-sync-trust", "mountPath": str(path.parent), "readOnly": True}]
+
+
+def test_only_prometheus_reaches_the_agents_metrics_port() -> None:
+    """Issue 26, attack 8: the NetworkPolicy selects exactly the pods the PodMonitor scrapes (those with the
+    agent's sidecar) and lets only Prometheus reach the sidecar's port; Airflow's own log servers stay
+    reachable from its api-server."""
+    (policy,) = documents(K8S / "network-policies.yaml")
+    (monitor,) = documents(K8S / "monitoring" / "dag-sync-podmonitor.yaml")
+    assert policy["spec"]["podSelector"] == monitor["spec"]["selector"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    sidecar_ports = {p["containerPort"] for _, pod in pods() for c in pod["spec"].get("containers", [])
+                     if c["name"] == "dag-sync" for p in c.get("ports", [])}
+    assert sidecar_ports == {9108}
+    rules = {p["port"]: rule["from"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+    assert rules[9108] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+    assert set(rules) == {9108, 8793, 8794}

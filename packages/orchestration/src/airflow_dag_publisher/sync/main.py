@@ -28,7 +28,8 @@ from airflow_dag_publisher.names import check_bucket, check_env
 from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync import logs
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
-from airflow_dag_publisher.sync.metrics import Metrics, MetricsServer
+from airflow_dag_publisher.sync.health_server import MetricsServer
+from airflow_dag_publisher.sync.metrics import Metrics
 from airflow_dag_publisher.sync.releases import Layout
 from airflow_dag_publisher.sync.trust import Trust, load_trust
 
