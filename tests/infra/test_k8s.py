@@ -280,7 +280,12 @@ def test_agent_wiring(component: str, pod: dict[str, Any]) -> None:
         assert {m["name"] for m in c["volumeMounts"]} <= volumes
         # same volume, same paths as Airflow: the relative symlinks resolve in both
         assert {m for m in mounts if m[0] == "dags"} == airflow_mounts
-        assert not any(m.get("readOnly") for m in c["volumeMounts"] if m["name"] != "dag-sync-trust")
+        assert not any(m.get("readOnly") for m in c["volumeMounts"]
+                       if m["name"] not in ("dag-sync-trust", "dag-sync-packages"))
+        # issue 26: every agent reads the platform's package list (spec-only packages) from its ConfigMap
+        packages_file = Path(flag(c, "packages-file") or "")
+        assert ("dag-sync-packages", str(packages_file.parent), None) in mounts
+        assert packages_file.name == "packages.yaml"
         assert "/tmp" in {m["mountPath"] for m in c["volumeMounts"]}
         dags, state = flag(c, "dags-dir"), flag(c, "state-dir")
         assert ("dags", dags, "dags") in mounts and ("dags", state, "state") in mounts
@@ -455,3 +460,10 @@ def test_only_prometheus_reaches_the_agents_metrics_port() -> None:
     assert rules[9108] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
                             "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
     assert set(rules) == {9108, 8793, 8794}
+
+
+def test_the_agents_package_list_volume_is_the_generated_configmap() -> None:
+    volume = next(v for v in values()["volumes"] if v["name"] == "dag-sync-packages")
+    generated = [d for d in documents(K8S / "etl-jobs-packages.yaml") if d["kind"] == "ConfigMap"]
+    assert volume == {"name": "dag-sync-packages", "configMap": {"name": generated[0]["metadata"]["name"]}}
+    assert generated[0]["metadata"]["namespace"] == "airflow" and list(generated[0]["data"]) == ["packages.yaml"]

@@ -290,3 +290,92 @@ def _put_archive(storage: Storage, env: str, package: str, data: bytes) -> dict[
     stored = storage.put(archive_key(env, package), data)
     return {"format": "tar.gz", "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
             "version_id": stored.version_id}
+
+
+# -- spec-only packages (issue 26): releases that are not exactly what the generator renders ------------
+SPEC_ONLY_SPEC = ('package: {p}\nimage: registry.example.com/{p}/jobs:1.0.0\njobs:\n'
+                  '  - name: daily\n    schedule: "@daily"\n')
+
+
+def _generated(package: str, tmp: Path) -> dict[str, bytes]:
+    from airflow_dag_publisher.cli.main import main
+
+    folder = tmp / package
+    folder.mkdir(parents=True)
+    (folder / "jobs.yaml").write_text(SPEC_ONLY_SPEC.format(p=package))
+    assert main(["generate", "--spec", str(folder / "jobs.yaml")]) == 0
+    return {"jobs.yaml": (folder / "jobs.yaml").read_bytes(),
+            f"{package}_daily.py": (folder / "airflow_dags" / f"{package}_daily.py").read_bytes()}
+
+
+def _spec_hostile(files: dict[str, bytes], p: str) -> dict[str, dict[str, bytes]]:
+    daily = files[f"{p}_daily.py"]
+    head = daily.partition(b'"""')[0]
+    return {
+        "hand_written_file": {**files, f"{p}_evil.py": b"import os\nos.system('id')\n"},
+        "edited_file": {**files, f"{p}_daily.py": daily.replace(b"catchup=False", b"catchup=bool(id(0))")},
+        "header_on_other_code": {**files, f"{p}_daily.py": head + b"import os\nos.system('id')\n"},
+        "encoding_declaration": {**files, f"{p}_daily.py": b"# -*- coding: utf-7 -*-\n" + daily},
+        "no_spec": {k: v for k, v in files.items() if k != "jobs.yaml"},
+        "helper_module": {**files, "helpers.py": b"X = 1\n"},
+        "in_a_subfolder": {"jobs.yaml": files["jobs.yaml"], f"sub/{p}_daily.py": daily},
+        "zip_for_airflow": {**files, f"{p}_x.zip": b"PK\x05\x06" + b"\x00" * 18},
+        "spec_of_another_package": {"jobs.yaml": files["jobs.yaml"].replace(p.encode(), b"other"),
+                                    f"{p}_daily.py": daily},
+    }
+
+
+def test_spec_only_packages_refuse_every_release_that_is_not_the_generators(tmp_path: Path, shared_bucket: str,
+                                                                          env: str) -> None:
+    """The real agent with --packages-file: each spec-only package holds its generated release, then gets
+    a hostile one; each is refused (reason not_generated) and stays on its generated files, while a
+    spec-only neighbour's next generated release and a package that is not spec-only keep syncing."""
+    storage = Storage(shared_bucket)
+    w = BucketWriter(storage, env)
+    generated = {p: _generated(p, tmp_path / "gen") for p in ("sgood", *(f"s{i}" for i in range(9)))}
+    kinds = sorted(_spec_hostile(generated["s0"], "s0"))
+    hostile = {f"s{i}": (name, _spec_hostile(generated[f"s{i}"], f"s{i}")[name]) for i, name in enumerate(kinds)}
+    packages = tmp_path / "packages.yaml"
+    packages.write_text("allowed_registries: [registry.example.com]\npackages:\n"
+                        + "".join(f"  - {{name: {p}, spec_only: true}}\n" for p in generated) + "  - name: free\n")
+    for p, files in generated.items():
+        w.release(p, files)
+    w.release("free", v1("free"))
+    dags = tmp_path / "dags"
+    with Agent(shared_bucket, env, dags, tmp_path / "agent.log", interval=0.2,
+               extra=("--reconcile-interval", "2", "--packages-file", str(packages))) as agent:
+        assert wait_for(lambda: all(_read(dags / p) == files for p, files in generated.items()), timeout=60), \
+            agent.log_text()[-3000:]
+        for p, (_name, release) in hostile.items():
+            w.release(p, release)
+        w.release("free", {"free_daily.py": b"HAND_WRITTEN = 2\n", "helpers.py": b"Y = 2\n"})
+        next_good = _generated_with_hourly(tmp_path / "gen2")
+        w.release("sgood", next_good)
+
+        def refused(p: str) -> bool:
+            return agent.metric("dagsync_refused_manifests_total", package=p, reason="not_generated") >= 1
+
+        assert wait_for(lambda: all(refused(p) for p in hostile), timeout=60, period=0.5), \
+            {name: refused(p) for p, (name, _r) in hostile.items()}
+        assert wait_for(lambda: _read(dags / "sgood") == next_good, timeout=60), agent.log_text()[-3000:]
+        assert wait_for(lambda: _read(dags / "free") == {"free_daily.py": b"HAND_WRITTEN = 2\n",
+                                                         "helpers.py": b"Y = 2\n"}, timeout=60)
+        alive = agent.alive() and agent.get("/readyz")[0] == 200
+        log = agent.log_text()
+    held = {name: _read(dags / p) == generated[p] for p, (name, _r) in hostile.items()}
+    figures.record("spec-only releases", f"{len(hostile)} hostile releases of spec-only packages, "
+                   f"{sum(held.values())} refused with the generated release kept; a generated release and a "
+                   "free package's release applied meanwhile")
+    assert alive and "Traceback" not in log, log[-3000:]
+    assert {name for name, ok in held.items() if not ok} == set()
+
+
+def _generated_with_hourly(tmp: Path) -> dict[str, bytes]:
+    from airflow_dag_publisher.cli.main import main
+
+    folder = tmp / "sgood"
+    folder.mkdir(parents=True)
+    (folder / "jobs.yaml").write_text(SPEC_ONLY_SPEC.format(p="sgood") + "  - name: hourly\n    schedule: '@hourly'\n")
+    assert main(["generate", "--spec", str(folder / "jobs.yaml")]) == 0
+    return {"jobs.yaml": (folder / "jobs.yaml").read_bytes(),
+            **{p.name: p.read_bytes() for p in (folder / "airflow_dags").iterdir()}}

@@ -27,6 +27,10 @@ class LocalFile:
     data: bytes
 
 
+def local_file(path: str, data: bytes) -> LocalFile:
+    return LocalFile(path, hashlib.sha256(data).hexdigest(), len(data), data)
+
+
 def read_source(source: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[LocalFile]:
     """Every publishable file under `source`, sorted by path. Reports every unsafe entry at once
     (symlinks, special files, unsafe names, oversized files) as one RefusedError."""
@@ -71,8 +75,7 @@ def read_source(source: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -
                 problems.append(f"{full}: {st.st_size} bytes, over the {max_file_bytes} byte limit "
                                 "(--max-file-size)")
                 continue
-            data = full.read_bytes()
-            files.append(LocalFile(rel, hashlib.sha256(data).hexdigest(), len(data), data))
+            files.append(local_file(rel, full.read_bytes()))
     if problems:
         raise RefusedError("refusing to publish:\n  " + "\n  ".join(problems))
     return sorted(files, key=lambda f: f.path)

@@ -130,6 +130,7 @@ class Cluster:
     allowed_registries: tuple[str, ...] | None = None  # None: not restricted (no package list at hand)
     allowed_operators: frozenset[str] = DEFAULT_ALLOWED_OPERATORS
     allowed_callbacks: tuple[str, ...] = ()  # dotted paths of the platform's own callables (and notifier classes)
+    spec_only: frozenset[str] = frozenset()  # packages whose releases are only what the generator renders
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Cluster:
@@ -137,13 +138,14 @@ class Cluster:
         return cls(service_accounts=dict(doc.get("service_accounts") or {}),
                    allowed_registries=None if registries is None else tuple(registries),
                    allowed_operators=frozenset(doc.get("allowed_operators") or DEFAULT_ALLOWED_OPERATORS),
-                   allowed_callbacks=tuple(doc.get("allowed_callbacks") or ()))
+                   allowed_callbacks=tuple(doc.get("allowed_callbacks") or ()),
+                   spec_only=frozenset(doc.get("spec_only") or ()))
 
     def to_dict(self) -> dict[str, Any]:
         registries = None if self.allowed_registries is None else list(self.allowed_registries)
         return {"service_accounts": dict(sorted(self.service_accounts.items())), "allowed_registries": registries,
                 "allowed_operators": sorted(self.allowed_operators),
-                "allowed_callbacks": list(self.allowed_callbacks)}
+                "allowed_callbacks": list(self.allowed_callbacks), "spec_only": sorted(self.spec_only)}
 
     @property
     def packages(self) -> frozenset[str]:

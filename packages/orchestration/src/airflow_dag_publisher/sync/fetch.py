@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_dag_publisher.errors import ErrorKind, NotFoundError, StorageError, VerificationError
 from airflow_dag_publisher.manifest import MAX_FILE_SIZE, ArchiveRef, FileEntry, ReleaseManifest
@@ -91,15 +91,29 @@ class Built:
     archive: bool = False  # the downloaded files came in the release's archive
 
 
+class ReleaseCheck(Protocol):
+    """A check of one package's releases (a spec-only package's): before anything is downloaded, and on
+    the verified files before the release directory is put in place. Each raises RefusedError."""
+
+    def before(self, manifest: ReleaseManifest) -> None: ...
+
+    def after(self, directory: Path, manifest: ReleaseManifest) -> None: ...
+
+
 def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, held: Mapping[str, str], *,
-                  pool: DownloadPool, deadline: Deadline) -> Built:
+                  pool: DownloadPool, deadline: Deadline, check: ReleaseCheck | None = None) -> Built:
     """Make <state>/releases/<package>/<release id> hold exactly the manifest's files (in its package
-    folder), verified, and the manifest itself (`manifest.json`, beside that folder)."""
+    folder), verified, and the manifest itself (`manifest.json`, beside that folder); with `check`, checked
+    as well: a refused release never reaches <state>/releases."""
     package = manifest.package
     name = release_dir_name(manifest)
     final = layout.release_path(package, name)
+    if check is not None:
+        check.before(manifest)
     if final.is_dir():
         if layout.release_complete(package, name, manifest):
+            if check is not None:
+                check.after(final / package, manifest)
             layout.set_mtime(package, name, time.time(), [e.path for e in manifest.files])
             return Built(name, reused_files=len(manifest.files))
         trash = final.with_name(f".trash-{uuid.uuid4().hex[:8]}")
@@ -135,6 +149,8 @@ def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, he
                 os.chmod(files / entry.path, 0o444)
                 os.utime(files / entry.path, (now, now))
         deadline.check()
+        if check is not None:
+            check.after(files, manifest)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(staging, final)
     except BaseException:
