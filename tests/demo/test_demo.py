@@ -317,7 +317,7 @@ def readme_second_terminal_publish_shows_up(running_demo: RunningDemo) -> None:
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     published = time.monotonic()
-    new_dag = re.search(r"--name (\w+)", script)
+    new_dag = re.search(r"- name: (\w+)", script)
     assert new_dag
     dag_id = f"reporting_seeder_{new_dag.group(1)}"
     deadline = published + 120
