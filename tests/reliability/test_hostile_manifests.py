@@ -379,3 +379,46 @@ def _generated_with_hourly(tmp: Path) -> dict[str, bytes]:
     assert main(["generate", "--spec", str(folder / "jobs.yaml")]) == 0
     return {"jobs.yaml": (folder / "jobs.yaml").read_bytes(),
             **{p.name: p.read_bytes() for p in (folder / "airflow_dags").iterdir()}}
+
+
+# -- replays (issue 26): an older release, or an older retirement, put back as the current one --------
+def test_replayed_releases_and_retirements_are_refused_by_a_warm_agent(tmp_path: Path, shared_bucket: str,
+                                                                       env: str) -> None:
+    """The real agent: each package holds its second release; then its first release's bytes, a
+    tombstone older than it, or a release that claims to follow another one come back as current. Each
+    is refused (reason replay) for its package, which keeps its second release; a neighbour syncs."""
+    storage = Storage(shared_bucket)
+    w = BucketWriter(storage, env)
+    packages = ["rp_copy", "rp_tombstone", "rp_fork"]
+    first: dict[str, bytes] = {}
+    for p in [*packages, "good"]:
+        one = w.manifest(p, [w.put_file(p, f"{p}_daily.py", b"V = 1\n")], release_id=f"{p}-1", sequence=1)
+        first[p] = dump(one)
+        w.commit(p, first[p])
+        w.commit(p, dump(w.manifest(p, [w.put_file(p, f"{p}_daily.py", b"V = 2\n")], release_id=f"{p}-2",
+                                    previous_release_id=f"{p}-1", sequence=2)))
+    dags = tmp_path / "dags"
+    v2 = {"rp_copy_daily.py": b"V = 2\n"}
+    with Agent(shared_bucket, env, dags, tmp_path / "agent.log", interval=0.2,
+               extra=("--reconcile-interval", "1")) as agent:
+        assert wait_for(lambda: _read(dags / "rp_copy") == v2, timeout=60), agent.log_text()[-3000:]
+        w.commit("rp_copy", first["rp_copy"])
+        w.commit("rp_tombstone", dump(w.manifest("rp_tombstone", [], release_id="rp_tombstone-t", retired=True,
+                                                 previous_release_id="rp_tombstone-1", sequence=2)))
+        w.commit("rp_fork", dump(w.manifest("rp_fork", [w.put_file("rp_fork", "rp_fork_daily.py", b"V = 3\n")],
+                                            release_id="rp_fork-3", previous_release_id="rp_fork-x", sequence=3)))
+        w.commit("good", dump(w.manifest("good", [w.put_file("good", "good_daily.py", b"V = 3\n")],
+                                         release_id="good-3", previous_release_id="good-2", sequence=3)))
+
+        def refused(p: str) -> bool:
+            return agent.metric("dagsync_refused_manifests_total", package=p, reason="replay") >= 1
+
+        assert wait_for(lambda: all(refused(p) for p in packages), timeout=60, period=0.5), \
+            {p: refused(p) for p in packages}
+        assert wait_for(lambda: _read(dags / "good") == {"good_daily.py": b"V = 3\n"}, timeout=60)
+        log = agent.log_text()
+    held = {p: _read(dags / p) == {f"{p}_daily.py": b"V = 2\n"} for p in packages}
+    figures.record("replays", f"{len(packages)} replayed releases or retirements, {sum(held.values())} refused with "
+                   "the newer release kept; a neighbour's next release applied meanwhile")
+    assert "Traceback" not in log
+    assert {p for p, ok in held.items() if not ok} == set()

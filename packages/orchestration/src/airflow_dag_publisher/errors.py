@@ -60,6 +60,7 @@ class ErrorKind(str, enum.Enum):
     SIGNATURE = ("signature", EXIT_REFUSED)            # unsigned, or not signed by a trusted key
     NOT_OWNED = ("not_owned", EXIT_REFUSED)            # a DAGs-folder entry the agent did not make
     NOT_GENERATED = ("not_generated", EXIT_REFUSED)    # a spec-only package's files are not the generator's
+    REPLAY = ("replay", EXIT_REFUSED)                  # an older release than the one applied, or one re-written later
     # usage or configuration (exit 2)
     USAGE = ("usage", EXIT_USAGE)
     AIRFLOW_AUTH = ("airflow_auth", EXIT_USAGE)        # Airflow's API refused the credentials

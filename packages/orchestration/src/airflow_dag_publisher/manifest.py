@@ -95,6 +95,7 @@ class ReleaseManifest:
     tool_version: str = ""
     previous_release_id: str | None = None
     retired: bool = False
+    sequence: int | None = None  # 1 for a package's first release, the release it follows + 1 (signed: no replay)
     content_digest: str = field(default="")
     schema_version: int = SCHEMA_VERSION
     archive: ArchiveRef | None = None
@@ -127,6 +128,7 @@ class ReleaseManifest:
             "dag_ids": list(self.dag_ids),
             "files": [f.to_dict() for f in self.files],
             # Optional parts appear only when present, so a manifest without them keeps its bytes.
+            **({"sequence": self.sequence} if self.sequence is not None else {}),
             **({"archive": self.archive.to_dict()} if self.archive else {}),
             **({"promoted_from": self.promoted_from.to_dict()} if self.promoted_from else {}),
             **({"signature": self.signature.to_dict()} if self.signature else {}),
@@ -152,6 +154,15 @@ def content_digest(files: tuple[FileEntry, ...] | list[FileEntry]) -> str:
     for f in sorted(files, key=lambda f: f.path):
         h.update(f"{f.sha256}  {f.path}\n".encode())
     return "sha256:" + h.hexdigest()
+
+
+def next_sequence(current: ReleaseManifest | None, now: datetime | None = None) -> int:
+    """The `sequence` of the release that follows `current`: larger than every release before it. The
+    publisher's clock in epoch milliseconds, or `current`'s + 1 when that is larger: so a release
+    published after an older one was put back (a replay of `current`) is still newer than every release
+    an agent applied, without reading the package's history."""
+    now_ms = int((now or datetime.now(timezone.utc)).timestamp() * 1000)
+    return min(max(((current.sequence or 0) if current else 0) + 1, now_ms), MAX_SEQUENCE - 1)
 
 
 def new_release_id(now: datetime | None = None) -> str:
@@ -239,6 +250,7 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
             seen.add(entry.path)
             files.append(entry)
     unsafe.extend(path_conflicts([f.path for f in files]))
+    sequence = _sequence(raw, problems)
     if problems or unsafe:
         raise ManifestError(f"{source}: " + "; ".join((unsafe + problems)[:10]),
                             kind=ErrorKind.UNSAFE_PATH if unsafe else ErrorKind.INVALID)
@@ -255,6 +267,7 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
         image=_opt_str(raw.get("image")),
         tool_version=str(raw.get("tool_version") or ""),
         previous_release_id=_opt_str(raw.get("previous_release_id")),
+        sequence=sequence,
         retired=bool(retired),
         content_digest=digest or "",
         archive=_optional(raw, "archive", source, _parse_archive),
@@ -269,6 +282,19 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
     if manifest.retired and manifest.files:
         raise ManifestError(f"{source}: a retired release lists files")
     return manifest
+
+
+MAX_SEQUENCE = 2**53  # JSON numbers stay exact below this
+
+
+def _sequence(raw: dict[str, Any], problems: list[str]) -> int | None:
+    value = raw.get("sequence")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < MAX_SEQUENCE:
+        problems.append(f"sequence must be a whole number from 1 to {MAX_SEQUENCE - 1}")
+        return None
+    return value
 
 
 def _opt_str(value: object) -> str | None:

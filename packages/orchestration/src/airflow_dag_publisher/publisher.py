@@ -37,6 +37,7 @@ from airflow_dag_publisher.manifest import (
     PromotedFrom,
     ReleaseManifest,
     new_release_id,
+    next_sequence,
     parse_manifest,
     utc_now_iso,
 )
@@ -289,7 +290,7 @@ class Publisher:
             env=self.env, package=self.package, release_id=new_release_id(), created_at=utc_now_iso(),
             files=files, dag_ids=dag_ids, published_by=meta.published_by, git_sha=meta.git_sha,
             image=meta.image, tool_version=meta.tool_version, previous_release_id=current.release_id,
-            retired=retired, archive=archive,
+            retired=retired, archive=archive, sequence=next_sequence(current.manifest),
         )
 
     # -- commit ---------------------------------------------------------------------------------

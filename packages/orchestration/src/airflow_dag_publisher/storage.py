@@ -132,6 +132,7 @@ class StoredObject:
     etag: str
     body: bytes
     version_id: str | None = None
+    last_modified: float | None = None  # epoch seconds S3 wrote it (its clock, which no writer sets)
 
 
 @dataclass(frozen=True)
@@ -286,6 +287,16 @@ def direct_session(client: Any) -> Any | None:
     return session
 
 
+def _http_time(value: str | None) -> float | None:
+    """An HTTP date header as epoch seconds; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
 def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout: float = 30,
                 attempts: int = 3) -> S3Client:
     """An S3 client; endpoint and credentials come from boto3's chain (AWS_ENDPOINT_URL etc.). Made
@@ -377,7 +388,9 @@ class Storage:
             raise err from None
         except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, where, "read") from None
-        return Fetched(StoredObject(key=key, etag=resp.get("ETag", ""), body=body, version_id=resp.get("VersionId")))
+        written = resp.get("LastModified")
+        return Fetched(StoredObject(key=key, etag=resp.get("ETag", ""), body=body, version_id=resp.get("VersionId"),
+                                    last_modified=written.timestamp() if isinstance(written, datetime) else None))
 
     def _direct_get(self, key: str, version_id: str | None, if_none_match: str | None,
                     max_bytes: int | None) -> Fetched | None:
@@ -405,7 +418,8 @@ class Storage:
             if resp.status_code == 200:
                 body = resp.raw.read() if max_bytes is None else resp.raw.read(max_bytes + 1)
                 return Fetched(StoredObject(key=key, etag=resp.headers.get("ETag", ""), body=body,
-                                            version_id=resp.headers.get("x-amz-version-id")))
+                                            version_id=resp.headers.get("x-amz-version-id"),
+                                            last_modified=_http_time(resp.headers.get("Last-Modified"))))
             detail = resp.raw.read(4096)  # 304: nothing; an error: its XML document
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError):
             return None  # a connection cut mid-body: asked again through botocore

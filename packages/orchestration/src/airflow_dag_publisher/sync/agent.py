@@ -63,6 +63,7 @@ class AgentConfig:
     workers: int = 8
     max_backoff: float = 60.0
     ready_max_age: float = 180.0
+    commit_window: float = 900.0  # a signed manifest S3 wrote later than this after its created_at is refused
 
     @property
     def stuck_after(self) -> float:
@@ -256,6 +257,7 @@ class SyncAgent:
             if self._still_in_place(package, applied):
                 self.state.applied[package] = applied
             else:
+                self.state.floor[package] = applied.manifest  # never go back below it (replay_problem)
                 log.warning("package %s: local release does not match the saved state; it will be re-synced",
                             package, extra={"package": package})
         self.metrics.set_releases(self.state.release_ids())
@@ -427,8 +429,11 @@ class SyncAgent:
         etag = read.obj.etag
         if self.state.refused.get(package) == etag:
             return None
-        return planner.decide(package, self.config.env, etag, read.obj.body, current.manifest if current else None,
-                              source=self.storage.url(read.obj.key), trust=self.trust)
+        applied = current.manifest if current else None
+        return planner.decide(package, self.config.env, etag, read.obj.body, applied,
+                              source=self.storage.url(read.obj.key), trust=self.trust,
+                              newest=applied or self.state.floor.get(package), written_at=read.obj.last_modified,
+                              commit_window=self.config.commit_window)
 
     def _settle(self, decision: Decision, exc: Exception, cycle: _Cycle) -> None:
         """One package's failure, as the planner's `fate` of its kind says: the release refused (for

@@ -80,6 +80,9 @@ OPTIONS: list[tuple[str, Any, Any, str]] = [
     ("--retry-for", toolkit.number(float, minimum=0, exclusive=False), 0.0,
      "with --once: after a sync that fails for S3, STS or the network, retry (capped backoff, S3 probed every "
      "interval) for up to this many seconds before exiting 3 (default 0: exit at once)"),
+    ("--commit-window", toolkit.number(float, minimum=0, exclusive=False), 900.0,
+     "a signed manifest S3 wrote more than this many seconds after its signed created_at is a replayed copy "
+     "and is refused (default 900; 0: off, e.g. after restoring a bucket from a copy)"),
     ("--dag-id", str, None, "with --once: sync only the package that owns this dag_id (a KubernetesExecutor task "
                             "pod); every package when its owner cannot be found"),
     ("--metrics-port", _port, 0, "serve /metrics, /healthz, /readyz on this port (default 0: off)"),
@@ -158,7 +161,7 @@ def run(args: argparse.Namespace, trust: Trust | None = None, packages: PackageL
     config = AgentConfig(bucket=args.bucket, env=args.env, interval=args.interval,
                          reconcile_interval=args.reconcile_interval, cycle_timeout=args.cycle_timeout,
                          grace_period=args.grace_period, workers=args.workers, max_backoff=args.max_backoff,
-                         ready_max_age=args.ready_max_age)
+                         ready_max_age=args.ready_max_age, commit_window=args.commit_window)
     metrics = Metrics()
     agent = SyncAgent(config, storage, layout, metrics=metrics, trust=trust, packages=packages)
     received: list[int] = []
