@@ -103,6 +103,15 @@ def _missing_version(w: BucketWriter, p: str) -> bytes:
     return dump(w.manifest(p, [_entry(w, p, "a.py") | {"version_id": "no-such-version"}]))
 
 
+def _pin_s3_refuses(w: BucketWriter, p: str) -> bytes:
+    """Issue 26: a pin S3 answers 400 for (SeaweedFS: InvalidRequest): refused for this package only."""
+    return dump(w.manifest(p, [_entry(w, p, "a.py") | {"version_id": "a/b"}]))
+
+
+def _pin_not_a_version_id(w: BucketWriter, p: str) -> bytes:
+    return dump(w.manifest(p, [_entry(w, p, "a.py") | {"version_id": "a b\n"}]))
+
+
 def _retired_with_files(w: BucketWriter, p: str) -> bytes:
     return dump(w.manifest(p, [_entry(w, p, "a.py")], retired=True))
 
@@ -120,6 +129,7 @@ REFUSED: dict[str, Hostile] = {
     "h_oversized_manifest": _oversized_manifest, "h_claims_other_package": _claims_other_package,
     "h_pins_other_version": _pins_other_packages_version, "h_missing_version": _missing_version,
     "h_retired_with_files": _retired_with_files, "h_duplicate_paths": _duplicate_paths,
+    "h_pin_s3_refuses": _pin_s3_refuses, "h_pin_not_a_version_id": _pin_not_a_version_id,
 }
 # Windows device names and a relative dev/zero are ordinary file names on Linux: applied, inside the folder.
 DEVICE_NAMES = {"con": b"c = 1\n", "nul.py": b"n = 1\n", "aux": b"a = 1\n", "dev/zero": b"z = 1\n",

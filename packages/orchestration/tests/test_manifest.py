@@ -122,3 +122,15 @@ def test_the_sequence_is_optional_a_whole_number_and_grows() -> None:
     assert next_sequence(numbered, now) == int(now.timestamp() * 1000)
     ahead = base.with_changes(sequence=int(now.timestamp() * 1000) + 5)  # a publisher whose clock ran ahead
     assert next_sequence(ahead, now) == int(now.timestamp() * 1000) + 6
+
+
+@pytest.mark.parametrize(("pin", "ok"), [
+    ("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo", True), ("null", True),
+    ("67114c8c608018d8b9d0d3cec6567f85", True), ("a/b", True),  # S3 refuses that one: the agent, per package
+    ("a b", False), ("a\nb", False), ("é", False), ("x" * 1025, False), ("\x00", False),
+])
+def test_a_pin_must_look_like_an_s3_version_id(pin: str, ok: bool) -> None:
+    """Issue 26: a version_id S3 could never have given is refused when the manifest is read."""
+    from airflow_dag_publisher.manifest import is_version_id
+
+    assert is_version_id(pin) is ok

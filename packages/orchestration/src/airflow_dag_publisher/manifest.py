@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -172,6 +173,17 @@ def new_release_id(now: datetime | None = None) -> str:
 
 def utc_now_iso(now: datetime | None = None) -> str:
     return (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+MAX_VERSION_ID = 1024  # S3's own limit
+_VERSION_ID = re.compile(rf"^[\x21-\x7e]{{1,{MAX_VERSION_ID}}}$")
+
+
+def is_version_id(value: str) -> bool:
+    """What an S3 VersionId can be (opaque, URL-ready, at most 1,024 bytes; "null" for a version made before
+    versioning): a pin outside this is refused when the manifest is read. One S3 still will not serve (it
+    answers 400) refuses its release when it is fetched."""
+    return bool(_VERSION_ID.match(value))
 
 
 def is_sha256_hex(value: object) -> bool:
@@ -334,7 +346,7 @@ def _parse_promoted_from(value: dict[str, Any]) -> PromotedFrom | None:
 def _parse_archive(value: dict[str, Any]) -> ArchiveRef | None:
     fields = _strings(value, "version_id", "sha256", "format")
     size = value.get("size")
-    if not fields or not is_sha256_hex(fields[1]) or fields[2] != "tar.gz":
+    if not fields or not is_version_id(fields[0]) or not is_sha256_hex(fields[1]) or fields[2] != "tar.gz":
         return None
     if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_ARCHIVE_SIZE:
         return None
@@ -361,6 +373,10 @@ def _parse_file_entry(item: object, i: int, problems: list[str], unsafe: list[st
         return None
     if not isinstance(version, str) or not version:
         problems.append(f"files[{i}] ({path}): version_id is missing")
+        return None
+    if not is_version_id(version):
+        problems.append(f"files[{i}] ({path}): version_id is not an S3 version id (1 to {MAX_VERSION_ID} printable "
+                        "ASCII characters, no space)")
         return None
     assert isinstance(sha, str)
     return FileEntry(path=path, sha256=sha, size=size, version_id=version)

@@ -218,6 +218,8 @@ def translate(exc: Exception, bucket: str, key: str | None = None, action: str =
             return ConflictError(f"{where} changed while we were writing it ({code or status})")
         if code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound") or status == 404:
             return NotFoundError(f"{where} not found")
+        if 400 <= status < 500:  # S3 refused the request as it was asked: no retry changes it
+            return StorageError(f"S3 refused ({code or status}) to {action} {where}: {exc}", kind=ErrorKind.BAD_REQUEST)
         return StorageError(f"S3 error {code or status} trying to {action} {where}: {exc}")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return StorageError(f"S3 client error trying to {action} {where}: {exc}")

@@ -333,3 +333,10 @@ def test_decide_refuses_a_replay_with_its_kind_and_a_replayed_tombstone_removes_
     decision = planner.decide("alpha", ENV, "etag", late.to_json(), held, source="s3://b/k",
                               written_at=1_796_119_200.0 + 3600, commit_window=900)
     assert decision.action is Action.APPLY
+
+
+def test_a_pin_s3_will_not_serve_refuses_its_release_and_a_server_error_fails_the_cycle() -> None:
+    """Issue 26, attack 2: a 400 or 403 for a pinned object is that release's fault (`unreadable`)."""
+    assert planner.fate(ErrorKind.UNREADABLE) is planner.Fate.REFUSE
+    assert planner.fate(ErrorKind.BAD_REQUEST) is planner.Fate.FAIL  # raised for a pin, it becomes unreadable
+    assert planner.fate(ErrorKind.STORAGE) is planner.Fate.FAIL and planner.fate(ErrorKind.NETWORK) is planner.Fate.FAIL

@@ -176,6 +176,10 @@ class _PackageRun:
         try:
             read = fut.result()
         except DagPublisherError as exc:
+            if exc.kind is ErrorKind.BAD_REQUEST:  # S3 will not serve this package's manifest (e.g. SSE-C): its own
+                self.agent._refuse(item.package, "", f"its manifest cannot be read: {exc}", ErrorKind.UNREADABLE,
+                                   self.cycle.result)
+                return
             self._fail(exc)
             return
         if self.failure is None:

@@ -14,8 +14,9 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -190,11 +191,8 @@ def _get_archive(storage: Remote, manifest: ReleaseManifest, ref: ArchiveRef, ch
     check()
     key = archive_key(manifest.env, manifest.package)
     where = f"{storage.url(key)} version {ref.version_id}"
-    try:
+    with _pinned(where, manifest.release_id):
         read = storage.get(key, version_id=ref.version_id, max_bytes=ref.size)
-    except NotFoundError:
-        raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
-                                kind=ErrorKind.MISSING_VERSION) from None
     body = read.obj.body if read.obj is not None else b""
     _verify(len(body), hashlib.sha256(body).hexdigest(), ref.size, ref.sha256, where, manifest.release_id)
     return body
@@ -204,12 +202,30 @@ def _download_archive(storage: Remote, manifest: ReleaseManifest, ref: ArchiveRe
                       check: Callable[[], None]) -> None:
     key = archive_key(manifest.env, manifest.package)
     where = f"{storage.url(key)} version {ref.version_id}"
-    try:
+    with _pinned(where, manifest.release_id):
         got = storage.download(key, ref.version_id, dest, max_bytes=ref.size, check=check)
-    except NotFoundError:
-        raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
-                                kind=ErrorKind.MISSING_VERSION) from None
     _verify(got.size, got.sha256, ref.size, ref.sha256, where, manifest.release_id)
+
+
+# What S3 answers for a pinned object that only this release can cause: its version does not exist, or
+# S3 will not serve it (400: a malformed version id; 403: an object encrypted with a key the agent cannot
+# use). The release is refused for its package; a network, server (5xx) or credential failure still
+# fails the cycle, to be retried.
+_UNREADABLE_PIN = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.ACCESS_DENIED})
+
+
+@contextmanager
+def _pinned(where: str, release_id: str) -> Iterator[None]:
+    try:
+        yield
+    except NotFoundError:
+        raise VerificationError(f"{where} pinned by release {release_id} does not exist",
+                                kind=ErrorKind.MISSING_VERSION) from None
+    except StorageError as exc:
+        if exc.kind not in _UNREADABLE_PIN:
+            raise
+        raise VerificationError(f"{where} pinned by release {release_id} cannot be read: {exc}",
+                                kind=ErrorKind.UNREADABLE) from None
 
 
 def _verify(size: int, sha256: str, want_size: int, want_sha256: str, where: str, release_id: str) -> None:
@@ -283,10 +299,7 @@ def _download_one(storage: Remote, manifest: ReleaseManifest, entry: FileEntry, 
     key = dag_key(manifest.env, manifest.package, entry.path)
     assert entry.version_id is not None
     where = f"{storage.url(key)} version {entry.version_id}"
-    try:
+    with _pinned(where, manifest.release_id):
         got = storage.download(key, entry.version_id, str(staging / entry.path),
                                max_bytes=min(entry.size, MAX_FILE_SIZE), check=check)
-    except NotFoundError:
-        raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
-                                kind=ErrorKind.MISSING_VERSION) from None
     _verify(got.size, got.sha256, entry.size, entry.sha256, where, manifest.release_id)

@@ -283,7 +283,8 @@ class Fate(enum.Enum):
 # The faults of a release (and a bug its manifest reached): the package refuses it.
 RELEASE_FAULTS = frozenset({ErrorKind.SCHEMA, ErrorKind.INVALID_JSON, ErrorKind.UNSAFE_PATH, ErrorKind.CHECKSUM,
                             ErrorKind.MISSING_VERSION, ErrorKind.TOO_LARGE, ErrorKind.NOT_OWNED, ErrorKind.INVALID,
-                            ErrorKind.SIGNATURE, ErrorKind.NOT_GENERATED, ErrorKind.REPLAY, ErrorKind.INTERNAL})
+                            ErrorKind.SIGNATURE, ErrorKind.NOT_GENERATED, ErrorKind.REPLAY, ErrorKind.UNREADABLE,
+                            ErrorKind.INTERNAL})
 # The `reason` label of `dagsync_refused_manifests_total`: the release faults, and this node's disk.
 REFUSAL_REASONS = RELEASE_FAULTS | {ErrorKind.LOCAL_STORAGE}
 # A file system error about the names a release asks for (too long, not representable, a file where
