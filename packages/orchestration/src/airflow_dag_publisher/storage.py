@@ -102,6 +102,22 @@ def release_key(env: str, package: str, release_id: str) -> str:
     return f"{RELEASES_ROOT}/{env}/{package}/{release_id}.json"
 
 
+MAX_LISTING_PAGES = 100_000  # a bound on any listing's loop; the reconciliation's is about one per 500 packages
+
+
+def _resume_after(prefix: str, last: tuple[str, str | None], skipped: set[str]) -> str:
+    """The StartAfter of the next page of the reconciliation listing: past the whole folder of a skipped
+    package (`/` sorts just before `0`), past a common prefix (its last character + 1: `<pkg>/d` ->
+    `<pkg>/e`, before manifest.json), or after the last key."""
+    key, etag = last
+    folder, slash, _ = key[len(prefix):].partition("/")
+    if slash and folder in skipped:
+        return f"{prefix}{folder}0"
+    if etag is None:
+        return key[:-1] + chr(ord(key[-1]) + 1)
+    return key
+
+
 def journal_prefix(env: str) -> str:
     return f"{JOURNAL_ROOT}/{env}/"
 
@@ -480,22 +496,39 @@ class Storage:
         except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, key, "read") from None
 
-    def list_manifests(self, env: str) -> list[ManifestListing]:
+    def list_manifests(self, env: str, *, page_size: int | None = None) -> list[ManifestListing]:
         """Every package's manifest.json under `<env>/`, via the delimiter listing that rolls each
-        package's DAG files and archive into one common prefix (LISTING_DELIMITER)."""
-        found: list[ManifestListing] = []
+        package's DAG files and archive into one common prefix (LISTING_DELIMITER): two entries per
+        package, whatever it holds. Its cost does not grow with what a package writes besides: the pages
+        are asked for with StartAfter, and a package folder holding any other key (not the layout's)
+        is skipped from that key on (StartAfter `<env>/<folder>0`, just past every key of the folder),
+        costing at most one more page. Such a package whose manifest.json the skip passed over is
+        listed with an empty ETag, so its manifest is read (conditionally) instead."""
         prefix = f"{env}/"
+        found: dict[str, ManifestListing] = {}
+        skipped: set[str] = set()  # folders holding keys the layout does not define
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": LISTING_DELIMITER,
+                                  **({"MaxKeys": page_size} if page_size else {})}
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter=LISTING_DELIMITER
-            ):
-                for obj in page.get("Contents", []):
-                    package = parse_manifest_key(env, obj["Key"])
+            for _ in range(MAX_LISTING_PAGES):
+                page = self.client.list_objects_v2(**kwargs)
+                entries = sorted([(o["Key"], str(o.get("ETag", ""))) for o in page.get("Contents", [])]
+                                 + [(c["Prefix"], None) for c in page.get("CommonPrefixes", [])])
+                for key, etag in entries:
+                    package = parse_manifest_key(env, key) if etag is not None else None
                     if package is not None:
-                        found.append(ManifestListing(package=package, key=obj["Key"], etag=obj.get("ETag", "")))
+                        found[package] = ManifestListing(package=package, key=key, etag=etag or "")
+                        continue
+                    folder, slash, name = key[len(prefix):].partition("/")
+                    if slash and not (etag is None and name == LISTING_DELIMITER[1:]):
+                        skipped.add(folder)  # neither the manifest nor the `d` prefix of dags/ and dags.tar.gz
+                if not page.get("IsTruncated") or not entries:
+                    break
+                kwargs["StartAfter"] = _resume_after(prefix, entries[-1], skipped)
         except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, prefix, "list") from None
-        return found
+        unlisted = sorted(f for f in skipped - set(found) if PACKAGE_RE.match(f))
+        return [*found.values(), *(ManifestListing(f, manifest_key(env, f), "") for f in unlisted)]
 
     def list_journal(self, env: str, start_after: str | None, max_keys: int = 1000) -> list[str]:
         """Journal keys after `start_after`, in key order; one request when nothing changed."""
