@@ -125,9 +125,12 @@ class CiRun:
 
 def run_publish_job(*, package: str, source_dir: Path, image: str, env_name: str, bucket: str,
                     base_env: Mapping[str, str], work_dir: Path, timeout: float = 600,
-                    on_start: Callable[[int], None] | None = None, signing_key: Path | None = None) -> CiRun:
+                    on_start: Callable[[int], None] | None = None, signing_key: Path | None = None,
+                    spec: Path | None = None, packages_file: Path | None = None) -> CiRun:
     """Run the template's publish job for one package in `work_dir` (its artifacts land there);
-    with `signing_key` (a PEM private key), the job signs the release (DAG_SIGNING_KEY=file:PATH)."""
+    with `signing_key` (a PEM private key), the job signs the release (DAG_SIGNING_KEY=file:PATH);
+    with `spec` (DAG_SPEC), the job generates the DAG files from it with IMAGE_TAG into `source_dir` and
+    publishes the spec with them; `packages_file` is the platform's list (DAG_PACKAGES_FILE)."""
     script, variables = publish_script()
     env = dict(base_env)
     env.update(variables)
@@ -140,6 +143,10 @@ def run_publish_job(*, package: str, source_dir: Path, image: str, env_name: str
     })
     if signing_key is not None:
         env["DAG_SIGNING_KEY"] = f"file:{signing_key}"
+    if spec is not None:
+        env["DAG_SPEC"] = str(spec)
+    if packages_file is not None:
+        env["DAG_PACKAGES_FILE"] = str(packages_file)
     work_dir.mkdir(parents=True, exist_ok=True)
     log_path = work_dir / "job.log"
     started = time.monotonic()

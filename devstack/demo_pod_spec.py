@@ -1,5 +1,6 @@
 """The pod a task would start: KubernetesPodOperator's own `build_pod_request_obj()` rendered as
-YAML. No cluster is needed, only a kubeconfig file (pointing nowhere) so that the operator's hook
+YAML, after what Airflow's task_policy fills in for Pod Security "restricted" (the shipped cluster
+policy's `secure_pod`). No cluster is needed, only a kubeconfig file (pointing nowhere) so that the operator's hook
 can load a configuration; nothing is sent anywhere.
 
     python -m devstack.demo --pod-spec [DAG_FILE]
@@ -70,6 +71,7 @@ def _prune(value: Any) -> Any:
 def render_pod_specs(dag_file: Path = DEFAULT_DAG_FILE) -> str:
     """YAML documents, one per KubernetesPodOperator task of the DAG file."""
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+    from airflow_dag_publisher.policy.cluster_policy import secure_pod
     from kubernetes.client import ApiClient
 
     with tempfile.TemporaryDirectory(prefix="demo-kubeconfig-") as tmp:
@@ -81,6 +83,7 @@ def render_pod_specs(dag_file: Path = DEFAULT_DAG_FILE) -> str:
                 for task in dag.tasks:
                     if isinstance(task, KubernetesPodOperator):
                         task.config_file = str(kubeconfig)
+                        secure_pod(task)
                         pod = task.build_pod_request_obj()
                         body = _prune(ApiClient().sanitize_for_serialization(pod))
                         header = f"# DAG {dag.dag_id}, task {task.task_id}: the pod KubernetesPodOperator would create"

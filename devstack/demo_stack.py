@@ -44,6 +44,7 @@ from devstack.seaweedfs import SeaweedFS, free_port
 from devstack.signing_keys import public_pem, trust_yaml, write_key
 
 ROOT = Path(__file__).resolve().parent.parent
+PACKAGES_FILE = ROOT / "infra" / "airflow" / "packages.yaml"  # the platform's list: both examples are spec-only
 LOCAL = ROOT / ".local"
 EXAMPLE_PACKAGES = ("pipeline_processing", "reporting_seeder")
 
@@ -262,7 +263,7 @@ class DemoStack:
         # The sidecar's arguments in the Helm values, with the demo's paths and a loopback metrics port.
         cmd = [str(ROOT / ".venv" / "bin" / "airflow-dag-sync"), f"--dags-dir={self.airflow.dags_dir}",
                f"--state-dir={self.airflow.home / 'dags-state'}", f"--metrics-port={self.metrics_port}",
-               "--metrics-address=127.0.0.1"]
+               "--metrics-address=127.0.0.1", f"--packages-file={PACKAGES_FILE}"]
         if not Path(cmd[0]).exists():
             cmd[0] = shutil.which("airflow-dag-sync") or cmd[0]
         self.supervisor.start("airflow-dag-sync", cmd, env, cwd=self.run_dir)
@@ -342,10 +343,17 @@ class DemoStack:
         runs: dict[str, CiRun] = {}
 
         def job(package: str) -> None:
+            # Both examples are spec-only (infra/airflow/packages.yaml): their job generates the DAG files
+            # from jobs.yaml with the image CI built and publishes the spec with them, in a checkout of its own.
+            work = self.run_dir / "ci" / package
+            checkout = work / "checkout"
+            shutil.rmtree(checkout, ignore_errors=True)
+            shutil.copytree(ROOT / "packages" / package / "airflow_dags", checkout / "airflow_dags")
+            shutil.copyfile(ROOT / "packages" / package / "jobs.yaml", checkout / "jobs.yaml")
             runs[package] = run_publish_job(
-                package=package, source_dir=ROOT / "packages" / package / "airflow_dags",
-                image=package_image(package), env_name=self.settings.env, bucket=self.settings.bucket,
-                base_env=self.base_env, work_dir=self.run_dir / "ci" / package,
+                package=package, source_dir=checkout / "airflow_dags", spec=checkout / "jobs.yaml",
+                packages_file=PACKAGES_FILE, image=package_image(package), env_name=self.settings.env,
+                bucket=self.settings.bucket, base_env=self.base_env, work_dir=work,
                 on_start=lambda pid: self.supervisor.adopt(f"publish-{package}", pid), signing_key=self.signing_key)
 
         threads = [threading.Thread(target=job, args=(p,), name=f"publish-{p}") for p in EXAMPLE_PACKAGES]

@@ -1,7 +1,8 @@
 """The Kubernetes objects derived from the platform's one list of packages,
 `infra/airflow/packages.yaml` (read, with every problem reported, by the one loader,
 airflow_dag_publisher.policy.package_list): what each package's job pods need in namespace
-`etl-jobs` (its ServiceAccount).
+`etl-jobs` (its ServiceAccount), and the list itself as the ConfigMap `airflow-dag-sync-packages` in
+namespace `airflow`, which the sync agents mount (`--packages-file`: which packages are spec-only).
 
     python -m devstack.platform_packages            # (re)writes infra/airflow/k8s/etl-jobs-packages.yaml
     python -m devstack.platform_packages --check    # exit 1 when the committed file is not what the list gives
@@ -28,6 +29,8 @@ from airflow_dag_publisher.policy.package_list import PackageListError, load_clu
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES_FILE = ROOT / "infra" / "airflow" / "packages.yaml"
 OUTPUT_FILE = ROOT / "infra" / "airflow" / "k8s" / "etl-jobs-packages.yaml"
+AIRFLOW_NAMESPACE = "airflow"
+AGENT_PACKAGES_CONFIGMAP = "airflow-dag-sync-packages"
 
 
 def load(path: Path = PACKAGES_FILE) -> Cluster:
@@ -63,11 +66,27 @@ def etl_jobs_objects(packages: Cluster) -> list[dict[str, Any]]:
     ]
 
 
+def agent_objects(list_text: str) -> list[dict[str, Any]]:
+    """The package list, verbatim, for the sync agents (airflow-values.yaml mounts it; `--packages-file`)."""
+    return [{
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": AGENT_PACKAGES_CONFIGMAP,
+            "namespace": AIRFLOW_NAMESPACE,
+            "labels": {"app.kubernetes.io/part-of": "airflow-dag-publisher",
+                       "app.kubernetes.io/managed-by": "platform-packages"},
+        },
+        "data": {"packages.yaml": list_text},
+    }]
+
+
 HEADER = """\
 # GENERATED from infra/airflow/packages.yaml by `make k8s-packages` (python -m devstack.platform_packages):
 # do not edit; tests/infra/test_packages.py fails when this file is not what the list gives.
 # Per package, what its job pods need in etl-jobs: the ServiceAccount its DAGs run as (pulling with
-# the Secret registry-pull, a prerequisite deploy_airflow.sh checks).
+# the Secret registry-pull, a prerequisite deploy_airflow.sh checks); and the list itself for the
+# sync agents in airflow (ConfigMap airflow-dag-sync-packages: which packages are spec-only).
 # Applied by infra/airflow/scripts/deploy_airflow.sh (install and upgrade).
 """
 
@@ -79,8 +98,16 @@ class _IndentedDumper(yaml.SafeDumper):
         super().increase_indent(flow, False)
 
 
-def render(packages: Cluster) -> str:
-    docs = etl_jobs_objects(packages)
+def _block_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    """A multi-line string (the package list in the agents' ConfigMap) as a literal block."""
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style="|" if "\n" in text else None)
+
+
+_IndentedDumper.add_representer(str, _block_text)
+
+
+def render(packages: Cluster, list_text: str | None = None) -> str:
+    docs = etl_jobs_objects(packages) + (agent_objects(list_text) if list_text is not None else [])
     body = "".join(yaml.dump(d, Dumper=_IndentedDumper, sort_keys=False, explicit_start=True) for d in docs)
     return HEADER + (body or "---\n")
 
@@ -99,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if --output is stale")
     args = parser.parse_args(argv)
     try:
-        text = render(load(args.packages))
+        text = render(load(args.packages), args.packages.read_text(encoding="utf-8"))
     except PackageListError as exc:
         for problem in exc.problems:
             print(f"platform-packages: {exc.source}: {problem}", file=sys.stderr)

@@ -260,15 +260,16 @@ def dag_versions_are_releases(running_demo: RunningDemo, tmp_path: Path) -> None
     dag_id = EXAMPLE_DAGS[0]
     first = _release_ids(running_demo, dag_id)[-1]
     _api(running_demo, "POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})
+    # pipeline_processing is spec-only: the new release is its jobs.yaml rendered with another image, as CI does
     source = tmp_path / "pipeline_processing"
-    shutil.copytree(ROOT / "packages" / "pipeline_processing" / "airflow_dags", source)
-    dag_file = next(source.glob("*.py"))
-    image = re.search(r'image="([^"]+)"', dag_file.read_text())
+    source.mkdir()
+    shutil.copyfile(ROOT / "packages" / "pipeline_processing" / "jobs.yaml", source / "jobs.yaml")
+    image = re.search(r"^image: (\S+)$", (source / "jobs.yaml").read_text(), re.M)
     assert image
     changed = image.group(1).rsplit(":", 1)[0] + ":9.9.9"
-    dag_file.write_text(dag_file.read_text().replace(image.group(1), changed))
-    script = (f". .local/demo/env.sh && airflow-dag-publisher publish --package pipeline_processing --source {source} "
-              f"--image {changed} --skip-dynamic-validation --json")
+    script = (f". .local/demo/env.sh && airflow-dag-publisher generate --spec {source}/jobs.yaml --image {changed} >&2"
+              f" && airflow-dag-publisher publish --package pipeline_processing --source {source}/airflow_dags "
+              f"--spec {source}/jobs.yaml --image {changed} --skip-dynamic-validation --json")
     time.sleep(5)  # the run's task instances exist: Airflow keeps the version they ran
     proc = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=ROOT, env=running_demo.env,
                           capture_output=True, text=True, timeout=180)
@@ -317,7 +318,7 @@ def readme_second_terminal_publish_shows_up(running_demo: RunningDemo) -> None:
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     published = time.monotonic()
-    new_dag = re.search(r"--name (\w+)", script)
+    new_dag = re.search(r"- name: (\w+)", script)
     assert new_dag
     dag_id = f"reporting_seeder_{new_dag.group(1)}"
     deadline = published + 120

@@ -73,7 +73,9 @@ def test_with_dag_spec_the_published_jobs_run_image_tag_and_history_says_so(
     client = seaweedfs.client()
     manifest = json.loads(client.get_object(Bucket=bucket, Key="dev/orders_report/manifest.json")["Body"].read())
     assert manifest["image"] == BUILT
-    (entry,) = manifest["files"]
+    files = {f["path"]: f for f in manifest["files"]}
+    assert set(files) == {"orders_report_daily.py", "jobs.yaml"}  # publish reads DAG_SPEC too: the spec travels along
+    entry = files["orders_report_daily.py"]
     body = client.get_object(Bucket=bucket, Key=f"dev/orders_report/dags/{entry['path']}",
                              VersionId=entry["version_id"])["Body"].read().decode()
     assert f'image="{BUILT}"' in body and ":2.0.1" not in body.split('"""', 2)[2]

@@ -42,6 +42,8 @@ SEED = {
     f"{ENV}/{B}/manifest.json": b'{"package": "pkg_b"}',
     f"{ENV}/{B}/dags/b.py": b"# b",
     f"{ENV}/{B}/dags.tar.gz": b"archive of b",
+    f"{ENV}/{B}/dags/manifest.json": b"# a file of B that happens to be called manifest.json",
+    f"{ENV}/{B}/dags/sql/manifest.json": b"# another one, deeper",
     f"{OTHER_ENV}/{A}/manifest.json": b'{"package": "pkg_a", "env": "prod"}',
     f"{OTHER_ENV}/{A}/dags/a.py": b"# prod a",
     JOURNAL_B: b"",
@@ -198,6 +200,18 @@ CASES = [
          "s3:PutObject", f"{ENV}/_environment.json", False),
     Case("ci_a", "read another env's settings", get(f"{OTHER_ENV}/_environment.json"),
          "s3:GetObject", f"{OTHER_ENV}/_environment.json", False),
+    # issue 26, attack 9: IAM's `*` spans `/`, so `<env>/*/manifest.json` once matched B's DAG files too
+    Case("ci_a", "read a DAG file of B named manifest.json", get(f"{ENV}/{B}/dags/manifest.json"),
+         "s3:GetObject", f"{ENV}/{B}/dags/manifest.json", False),
+    Case("ci_a", "read a deeper DAG file of B named manifest.json", get(f"{ENV}/{B}/dags/sql/manifest.json"),
+         "s3:GetObject", f"{ENV}/{B}/dags/sql/manifest.json", False),
+    # issue 26, attack 6: a package writes only the keys the layout defines under its prefix
+    Case("ci_a", "write a key the layout does not define", put(f"{ENV}/{A}/junk-0001"),
+         "s3:PutObject", f"{ENV}/{A}/junk-0001", False),
+    Case("ci_a", "write a key that sorts before manifest.json", put(f"{ENV}/{A}/a/b.txt"),
+         "s3:PutObject", f"{ENV}/{A}/a/b.txt", False),
+    Case("ci_a", "write a key beside dags/", put(f"{ENV}/{A}/dagsx/x.py"),
+         "s3:PutObject", f"{ENV}/{A}/dagsx/x.py", False),
     Case("ci_a", "suspend versioning",
          lambda s3, w: s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Suspended"}),
          "s3:PutBucketVersioning", "", False),
@@ -262,15 +276,15 @@ def test_package_a_full_publish_sequence(world: World) -> None:
     assert {o["Key"] for o in listing.get("Contents", [])} >= {f"{ENV}/{B}/manifest.json"}
     s3.get_object(Bucket=BUCKET, Key=f"{ENV}/{B}/manifest.json")["Body"].read()
     first = s3.put_object(Bucket=BUCKET, Key=f"{ENV}/{A}/dags/flow.py", Body=b"v1")
-    key = f"{ENV}/{A}/flow-manifest.json"
-    created = s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}", IfNoneMatch="*")
+    key = f"{ENV}/{A}/manifest.json"  # the commit: conditional on the ETag read
+    created = s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}", IfMatch=s3.head_object(Bucket=BUCKET, Key=key)["ETag"])
     s3.put_object(Bucket=BUCKET, Key=key, Body=b'{"n": 2}', IfMatch=created["ETag"])
     s3.put_object(Bucket=BUCKET, Key=f"_releases/{ENV}/{A}/20260101T000000Z-000000000flo.json", Body=b"{}",
                   IfNoneMatch="*")
     s3.put_object(Bucket=BUCKET, Key=f"_journal/{ENV}/{1760000000001:016d}-{A}", Body=b"")
     s3.put_object(Bucket=BUCKET, Key=f"{ENV}/{A}/dags/flow.py", Body=b"v2")
     versions = s3.list_object_versions(Bucket=BUCKET, Prefix=key)["Versions"]
-    assert len(versions) == 2
+    assert len(versions) >= 3
     s3.copy_object(Bucket=BUCKET, Key=f"{ENV}/{A}/dags/flow.py",
                    CopySource={"Bucket": BUCKET, "Key": f"{ENV}/{A}/dags/flow.py", "VersionId": first["VersionId"]})
     head = s3.head_object(Bucket=BUCKET, Key=f"{ENV}/{A}/dags/flow.py", VersionId=first["VersionId"])
@@ -309,11 +323,15 @@ def test_listing_prefix_conditions(who: str, action: str, prefix: str, allowed: 
     assert iam_allows(identities()[who], action, bucket_arn(BUCKET), context) is allowed
 
 
-def test_a_dag_file_called_manifest_json_is_readable_by_other_ci() -> None:
-    """Documented limit: IAM's `*` spans `/`, so `<env>/*/manifest.json` also matches a DAG file
-    named manifest.json at the top of another package's dags/ (read-only, same env)."""
+def test_iam_star_spanning_slashes_reaches_no_file_of_another_package() -> None:
+    """Issue 26, attack 9: `<env>/*/manifest.json` (the other packages' manifests, for dag_id ownership) also
+    matched any key ending in /manifest.json, such as another package's DAG file of that name; a Deny on
+    `<env>/*/*/manifest.json` (two folders or more) takes those back, and the top-level manifests stay."""
     ci_a = identities()["ci_a"]
-    assert iam_allows(ci_a, "s3:GetObject", f"{bucket_arn(BUCKET)}/{ENV}/{B}/dags/manifest.json")
+    for key in (f"{ENV}/{B}/dags/manifest.json", f"{ENV}/{B}/dags/a/b/manifest.json", f"{ENV}/{B}/x/manifest.json"):
+        assert not iam_allows(ci_a, "s3:GetObject", f"{bucket_arn(BUCKET)}/{key}"), key
+    assert iam_allows(ci_a, "s3:GetObject", f"{bucket_arn(BUCKET)}/{ENV}/{B}/manifest.json")
+    assert iam_allows(ci_a, "s3:GetObject", f"{bucket_arn(BUCKET)}/{ENV}/{A}/manifest.json")
     assert not iam_allows(ci_a, "s3:PutObject", f"{bucket_arn(BUCKET)}/{ENV}/{B}/dags/manifest.json")
 
 

@@ -280,7 +280,12 @@ def test_agent_wiring(component: str, pod: dict[str, Any]) -> None:
         assert {m["name"] for m in c["volumeMounts"]} <= volumes
         # same volume, same paths as Airflow: the relative symlinks resolve in both
         assert {m for m in mounts if m[0] == "dags"} == airflow_mounts
-        assert not any(m.get("readOnly") for m in c["volumeMounts"] if m["name"] != "dag-sync-trust")
+        assert not any(m.get("readOnly") for m in c["volumeMounts"]
+                       if m["name"] not in ("dag-sync-trust", "dag-sync-packages"))
+        # issue 26: every agent reads the platform's package list (spec-only packages) from its ConfigMap
+        packages_file = Path(flag(c, "packages-file") or "")
+        assert ("dag-sync-packages", str(packages_file.parent), None) in mounts
+        assert packages_file.name == "packages.yaml"
         assert "/tmp" in {m["mountPath"] for m in c["volumeMounts"]}
         dags, state = flag(c, "dags-dir"), flag(c, "state-dir")
         assert ("dags", dags, "dags") in mounts and ("dags", state, "state") in mounts
@@ -438,3 +443,27 @@ def test_the_agent_reads_its_trust_file_from_the_trust_configmap_and_requires_si
     for airflow in (pod["spec"]["containers"][0] for _, pod in pods(env)):
         mounts = [m for m in airflow["volumeMounts"] if m["name"] == "dag-sync-trust"]
         assert mounts == [{"name": "dag-sync-trust", "mountPath": str(path.parent), "readOnly": True}]
+
+
+def test_only_prometheus_reaches_the_agents_metrics_port() -> None:
+    """Issue 26, attack 8: the NetworkPolicy selects exactly the pods the PodMonitor scrapes (those with the
+    agent's sidecar) and lets only Prometheus reach the sidecar's port; Airflow's own log servers stay
+    reachable from its api-server."""
+    (policy,) = documents(K8S / "network-policies.yaml")
+    (monitor,) = documents(K8S / "monitoring" / "dag-sync-podmonitor.yaml")
+    assert policy["spec"]["podSelector"] == monitor["spec"]["selector"]
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    sidecar_ports = {p["containerPort"] for _, pod in pods() for c in pod["spec"].get("containers", [])
+                     if c["name"] == "dag-sync" for p in c.get("ports", [])}
+    assert sidecar_ports == {9108}
+    rules = {p["port"]: rule["from"] for rule in policy["spec"]["ingress"] for p in rule["ports"]}
+    assert rules[9108] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}},
+                            "podSelector": {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}}]
+    assert set(rules) == {9108, 8793, 8794}
+
+
+def test_the_agents_package_list_volume_is_the_generated_configmap() -> None:
+    volume = next(v for v in values()["volumes"] if v["name"] == "dag-sync-packages")
+    generated = [d for d in documents(K8S / "etl-jobs-packages.yaml") if d["kind"] == "ConfigMap"]
+    assert volume == {"name": "dag-sync-packages", "configMap": {"name": generated[0]["metadata"]["name"]}}
+    assert generated[0]["metadata"]["namespace"] == "airflow" and list(generated[0]["data"]) == ["packages.yaml"]

@@ -36,7 +36,7 @@ def service_accounts(path: Path = GENERATED) -> dict[str, dict[str, Any]]:
 
 def test_the_list_keeps_its_documented_keys() -> None:
     doc = yaml.safe_load(PACKAGES_FILE.read_text())
-    assert set(doc) == {"allowed_registries", "packages"}
+    assert set(doc) <= {"allowed_registries", "allowed_callbacks", "packages"}
     assert all(isinstance(r, str) for r in doc["allowed_registries"]) and doc["allowed_registries"]
     listed = platform_packages.load()
     assert {"pipeline_processing", "reporting_seeder"} <= set(listed.packages)
@@ -46,7 +46,7 @@ def test_the_list_keeps_its_documented_keys() -> None:
 
 
 def test_committed_objects_are_what_the_list_gives() -> None:
-    assert GENERATED.read_text() == platform_packages.render(platform_packages.load())
+    assert GENERATED.read_text() == platform_packages.render(platform_packages.load(), PACKAGES_FILE.read_text())
     proc = generator("--check")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "is current" in proc.stdout
@@ -155,3 +155,17 @@ def test_example_dags_run_as_the_service_account_their_package_is_given(
             assert "nodeSelector" not in spec and "tolerations" not in spec, path
             seen.add(package)
     assert seen == {p.parent.name for p in EXAMPLE_DAG_FOLDERS}
+
+
+def test_the_agents_get_the_list_verbatim_and_the_examples_are_spec_only() -> None:
+    """Issue 26: the sync agents read the list (ConfigMap airflow-dag-sync-packages, `--packages-file`)
+    for the packages it marks spec_only; both example packages are."""
+    from airflow_dag_publisher.policy.package_list import load_spec_only
+
+    docs = [d for d in yaml.safe_load_all(GENERATED.read_text()) if d]
+    (cm,) = [d for d in docs if d["kind"] == "ConfigMap"]
+    assert cm["metadata"] == {"name": "airflow-dag-sync-packages", "namespace": "airflow",
+                              "labels": {"app.kubernetes.io/part-of": "airflow-dag-publisher",
+                                         "app.kubernetes.io/managed-by": "platform-packages"}}
+    assert cm["data"] == {"packages.yaml": PACKAGES_FILE.read_text()}
+    assert load_spec_only(PACKAGES_FILE) == {"pipeline_processing", "reporting_seeder"}

@@ -156,6 +156,7 @@ def test_deploy_dry_runs() -> None:
                                                                ("airflow-api-key", "api-secret-key"))),
         f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
         f"kubectl apply -f {k8s}/etl-jobs-packages.yaml",
+        f"kubectl apply -f {k8s}/network-policies.yaml",
         "helm repo add apache-airflow https://airflow.apache.org --force-update",
         "helm repo update apache-airflow",
         f"helm upgrade --install airflow apache-airflow/airflow --version 1.18.0 --namespace airflow "
@@ -168,8 +169,9 @@ def test_deploy_dry_runs() -> None:
     upgrade = commands(run("deploy_airflow.sh", "--dry-run", "--release", "af", "upgrade").stdout)
     assert upgrade[:6] == commands(proc.stdout)[1:7]  # the same prerequisites and keys
     upgrade = upgrade[6:]
-    assert upgrade[:3] == [f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
-                           f"kubectl apply -f {k8s}/etl-jobs-packages.yaml", "helm repo update apache-airflow"]
+    assert upgrade[:4] == [f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
+                           f"kubectl apply -f {k8s}/etl-jobs-packages.yaml",
+                           f"kubectl apply -f {k8s}/network-policies.yaml", "helm repo update apache-airflow"]
     assert upgrade[-1].startswith("helm upgrade af apache-airflow/airflow --version 1.18.0")
     assert f"-f {k8s}/envs/dev/dag-sync-trust-values.yaml --set-string scheduler.podAnnotations." in upgrade[-1]
     status = commands(run("deploy_airflow.sh", "--dry-run", "status").stdout)

@@ -103,6 +103,15 @@ def _missing_version(w: BucketWriter, p: str) -> bytes:
     return dump(w.manifest(p, [_entry(w, p, "a.py") | {"version_id": "no-such-version"}]))
 
 
+def _pin_s3_refuses(w: BucketWriter, p: str) -> bytes:
+    """Issue 26: a pin S3 answers 400 for (SeaweedFS: InvalidRequest): refused for this package only."""
+    return dump(w.manifest(p, [_entry(w, p, "a.py") | {"version_id": "a/b"}]))
+
+
+def _pin_not_a_version_id(w: BucketWriter, p: str) -> bytes:
+    return dump(w.manifest(p, [_entry(w, p, "a.py") | {"version_id": "a b\n"}]))
+
+
 def _retired_with_files(w: BucketWriter, p: str) -> bytes:
     return dump(w.manifest(p, [_entry(w, p, "a.py")], retired=True))
 
@@ -120,6 +129,7 @@ REFUSED: dict[str, Hostile] = {
     "h_oversized_manifest": _oversized_manifest, "h_claims_other_package": _claims_other_package,
     "h_pins_other_version": _pins_other_packages_version, "h_missing_version": _missing_version,
     "h_retired_with_files": _retired_with_files, "h_duplicate_paths": _duplicate_paths,
+    "h_pin_s3_refuses": _pin_s3_refuses, "h_pin_not_a_version_id": _pin_not_a_version_id,
 }
 # Windows device names and a relative dev/zero are ordinary file names on Linux: applied, inside the folder.
 DEVICE_NAMES = {"con": b"c = 1\n", "nul.py": b"n = 1\n", "aux": b"a = 1\n", "dev/zero": b"z = 1\n",
@@ -290,3 +300,135 @@ def _put_archive(storage: Storage, env: str, package: str, data: bytes) -> dict[
     stored = storage.put(archive_key(env, package), data)
     return {"format": "tar.gz", "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
             "version_id": stored.version_id}
+
+
+# -- spec-only packages (issue 26): releases that are not exactly what the generator renders ------------
+SPEC_ONLY_SPEC = ('package: {p}\nimage: registry.example.com/{p}/jobs:1.0.0\njobs:\n'
+                  '  - name: daily\n    schedule: "@daily"\n')
+
+
+def _generated(package: str, tmp: Path) -> dict[str, bytes]:
+    from airflow_dag_publisher.cli.main import main
+
+    folder = tmp / package
+    folder.mkdir(parents=True)
+    (folder / "jobs.yaml").write_text(SPEC_ONLY_SPEC.format(p=package))
+    assert main(["generate", "--spec", str(folder / "jobs.yaml")]) == 0
+    return {"jobs.yaml": (folder / "jobs.yaml").read_bytes(),
+            f"{package}_daily.py": (folder / "airflow_dags" / f"{package}_daily.py").read_bytes()}
+
+
+def _spec_hostile(files: dict[str, bytes], p: str) -> dict[str, dict[str, bytes]]:
+    daily = files[f"{p}_daily.py"]
+    head = daily.partition(b'"""')[0]
+    return {
+        "hand_written_file": {**files, f"{p}_evil.py": b"import os\nos.system('id')\n"},
+        "edited_file": {**files, f"{p}_daily.py": daily.replace(b"catchup=False", b"catchup=bool(id(0))")},
+        "header_on_other_code": {**files, f"{p}_daily.py": head + b"import os\nos.system('id')\n"},
+        "encoding_declaration": {**files, f"{p}_daily.py": b"# -*- coding: utf-7 -*-\n" + daily},
+        "no_spec": {k: v for k, v in files.items() if k != "jobs.yaml"},
+        "helper_module": {**files, "helpers.py": b"X = 1\n"},
+        "in_a_subfolder": {"jobs.yaml": files["jobs.yaml"], f"sub/{p}_daily.py": daily},
+        "zip_for_airflow": {**files, f"{p}_x.zip": b"PK\x05\x06" + b"\x00" * 18},
+        "spec_of_another_package": {"jobs.yaml": files["jobs.yaml"].replace(p.encode(), b"other"),
+                                    f"{p}_daily.py": daily},
+    }
+
+
+def test_spec_only_packages_refuse_every_release_that_is_not_the_generators(tmp_path: Path, shared_bucket: str,
+                                                                          env: str) -> None:
+    """The real agent with --packages-file: each spec-only package holds its generated release, then gets
+    a hostile one; each is refused (reason not_generated) and stays on its generated files, while a
+    spec-only neighbour's next generated release and a package that is not spec-only keep syncing."""
+    storage = Storage(shared_bucket)
+    w = BucketWriter(storage, env)
+    generated = {p: _generated(p, tmp_path / "gen") for p in ("sgood", *(f"s{i}" for i in range(9)))}
+    kinds = sorted(_spec_hostile(generated["s0"], "s0"))
+    hostile = {f"s{i}": (name, _spec_hostile(generated[f"s{i}"], f"s{i}")[name]) for i, name in enumerate(kinds)}
+    packages = tmp_path / "packages.yaml"
+    packages.write_text("allowed_registries: [registry.example.com]\npackages:\n"
+                        + "".join(f"  - {{name: {p}, spec_only: true}}\n" for p in generated) + "  - name: free\n")
+    for p, files in generated.items():
+        w.release(p, files)
+    w.release("free", v1("free"))
+    dags = tmp_path / "dags"
+    with Agent(shared_bucket, env, dags, tmp_path / "agent.log", interval=0.2,
+               extra=("--reconcile-interval", "2", "--packages-file", str(packages))) as agent:
+        assert wait_for(lambda: all(_read(dags / p) == files for p, files in generated.items()), timeout=60), \
+            agent.log_text()[-3000:]
+        for p, (_name, release) in hostile.items():
+            w.release(p, release)
+        w.release("free", {"free_daily.py": b"HAND_WRITTEN = 2\n", "helpers.py": b"Y = 2\n"})
+        next_good = _generated_with_hourly(tmp_path / "gen2")
+        w.release("sgood", next_good)
+
+        def refused(p: str) -> bool:
+            return agent.metric("dagsync_refused_manifests_total", package=p, reason="not_generated") >= 1
+
+        assert wait_for(lambda: all(refused(p) for p in hostile), timeout=60, period=0.5), \
+            {name: refused(p) for p, (name, _r) in hostile.items()}
+        assert wait_for(lambda: _read(dags / "sgood") == next_good, timeout=60), agent.log_text()[-3000:]
+        assert wait_for(lambda: _read(dags / "free") == {"free_daily.py": b"HAND_WRITTEN = 2\n",
+                                                         "helpers.py": b"Y = 2\n"}, timeout=60)
+        alive = agent.alive() and agent.get("/readyz")[0] == 200
+        log = agent.log_text()
+    held = {name: _read(dags / p) == generated[p] for p, (name, _r) in hostile.items()}
+    figures.record("spec-only releases", f"{len(hostile)} hostile releases of spec-only packages, "
+                   f"{sum(held.values())} refused with the generated release kept; a generated release and a "
+                   "free package's release applied meanwhile")
+    assert alive and "Traceback" not in log, log[-3000:]
+    assert {name for name, ok in held.items() if not ok} == set()
+
+
+def _generated_with_hourly(tmp: Path) -> dict[str, bytes]:
+    from airflow_dag_publisher.cli.main import main
+
+    folder = tmp / "sgood"
+    folder.mkdir(parents=True)
+    (folder / "jobs.yaml").write_text(SPEC_ONLY_SPEC.format(p="sgood") + "  - name: hourly\n    schedule: '@hourly'\n")
+    assert main(["generate", "--spec", str(folder / "jobs.yaml")]) == 0
+    return {"jobs.yaml": (folder / "jobs.yaml").read_bytes(),
+            **{p.name: p.read_bytes() for p in (folder / "airflow_dags").iterdir()}}
+
+
+# -- replays (issue 26): an older release, or an older retirement, put back as the current one --------
+def test_replayed_releases_and_retirements_are_refused_by_a_warm_agent(tmp_path: Path, shared_bucket: str,
+                                                                       env: str) -> None:
+    """The real agent: each package holds its second release; then its first release's bytes, a
+    tombstone older than it, or a release that claims to follow another one come back as current. Each
+    is refused (reason replay) for its package, which keeps its second release; a neighbour syncs."""
+    storage = Storage(shared_bucket)
+    w = BucketWriter(storage, env)
+    packages = ["rp_copy", "rp_tombstone", "rp_fork"]
+    first: dict[str, bytes] = {}
+    for p in [*packages, "good"]:
+        one = w.manifest(p, [w.put_file(p, f"{p}_daily.py", b"V = 1\n")], release_id=f"{p}-1", sequence=1)
+        first[p] = dump(one)
+        w.commit(p, first[p])
+        w.commit(p, dump(w.manifest(p, [w.put_file(p, f"{p}_daily.py", b"V = 2\n")], release_id=f"{p}-2",
+                                    previous_release_id=f"{p}-1", sequence=2)))
+    dags = tmp_path / "dags"
+    v2 = {"rp_copy_daily.py": b"V = 2\n"}
+    with Agent(shared_bucket, env, dags, tmp_path / "agent.log", interval=0.2,
+               extra=("--reconcile-interval", "1")) as agent:
+        assert wait_for(lambda: _read(dags / "rp_copy") == v2, timeout=60), agent.log_text()[-3000:]
+        w.commit("rp_copy", first["rp_copy"])
+        w.commit("rp_tombstone", dump(w.manifest("rp_tombstone", [], release_id="rp_tombstone-t", retired=True,
+                                                 previous_release_id="rp_tombstone-1", sequence=2)))
+        w.commit("rp_fork", dump(w.manifest("rp_fork", [w.put_file("rp_fork", "rp_fork_daily.py", b"V = 3\n")],
+                                            release_id="rp_fork-3", previous_release_id="rp_fork-x", sequence=3)))
+        w.commit("good", dump(w.manifest("good", [w.put_file("good", "good_daily.py", b"V = 3\n")],
+                                         release_id="good-3", previous_release_id="good-2", sequence=3)))
+
+        def refused(p: str) -> bool:
+            return agent.metric("dagsync_refused_manifests_total", package=p, reason="replay") >= 1
+
+        assert wait_for(lambda: all(refused(p) for p in packages), timeout=60, period=0.5), \
+            {p: refused(p) for p in packages}
+        assert wait_for(lambda: _read(dags / "good") == {"good_daily.py": b"V = 3\n"}, timeout=60)
+        log = agent.log_text()
+    held = {p: _read(dags / p) == {f"{p}_daily.py": b"V = 2\n"} for p in packages}
+    figures.record("replays", f"{len(packages)} replayed releases or retirements, {sum(held.values())} refused with "
+                   "the newer release kept; a neighbour's next release applied meanwhile")
+    assert "Traceback" not in log
+    assert {p for p, ok in held.items() if not ok} == set()

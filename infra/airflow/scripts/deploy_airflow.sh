@@ -94,6 +94,7 @@ env_values="$env_dir/values.yaml"
 agent_values="$env_dir/dag-sync-values.yaml"
 trust_values="$env_dir/dag-sync-trust-values.yaml"
 package_objects="$k8s_dir/etl-jobs-packages.yaml"
+network_policies="$k8s_dir/network-policies.yaml"
 # The pods that mount the agent's ConfigMap (envFrom): Airflow components with the agent's init
 # container or sidecar, and KubernetesExecutor worker pods.
 checksum_components=(scheduler dagProcessor triggerer workers)
@@ -215,6 +216,7 @@ case "$command" in
         ensure_generated_secrets
         run "$kubectl_bin" apply -f "$k8s_dir/etl-jobs-rbac.yaml"
         run "$kubectl_bin" apply -f "$package_objects"
+        run "$kubectl_bin" apply -f "$network_policies"
         run "$helm_bin" repo add "$CHART_REPO_NAME" "$CHART_REPO_URL" --force-update
         run "$helm_bin" repo update "$CHART_REPO_NAME"
         helm_release upgrade --install
@@ -227,6 +229,7 @@ case "$command" in
         ensure_generated_secrets
         run "$kubectl_bin" apply -f "$k8s_dir/etl-jobs-rbac.yaml"
         run "$kubectl_bin" apply -f "$package_objects"
+        run "$kubectl_bin" apply -f "$network_policies"
         run "$helm_bin" repo update "$CHART_REPO_NAME"
         helm_release upgrade
         ;;

@@ -100,3 +100,37 @@ def test_a_malformed_optional_part_is_refused_with_its_kind(extra: dict[str, obj
     with pytest.raises(ManifestError) as caught:
         parse_manifest(_with(extra), source="s")
     assert caught.value.kind == kind
+
+
+def test_the_sequence_is_optional_a_whole_number_and_grows() -> None:
+    """Issue 26: `sequence` (signed with the rest of the manifest) orders a package's releases."""
+    from datetime import datetime, timezone
+
+    from airflow_dag_publisher.manifest import next_sequence
+
+    base = ReleaseManifest(env="dev", package="alpha", release_id="r1", created_at="2026-12-01T10:00:00Z")
+    assert "sequence" not in base.to_dict()  # a manifest without one keeps its bytes
+    numbered = base.with_changes(sequence=7)
+    assert parse_manifest(numbered.to_json(), source="m").sequence == 7
+    for bad in (0, -1, True, 1.5, "3", 2**53):
+        raw = json.loads(numbered.to_json())
+        raw["sequence"] = bad
+        with pytest.raises(ManifestError, match="sequence"):
+            parse_manifest(json.dumps(raw).encode(), source="m")
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=timezone.utc)
+    assert next_sequence(None, now) == int(now.timestamp() * 1000)
+    assert next_sequence(numbered, now) == int(now.timestamp() * 1000)
+    ahead = base.with_changes(sequence=int(now.timestamp() * 1000) + 5)  # a publisher whose clock ran ahead
+    assert next_sequence(ahead, now) == int(now.timestamp() * 1000) + 6
+
+
+@pytest.mark.parametrize(("pin", "ok"), [
+    ("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo", True), ("null", True),
+    ("67114c8c608018d8b9d0d3cec6567f85", True), ("a/b", True),  # S3 refuses that one: the agent, per package
+    ("a b", False), ("a\nb", False), ("é", False), ("x" * 1025, False), ("\x00", False),
+])
+def test_a_pin_must_look_like_an_s3_version_id(pin: str, ok: bool) -> None:
+    """Issue 26: a version_id S3 could never have given is refused when the manifest is read."""
+    from airflow_dag_publisher.manifest import is_version_id
+
+    assert is_version_id(pin) is ok

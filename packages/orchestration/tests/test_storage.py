@@ -36,6 +36,8 @@ def client_error(code: str, status: int) -> botocore.exceptions.ClientError:
         (client_error("SignatureDoesNotMatch", 403), StorageError, "credentials",
          "AWS credentials rejected (SignatureDoesNotMatch)"),
         (botocore.exceptions.EndpointConnectionError(endpoint_url="http://x"), StorageError, "network", "cannot reach"),
+        (client_error("InvalidRequest", 400), StorageError, "bad_request", "S3 refused (InvalidRequest) to write"),
+        (client_error("InternalError", 500), StorageError, "storage", "S3 error InternalError"),
     ],
 )
 def test_botocore_errors_map_to_our_errors_with_their_kind(exc: Exception, cls: type, kind: str, text: str) -> None:

@@ -30,10 +30,20 @@
       }
     },
     {
-      "Sid": "PublishOwnPackage",
+      "Sid": "ReadOwnPackage",
       "Effect": "Allow",
-      "Action": ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:DeleteObject"],
+      "Action": ["s3:GetObject", "s3:GetObjectVersion"],
       "Resource": "${bucket_arn}/${environment}/${package}/*"
+    },
+    {
+      "Sid": "PublishOnlyTheLayoutsKeys",
+      "Effect": "Allow",
+      "Action": ["s3:PutObject", "s3:DeleteObject"],
+      "Resource": [
+        "${bucket_arn}/${environment}/${package}/manifest.json",
+        "${bucket_arn}/${environment}/${package}/dags.tar.gz",
+        "${bucket_arn}/${environment}/${package}/dags/*"
+      ]
     },
     {
       "Sid": "ReadEnvironmentSettings",
@@ -46,6 +56,12 @@
       "Effect": "Allow",
       "Action": ["s3:GetObject"],
       "Resource": "${bucket_arn}/${environment}/*/manifest.json"
+    },
+    {
+      "Sid": "NoOtherFileNamedManifestJson",
+      "Effect": "Deny",
+      "Action": ["s3:GetObject"],
+      "Resource": "${bucket_arn}/${environment}/*/*/manifest.json"
     },
     {
       "Sid": "KeepOwnReleasesById",

@@ -5,6 +5,11 @@ Authentication is the token flow of Airflow 3's auth managers: `POST /auth/token
 and password returns a JWT (`access_token`) sent as `Authorization: Bearer …`; or the caller gives
 a token. A rejected token is fetched again once (tokens expire) when a password is known.
 
+Credentials never leave Airflow's origin in clear text or to anyone else: the URL must be https, or
+http to a loopback address (or with `allow_http`, `--airflow-allow-http`); a redirect is followed only
+within the same origin (scheme, host and port), and one to another origin is refused (a usage error,
+kind `airflow_redirect`) without sending it anything.
+
 Reads, each the endpoint the api-server of Airflow 3.3 serves:
     GET /api/v2/dags/{dag_id}          is_stale, last_parsed_time, relative_fileloc, has_import_errors
     GET /api/v2/dagSources/{dag_id}    the DAG file's text as the dag-processor stored it at its last parse
@@ -13,6 +18,7 @@ Reads, each the endpoint the api-server of Airflow 3.3 serves:
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import urllib.error
 import urllib.parse
@@ -86,15 +92,57 @@ def parse_time(value: object) -> float | None:
         return None
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the port made explicit."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:
+        port = None
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only within the API's origin: urllib would otherwise send the request's
+    Authorization header to wherever the answer points."""
+
+    def __init__(self, home: tuple[str, str, int | None]) -> None:
+        self.home = home
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        target = urllib.parse.urljoin(req.full_url, newurl)
+        if origin(target) != self.home:
+            raise UsageError(f"Airflow's API at {req.full_url} redirected to {target}, another origin: credentials "
+                             "are never sent there; give --airflow-url (env AIRFLOW_API_URL) the address that "
+                             "answers itself", kind=ErrorKind.AIRFLOW_REDIRECT)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class AirflowApi:
-    def __init__(self, url: str, credentials: Credentials, *, timeout: float = 10.0) -> None:
+    def __init__(self, url: str, credentials: Credentials, *, timeout: float = 10.0, allow_http: bool = False) -> None:
         parsed = urllib.parse.urlsplit(url)
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise UsageError(f"--airflow-url {url!r}: expected http(s)://host[:port][/path] (env AIRFLOW_API_URL)")
+        home = origin(url)
+        if home[0] == "http" and not allow_http and not is_loopback(home[1]):
+            raise UsageError(f"--airflow-url {url!r} (env AIRFLOW_API_URL) is plain http to another machine: the "
+                             "API password or token would cross the network in clear text; use https, or pass "
+                             "--airflow-allow-http (env AIRFLOW_API_ALLOW_HTTP=true) for a network you trust")
         self.url = url.rstrip("/")
         self.credentials = credentials
         self.timeout = timeout
         self._token = credentials.token
+        self._opener = urllib.request.build_opener(_SameOriginRedirects(home))
         self.requests = 0
 
     # -- HTTP ----------------------------------------------------------------------------------
@@ -112,7 +160,7 @@ class AirflowApi:
         request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
         self.requests += 1
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout if timeout is None else timeout) as response:
+            with self._opener.open(request, timeout=self.timeout if timeout is None else timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
             raise _HttpStatus(exc.code, exc.read()[:2000].decode("utf-8", "replace")) from None

@@ -59,11 +59,16 @@ class ErrorKind(str, enum.Enum):
     MISSING_VERSION = ("missing_version", EXIT_REFUSED)  # a pinned object version that does not exist
     SIGNATURE = ("signature", EXIT_REFUSED)            # unsigned, or not signed by a trusted key
     NOT_OWNED = ("not_owned", EXIT_REFUSED)            # a DAGs-folder entry the agent did not make
+    NOT_GENERATED = ("not_generated", EXIT_REFUSED)    # a spec-only package's files are not the generator's
+    REPLAY = ("replay", EXIT_REFUSED)                  # an older release than the one applied, or one re-written later
+    UNREADABLE = ("unreadable", EXIT_REFUSED)          # S3 will not serve an object a release pins (a malformed pin, an
+                                                       # object the agent cannot decrypt): that release's fault
     # usage or configuration (exit 2)
     USAGE = ("usage", EXIT_USAGE)
     AIRFLOW_AUTH = ("airflow_auth", EXIT_USAGE)        # Airflow's API refused the credentials
     ENVIRONMENT = ("environment", EXIT_USAGE)          # an environment's _environment.json is not readable
     SIGNATURE_REQUIRED = ("signature_required", EXIT_USAGE)  # an unsigned commit where signatures are required
+    AIRFLOW_REDIRECT = ("airflow_redirect", EXIT_USAGE)  # Airflow's API redirected to another origin
     # storage, network and local faults (exit 3): worth retrying
     STORAGE = ("storage", EXIT_STORAGE)
     CREDENTIALS = ("credentials", EXIT_STORAGE)        # missing, rejected or expired AWS credentials
@@ -72,6 +77,7 @@ class ErrorKind(str, enum.Enum):
     NETWORK = ("network", EXIT_STORAGE)
     TIMEOUT = ("timeout", EXIT_STORAGE)
     NOT_FOUND = ("not_found", EXIT_STORAGE)            # a key, version or KMS key that should exist does not
+    BAD_REQUEST = ("bad_request", EXIT_STORAGE)        # S3 refused the request itself (400: a malformed version id)
     SIGNING_KEY = ("signing_key", EXIT_STORAGE)        # a KMS key that cannot sign (disabled, wrong usage)
     ABORTED = ("aborted", EXIT_STORAGE)                # the agent's cycle ran out of time or is stopping
     LOCAL_STORAGE = ("local_storage", EXIT_STORAGE)    # this machine's disk: full, read-only, denied, failing

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -95,6 +96,7 @@ class ReleaseManifest:
     tool_version: str = ""
     previous_release_id: str | None = None
     retired: bool = False
+    sequence: int | None = None  # 1 for a package's first release, the release it follows + 1 (signed: no replay)
     content_digest: str = field(default="")
     schema_version: int = SCHEMA_VERSION
     archive: ArchiveRef | None = None
@@ -127,6 +129,7 @@ class ReleaseManifest:
             "dag_ids": list(self.dag_ids),
             "files": [f.to_dict() for f in self.files],
             # Optional parts appear only when present, so a manifest without them keeps its bytes.
+            **({"sequence": self.sequence} if self.sequence is not None else {}),
             **({"archive": self.archive.to_dict()} if self.archive else {}),
             **({"promoted_from": self.promoted_from.to_dict()} if self.promoted_from else {}),
             **({"signature": self.signature.to_dict()} if self.signature else {}),
@@ -154,6 +157,15 @@ def content_digest(files: tuple[FileEntry, ...] | list[FileEntry]) -> str:
     return "sha256:" + h.hexdigest()
 
 
+def next_sequence(current: ReleaseManifest | None, now: datetime | None = None) -> int:
+    """The `sequence` of the release that follows `current`: larger than every release before it. The
+    publisher's clock in epoch milliseconds, or `current`'s + 1 when that is larger: so a release
+    published after an older one was put back (a replay of `current`) is still newer than every release
+    an agent applied, without reading the package's history."""
+    now_ms = int((now or datetime.now(timezone.utc)).timestamp() * 1000)
+    return min(max(((current.sequence or 0) if current else 0) + 1, now_ms), MAX_SEQUENCE - 1)
+
+
 def new_release_id(now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(6)
@@ -161,6 +173,17 @@ def new_release_id(now: datetime | None = None) -> str:
 
 def utc_now_iso(now: datetime | None = None) -> str:
     return (now or datetime.now(timezone.utc)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+MAX_VERSION_ID = 1024  # S3's own limit
+_VERSION_ID = re.compile(rf"^[\x21-\x7e]{{1,{MAX_VERSION_ID}}}$")
+
+
+def is_version_id(value: str) -> bool:
+    """What an S3 VersionId can be (opaque, URL-ready, at most 1,024 bytes; "null" for a version made before
+    versioning): a pin outside this is refused when the manifest is read. One S3 still will not serve (it
+    answers 400) refuses its release when it is fetched."""
+    return bool(_VERSION_ID.match(value))
 
 
 def is_sha256_hex(value: object) -> bool:
@@ -239,6 +262,7 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
             seen.add(entry.path)
             files.append(entry)
     unsafe.extend(path_conflicts([f.path for f in files]))
+    sequence = _sequence(raw, problems)
     if problems or unsafe:
         raise ManifestError(f"{source}: " + "; ".join((unsafe + problems)[:10]),
                             kind=ErrorKind.UNSAFE_PATH if unsafe else ErrorKind.INVALID)
@@ -255,6 +279,7 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
         image=_opt_str(raw.get("image")),
         tool_version=str(raw.get("tool_version") or ""),
         previous_release_id=_opt_str(raw.get("previous_release_id")),
+        sequence=sequence,
         retired=bool(retired),
         content_digest=digest or "",
         archive=_optional(raw, "archive", source, _parse_archive),
@@ -269,6 +294,19 @@ def parse_manifest(data: bytes, *, source: str, env: str | None = None, package:
     if manifest.retired and manifest.files:
         raise ManifestError(f"{source}: a retired release lists files")
     return manifest
+
+
+MAX_SEQUENCE = 2**53  # JSON numbers stay exact below this
+
+
+def _sequence(raw: dict[str, Any], problems: list[str]) -> int | None:
+    value = raw.get("sequence")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < MAX_SEQUENCE:
+        problems.append(f"sequence must be a whole number from 1 to {MAX_SEQUENCE - 1}")
+        return None
+    return value
 
 
 def _opt_str(value: object) -> str | None:
@@ -308,7 +346,7 @@ def _parse_promoted_from(value: dict[str, Any]) -> PromotedFrom | None:
 def _parse_archive(value: dict[str, Any]) -> ArchiveRef | None:
     fields = _strings(value, "version_id", "sha256", "format")
     size = value.get("size")
-    if not fields or not is_sha256_hex(fields[1]) or fields[2] != "tar.gz":
+    if not fields or not is_version_id(fields[0]) or not is_sha256_hex(fields[1]) or fields[2] != "tar.gz":
         return None
     if not isinstance(size, int) or isinstance(size, bool) or not 0 < size <= MAX_ARCHIVE_SIZE:
         return None
@@ -335,6 +373,10 @@ def _parse_file_entry(item: object, i: int, problems: list[str], unsafe: list[st
         return None
     if not isinstance(version, str) or not version:
         problems.append(f"files[{i}] ({path}): version_id is missing")
+        return None
+    if not is_version_id(version):
+        problems.append(f"files[{i}] ({path}): version_id is not an S3 version id (1 to {MAX_VERSION_ID} printable "
+                        "ASCII characters, no space)")
         return None
     assert isinstance(sha, str)
     return FileEntry(path=path, sha256=sha, size=size, version_id=version)

@@ -37,6 +37,7 @@ from airflow_dag_publisher.manifest import (
     PromotedFrom,
     ReleaseManifest,
     new_release_id,
+    next_sequence,
     parse_manifest,
     utc_now_iso,
 )
@@ -62,6 +63,7 @@ from airflow_dag_publisher.release_reader import (
 )
 from airflow_dag_publisher.signing import Signer, already_signed_by, sign_manifest
 from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES, LocalFile, read_source
+from airflow_dag_publisher.spec_release import refuse_unless_generated, with_spec
 from airflow_dag_publisher.storage import Storage, archive_key, dag_key, journal_key, manifest_key, release_key
 from airflow_dag_publisher.validators import ValidationReport, validate_files
 
@@ -102,6 +104,7 @@ class PublishOptions:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     dry_run: bool = False
     packages_file: Path | None = None  # the package list the cluster policy judges against (default: found)
+    spec: Path | None = None  # `--spec`: the jobs.yaml the release carries (a spec-only package's)
 
 
 @dataclass
@@ -165,7 +168,8 @@ class Publisher:
     def publish(self, source: Path, meta: ReleaseMeta, options: PublishOptions = PublishOptions()) -> PublishResult:
         """Publish the folder `source`: every file is read once, and those bytes are what is
         validated and uploaded."""
-        files = read_source(source, max_file_bytes=options.max_file_bytes)
+        files = with_spec(read_source(source, max_file_bytes=options.max_file_bytes), options.spec)
+        refuse_unless_generated(files, self.package, options.packages_file, source)
         return self.publish_files(files, meta, options, source=str(source), origin=source)
 
     def publish_files(self, files: Sequence[LocalFile], meta: ReleaseMeta, options: PublishOptions = PublishOptions(),
@@ -286,7 +290,7 @@ class Publisher:
             env=self.env, package=self.package, release_id=new_release_id(), created_at=utc_now_iso(),
             files=files, dag_ids=dag_ids, published_by=meta.published_by, git_sha=meta.git_sha,
             image=meta.image, tool_version=meta.tool_version, previous_release_id=current.release_id,
-            retired=retired, archive=archive,
+            retired=retired, archive=archive, sequence=next_sequence(current.manifest),
         )
 
     # -- commit ---------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ from airflow_dag_publisher.names import path_problem
 DEFAULT_MAX_FILE_BYTES = 1024 * 1024
 SKIPPED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".git"})
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
+# The CI policy lets every package read `<env>/*/manifest.json` (dag_id ownership) and denies any deeper key of
+# that name (IAM's `*` spans `/`): a file of a release may not be called manifest.json, even the package's own.
+RESERVED_NAME = "manifest.json"
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,10 @@ class LocalFile:
     sha256: str
     size: int
     data: bytes
+
+
+def local_file(path: str, data: bytes) -> LocalFile:
+    return LocalFile(path, hashlib.sha256(data).hexdigest(), len(data), data)
 
 
 def read_source(source: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[LocalFile]:
@@ -52,7 +59,8 @@ def read_source(source: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -
             if name.endswith(SKIPPED_SUFFIXES):
                 continue
             rel = full.relative_to(source).as_posix()
-            why = path_problem(rel)
+            why = path_problem(rel) or (f"the name {RESERVED_NAME} is reserved for release manifests"
+                                        if name == RESERVED_NAME else None)
             if why:
                 problems.append(f"{full}: unsafe path ({why})")
                 continue
@@ -67,8 +75,7 @@ def read_source(source: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -
                 problems.append(f"{full}: {st.st_size} bytes, over the {max_file_bytes} byte limit "
                                 "(--max-file-size)")
                 continue
-            data = full.read_bytes()
-            files.append(LocalFile(rel, hashlib.sha256(data).hexdigest(), len(data), data))
+            files.append(local_file(rel, full.read_bytes()))
     if problems:
         raise RefusedError("refusing to publish:\n  " + "\n  ".join(problems))
     return sorted(files, key=lambda f: f.path)

@@ -102,6 +102,22 @@ def release_key(env: str, package: str, release_id: str) -> str:
     return f"{RELEASES_ROOT}/{env}/{package}/{release_id}.json"
 
 
+MAX_LISTING_PAGES = 100_000  # a bound on any listing's loop; the reconciliation's is about one per 500 packages
+
+
+def _resume_after(prefix: str, last: tuple[str, str | None], skipped: set[str]) -> str:
+    """The StartAfter of the next page of the reconciliation listing: past the whole folder of a skipped
+    package (`/` sorts just before `0`), past a common prefix (its last character + 1: `<pkg>/d` ->
+    `<pkg>/e`, before manifest.json), or after the last key."""
+    key, etag = last
+    folder, slash, _ = key[len(prefix):].partition("/")
+    if slash and folder in skipped:
+        return f"{prefix}{folder}0"
+    if etag is None:
+        return key[:-1] + chr(ord(key[-1]) + 1)
+    return key
+
+
 def journal_prefix(env: str) -> str:
     return f"{JOURNAL_ROOT}/{env}/"
 
@@ -132,6 +148,7 @@ class StoredObject:
     etag: str
     body: bytes
     version_id: str | None = None
+    last_modified: float | None = None  # epoch seconds S3 wrote it (its clock, which no writer sets)
 
 
 @dataclass(frozen=True)
@@ -217,6 +234,8 @@ def translate(exc: Exception, bucket: str, key: str | None = None, action: str =
             return ConflictError(f"{where} changed while we were writing it ({code or status})")
         if code in ("NoSuchKey", "NoSuchVersion", "404", "NotFound") or status == 404:
             return NotFoundError(f"{where} not found")
+        if 400 <= status < 500:  # S3 refused the request as it was asked: no retry changes it
+            return StorageError(f"S3 refused ({code or status}) to {action} {where}: {exc}", kind=ErrorKind.BAD_REQUEST)
         return StorageError(f"S3 error {code or status} trying to {action} {where}: {exc}")
     if isinstance(exc, botocore.exceptions.BotoCoreError):
         return StorageError(f"S3 client error trying to {action} {where}: {exc}")
@@ -284,6 +303,16 @@ def direct_session(client: Any) -> Any | None:
                   "GET goes through botocore's request pipeline (about twice the CPU time)", botocore.__version__)
         return None
     return session
+
+
+def _http_time(value: str | None) -> float | None:
+    """An HTTP date header as epoch seconds; None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return None
 
 
 def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout: float = 30,
@@ -377,7 +406,9 @@ class Storage:
             raise err from None
         except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, where, "read") from None
-        return Fetched(StoredObject(key=key, etag=resp.get("ETag", ""), body=body, version_id=resp.get("VersionId")))
+        written = resp.get("LastModified")
+        return Fetched(StoredObject(key=key, etag=resp.get("ETag", ""), body=body, version_id=resp.get("VersionId"),
+                                    last_modified=written.timestamp() if isinstance(written, datetime) else None))
 
     def _direct_get(self, key: str, version_id: str | None, if_none_match: str | None,
                     max_bytes: int | None) -> Fetched | None:
@@ -405,7 +436,8 @@ class Storage:
             if resp.status_code == 200:
                 body = resp.raw.read() if max_bytes is None else resp.raw.read(max_bytes + 1)
                 return Fetched(StoredObject(key=key, etag=resp.headers.get("ETag", ""), body=body,
-                                            version_id=resp.headers.get("x-amz-version-id")))
+                                            version_id=resp.headers.get("x-amz-version-id"),
+                                            last_modified=_http_time(resp.headers.get("Last-Modified"))))
             detail = resp.raw.read(4096)  # 304: nothing; an error: its XML document
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError):
             return None  # a connection cut mid-body: asked again through botocore
@@ -464,22 +496,39 @@ class Storage:
         except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, key, "read") from None
 
-    def list_manifests(self, env: str) -> list[ManifestListing]:
+    def list_manifests(self, env: str, *, page_size: int | None = None) -> list[ManifestListing]:
         """Every package's manifest.json under `<env>/`, via the delimiter listing that rolls each
-        package's DAG files and archive into one common prefix (LISTING_DELIMITER)."""
-        found: list[ManifestListing] = []
+        package's DAG files and archive into one common prefix (LISTING_DELIMITER): two entries per
+        package, whatever it holds. Its cost does not grow with what a package writes besides: the pages
+        are asked for with StartAfter, and a package folder holding any other key (not the layout's)
+        is skipped from that key on (StartAfter `<env>/<folder>0`, just past every key of the folder),
+        costing at most one more page. Such a package whose manifest.json the skip passed over is
+        listed with an empty ETag, so its manifest is read (conditionally) instead."""
         prefix = f"{env}/"
+        found: dict[str, ManifestListing] = {}
+        skipped: set[str] = set()  # folders holding keys the layout does not define
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": LISTING_DELIMITER,
+                                  **({"MaxKeys": page_size} if page_size else {})}
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=prefix, Delimiter=LISTING_DELIMITER
-            ):
-                for obj in page.get("Contents", []):
-                    package = parse_manifest_key(env, obj["Key"])
+            for _ in range(MAX_LISTING_PAGES):
+                page = self.client.list_objects_v2(**kwargs)
+                entries = sorted([(o["Key"], str(o.get("ETag", ""))) for o in page.get("Contents", [])]
+                                 + [(c["Prefix"], None) for c in page.get("CommonPrefixes", [])])
+                for key, etag in entries:
+                    package = parse_manifest_key(env, key) if etag is not None else None
                     if package is not None:
-                        found.append(ManifestListing(package=package, key=obj["Key"], etag=obj.get("ETag", "")))
+                        found[package] = ManifestListing(package=package, key=key, etag=etag or "")
+                        continue
+                    folder, slash, name = key[len(prefix):].partition("/")
+                    if slash and not (etag is None and name == LISTING_DELIMITER[1:]):
+                        skipped.add(folder)  # neither the manifest nor the `d` prefix of dags/ and dags.tar.gz
+                if not page.get("IsTruncated") or not entries:
+                    break
+                kwargs["StartAfter"] = _resume_after(prefix, entries[-1], skipped)
         except AWS_ERRORS as exc:
             raise translate(exc, self.bucket, prefix, "list") from None
-        return found
+        unlisted = sorted(f for f in skipped - set(found) if PACKAGE_RE.match(f))
+        return [*found.values(), *(ManifestListing(f, manifest_key(env, f), "") for f in unlisted)]
 
     def list_journal(self, env: str, start_after: str | None, max_keys: int = 1000) -> list[str]:
         """Journal keys after `start_after`, in key order; one request when nothing changed."""

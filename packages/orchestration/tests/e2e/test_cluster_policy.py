@@ -60,19 +60,64 @@ def kpo_dag(dag_id: str, task_ids: tuple[str, ...] = ("run",), **arguments: str)
         "        )\n").encode()
 
 
+def hostile_dag(dag_id: str, body: str, *, dag_args: str = "", imports: str = "") -> bytes:
+    """A DAG file with one task written by hand (issue 26's attacks on the cluster policy)."""
+    return (
+        "import os\n\nimport pendulum\nfrom kubernetes.client import models as k8s\n\n"
+        "from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator\n"
+        f"from airflow.sdk import DAG\n{imports}\n\n"
+        "def package_code(*args, **kwargs):\n    os.system('id')\n\n\n"
+        "KPO = dict(namespace='etl-jobs', image='registry.example.com/team/jobs:1.0.0', on_finish_action='delete_pod',"
+        " get_logs=True, container_resources=k8s.V1ResourceRequirements(requests={'cpu': '100m', 'memory': '128Mi'},"
+        " limits={'cpu': '1', 'memory': '512Mi'}))\n\n"
+        f"with DAG(dag_id={dag_id!r}, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz='UTC'){dag_args}):\n"
+        f"    {body}\n").encode()
+
+
 BETA_FILES = {"beta_daily.py": kpo_dag("beta_daily", ("extract", "load"), service_account_name="beta-jobs")}
 ALPHA_GOOD = {"alpha_daily.py": kpo_dag("alpha_daily", service_account_name="alpha")}
-# alpha's file -> the rule the cluster policy refuses it by
-ALPHA_REFUSED = {
-    "steal_beta_daily.py": ("dag-id-prefix", kpo_dag("beta_daily", ("stolen",), service_account_name="alpha")),
-    "alpha_default_namespace.py": ("kpo-namespace", kpo_dag("alpha_default_namespace", namespace="default")),
-    "alpha_latest_image.py": ("kpo-image", kpo_dag("alpha_latest_image",
-                                                   image="registry.example.com/alpha/jobs:latest")),
-    "alpha_beta_account.py": ("kpo-service-account", kpo_dag("alpha_beta_account",
-                                                             service_account_name="beta-jobs")),
+# alpha's file -> the rules the cluster policy refuses it by
+ALPHA_REFUSED: dict[str, tuple[tuple[str, ...], bytes]] = {
+    "steal_beta_daily.py": (("dag-id-prefix",), kpo_dag("beta_daily", ("stolen",), service_account_name="alpha")),
+    "alpha_default_namespace.py": (("kpo-namespace",), kpo_dag("alpha_default_namespace", namespace="default")),
+    "alpha_latest_image.py": (("kpo-image",), kpo_dag("alpha_latest_image",
+                                                      image="registry.example.com/alpha/jobs:latest")),
+    "alpha_beta_account.py": (("kpo-service-account",), kpo_dag("alpha_beta_account",
+                                                                service_account_name="beta-jobs")),
+    # issue 26, attack 4: a shell and a Python task posing as KubernetesPodOperator through a class attribute
+    "alpha_bash_as_kpo.py": (("task-callable", "operator-not-allowed"), hostile_dag(
+        "alpha_bash_as_kpo", "Bash(task_id='run', bash_command='id')",
+        imports="from airflow.providers.standard.operators.bash import BashOperator\n\n\n"
+                "class Bash(BashOperator):\n    operator_class = KubernetesPodOperator\n")),
+    "alpha_python_as_kpo.py": (("task-callable", "operator-not-allowed"), hostile_dag(
+        "alpha_python_as_kpo", "Py(task_id='run', python_callable=package_code)",
+        imports="from airflow.providers.standard.operators.python import PythonOperator\n\n\n"
+                "class Py(PythonOperator):\n    operator_class = KubernetesPodOperator\n")),
+    # attack 5: package code in Airflow's processes, beta's Secret, the control plane, a token, root
+    "alpha_on_execute_callback.py": (("task-callable",), hostile_dag(
+        "alpha_on_execute_callback", "KubernetesPodOperator(task_id='run', on_execute_callback=package_code, **KPO)")),
+    "alpha_pre_execute.py": (("task-callable",), hostile_dag(
+        "alpha_pre_execute", "KubernetesPodOperator(task_id='run', pre_execute=package_code, **KPO)")),
+    "alpha_dag_callback.py": (("dag-callable",), hostile_dag(
+        "alpha_dag_callback", "KubernetesPodOperator(task_id='run', **KPO)",
+        dag_args=", on_failure_callback=package_code")),
+    "alpha_beta_secret.py": (("kpo-secret",), hostile_dag(
+        "alpha_beta_secret", "KubernetesPodOperator(task_id='run', secrets=[Secret('env', 'T', 'beta-db', 'k')], "
+        "**KPO)", imports="from airflow.providers.cncf.kubernetes.secret import Secret\n")),
+    "alpha_beta_env_from.py": (("kpo-secret",), hostile_dag(
+        "alpha_beta_env_from", "KubernetesPodOperator(task_id='run', env_from=[k8s.V1EnvFromSource("
+        "secret_ref=k8s.V1SecretEnvSource(name='beta-jobs-token'))], **KPO)")),
+    "alpha_control_plane.py": (("kpo-toleration",), hostile_dag(
+        "alpha_control_plane", "KubernetesPodOperator(task_id='run', tolerations=[k8s.V1Toleration("
+        "key='node-role.kubernetes.io/control-plane', operator='Exists', effect='NoSchedule')], **KPO)")),
+    "alpha_api_token.py": (("kpo-service-account-token",), hostile_dag(
+        "alpha_api_token", "KubernetesPodOperator(task_id='run', automount_service_account_token=True, **KPO)")),
+    "alpha_root.py": (("kpo-pod-security",), hostile_dag(
+        "alpha_root", "KubernetesPodOperator(task_id='run', container_security_context=k8s.V1SecurityContext("
+        "run_as_user=0, allow_privilege_escalation=True), **KPO)")),
     # The module says it is beta's file (`__file__` = <dags>/beta/../alpha/...; Airflow copies it into
-    # fileloc): ownership comes from the file Airflow opened, alpha/alpha_file_trick.py.
-    "alpha_file_trick.py": ("dag-id-prefix", b"import os\n__file__ = os.path.join(os.path.dirname(os.path.dirname("
+    # fileloc): ownership comes from the file Airflow opened, alpha/alpha_file_trick.py (issue 25).
+    "alpha_file_trick.py": (("dag-id-prefix",), b"import os\n__file__ = os.path.join(os.path.dirname(os.path.dirname("
                             b"os.path.abspath(__file__))), 'beta', '..', 'alpha', 'alpha_file_trick.py')\n"
                             + kpo_dag("beta_stolen")),
 }
@@ -161,13 +206,14 @@ def test_a_module_that_rewrites_its_file_name_cannot_take_another_packages_dag_i
 @pytest.mark.parametrize("file", sorted(ALPHA_REFUSED))
 def test_each_refusal_is_airflows_import_error_and_the_validators_error_in_the_same_words(run: Run,
                                                                                            file: str) -> None:
-    rule = ALPHA_REFUSED[file][0]
+    rules = ALPHA_REFUSED[file][0]
     airflow_text = run.errors[f"alpha/{file}"]
-    assert airflow_text.startswith(POLICY_PREFIX) and f"cluster policy rule {rule}:" in airflow_text
+    assert airflow_text.startswith(POLICY_PREFIX)
+    assert all(f"cluster policy rule {rule}:" in airflow_text for rule in rules), airflow_text
     findings = policy_findings(run, file)
-    assert [f["rule"] for f in findings] == [rule]
-    assert findings[0]["severity"] == "error"
-    assert POLICY_PREFIX + findings[0]["message"] == airflow_text
+    assert sorted(f["rule"] for f in findings) == sorted(rules)
+    assert all(f["severity"] == "error" for f in findings)
+    assert sorted(airflow_text.removeprefix(POLICY_PREFIX).split("\n")) == sorted(f["message"] for f in findings)
 
 
 def test_the_validator_refuses_alphas_release_before_it_is_published(run: Run) -> None:

@@ -75,7 +75,7 @@ def test_dag_published_with_the_cli_is_serialized_with_a_stable_fileloc(stack: S
     source = REPO / "packages" / "pipeline_processing" / "airflow_dags"
     done = subprocess.run(
         [str(BIN / "airflow-dag-publisher"), "publish", "--env", stack.env, "--package", "pipeline_processing",
-         "--bucket", stack.bucket, "--source", str(source), "--json",
+         "--bucket", stack.bucket, "--source", str(source), "--json", "--spec", str(source.parent / "jobs.yaml"),
          "--image", "registry.example.com/data/pipeline-processing:1.4.0"],
         env={**os.environ, **stack.s3_env}, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -125,3 +125,24 @@ def test_the_package_from_the_environment_fills_a_spec_without_one() -> None:
 def test_an_image_in_defaults_and_top_level_is_ambiguous() -> None:
     problems = problems_of(f"package: acme\nimage: {IMAGE}\ndefaults: {{image: {IMAGE}}}\njobs:\n  - name: a\n")
     assert problems == ["jobs.yaml:3: defaults.image: set the image once: top-level image or defaults.image"]
+
+
+def test_a_toleration_the_cluster_policy_refuses_is_refused_in_the_spec() -> None:
+    """Issue 26: a spec cannot render what Airflow's cluster policy refuses (the platform's taints)."""
+    problems = problems_of(
+        "package: acme\n"
+        f"image: {IMAGE}\n"
+        "jobs:\n"
+        "  - name: one\n"
+        "    tolerations:\n"
+        "      - {key: node-role.kubernetes.io/control-plane, operator: Exists, effect: NoSchedule}\n"
+        "      - {operator: Exists}\n"
+        "      - {key: dedicated, operator: Equal, value: etl, effect: NoSchedule}\n"
+    )
+    assert problems == [
+        "jobs.yaml:6: jobs[0].tolerations[0]: a toleration of the platform's taint "
+        "'node-role.kubernetes.io/control-plane' lets job pods onto control-plane and system nodes "
+        "(the cluster policy refuses it)",
+        "jobs.yaml:7: jobs[0].tolerations[1]: a toleration of every taint (operator Exists without a key) lets job "
+        "pods onto any node (the cluster policy refuses it)",
+    ]

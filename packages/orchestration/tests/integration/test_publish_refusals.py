@@ -101,6 +101,13 @@ def imports_other_package(src: Path, bucket: str, s3: SeaweedFS) -> list[str]:
     return _base(bucket, src)
 
 
+def file_named_manifest_json(src: Path, bucket: str, s3: SeaweedFS) -> list[str]:
+    """Issue 26: the CI policy denies every deeper key named manifest.json (IAM's `*` spans `/`)."""
+    (src / "sql").mkdir()
+    (src / "sql" / "manifest.json").write_text("{}\n")
+    return _base(bucket, src)
+
+
 def missing_source(src: Path, bucket: str, s3: SeaweedFS) -> list[str]:
     return _base(bucket, src / "nope")
 
@@ -119,6 +126,7 @@ CASES: list[tuple[Setup, int, str]] = [
     (symlink, 1, "link.py: symlinks are not published"),
     (oversized, 1, "big.json: 2048 bytes, over the 1024 byte limit"),
     (unsafe_name, 1, "unsafe path"),
+    (file_named_manifest_json, 1, "the name manifest.json is reserved"),
     (empty, 1, "--allow-empty"),
     (too_many_deletes, 1, "over --max-delete 0"),
     (syntax_error, 1, "broken.py"),

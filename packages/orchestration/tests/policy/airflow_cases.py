@@ -10,21 +10,29 @@ hooks `dag_policy`/`task_policy` raised (with the module's CLUSTER set to the te
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jinja2
+import platform_callbacks
+from airflow.providers.cncf.kubernetes.callbacks import KubernetesPodOperatorCallback
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.cncf.kubernetes.secret import Secret
+from airflow.providers.standard.operators.bash import BashOperator
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.providers.standard.operators.python import PythonOperator
 from airflow.sdk import DAG, BaseOperator
 from airflow_dag_publisher.policy import cluster_policy as policy
+from kubernetes.client import ApiClient
 from kubernetes.client import models as k8s
 
 CLUSTER = policy.Cluster(service_accounts={"alpha": "alpha", "beta": "beta-jobs"},
-                         allowed_registries=("registry.example.com", "registry.example.com:5000/team"))
+                         allowed_registries=("registry.example.com", "registry.example.com:5000/team"),
+                         allowed_callbacks=("platform_callbacks.notify",))
 GOOD = {"namespace": "etl-jobs", "image": "registry.example.com/alpha/jobs:1.0.0", "on_finish_action": "delete_pod"}
 
 
@@ -39,6 +47,37 @@ class ForgedEmptyOperator(BaseOperator):
 
 ForgedEmptyOperator.__module__ = "airflow.providers.standard.operators.empty"
 ForgedEmptyOperator.__qualname__ = "EmptyOperator"
+
+
+class BashPosingAsKPO(BashOperator):
+    """Issue 26, attack 4: a class attribute named like the one a mapped task carries."""
+
+    operator_class = KubernetesPodOperator
+
+
+class PythonPosingAsKPO(PythonOperator):
+    operator_class = KubernetesPodOperator
+
+
+def package_code(*args: Any, **kwargs: Any) -> None:
+    """A function of the package's own file: Python that would run in Airflow's processes."""
+
+
+class PackageCallback(KubernetesPodOperatorCallback):
+    pass
+
+
+def secret_env(name: str) -> k8s.V1EnvVar:
+    return k8s.V1EnvVar(name="TOKEN", value_from=k8s.V1EnvVarSource(
+        secret_key_ref=k8s.V1SecretKeySelector(name=name, key="token")))
+
+
+def restricted(**fields: Any) -> k8s.V1SecurityContext:
+    return k8s.V1SecurityContext(**fields)
+
+
+class PackageUndefined(jinja2.StrictUndefined):
+    pass
 
 
 def kpo(**overrides: Any) -> Callable[[], None]:
@@ -87,6 +126,63 @@ TASK_CASES: dict[str, Callable[[], Any]] = {
     "mapped_partial_namespace_default": lambda: KubernetesPodOperator.partial(
         task_id="run", **{**GOOD, "namespace": "default"}).expand(arguments=[["a"]]),
     "mapped_kwargs": lambda: KubernetesPodOperator.partial(task_id="run").expand_kwargs([{"image": "x:1"}]),
+    # attack 4: the task's real type decides, not a class attribute
+    "bash_posing_as_kpo": lambda: BashPosingAsKPO(task_id="run", bash_command="id"),
+    "python_posing_as_kpo": lambda: PythonPosingAsKPO(task_id="run", python_callable=print),
+    # attack 5: package code outside the pod
+    "on_execute_callback": kpo(on_execute_callback=package_code),
+    "on_failure_callback_partial": kpo(on_failure_callback=functools.partial(print, "x")),
+    "on_success_callback_list": kpo(on_success_callback=[package_code]),
+    "pre_execute": kpo(pre_execute=package_code),
+    "post_execute": kpo(post_execute=package_code),
+    "kpo_callbacks": kpo(callbacks=PackageCallback),
+    "kpo_progress_callback": kpo(progress_callback=package_code),
+    "mapped_with_callback": lambda: KubernetesPodOperator.partial(
+        task_id="run", on_execute_callback=package_code, **GOOD).expand(arguments=[["a"]]),
+    "good_platform_callback": kpo(on_failure_callback=platform_callbacks.notify),
+    "secret_of_beta": kpo(secrets=[Secret("env", "TOKEN", "beta-db", "token")]),
+    "secret_volume_of_beta": kpo(secrets=[Secret("volume", "/secrets", "beta-db")]),
+    "env_from_secret_of_beta": kpo(env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name="beta"))]),
+    "env_var_secret_of_beta": kpo(env_vars=[secret_env("beta-api")]),
+    "volume_secret_of_beta": kpo(volumes=[k8s.V1Volume(name="s", secret=k8s.V1SecretVolumeSource(
+        secret_name="beta-db"))]),
+    "projected_secret_of_beta": kpo(volumes=[k8s.V1Volume(name="s", projected=k8s.V1ProjectedVolumeSource(
+        sources=[k8s.V1VolumeProjection(secret=k8s.V1SecretProjection(name="beta-db"))]))]),
+    "image_pull_secret_of_beta": kpo(image_pull_secrets=[k8s.V1LocalObjectReference(name="beta-pull")]),
+    "init_container_secret_of_beta": kpo(init_containers=[k8s.V1Container(
+        name="setup", image="registry.example.com/alpha/setup:1", env=[secret_env("beta-db")])]),
+    "secret_of_nobody": kpo(secrets=[Secret("env", "TOKEN", "db-password", "token")]),
+    "secret_of_a_longer_package": kpo(env_vars=[secret_env("alpha-ext-db")]),
+    "good_own_secrets": kpo(secrets=[Secret("env", "TOKEN", "alpha-db", "token"), Secret("volume", "/s", "alpha")],
+                            env_vars=[secret_env("alpha-api")]),
+    "toleration_control_plane": kpo(tolerations=[k8s.V1Toleration(
+        key="node-role.kubernetes.io/control-plane", operator="Exists", effect="NoSchedule")]),
+    "toleration_of_every_taint": kpo(tolerations=[{"operator": "Exists"}]),
+    "good_toleration": kpo(tolerations=[{"key": "dedicated", "operator": "Equal", "value": "etl",
+                                         "effect": "NoSchedule"}]),
+    "automount_token": kpo(automount_service_account_token=True),
+    "projected_token": kpo(volumes=[k8s.V1Volume(name="t", projected=k8s.V1ProjectedVolumeSource(sources=[
+        k8s.V1VolumeProjection(service_account_token=k8s.V1ServiceAccountTokenProjection(path="token"))]))]),
+    "privilege_escalation": kpo(container_security_context={"allowPrivilegeEscalation": True}),
+    "run_as_root": kpo(container_security_context=restricted(run_as_user=0)),
+    "run_as_root_pod": kpo(security_context=k8s.V1PodSecurityContext(run_as_user=0)),
+    "run_as_non_root_false": kpo(security_context={"runAsNonRoot": False}),
+    "seccomp_unconfined": kpo(container_security_context=restricted(
+        seccomp_profile=k8s.V1SeccompProfile(type="Unconfined"))),
+    "capability_added": kpo(container_security_context=restricted(
+        capabilities=k8s.V1Capabilities(add=["SYS_ADMIN"]))),
+    "proc_mount_unmasked": kpo(container_security_context=restricted(proc_mount="Unmasked")),
+    "unsafe_sysctl": kpo(security_context=k8s.V1PodSecurityContext(sysctls=[k8s.V1Sysctl(name="kernel.msgmax",
+                                                                                         value="1")])),
+    "nfs_volume": kpo(volumes=[k8s.V1Volume(name="n", nfs=k8s.V1NFSVolumeSource(server="nfs", path="/"))]),
+    "host_port": kpo(ports=[k8s.V1ContainerPort(container_port=8080, host_port=8080)]),
+    "init_container_escalation": kpo(init_containers=[k8s.V1Container(
+        name="setup", image="registry.example.com/alpha/setup:1",
+        security_context=restricted(allow_privilege_escalation=True))]),
+    "good_restricted": kpo(security_context=k8s.V1PodSecurityContext(run_as_non_root=True, run_as_user=10001),
+                           container_security_context=restricted(
+        allow_privilege_escalation=False, capabilities=k8s.V1Capabilities(drop=["ALL"], add=["NET_BIND_SERVICE"]),
+        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"))),
 }
 
 
@@ -120,6 +216,22 @@ def dag_cases(dags_root: Path) -> dict[str, DAG]:
         with DAG(dag_id=dag_id, schedule=None) as dag:
             EmptyOperator(task_id="noop")
         cases[name] = placed(dag, dags_root, relative)
+    # attack 5 at the DAG level: callbacks, macros and template settings run package code in Airflow
+    for name, arguments in {
+        "dag_on_failure_callback": {"on_failure_callback": package_code},
+        "dag_on_success_callback": {"on_success_callback": [package_code]},
+        "dag_user_defined_macros": {"user_defined_macros": {"run": package_code}},
+        "dag_user_defined_filters": {"user_defined_filters": {"run": package_code}},
+        "dag_native_templates": {"render_template_as_native_obj": True},
+        "dag_jinja_environment": {"jinja_environment_kwargs": {"extensions": ["jinja2.ext.debug"]}},
+        "dag_template_searchpath": {"template_searchpath": ["/opt/airflow/config"]},
+        "dag_template_undefined": {"template_undefined": PackageUndefined},
+        "dag_good_platform_callback": {"on_failure_callback": platform_callbacks.notify,
+                                       "user_defined_macros": {"team": "etl"}},
+    }.items():
+        with DAG(dag_id=f"alpha_{name}", schedule=None, **arguments) as dag:
+            EmptyOperator(task_id="noop")
+        cases[name] = placed(dag, dags_root, f"alpha/{name}.py")
     return cases
 
 
@@ -137,7 +249,17 @@ def judge(dag: DAG, cluster: policy.Cluster) -> dict[str, Any]:
         raised = [type(exc).__name__, str(exc)]
     finally:
         policy.CLUSTER = policy.Cluster()
-    return {"violations": [list(v) for v in violations], "raised": raised}
+    return {"violations": [list(v) for v in violations], "raised": raised,
+            "containers": None if raised else pod_containers(dag)}
+
+
+def pod_containers(dag: DAG) -> list[dict[str, Any]] | None:
+    """The containers of the pod the DAG's first KubernetesPodOperator would create, after the hooks ran."""
+    for task in dag.tasks:
+        if type(task) is KubernetesPodOperator:
+            pod = ApiClient().sanitize_for_serialization(task.build_pod_request_obj(dry_run=True))
+            return [*pod["spec"].get("initContainers", []), *pod["spec"]["containers"]]
+    return None
 
 
 def main(out: str, root: str) -> int:

@@ -28,7 +28,7 @@ EXPECTED: dict[str, list[str]] = {
     "mapped_arguments_only": [],
     "dag_good": [],
     "dag_in_subfolder": [],
-    "python_operator": ["operator-not-allowed"],
+    "python_operator": ["task-callable", "operator-not-allowed"],
     "kpo_subclass": ["operator-not-allowed"],
     "forged_empty_operator": ["operator-not-allowed"],
     "namespace_default": ["kpo-namespace"],
@@ -62,6 +62,56 @@ EXPECTED: dict[str, list[str]] = {
     "dag_of_a_longer_package_in_the_folder": ["dag-id-prefix"],
     "dag_at_the_dags_root": ["dag-package-folder", "dag-package-folder"],
     "dag_in_a_folder_that_is_no_package": ["dag-package-folder", "dag-package-folder"],
+    # issue 26, attack 4: the real type decides
+    "bash_posing_as_kpo": ["task-callable", "operator-not-allowed"],  # BashOperator's output_processor lambda
+    "python_posing_as_kpo": ["task-callable", "operator-not-allowed"],
+    # issue 26, attack 5: package code in Airflow's processes, other packages' Secrets, Pod Security
+    "on_execute_callback": ["task-callable"],
+    "on_failure_callback_partial": ["task-callable"],
+    "on_success_callback_list": ["task-callable"],
+    "pre_execute": ["task-callable"],
+    "post_execute": ["task-callable"],
+    "kpo_callbacks": ["task-callable"],
+    "kpo_progress_callback": ["task-callable"],
+    "mapped_with_callback": ["task-callable"],
+    "good_platform_callback": [],
+    "secret_of_beta": ["kpo-secret"],
+    "secret_volume_of_beta": ["kpo-secret"],
+    "env_from_secret_of_beta": ["kpo-secret"],
+    "env_var_secret_of_beta": ["kpo-secret"],
+    "volume_secret_of_beta": ["kpo-secret"],
+    "projected_secret_of_beta": ["kpo-secret"],
+    "image_pull_secret_of_beta": ["kpo-secret"],
+    "init_container_secret_of_beta": ["kpo-secret"],
+    "secret_of_nobody": ["kpo-secret"],
+    "secret_of_a_longer_package": ["kpo-secret"],
+    "good_own_secrets": [],
+    "toleration_control_plane": ["kpo-toleration"],
+    "toleration_of_every_taint": ["kpo-toleration"],
+    "good_toleration": [],
+    "automount_token": ["kpo-service-account-token"],
+    "projected_token": ["kpo-service-account-token"],
+    "privilege_escalation": ["kpo-pod-security"],
+    "run_as_root": ["kpo-pod-security"],
+    "run_as_root_pod": ["kpo-pod-security"],
+    "run_as_non_root_false": ["kpo-pod-security"],
+    "seccomp_unconfined": ["kpo-pod-security"],
+    "capability_added": ["kpo-pod-security"],
+    "proc_mount_unmasked": ["kpo-pod-security"],
+    "unsafe_sysctl": ["kpo-pod-security"],
+    "nfs_volume": ["kpo-pod-security"],
+    "host_port": ["kpo-pod-security"],
+    "init_container_escalation": ["kpo-pod-security"],
+    "good_restricted": [],
+    "dag_on_failure_callback": ["dag-callable"],
+    "dag_on_success_callback": ["dag-callable"],
+    "dag_user_defined_macros": ["dag-callable"],
+    "dag_user_defined_filters": ["dag-callable"],
+    "dag_native_templates": ["dag-template-env"],
+    "dag_jinja_environment": ["dag-template-env"],
+    "dag_template_searchpath": ["dag-template-env"],
+    "dag_template_undefined": ["dag-callable"],
+    "dag_good_platform_callback": [],
 }
 
 
@@ -118,3 +168,19 @@ def test_refusals_name_the_dag_task_and_value_at_fault(results: dict[str, Any]) 
     assert "alpha/steal.py: dag_id 'beta_daily' does not start with 'alpha_'" in text("dag_of_beta_in_alpha")
     assert "carries the prefix of package 'alpha_ext'" in text("dag_of_a_longer_package_in_the_folder")
     assert "daily.py is not inside a package folder" in text("dag_at_the_dags_root")
+
+
+@pytest.mark.parametrize("case", sorted(c for c, rules in EXPECTED.items() if not rules))
+def test_every_container_of_an_accepted_pod_meets_pod_security_restricted(results: dict[str, Any], case: str) -> None:
+    """task_policy fills in what Pod Security "restricted" requires and the DAG left unset, so the pod the
+    operator builds is admitted by a namespace that enforces it (etl-jobs does)."""
+    containers = results[case]["containers"]
+    if containers is None:
+        return  # no KubernetesPodOperator in this case
+    for container in containers:
+        context = container.get("securityContext") or {}
+        assert context.get("allowPrivilegeEscalation") is False, (case, container["name"], context)
+        assert context.get("runAsNonRoot") is True and context.get("runAsUser") != 0, (case, context)
+        assert "ALL" in context["capabilities"]["drop"], (case, context)
+        assert set(context["capabilities"].get("add") or []) <= {"NET_BIND_SERVICE"}, (case, context)
+        assert context["seccompProfile"]["type"] == "RuntimeDefault", (case, context)

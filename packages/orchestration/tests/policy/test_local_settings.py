@@ -105,6 +105,9 @@ def test_the_package_list_gives_each_package_its_account() -> None:
                                               "delta": "delta.jobs"}
     assert cluster.allowed_registries == ("registry.example.com", "r.example.com:5000/team")
     assert load_cluster(PACKAGES).service_account_of("pipeline_processing") == "pipeline-processing"
+    listed = cluster_from({"allowed_registries": ["r.example.com"], "packages": [],
+                           "allowed_callbacks": ["platform.alerts.notify"]}, "p.yaml")
+    assert listed.allowed_callbacks == ("platform.alerts.notify",)
 
 
 @pytest.mark.parametrize("doc, words", [
@@ -122,6 +125,8 @@ def test_the_package_list_gives_each_package_its_account() -> None:
     ({"allowed_registries": ["r.example.com"], "packages": [{"name": "a", "service_acount": "x"}]},
      "`packages[0]`: unknown key `service_acount`"),
     ({"allowed_registries": ["r.example.com"], "packages": [], "clusters": {}}, "unknown key `clusters`"),
+    ({"allowed_registries": ["r.example.com"], "packages": [], "allowed_callbacks": ["notify"]},
+     "`allowed_callbacks`: expected a list of dotted paths"),
 ])
 def test_a_bad_package_list_is_refused_naming_the_key(doc: object, words: str) -> None:
     with pytest.raises(UsageError) as info:

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
-from airflow_dag_publisher.sync.metrics import Metrics, MetricsServer
+from airflow_dag_publisher.sync.health_server import MetricsServer
+from airflow_dag_publisher.sync.metrics import Metrics
 from airflow_dag_publisher.sync.releases import Layout
 from prometheus_client.parser import text_string_to_metric_families
 

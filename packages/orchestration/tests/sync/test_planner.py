@@ -278,3 +278,65 @@ def test_a_failure_refuses_retries_or_fails_the_cycle_by_its_kind(exc: Exception
 def test_every_refused_or_retried_kind_is_a_metric_reason() -> None:
     judged = {k for k in ErrorKind if planner.fate(k) is not planner.Fate.FAIL}
     assert judged == planner.REFUSAL_REASONS
+
+
+# -- replays (issue 26, attack 1) -----------------------------------------------------------------------
+def _release(release_id: str, sequence: int | None, previous: str | None = None, *, retired: bool = False,
+             created_at: str = "2026-12-01T10:00:00Z") -> ReleaseManifest:
+    return ReleaseManifest(env=ENV, package="alpha", release_id=release_id, created_at=created_at,
+                           files=() if retired else (FileEntry("a.py", "0" * 64, 1, "v1"),), retired=retired,
+                           previous_release_id=previous, sequence=sequence)
+
+
+def test_an_agent_never_applies_a_release_that_is_not_newer_than_the_one_it_applied() -> None:
+    held = _release("r2", 2, "r1")
+    assert planner.replay_problem(_release("r3", 3, "r2"), held, written_at=None, commit_window=0) is None
+    assert planner.replay_problem(_release("r9", 1_765_000_000_000, "r2"), held, written_at=None,
+                                  commit_window=0) is None  # later releases carry the publisher's clock
+    assert planner.replay_problem(held, held, written_at=None, commit_window=0) is None  # the same release
+    for older in (_release("r1", 1), _release("r2b", 2, "r1"), _release("r0", None), _release("t1", 1, retired=True)):
+        assert "not newer" in (planner.replay_problem(older, held, written_at=None, commit_window=0) or ""), older
+    assert "follows r9" in (planner.replay_problem(_release("r3", 3, "r9"), held, written_at=None,
+                                                   commit_window=0) or "")
+
+
+def test_releases_without_a_sequence_are_ordered_by_their_predecessor_or_creation_time() -> None:
+    held = _release("old2", None, "old1", created_at="2026-12-01T10:00:00Z")
+    assert planner.replay_problem(_release("new", 5, "old2"), held, written_at=None, commit_window=0) is None
+    assert planner.replay_problem(_release("old3", None, "old2", created_at="2026-12-01T09:00:00Z"), held,
+                                  written_at=None, commit_window=0) is None  # names the held one: it follows
+    assert "created at 2026-12-01T09:00:00Z" in (planner.replay_problem(
+        _release("old1", None, created_at="2026-12-01T09:00:00Z"), held, written_at=None, commit_window=0) or "")
+
+
+def test_a_manifest_s3_wrote_long_after_its_release_was_signed_is_a_replay_for_a_cold_agent() -> None:
+    release = _release("r1", 1, created_at="2026-12-01T10:00:00Z")
+    signed_at = 1_796_119_200.0  # 2026-12-01T10:00:00Z
+    assert planner.replay_problem(release, None, written_at=signed_at + 3, commit_window=900) is None
+    assert "901 s later" in (planner.replay_problem(release, None, written_at=signed_at + 901, commit_window=900)
+                             or "")
+    assert planner.replay_problem(release, None, written_at=signed_at + 901, commit_window=0) is None  # off
+    assert planner.replay_problem(release, None, written_at=None, commit_window=900) is None  # S3 said nothing
+
+
+def test_decide_refuses_a_replay_with_its_kind_and_a_replayed_tombstone_removes_nothing(tmp_path: object) -> None:
+    held = _release("r3", 3, "r2")
+    tombstone = _release("t2", 2, "r1", retired=True)
+    decision = planner.decide("alpha", ENV, "etag", tombstone.to_json(), held, source="s3://b/k")
+    assert decision.action is Action.REFUSE and decision.kind is ErrorKind.REPLAY
+    # an agent that holds the tombstone is not brought back to a release before it either
+    decision = planner.decide("alpha", ENV, "etag", _release("r1", 1).to_json(), tombstone, source="s3://b/k")
+    assert decision.action is Action.REFUSE and decision.kind is ErrorKind.REPLAY
+    # the window applies only where releases are signed (an unsigned one could be forged outright)
+    late = _release("r4", 4, "r3", created_at="2026-12-01T10:00:00Z").with_changes(
+        files=(FileEntry("b.py", "1" * 64, 1, "v2"),), content_digest="")
+    decision = planner.decide("alpha", ENV, "etag", late.to_json(), held, source="s3://b/k",
+                              written_at=1_796_119_200.0 + 3600, commit_window=900)
+    assert decision.action is Action.APPLY
+
+
+def test_a_pin_s3_will_not_serve_refuses_its_release_and_a_server_error_fails_the_cycle() -> None:
+    """Issue 26, attack 2: a 400 or 403 for a pinned object is that release's fault (`unreadable`)."""
+    assert planner.fate(ErrorKind.UNREADABLE) is planner.Fate.REFUSE
+    assert planner.fate(ErrorKind.BAD_REQUEST) is planner.Fate.FAIL  # raised for a pin, it becomes unreadable
+    assert planner.fate(ErrorKind.STORAGE) is planner.Fate.FAIL and planner.fate(ErrorKind.NETWORK) is planner.Fate.FAIL

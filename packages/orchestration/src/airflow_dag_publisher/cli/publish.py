@@ -23,6 +23,9 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     common.add_source(o)
     common.add_image(o)
     common.add_packages_file(o)
+    o.add("--spec", env="DAG_SPEC", type=Path, metavar="FILE", help="the jobs.yaml the DAG files were generated "
+          "from: the release carries it as jobs.yaml (a spec-only package must: its release is checked to be "
+          "exactly the spec and what `generate --spec` renders from it)")
     p.add_argument("--dry-run", action="store_true", help="print the plan (added, changed, deleted, unchanged); "
                    "write nothing")
     common.add_guardrails(o, "a release")
@@ -42,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     options = PublishOptions(
         validation=Validation.STATIC if args.skip_dynamic_validation else Validation.FULL,
         allow_empty=args.allow_empty, max_delete=args.max_delete, max_file_bytes=args.max_file_size,
-        dry_run=args.dry_run, packages_file=args.packages_file)
+        dry_run=args.dry_run, packages_file=args.packages_file, spec=args.spec)
     wait = waiting.WaitOptions.of(args)
     api = waiting.airflow_api(wait, dry_run=args.dry_run)
     progress = Progress("uploading")

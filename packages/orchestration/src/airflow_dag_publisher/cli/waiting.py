@@ -26,17 +26,19 @@ from airflow_dag_publisher.publisher import Publisher, PublishResult
 
 @dataclass(frozen=True)
 class WaitOptions:
-    """`--wait [SECONDS]`, `--airflow-url` and `--rollback-on-failure`, as given."""
+    """`--wait [SECONDS]`, `--airflow-url`, `--rollback-on-failure` and `--airflow-allow-http`, as given."""
 
     seconds: float | None
     airflow_url: str | None
     credentials: Callable[[], Credentials]
     rollback_on_failure: bool = False
+    allow_http: bool = False  # --airflow-allow-http: plain http to a non-loopback Airflow, on purpose
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> WaitOptions:
-        """The options `add_wait` declared (every command that has them has all four)."""
-        return cls(args.wait, args.airflow_url, args.airflow_credentials, args.rollback_on_failure)
+        """The options `add_wait` declared (every command that has them has all five)."""
+        return cls(args.wait, args.airflow_url, args.airflow_credentials, args.rollback_on_failure,
+                   args.airflow_allow_http)
 
 
 def add_wait(o: toolkit.Options, *, rollback: bool = True) -> None:
@@ -47,6 +49,9 @@ def add_wait(o: toolkit.Options, *, rollback: bool = True) -> None:
         "exit 3 on a timeout")
     o.add("--airflow-url", env="AIRFLOW_API_URL", help="Airflow's base URL for --wait; credentials from "
           "AIRFLOW_API_TOKEN, or AIRFLOW_API_USERNAME and AIRFLOW_API_PASSWORD")
+    o.flag("--airflow-allow-http", env="AIRFLOW_API_ALLOW_HTTP",
+           help="accept an http:// --airflow-url to another machine (credentials then cross the network in clear "
+           "text); https, or http to loopback, needs no flag")
     if rollback:
         o.parser.add_argument("--rollback-on-failure", action="store_true",
                               help="with --wait: when Airflow cannot import the release, roll the package back to "
@@ -66,7 +71,7 @@ def airflow_api(wait: WaitOptions, *, dry_run: bool = False) -> AirflowApi | Non
         raise UsageError("--wait has nothing to wait for with --dry-run")
     if not wait.airflow_url:
         raise UsageError("--wait needs Airflow's address: --airflow-url or AIRFLOW_API_URL")
-    return AirflowApi(wait.airflow_url, wait.credentials())
+    return AirflowApi(wait.airflow_url, wait.credentials(), allow_http=wait.allow_http)
 
 
 def wait_for(wait: WaitOptions, api: AirflowApi | None, publisher: Publisher, result: PublishResult,

@@ -17,7 +17,7 @@ from airflow_dag_publisher.generator.model import JobSpec, Resources, Toleration
 from airflow_dag_publisher.generator.schedule import normalise_schedule, schedule_problem
 from airflow_dag_publisher.generator.yamlmarks import Path
 from airflow_dag_publisher.names import dns_subdomain_problem
-from airflow_dag_publisher.policy.cluster_policy import image_problem
+from airflow_dag_publisher.policy.cluster_policy import image_problem, toleration_problem
 
 JOB_FIELDS = ("name", "image", "schedule", "command", "arguments", "env", "resources", "retries", "retry_delay",
               "execution_timeout", "service_account", "node_selector", "tolerations", "labels", "tags", "owner",
@@ -322,6 +322,8 @@ def _toleration(job: _Job, path: Path, item: Any) -> Toleration | None:
         job.bad((*path, "toleration_seconds"), f"{seconds!r} is not a whole number of seconds")
     elif seconds is not None and effect != "NoExecute":
         job.bad((*path, "toleration_seconds"), "only applies with effect NoExecute")
+    if len(job.problems) == before and (p := toleration_problem({"key": key, "operator": operator})):
+        job.bad(path, p + " (the cluster policy refuses it)")
     if len(job.problems) > before:
         return None
     return Toleration(key=key, operator=str(operator), value=value, effect=effect, toleration_seconds=seconds)

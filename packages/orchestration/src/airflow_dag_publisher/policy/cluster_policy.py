@@ -30,9 +30,32 @@ in its refusal:
   kpo-pod-template       `pod_template_file`, `pod_template_dict` or `full_pod_spec`: a pod spec can set
                          anything (host PID and IPC, other containers, another namespace) past these rules
   kpo-mapped-argument    a checked argument is mapped (`.expand`): its values exist only at run time
+  kpo-secret             a Secret of another package (or of none): package `a_b` uses Secrets named `a-b` or
+                         `a-b-...` (the longest package prefix owns a name), in `secrets`, env, envFrom,
+                         secret and projected volumes, CSI secret refs and image pull secrets
+  kpo-toleration         a toleration of the platform's taints (`node-role.kubernetes.io/*`,
+                         CriticalAddonsOnly) or of every taint (operator Exists without a key)
+  kpo-service-account-token  a service-account token in the pod (automount, a projected token volume)
+  kpo-pod-security       what Pod Security "restricted" refuses and the DAG sets explicitly: privilege
+                         escalation, root, runAsNonRoot false, seccomp Unconfined, added capabilities other
+                         than NET_BIND_SERVICE, procMount, SELinux and AppArmor overrides, unsafe sysctls,
+                         host ports, volume types other than configMap, csi, downwardAPI, emptyDir,
+                         ephemeral, persistentVolumeClaim, projected and secret
+  task-callable          a task carries a callable (callbacks, pre/post_execute, the operator's callbacks,
+                         anything callable set on it): package code that would run in Airflow's processes;
+                         only the platform's own, allow-listed by dotted path (`allowed_callbacks`), pass
+  dag-callable           the same for a DAG: callbacks, deadline callbacks, user-defined macros and filters,
+                         a template_undefined class of its own
+  dag-template-env       templates rendered without Jinja's sandbox (render_template_as_native_obj), Jinja
+                         environment options (extensions run code), or a template_searchpath (files of
+                         Airflow's own machine rendered into a pod's arguments)
+A task's operator is its real type (`type(task)`): only Airflow's own MappedOperator stands for the operator
+it maps (`operator_class`), and only its `partial_kwargs` are read as arguments.
 A KubernetesPodOperator without `service_account_name` runs as the namespace's `default` account,
-which no package owns: allowed. The pod-level `security_context` cannot make a container privileged
-or share the host's namespaces: not checked.
+which no package owns: allowed. What "restricted" requires and the DAG leaves unset (no privilege
+escalation, runAsNonRoot, seccomp RuntimeDefault, every capability dropped) `task_policy` fills in for
+every container of the pod, so a pod that passes these rules is admitted by a namespace that enforces
+"restricted".
 """
 
 from __future__ import annotations
@@ -57,6 +80,8 @@ _DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _REFERENCE = re.compile(rf"^(?:[a-zA-Z0-9.-]+(?::[0-9]+)?/)?{_COMPONENT}(?:/{_COMPONENT})*"
                         r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?(?:@(?P<digest>sha256:[a-f0-9]{64}))?$")
+# how Airflow names a DAG file's module, shown as the file's own name in refusals
+_DAG_MODULE = re.compile(r"^unusual_prefix_[0-9a-f]{40}_")
 _TEMPLATE = re.compile(r"[{][{%]")  # Jinja's openers, written so that Helm's `tpl` leaves this file alone
 
 Problem = tuple[str, str]  # (rule, what is wrong)
@@ -69,7 +94,32 @@ KPO_DEFAULTS: dict[str, Any] = {
     "volumes": [], "init_containers": [], "pod_template_file": None, "pod_template_dict": None,
     "full_pod_spec": None,
 }
+# issue 26: Secrets, tolerations, tokens and Pod Security (restricted) of the pod
+KPO_DEFAULTS.update({
+    "secrets": [], "env_vars": None, "env_from": [], "image_pull_secrets": [], "tolerations": [],
+    "automount_service_account_token": None, "security_context": None, "ports": [], "do_xcom_push": False,
+})
 _POD_TEMPLATES = ("pod_template_file", "pod_template_dict", "full_pod_spec")
+MAPPED_OPERATOR = "airflow.sdk.definitions.mappedoperator.MappedOperator"
+# Pod Security Standards, "restricted" (Kubernetes' own list): allowed volume types (hostPath has its own rule),
+# sysctls, SELinux types, and what the platform fills in where a container leaves a required field unset.
+RESTRICTED_VOLUMES = frozenset({"name", "configmap", "csi", "downwardapi", "emptydir", "ephemeral",
+                                "persistentvolumeclaim", "projected", "secret", "hostpath"})
+SAFE_SYSCTLS = frozenset({
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes"})
+SELINUX_TYPES = frozenset({"", "container_t", "container_init_t", "container_kvm_t", "container_engine_t"})
+RESTRICTED_DEFAULTS: dict[str, Any] = {
+    "allowPrivilegeEscalation": False, "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"}}
+XCOM_SIDECAR_USER = 65534  # the XCom sidecar's image runs as root unless told otherwise: `nobody`
+# Taints that keep job pods off the platform's nodes; a package may not tolerate them.
+RESERVED_TAINTS = frozenset({"CriticalAddonsOnly"})
+RESERVED_TAINT_PREFIXES = ("node-role.kubernetes.io/",)
+# The DAG's Jinja undefined classes Airflow's own code uses (the default StrictUndefined, and Undefined).
+JINJA_UNDEFINED = frozenset({"jinja2.runtime.StrictUndefined", "jinja2.runtime.Undefined"})
 
 
 @dataclass(frozen=True)
@@ -79,18 +129,23 @@ class Cluster:
     service_accounts: Mapping[str, str] = field(default_factory=dict)  # listed package -> its service account
     allowed_registries: tuple[str, ...] | None = None  # None: not restricted (no package list at hand)
     allowed_operators: frozenset[str] = DEFAULT_ALLOWED_OPERATORS
+    allowed_callbacks: tuple[str, ...] = ()  # dotted paths of the platform's own callables (and notifier classes)
+    spec_only: frozenset[str] = frozenset()  # packages whose releases are only what the generator renders
 
     @classmethod
     def from_dict(cls, doc: Mapping[str, Any]) -> Cluster:
         registries = doc.get("allowed_registries")
         return cls(service_accounts=dict(doc.get("service_accounts") or {}),
                    allowed_registries=None if registries is None else tuple(registries),
-                   allowed_operators=frozenset(doc.get("allowed_operators") or DEFAULT_ALLOWED_OPERATORS))
+                   allowed_operators=frozenset(doc.get("allowed_operators") or DEFAULT_ALLOWED_OPERATORS),
+                   allowed_callbacks=tuple(doc.get("allowed_callbacks") or ()),
+                   spec_only=frozenset(doc.get("spec_only") or ()))
 
     def to_dict(self) -> dict[str, Any]:
         registries = None if self.allowed_registries is None else list(self.allowed_registries)
         return {"service_accounts": dict(sorted(self.service_accounts.items())), "allowed_registries": registries,
-                "allowed_operators": sorted(self.allowed_operators)}
+                "allowed_operators": sorted(self.allowed_operators),
+                "allowed_callbacks": list(self.allowed_callbacks), "spec_only": sorted(self.spec_only)}
 
     @property
     def packages(self) -> frozenset[str]:
@@ -219,8 +274,10 @@ def _privileged(context: Any) -> bool:
     return context is not None and _get(context, "privileged") is True
 
 
-def kpo_problems(args: Mapping[str, Any], package: str, cluster: Cluster) -> list[Problem]:
-    """The KubernetesPodOperator rules over its arguments; an argument absent from `args` is not judged."""
+def kpo_problems(args: Mapping[str, Any], package: str, cluster: Cluster, packages: Iterable[str] = ()
+                 ) -> list[Problem]:
+    """The KubernetesPodOperator rules over its arguments; an argument absent from `args` is not judged.
+    `packages`: the packages known besides the list's (they own Secrets too)."""
     found: list[Problem] = []
     if "namespace" in args and (p := namespace_problem(args["namespace"])):
         found.append(("kpo-namespace", p))
@@ -249,7 +306,207 @@ def kpo_problems(args: Mapping[str, Any], package: str, cluster: Cluster) -> lis
         if args.get(name) is not None:
             found.append(("kpo-pod-template", f"{name} is set; a pod spec can set anything past the cluster policy "
                           "(describe the pod with the operator's own arguments)"))
+    known = cluster.packages | frozenset(packages) | {package}
+    found += [("kpo-secret", f"{where}: {p}") for where, name in secret_references(args)
+              if (p := secret_problem(name, package, known))]
+    found += [("kpo-toleration", p) for t in args.get("tolerations") or () if (p := toleration_problem(t))]
+    found += [("kpo-service-account-token", p) for p in token_problems(args)]
+    if restricted := pod_security_problems(args):
+        found.append(("kpo-pod-security", f"Pod Security 'restricted' refuses {'; '.join(restricted)}"))
     return found
+
+
+# --- Secrets, tolerations, tokens, Pod Security "restricted" ------------------------------------------------------
+
+def dashed(package: str) -> str:
+    return package.replace("_", "-")
+
+
+def secret_owner(name: str, packages: Iterable[str]) -> str | None:
+    """The package a Secret name belongs to: the longest package whose dashed name is the name or its prefix."""
+    owners = [p for p in packages if name == dashed(p) or name.startswith(dashed(p) + "-")]
+    return max(owners, key=len) if owners else None
+
+
+def secret_problem(name: object, package: str, packages: Iterable[str]) -> str | None:
+    own = f"package {package!r} uses Secrets named {dashed(package)!r} or {dashed(package) + '-...'!r}"
+    if not isinstance(name, str) or not name:
+        return f"a Secret reference without a literal name; {own}"
+    owner = secret_owner(name, packages)
+    if owner == package:
+        return None
+    if owner is None:
+        return f"Secret {name!r} is no package's; {own}"
+    return f"Secret {name!r} belongs to package {owner!r}; {own}"
+
+
+def _items(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def _env_secrets(where: str, env: Any, env_from: Any) -> list[tuple[str, str]]:
+    found = [(f"{where} env {_get(e, 'name')!r}", _get(ref, "name")) for e in _items(env)
+             if (ref := _get(_get(e, "value_from"), "secret_key_ref")) is not None]
+    return found + [(f"{where} envFrom", _get(ref, "name")) for e in _items(env_from)
+                    if (ref := _get(e, "secret_ref")) is not None]
+
+
+def secret_references(args: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(where, Secret name) for every Secret the pod would read."""
+    found = [("secrets", getattr(s, "secret", None) if not isinstance(s, Mapping) else s.get("secret"))
+             for s in _items(args.get("secrets"))]
+    pull = args.get("image_pull_secrets")
+    pulls = [n.strip() for n in pull.split(",")] if isinstance(pull, str) else [_get(r, "name") for r in _items(pull)]
+    found += [("image_pull_secrets", n) for n in pulls if n != ""]
+    found += _env_secrets("the container", args.get("env_vars"), args.get("env_from"))
+    for container in _items(args.get("init_containers")):
+        found += _env_secrets(f"init container {_get(container, 'name')!r}", _get(container, "env"),
+                              _get(container, "env_from"))
+    for volume in _items(args.get("volumes")):
+        where = f"volume {_get(volume, 'name')!r}"
+        if (secret := _get(volume, "secret")) is not None:
+            found.append((where, _get(secret, "secret_name")))
+        for source in _items(_get(_get(volume, "projected"), "sources")):
+            if (secret := _get(source, "secret")) is not None:
+                found.append((where, _get(secret, "name")))
+        if (ref := _get(_get(volume, "csi"), "node_publish_secret_ref")) is not None:
+            found.append((where, _get(ref, "name")))
+    return found
+
+
+def toleration_problem(toleration: Any) -> str | None:
+    key, operator = _get(toleration, "key") or "", _get(toleration, "operator") or "Equal"
+    if not key and operator == "Exists":
+        return "a toleration of every taint (operator Exists without a key) lets job pods onto any node"
+    if key in RESERVED_TAINTS or key.startswith(RESERVED_TAINT_PREFIXES):
+        return f"a toleration of the platform's taint {key!r} lets job pods onto control-plane and system nodes"
+    return None
+
+
+def token_problems(args: Mapping[str, Any]) -> list[str]:
+    found = ["automount_service_account_token=True mounts a Kubernetes API token in the pod"
+             ] if args.get("automount_service_account_token") is True else []
+    for volume in _items(args.get("volumes")):
+        sources = _items(_get(_get(volume, "projected"), "sources"))
+        if any(_get(s, "service_account_token") is not None for s in sources):
+            found.append(f"volume {_get(volume, 'name')!r} projects a service-account token")
+    return found
+
+
+def _set_fields(obj: Any) -> dict[str, str]:
+    """The fields set on a Kubernetes model object or in its dict form: {key: name as given}, keyed by the
+    name in lower case without underscores (`host_path`, `hostPath` -> `hostpath`)."""
+    if isinstance(obj, Mapping):
+        names = [str(k) for k, v in obj.items() if v is not None]
+    else:
+        attributes = getattr(type(obj), "attribute_map", None) or {}
+        names = [camel for snake, camel in attributes.items() if getattr(obj, snake, None) is not None]
+    return {n.replace("_", "").lower(): n for n in names}
+
+
+def context_problems(context: Any) -> list[str]:
+    """What "restricted" refuses in a (pod or container) security context, among the fields it sets."""
+    if context is None:
+        return []
+    found = []
+    if _get(context, "allow_privilege_escalation") is True:
+        found.append("allowPrivilegeEscalation is true")
+    if _get(context, "run_as_user") == 0:
+        found.append("runAsUser is 0 (root)")
+    if _get(context, "run_as_non_root") is False:
+        found.append("runAsNonRoot is false")
+    for name in ("seccomp_profile", "app_armor_profile"):
+        if _get(_get(context, name), "type") == "Unconfined":
+            found.append(f"{name} is Unconfined")
+    added = [c for c in _items(_get(_get(context, "capabilities"), "add")) if c != "NET_BIND_SERVICE"]
+    if added:
+        found.append(f"adds capabilities {', '.join(map(str, added))}")
+    if _get(context, "proc_mount") not in (None, "Default"):
+        found.append(f"procMount is {_get(context, 'proc_mount')!r}")
+    selinux = _get(context, "se_linux_options")
+    if selinux is not None and (_get(selinux, "user") or _get(selinux, "role")
+                                or (_get(selinux, "type") or "") not in SELINUX_TYPES):
+        found.append("sets SELinux options")
+    if _get(_get(context, "windows_options"), "host_process") is True:
+        found.append("is a Windows hostProcess")
+    unsafe = [_get(s, "name") for s in _items(_get(context, "sysctls")) if _get(s, "name") not in SAFE_SYSCTLS]
+    if unsafe:
+        found.append(f"sets sysctls {', '.join(map(str, unsafe))}")
+    return found
+
+
+def pod_security_problems(args: Mapping[str, Any]) -> list[str]:
+    containers = [("the container", args.get("container_security_context"), args.get("ports")),
+                  ("the XCom sidecar", args.get("xcom_sidecar_container_security_context"), None)]
+    containers += [(f"init container {_get(c, 'name')!r}", _get(c, "security_context"), _get(c, "ports"))
+                   for c in _items(args.get("init_containers"))]
+    found = [f"the pod's security_context: {p}" for p in context_problems(args.get("security_context"))]
+    for where, context, ports in containers:
+        found += [f"{where}: {p}" for p in context_problems(context)]
+        found += [f"{where}: hostPort {_get(p, 'host_port')} binds a port of the node" for p in _items(ports)
+                  if _get(p, "host_port")]
+    for volume in _items(args.get("volumes")):
+        kinds = sorted(n for key, n in _set_fields(volume).items() if key not in RESTRICTED_VOLUMES)
+        if kinds:
+            found.append(f"volume {_get(volume, 'name')!r} is of type {', '.join(kinds)}")
+    return found
+
+
+def with_restricted_defaults(context: Any, extra: Mapping[str, Any] | None = None) -> Any:
+    """A container's security context with what "restricted" requires filled in where it is unset (what
+    is set stays: the rules refuse what is set wrong). A model object is changed in place."""
+    if context is None:
+        return {**_copy(RESTRICTED_DEFAULTS), **(extra or {})}
+    for key, value in RESTRICTED_DEFAULTS.items():
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
+        if _get(context, snake) is None:
+            if isinstance(context, dict):
+                context[key] = _copy(value)
+            else:
+                setattr(context, snake, _copy(value))
+    capabilities = _get(context, "capabilities")
+    drop = _get(capabilities, "drop")
+    if isinstance(drop, list) and "ALL" not in drop:
+        drop.append("ALL")
+    elif drop is None:
+        if isinstance(capabilities, dict):
+            capabilities["drop"] = ["ALL"]
+        else:
+            capabilities.drop = ["ALL"]
+    return context
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return list(value) if isinstance(value, list) else value
+
+
+def secure_pod(task: Any) -> None:
+    """Fill in, for every container of a KubernetesPodOperator's pod, what Pod Security "restricted"
+    requires and the DAG left unset (run by `task_policy` after the rules passed)."""
+    partial = getattr(task, "partial_kwargs", None) if _is_mapped(task) else None
+    values = partial if isinstance(partial, dict) else None
+
+    def read(name: str) -> Any:
+        return values.get(name, KPO_DEFAULTS.get(name)) if values is not None else getattr(task, name, None)
+
+    def write(name: str, value: Any) -> None:
+        if values is not None:
+            values[name] = value
+        else:
+            setattr(task, name, value)
+
+    write("container_security_context", with_restricted_defaults(read("container_security_context")))
+    for container in _items(read("init_containers")):
+        secured = with_restricted_defaults(_get(container, "security_context"))
+        if isinstance(container, dict):
+            container["securityContext"] = secured
+        else:
+            container.security_context = secured
+    if read("do_xcom_push"):
+        write("xcom_sidecar_container_security_context", with_restricted_defaults(
+            read("xcom_sidecar_container_security_context"), {"runAsUser": XCOM_SIDECAR_USER}))
 
 
 def executor_problem(executor_config: object) -> str | None:
@@ -260,14 +517,32 @@ def executor_problem(executor_config: object) -> str | None:
 
 # --- reading the objects Airflow built -----------------------------------------------------------------------------
 
+def _genuine(obj: Any) -> str | None:
+    """The dotted path of a class or function, when its module holds it under that name; else None (a forged
+    `__module__` or `__qualname__`, a lambda, a nested function)."""
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        return None
+    found: Any = sys.modules.get(module)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return f"{module}.{qualname}" if found is obj else None
+
+
+def _is_mapped(task: Any) -> bool:
+    """Airflow's own MappedOperator, exactly (no subclass, no look-alike)."""
+    return _genuine(type(task)) == MAPPED_OPERATOR
+
+
 def operator_path(task: Any) -> str:
-    """The dotted path of a task's operator class (a mapped task's: its operator's). A class whose module
-    does not hold it under that name (a forged `__module__`) is marked so that no allow-list entry matches."""
-    cls = getattr(task, "operator_class", None)
-    if not isinstance(cls, type):
-        cls = type(task)
+    """The dotted path of a task's operator class: its real type, and for Airflow's own MappedOperator the
+    operator it maps. A class whose module does not hold it under that name (a forged `__module__`) is
+    marked so that no allow-list entry matches."""
+    cls = type(task)
+    if _is_mapped(task) and isinstance(getattr(task, "operator_class", None), type):
+        cls = task.operator_class
     path = f"{cls.__module__}.{cls.__qualname__}"
-    if getattr(sys.modules.get(cls.__module__), cls.__qualname__, None) is not cls:
+    if _genuine(cls) is None:
         return f"{path} (not the class of that name in its module)"
     return path
 
@@ -279,13 +554,80 @@ def is_kpo(task: Any) -> bool:
 def task_arguments(task: Any, defaults: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """(the arguments named in `defaults` as Airflow built them, the names mapped at run time). A mapped
     task keeps its fixed arguments in `partial_kwargs`; `.expand_kwargs()` leaves every argument unknown."""
-    partial = getattr(task, "partial_kwargs", None)
+    partial = getattr(task, "partial_kwargs", None) if _is_mapped(task) else None
     if not isinstance(partial, dict):
         return {name: getattr(task, name, default) for name, default in defaults.items()}, []
     expanded = getattr(getattr(task, "expand_input", None), "value", None)
     mapped = set(expanded) if isinstance(expanded, dict) else set(defaults)
     values = {name: partial.get(name, default) for name, default in defaults.items() if name not in mapped}
     return values, sorted(mapped & set(defaults))
+
+
+def allowed_callable(obj: Any, cluster: Cluster) -> bool:
+    """The platform's own callable, by reference: a function or class the list names by its dotted path, or an
+    instance of a class it names (a notifier)."""
+    path = _genuine(obj) if isinstance(obj, type) or hasattr(obj, "__code__") else _genuine(type(obj))
+    return path is not None and path in cluster.allowed_callbacks
+
+
+def carried_callables(values: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """attribute -> the callables it holds (itself, or in a list, tuple, set or mapping it holds)."""
+    found: dict[str, list[Any]] = {}
+    for name, value in values.items():
+        if isinstance(value, Mapping):
+            items = list(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            items = list(value)
+        else:
+            items = [value]
+        calls = [item for item in items if callable(item)]
+        if calls:
+            found[name.rsplit("__", 1)[-1].lstrip("_")] = calls
+    return found
+
+
+def _callable_name(obj: Any) -> str:
+    return str(getattr(obj, "__qualname__", None) or type(obj).__qualname__)
+
+
+def callable_problem(values: Mapping[str, Any], cluster: Cluster) -> str | None:
+    """Why the callables among `values` may not run in Airflow's processes, or None."""
+    bad = {name: sorted({_callable_name(c) for c in calls if not allowed_callable(c, cluster)})
+           for name, calls in carried_callables(values).items()}
+    named = [f"{name} ({', '.join(calls)})" for name, calls in sorted(bad.items()) if calls]
+    if not named:
+        return None
+    return (f"carries package code that Airflow's processes would run: {'; '.join(named)}; only the platform's "
+            f"callbacks ({', '.join(cluster.allowed_callbacks) or 'none listed'}) may be given")
+
+
+def task_callable_problem(task: Any, cluster: Cluster) -> str | None:
+    if _is_mapped(task):
+        values = dict(getattr(task, "partial_kwargs", None) or {})
+        expanded = getattr(getattr(task, "expand_input", None), "value", None)
+        if isinstance(expanded, dict):
+            values.update({f"expand({k})": v for k, v in expanded.items()})
+        return callable_problem(values, cluster)
+    return callable_problem(vars(task) if hasattr(task, "__dict__") else {}, cluster)
+
+
+def dag_problems(dag: Any, cluster: Cluster) -> list[Problem]:
+    """The DAG-level rules: callables and template settings that run package code in Airflow's processes."""
+    values = {k: v for k, v in (vars(dag) if hasattr(dag, "__dict__") else {}).items()
+              if k != "default_args" and not (k == "template_undefined" and _genuine(v) in JINJA_UNDEFINED)}
+    found = [("dag-callable", p)] if (p := callable_problem(values, cluster)) else []
+    for alert in _items(getattr(dag, "deadline", None)):
+        path = getattr(getattr(alert, "callback", None), "path", None)
+        if path not in cluster.allowed_callbacks:
+            found.append(("dag-callable", f"a deadline alert calls {path!r}, which is not one of the platform's "
+                          f"callbacks ({', '.join(cluster.allowed_callbacks) or 'none listed'})"))
+    if getattr(dag, "render_template_as_native_obj", False):
+        found.append(("dag-template-env", "render_template_as_native_obj renders templates without Jinja's sandbox"))
+    if getattr(dag, "jinja_environment_kwargs", None):
+        found.append(("dag-template-env", "jinja_environment_kwargs configures Jinja (extensions, loaders run code)"))
+    if getattr(dag, "template_searchpath", None):
+        found.append(("dag-template-env", "template_searchpath renders files of Airflow's own machines"))
+    return found
 
 
 def relative_fileloc(dag: Any) -> str | None:
@@ -375,7 +717,8 @@ def dag_violations(dag: Any, cluster: Cluster | None = None, other_packages: Ite
                            f"{where} is not inside a package folder of the DAGs folder (<dags>/<package>/...)")]
     known = cluster.packages | frozenset(other_packages) | packages_in(root)
     problem = dag_id_problem(dag.dag_id, package, known - {package})
-    return [_violation("dag-id-prefix", where, problem)] if problem else []
+    found = [_violation("dag-id-prefix", where, problem)] if problem else []
+    return found + [_violation(rule, f"dag {dag.dag_id!r}", p) for rule, p in dag_problems(dag, cluster)]
 
 
 def task_violations(task: Any, cluster: Cluster | None = None, package: str | None = None) -> list[Violation]:
@@ -387,6 +730,8 @@ def task_violations(task: Any, cluster: Cluster | None = None, package: str | No
     if package is None:
         return [_violation("dag-package-folder", where, "its file is not inside a package folder of the DAGs folder")]
     found: list[Problem] = []
+    if problem := task_callable_problem(task, cluster):
+        found.append(("task-callable", problem))
     config, mapped_config = task_arguments(task, {"executor_config": None})
     if mapped_config:
         found.append(("executor-pod-override", "executor_config is mapped at run time and cannot be checked"))
@@ -399,10 +744,10 @@ def task_violations(task: Any, cluster: Cluster | None = None, package: str | No
             verb = "is" if len(mapped) == 1 else "are"
             names = "its arguments are" if not args else f"{', '.join(mapped)} {verb}"
             found.append(("kpo-mapped-argument", f"{names} mapped at run time and cannot be checked"))
-        found += kpo_problems(args, package, cluster)
+        found += kpo_problems(args, package, cluster, packages_in(dags_root(dag)))
     elif not operator_allowed(path, cluster.allowed_operators):
         found.append(("operator-not-allowed",
-                      f"{path} is neither KubernetesPodOperator nor an allow-listed operator"))
+                      f"{_DAG_MODULE.sub('', path)} is neither KubernetesPodOperator nor an allow-listed operator"))
     return [_violation(rule, where, problem) for rule, problem in found]
 
 
@@ -425,3 +770,5 @@ def dag_policy(dag: Any) -> None:
 
 def task_policy(task: Any) -> None:
     enforce(task_violations(task))
+    if is_kpo(task):
+        secure_pod(task)

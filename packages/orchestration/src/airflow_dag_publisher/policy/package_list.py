@@ -6,6 +6,8 @@ every problem at once. The cluster policy, the validator, `make cluster-policy` 
     packages:
       - name: <package>                # ^[a-z][a-z0-9_]{0,62}$ (cluster_policy.PACKAGE_RE)
         service_account: <name>        # optional: a DNS subdomain; default the name with dashes
+        spec_only: true                # optional: its releases are exactly what `generate --spec` renders
+    allowed_callbacks: [module.function, ...]         optional: the platform's own callables a DAG may name
 
 No other key is allowed (a misspelt `service_account` would silently give the default account).
 
@@ -31,10 +33,11 @@ from airflow_dag_publisher.policy.cluster_policy import PACKAGE_RE, Cluster, def
 PACKAGES_FILE_ENV = "DAG_PACKAGES_FILE"
 REPO_PACKAGES_FILE = Path("infra") / "airflow" / "packages.yaml"
 MAX_PARENTS = 32
-TOP_KEYS = ("allowed_registries", "packages")
-PACKAGE_KEYS = ("name", "service_account")
+TOP_KEYS = ("allowed_registries", "allowed_callbacks", "packages")
+PACKAGE_KEYS = ("name", "service_account", "spec_only")
 # A registry: a lower-case host, an optional port, an optional path (images are matched by prefix).
 _REGISTRY = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*$")
+_DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
 class PackageListError(UsageError):
@@ -77,6 +80,7 @@ def cluster_from(doc: Any, where: str) -> Cluster:
         entries = []
     accounts: dict[str, str] = {}
     owners: dict[str, str] = {}
+    spec_only: set[str] = set()
     for i, entry in enumerate(entries):
         where_entry = f"`packages[{i}]`"
         if not isinstance(entry, dict):
@@ -92,15 +96,25 @@ def cluster_from(doc: Any, where: str) -> Cluster:
         if why:
             problems.append(f"{where_entry}.service_account: {why}")
             continue
+        flag = entry.get("spec_only", False)
+        if not isinstance(flag, bool):
+            problems.append(f"{where_entry}.spec_only: {flag!r} must be true or false")
+        elif flag:
+            spec_only.add(name)
         if name in accounts:
             problems.append(f"{where_entry}: package {name!r} is listed twice")
         elif account in owners:
             problems.append(f"{where_entry}: service account {account!r} is already package {owners[account]!r}'s")
         else:
             accounts[name], owners[account] = account, name
+    callbacks = doc.get("allowed_callbacks") or []
+    if not isinstance(callbacks, list) or not all(isinstance(c, str) and _DOTTED.match(c) for c in callbacks):
+        problems.append("`allowed_callbacks`: expected a list of dotted paths (module.function)")
+        callbacks = []
     if problems:
         raise PackageListError(where, problems)
-    return Cluster(service_accounts=accounts, allowed_registries=tuple(registries))
+    return Cluster(service_accounts=accounts, allowed_registries=tuple(registries), allowed_callbacks=tuple(callbacks),
+                   spec_only=frozenset(spec_only))
 
 
 def _unknown_keys(doc: dict[Any, Any], known: Sequence[str], where: str) -> list[str]:
@@ -131,3 +145,9 @@ def default_cluster(source: Path, named: Path | None = None) -> tuple[Cluster, P
             raise UsageError(f"--packages-file ({PACKAGES_FILE_ENV}): {exc}") from None
     path = find_packages_file(source)
     return (load_cluster(path), path) if path is not None else (Cluster(), None)
+
+
+def load_spec_only(path: Path) -> frozenset[str]:
+    """The packages the list at `path` marks spec_only (their releases must be exactly what the generator
+    renders from their jobs.yaml: spec_release.py)."""
+    return load_cluster(path).spec_only

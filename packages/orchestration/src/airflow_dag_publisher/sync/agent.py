@@ -35,10 +35,12 @@ from airflow_dag_publisher.errors import (
     exit_code,
 )
 from airflow_dag_publisher.manifest import MAX_MANIFEST_BYTES, ReleaseManifest, parse_manifest
+from airflow_dag_publisher.spec_release import SpecOnlyCheck
 from airflow_dag_publisher.storage import Fetched, ManifestListing, manifest_key
 from airflow_dag_publisher.sync import planner
 from airflow_dag_publisher.sync.fetch import POLL_SECONDS, Built, Deadline, DownloadPool, build_release
 from airflow_dag_publisher.sync.metrics import Metrics
+from airflow_dag_publisher.sync.package_list import PackageListWatch
 from airflow_dag_publisher.sync.planner import Action, Decision, Fate, Vanished
 from airflow_dag_publisher.sync.releases import Layout
 from airflow_dag_publisher.sync.remote import Remote
@@ -61,6 +63,7 @@ class AgentConfig:
     workers: int = 8
     max_backoff: float = 60.0
     ready_max_age: float = 180.0
+    commit_window: float = 900.0  # a signed manifest S3 wrote later than this after its created_at is refused
 
     @property
     def stuck_after(self) -> float:
@@ -173,6 +176,10 @@ class _PackageRun:
         try:
             read = fut.result()
         except DagPublisherError as exc:
+            if exc.kind is ErrorKind.BAD_REQUEST:  # S3 will not serve this package's manifest (e.g. SSE-C): its own
+                self.agent._refuse(item.package, "", f"its manifest cannot be read: {exc}", ErrorKind.UNREADABLE,
+                                   self.cycle.result)
+                return
             self._fail(exc)
             return
         if self.failure is None:
@@ -215,9 +222,12 @@ class _PackageRun:
 
 class SyncAgent:
     def __init__(self, config: AgentConfig, storage: Remote, layout: Layout, *, metrics: Metrics | None = None,
-                 clock: Callable[[], float] = time.time, trust: Trust | None = None) -> None:
+                 clock: Callable[[], float] = time.time, trust: Trust | None = None,
+                 packages: PackageListWatch | None = None) -> None:
         self.config = config
         self.trust = trust or Trust()  # the keys each package's releases must be signed with
+        self.packages = packages  # --packages-file: which packages are spec-only
+        self.spec_only: frozenset[str] = packages.spec_only() if packages else frozenset()
         self.storage = storage
         self.layout = layout
         self.store = StateStore(layout.state_dir, config.env)
@@ -251,6 +261,7 @@ class SyncAgent:
             if self._still_in_place(package, applied):
                 self.state.applied[package] = applied
             else:
+                self.state.floor[package] = applied.manifest  # never go back below it (replay_problem)
                 log.warning("package %s: local release does not match the saved state; it will be re-synced",
                             package, extra={"package": package})
         self.metrics.set_releases(self.state.release_ids())
@@ -276,6 +287,7 @@ class SyncAgent:
         once, as every entry point reports a failure)."""
         started = time.monotonic()
         self.metrics.heartbeat(started)
+        self._read_package_list()
         requests_before = self._requests_at_prefetch if self._prefetched else self.storage.requests
         state = self.state
         if reconcile is None:
@@ -311,6 +323,16 @@ class SyncAgent:
                 extra={"outcome": result.outcome, "reconciled": result.reconciled, "seconds": round(duration, 3),
                        "applied": result.applied, "removed": result.removed, "requests": result.requests})
         return result
+
+    def _read_package_list(self) -> None:
+        """A changed list of spec-only packages: releases refused under the old list are looked at again."""
+        if self.packages is None:
+            return
+        spec_only = self.packages.spec_only()
+        if spec_only != self.spec_only:
+            self.spec_only = spec_only
+            self.state.refused.clear()
+            self.state.need_reconcile = True
 
     def _cycle(self, cycle: _Cycle, reconcile: bool, dag_id: str | None = None) -> None:
         state = self.state
@@ -411,8 +433,11 @@ class SyncAgent:
         etag = read.obj.etag
         if self.state.refused.get(package) == etag:
             return None
-        return planner.decide(package, self.config.env, etag, read.obj.body, current.manifest if current else None,
-                              source=self.storage.url(read.obj.key), trust=self.trust)
+        applied = current.manifest if current else None
+        return planner.decide(package, self.config.env, etag, read.obj.body, applied,
+                              source=self.storage.url(read.obj.key), trust=self.trust,
+                              newest=applied or self.state.floor.get(package), written_at=read.obj.last_modified,
+                              commit_window=self.config.commit_window)
 
     def _settle(self, decision: Decision, exc: Exception, cycle: _Cycle) -> None:
         """One package's failure, as the planner's `fate` of its kind says: the release refused (for
@@ -461,7 +486,9 @@ class SyncAgent:
         """In a builder thread: build the release, swap the package's link to it, save its state."""
         package, manifest = decision.package, decision.manifest
         assert manifest is not None
-        built = build_release(self.storage, self.layout, manifest, held, pool=cycle.pool, deadline=cycle.deadline)
+        check = SpecOnlyCheck() if package in self.spec_only else None
+        built = build_release(self.storage, self.layout, manifest, held, pool=cycle.pool, deadline=cycle.deadline,
+                              check=check)
         # The build gave every file of the release the time it finished, just before this swap (see
         # fetch.build_release), and _retouch_due gives them the time again 2 s after it.
         swapped_at = time.time()

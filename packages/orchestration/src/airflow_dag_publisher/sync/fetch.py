@@ -14,12 +14,13 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from airflow_dag_publisher.errors import ErrorKind, NotFoundError, StorageError, VerificationError
 from airflow_dag_publisher.manifest import MAX_FILE_SIZE, ArchiveRef, FileEntry, ReleaseManifest
@@ -91,15 +92,29 @@ class Built:
     archive: bool = False  # the downloaded files came in the release's archive
 
 
+class ReleaseCheck(Protocol):
+    """A check of one package's releases (a spec-only package's): before anything is downloaded, and on
+    the verified files before the release directory is put in place. Each raises RefusedError."""
+
+    def before(self, manifest: ReleaseManifest) -> None: ...
+
+    def after(self, directory: Path, manifest: ReleaseManifest) -> None: ...
+
+
 def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, held: Mapping[str, str], *,
-                  pool: DownloadPool, deadline: Deadline) -> Built:
+                  pool: DownloadPool, deadline: Deadline, check: ReleaseCheck | None = None) -> Built:
     """Make <state>/releases/<package>/<release id> hold exactly the manifest's files (in its package
-    folder), verified, and the manifest itself (`manifest.json`, beside that folder)."""
+    folder), verified, and the manifest itself (`manifest.json`, beside that folder); with `check`, checked
+    as well: a refused release never reaches <state>/releases."""
     package = manifest.package
     name = release_dir_name(manifest)
     final = layout.release_path(package, name)
+    if check is not None:
+        check.before(manifest)
     if final.is_dir():
         if layout.release_complete(package, name, manifest):
+            if check is not None:
+                check.after(final / package, manifest)
             layout.set_mtime(package, name, time.time(), [e.path for e in manifest.files])
             return Built(name, reused_files=len(manifest.files))
         trash = final.with_name(f".trash-{uuid.uuid4().hex[:8]}")
@@ -135,6 +150,8 @@ def build_release(storage: Remote, layout: Layout, manifest: ReleaseManifest, he
                 os.chmod(files / entry.path, 0o444)
                 os.utime(files / entry.path, (now, now))
         deadline.check()
+        if check is not None:
+            check.after(files, manifest)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(staging, final)
     except BaseException:
@@ -174,11 +191,8 @@ def _get_archive(storage: Remote, manifest: ReleaseManifest, ref: ArchiveRef, ch
     check()
     key = archive_key(manifest.env, manifest.package)
     where = f"{storage.url(key)} version {ref.version_id}"
-    try:
+    with _pinned(where, manifest.release_id):
         read = storage.get(key, version_id=ref.version_id, max_bytes=ref.size)
-    except NotFoundError:
-        raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
-                                kind=ErrorKind.MISSING_VERSION) from None
     body = read.obj.body if read.obj is not None else b""
     _verify(len(body), hashlib.sha256(body).hexdigest(), ref.size, ref.sha256, where, manifest.release_id)
     return body
@@ -188,12 +202,30 @@ def _download_archive(storage: Remote, manifest: ReleaseManifest, ref: ArchiveRe
                       check: Callable[[], None]) -> None:
     key = archive_key(manifest.env, manifest.package)
     where = f"{storage.url(key)} version {ref.version_id}"
-    try:
+    with _pinned(where, manifest.release_id):
         got = storage.download(key, ref.version_id, dest, max_bytes=ref.size, check=check)
-    except NotFoundError:
-        raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
-                                kind=ErrorKind.MISSING_VERSION) from None
     _verify(got.size, got.sha256, ref.size, ref.sha256, where, manifest.release_id)
+
+
+# What S3 answers for a pinned object that only this release can cause: its version does not exist, or
+# S3 will not serve it (400: a malformed version id; 403: an object encrypted with a key the agent cannot
+# use). The release is refused for its package; a network, server (5xx) or credential failure still
+# fails the cycle, to be retried.
+_UNREADABLE_PIN = frozenset({ErrorKind.BAD_REQUEST, ErrorKind.ACCESS_DENIED})
+
+
+@contextmanager
+def _pinned(where: str, release_id: str) -> Iterator[None]:
+    try:
+        yield
+    except NotFoundError:
+        raise VerificationError(f"{where} pinned by release {release_id} does not exist",
+                                kind=ErrorKind.MISSING_VERSION) from None
+    except StorageError as exc:
+        if exc.kind not in _UNREADABLE_PIN:
+            raise
+        raise VerificationError(f"{where} pinned by release {release_id} cannot be read: {exc}",
+                                kind=ErrorKind.UNREADABLE) from None
 
 
 def _verify(size: int, sha256: str, want_size: int, want_sha256: str, where: str, release_id: str) -> None:
@@ -267,10 +299,7 @@ def _download_one(storage: Remote, manifest: ReleaseManifest, entry: FileEntry, 
     key = dag_key(manifest.env, manifest.package, entry.path)
     assert entry.version_id is not None
     where = f"{storage.url(key)} version {entry.version_id}"
-    try:
+    with _pinned(where, manifest.release_id):
         got = storage.download(key, entry.version_id, str(staging / entry.path),
                                max_bytes=min(entry.size, MAX_FILE_SIZE), check=check)
-    except NotFoundError:
-        raise VerificationError(f"{where} pinned by release {manifest.release_id} does not exist",
-                                kind=ErrorKind.MISSING_VERSION) from None
     _verify(got.size, got.sha256, entry.size, entry.sha256, where, manifest.release_id)

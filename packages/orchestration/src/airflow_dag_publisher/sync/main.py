@@ -28,7 +28,9 @@ from airflow_dag_publisher.names import check_bucket, check_env
 from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync import logs
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
-from airflow_dag_publisher.sync.metrics import Metrics, MetricsServer
+from airflow_dag_publisher.sync.health_server import MetricsServer
+from airflow_dag_publisher.sync.metrics import Metrics
+from airflow_dag_publisher.sync.package_list import PackageListWatch
 from airflow_dag_publisher.sync.releases import Layout
 from airflow_dag_publisher.sync.trust import Trust, load_trust
 
@@ -78,6 +80,9 @@ OPTIONS: list[tuple[str, Any, Any, str]] = [
     ("--retry-for", toolkit.number(float, minimum=0, exclusive=False), 0.0,
      "with --once: after a sync that fails for S3, STS or the network, retry (capped backoff, S3 probed every "
      "interval) for up to this many seconds before exiting 3 (default 0: exit at once)"),
+    ("--commit-window", toolkit.number(float, minimum=0, exclusive=False), 900.0,
+     "a signed manifest S3 wrote more than this many seconds after its signed created_at is a replayed copy "
+     "and is refused (default 900; 0: off, e.g. after restoring a bucket from a copy)"),
     ("--dag-id", str, None, "with --once: sync only the package that owns this dag_id (a KubernetesExecutor task "
                             "pod); every package when its owner cannot be found"),
     ("--metrics-port", _port, 0, "serve /metrics, /healthz, /readyz on this port (default 0: off)"),
@@ -87,6 +92,9 @@ OPTIONS: list[tuple[str, Any, Any, str]] = [
      "debug, info, warning or error (default info)"),
     ("--trust-file", str, None, "YAML file: package -> list of PEM public keys; a package listed there applies "
                                 "only releases signed by one of its keys"),
+    ("--packages-file", str, None, "the platform's package list (infra/airflow/packages.yaml): a package it marks "
+                                   "spec_only applies only releases that are exactly what the generator renders "
+                                   "from their jobs.yaml (read again when the file changes)"),
 ]
 
 
@@ -126,8 +134,10 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
         check(args)
         trust = load_trust(args.trust_file, require=args.require_signatures,
                            option=f"--trust-file ({env_name('--trust-file')})")
+        packages = (PackageListWatch(args.packages_file, option=f"--packages-file ({env_name('--packages-file')})")
+                    if args.packages_file else None)
         with logs.configured(args.log_format, args.log_level):
-            return run(args, trust)
+            return run(args, trust, packages)
 
     return toolkit.guard(PROG, args_list, start)
 
@@ -143,7 +153,7 @@ def console() -> None:
     sys.exit(code)
 
 
-def run(args: argparse.Namespace, trust: Trust | None = None) -> int:
+def run(args: argparse.Namespace, trust: Trust | None = None, packages: PackageListWatch | None = None) -> int:
     layout = Layout(Path(args.dags_dir), Path(args.state_dir) if args.state_dir else None)
     timeout = args.s3_timeout
     storage = Storage(args.bucket, make_client(max_pool=max(10, args.workers + 2), connect_timeout=timeout,
@@ -151,9 +161,9 @@ def run(args: argparse.Namespace, trust: Trust | None = None) -> int:
     config = AgentConfig(bucket=args.bucket, env=args.env, interval=args.interval,
                          reconcile_interval=args.reconcile_interval, cycle_timeout=args.cycle_timeout,
                          grace_period=args.grace_period, workers=args.workers, max_backoff=args.max_backoff,
-                         ready_max_age=args.ready_max_age)
+                         ready_max_age=args.ready_max_age, commit_window=args.commit_window)
     metrics = Metrics()
-    agent = SyncAgent(config, storage, layout, metrics=metrics, trust=trust)
+    agent = SyncAgent(config, storage, layout, metrics=metrics, trust=trust, packages=packages)
     received: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -170,6 +180,9 @@ def run(args: argparse.Namespace, trust: Trust | None = None) -> int:
                                    alive=agent.alive).start()
         log.info("syncing %s into %s (state %s)", storage.url(f"{args.env}/"), layout.dags_dir, layout.state_dir,
                  extra={"once": args.once, "interval": args.interval})
+        if agent.spec_only:
+            log.info("spec-only packages (only what the generator renders from their jobs.yaml): %s",
+                     ", ".join(sorted(agent.spec_only)))
         if trust is not None and trust.enabled:
             log.info("verifying release signatures: %d package(s) with trusted keys in %s%s", len(trust.keys),
                      trust.source or "no trust file", "; signatures required" if trust.require else "")

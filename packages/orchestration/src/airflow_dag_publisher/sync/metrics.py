@@ -1,5 +1,6 @@
-"""The agent's Prometheus metrics (prometheus_client, one registry per agent) and the small HTTP
-server for /metrics, /healthz and /readyz. Cycle outcomes follow git-sync: success, noop, error.
+"""The agent's Prometheus metrics (prometheus_client, one registry per agent); the small HTTP server
+for /metrics, /healthz and /readyz is health_server.py. Cycle outcomes follow git-sync: success, noop,
+error.
 
 Every value changes only through a `Metrics` method, under its lock; the health and readiness
 answers are read from the same state.
@@ -9,8 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator, Mapping
 
 from prometheus_client import (
     CollectorRegistry,
@@ -195,55 +195,3 @@ class Metrics:
 
     def render(self) -> str:
         return generate_latest(self.registry).decode("utf-8")
-
-
-class MetricsServer:
-    """/metrics, /healthz (the loop is turning) and /readyz (first sync done, last success recent),
-    served from a daemon thread."""
-
-    def __init__(self, metrics: Metrics, address: str, port: int, *, ready: Callable[[], bool],
-                 alive: Callable[[], bool]) -> None:
-        handler = _make_handler(metrics, ready, alive)
-        self.httpd = ThreadingHTTPServer((address, port), handler)
-        self.httpd.daemon_threads = True
-        self.port = int(self.httpd.server_address[1])
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name="dagsync-metrics", daemon=True)
-
-    def start(self) -> MetricsServer:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self._thread.join(timeout=5)
-
-
-def _make_handler(metrics: Metrics, ready: Callable[[], bool], alive: Callable[[], bool],
-                  ) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            path = self.path.split("?", 1)[0]
-            if path == "/metrics":
-                self._reply(200, metrics.render(), CONTENT_TYPE)
-            elif path == "/healthz":
-                ok = alive()
-                self._reply(200 if ok else 503, "ok\n" if ok else "stuck: no sync cycle started recently\n")
-            elif path == "/readyz":
-                ok = ready()
-                self._reply(200 if ok else 503, "ready\n" if ok else "not ready\n")
-            else:
-                self._reply(404, "not found\n")
-
-        def _reply(self, status: int, body: str, ctype: str = "text/plain; charset=utf-8") -> None:
-            data = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    return Handler

@@ -26,6 +26,7 @@ import enum
 import errno
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from airflow_dag_publisher.errors import ErrorKind, ManifestError, kind_of
 from airflow_dag_publisher.manifest import FileEntry, ReleaseManifest, parse_manifest
@@ -135,16 +136,24 @@ class Decision:
 
 
 def decide(package: str, env: str, etag: str, body: bytes, current: ReleaseManifest | None, *,
-           source: str, trust: Trust = NO_TRUST) -> Decision:
-    """What to do with the manifest S3 returned for `package`, given the release applied locally and
-    the keys trusted to sign the package's releases."""
+           source: str, trust: Trust = NO_TRUST, newest: ReleaseManifest | None = None,
+           written_at: float | None = None, commit_window: float = 0.0) -> Decision:
+    """What to do with the manifest S3 returned for `package`, given the release applied locally, the
+    keys trusted to sign the package's releases and the replay guard's observations: `newest`, the
+    newest release this agent ever applied of the package (default `current`), `written_at`, when S3
+    wrote the manifest, and `commit_window` (replay_problem)."""
     try:
         manifest = parse_manifest(body, source=source, env=env, package=package)
     except ManifestError as exc:
         return Decision(package, Action.REFUSE, etag=etag, reason=str(exc), kind=exc.kind)
-    problem = signature_problem(manifest, trust.keys_for(package), require=trust.require)
+    keys = trust.keys_for(package)
+    problem = signature_problem(manifest, keys, require=trust.require)
     if problem:
         return Decision(package, Action.REFUSE, etag=etag, reason=f"{source}: {problem}", kind=ErrorKind.SIGNATURE)
+    problem = replay_problem(manifest, newest or current, written_at=written_at,
+                             commit_window=commit_window if keys else 0.0)
+    if problem:
+        return Decision(package, Action.REFUSE, etag=etag, reason=f"{source}: {problem}", kind=ErrorKind.REPLAY)
     if manifest.retired:
         if current is None or current.retired:
             return Decision(package, Action.KEEP, manifest, etag, "retired, nothing held")
@@ -152,6 +161,49 @@ def decide(package: str, env: str, etag: str, body: bytes, current: ReleaseManif
     if current is not None and not current.retired and current.content_digest == manifest.content_digest:
         return Decision(package, Action.KEEP, manifest, etag, "same content")
     return Decision(package, Action.APPLY, manifest, etag)
+
+
+# -- replays ---------------------------------------------------------------------------------------
+def _epoch(created_at: str) -> float | None:
+    try:
+        return datetime.strptime(created_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+    except ValueError:
+        return None
+
+
+def replay_problem(manifest: ReleaseManifest, newest: ReleaseManifest | None, *, written_at: float | None,
+                   commit_window: float) -> str | None:
+    """Why `manifest` may be an older release put back as the current one (a replay), or None.
+
+    - Against the newest release this agent applied (`newest`): each release's `sequence` is its
+      predecessor's + 1 and is signed, so a release at or below it is an older one; one just above it
+      must name it as its `previous_release_id`. A release without a sequence (published before them)
+      after one with a sequence is older; between two without, `created_at` decides unless the new
+      one names the held one as its predecessor.
+    - Against S3's own clock (`commit_window` seconds, 0: off; only for signed releases, since an
+      unsigned one can be forged outright): a publisher writes its manifest right after signing it,
+      so S3's `Last-Modified` follows the signed `created_at` within seconds. A copy of an old version
+      made later does not: that is what a cold agent, which has applied nothing yet, can still check."""
+    if newest is not None and manifest.release_id != newest.release_id:
+        here, held = manifest.sequence, newest.sequence
+        if held is not None:
+            if here is None or here <= held:
+                return (f"release {manifest.release_id} (sequence {here}) is not newer than release "
+                        f"{newest.release_id} (sequence {held}), which this agent applied: an older release "
+                        "put back (replayed)")
+            if here == held + 1 and manifest.previous_release_id != newest.release_id:
+                return (f"release {manifest.release_id} (sequence {here}) follows {manifest.previous_release_id}, "
+                        f"not release {newest.release_id} (sequence {held}), which this agent applied")
+        elif (here is None and manifest.previous_release_id != newest.release_id
+              and manifest.created_at < newest.created_at):
+            return (f"release {manifest.release_id} was created at {manifest.created_at}, before release "
+                    f"{newest.release_id} ({newest.created_at}), which this agent applied: replayed")
+    created = _epoch(manifest.created_at)
+    if commit_window > 0 and written_at is not None and created is not None and written_at - created > commit_window:
+        return (f"release {manifest.release_id} was signed at {manifest.created_at} but S3 wrote this manifest "
+                f"{written_at - created:.0f} s later (more than --commit-window {commit_window:g} s): a copy of "
+                "an older release put back (replayed)")
+    return None
 
 
 # -- files ----------------------------------------------------------------------------------------
@@ -231,7 +283,8 @@ class Fate(enum.Enum):
 # The faults of a release (and a bug its manifest reached): the package refuses it.
 RELEASE_FAULTS = frozenset({ErrorKind.SCHEMA, ErrorKind.INVALID_JSON, ErrorKind.UNSAFE_PATH, ErrorKind.CHECKSUM,
                             ErrorKind.MISSING_VERSION, ErrorKind.TOO_LARGE, ErrorKind.NOT_OWNED, ErrorKind.INVALID,
-                            ErrorKind.SIGNATURE, ErrorKind.INTERNAL})
+                            ErrorKind.SIGNATURE, ErrorKind.NOT_GENERATED, ErrorKind.REPLAY, ErrorKind.UNREADABLE,
+                            ErrorKind.INTERNAL})
 # The `reason` label of `dagsync_refused_manifests_total`: the release faults, and this node's disk.
 REFUSAL_REASONS = RELEASE_FAULTS | {ErrorKind.LOCAL_STORAGE}
 # A file system error about the names a release asks for (too long, not representable, a file where

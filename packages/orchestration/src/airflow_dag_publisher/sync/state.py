@@ -41,6 +41,7 @@ class AgentState:
     """What the agent knows between cycles. Only the agent's loop changes it, one cycle at a time."""
 
     applied: dict[str, AppliedRelease] = field(default_factory=dict)   # persisted, per package
+    floor: dict[str, ReleaseManifest] = field(default_factory=dict)  # saved release no longer in place: never older
     journal: JournalState = field(default_factory=JournalState)        # persisted
     refused: dict[str, str] = field(default_factory=dict)   # package -> ETag of the manifest refused (not retried)
     vanished: frozenset[str] = frozenset()                  # held packages whose manifest S3 no longer shows
