@@ -21,10 +21,10 @@ BIN = Path(sys.executable).parent
 
 def test_a_bug_exits_4_with_one_line_naming_the_traceback_file(monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    def broken(_args: argparse.Namespace) -> int:
+    def broken(*_args: object, **_kwargs: object) -> int:
         raise KeyError("boom")
 
-    monkeypatch.setattr("airflow_dag_publisher.cli.list_.run", broken)
+    monkeypatch.setattr("airflow_dag_publisher.cli.list_.list_packages", broken)
     code = publisher_main.main(["list", "--env", "dev", "--bucket", "dags"])
     err = capsys.readouterr().err
     assert code == 4  # not 3: a CI job retries storage errors, never a bug
@@ -37,7 +37,7 @@ def test_a_bug_exits_4_with_one_line_naming_the_traceback_file(monkeypatch: pyte
 
 def test_a_bug_under_json_is_a_json_error_with_code_4(monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr("airflow_dag_publisher.cli.list_.run", lambda _args: 1 // 0)
+    monkeypatch.setattr("airflow_dag_publisher.cli.list_.list_packages", lambda *_a, **_k: 1 // 0)
     assert publisher_main.main(["list", "--env", "dev", "--bucket", "dags", "--json"]) == 4
     error = json.loads(capsys.readouterr().out)["error"]
     assert error["code"] == 4 and error["kind"] == "internal" and "ZeroDivisionError" in error["message"]
@@ -72,7 +72,7 @@ def test_a_bad_command_line_prints_usage_and_exits_2(capsys: pytest.CaptureFixtu
 @pytest.mark.parametrize("argv", [["-v", "list"], ["list", "-v"], ["list", "--verbose"]])
 def test_verbose_is_accepted_before_or_after_the_command(argv: list[str]) -> None:
     args = publisher_main.build_parser({}).parse_args([*argv, "--env", "dev"])
-    assert args.verbose is True and args.command == "list"
+    assert args.verbose is True and args.subcommand == "list"
 
 
 def test_verbose_defaults_off_when_given_nowhere() -> None:

@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from airflow_dag_publisher import __version__
@@ -44,6 +45,18 @@ def add_packages_file(o: Options) -> None:
     o.add("--packages-file", env="DAG_PACKAGES_FILE", type=Path, metavar="FILE",
           help="the platform's package list the cluster policy is judged against (default: the nearest "
           "infra/airflow/packages.yaml above --source)")
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    """--allow-empty and --max-delete as given."""
+
+    allow_empty: bool = False
+    max_delete: int | None = None
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Guardrails:
+        return cls(args.allow_empty, args.max_delete)
 
 
 def add_guardrails(o: Options, what: str) -> None:
@@ -92,13 +105,26 @@ def add_target(o: Options) -> None:
     add_bucket(o)
 
 
-def target(args: argparse.Namespace, *, package: bool = True) -> tuple[Storage, str, str]:
-    """Check --env, --bucket (and --package) and open the storage. Names are checked first, so a bad
-    name is a usage error before any network call."""
-    env = check_env(args.env)
-    bucket = check_bucket(args.bucket)
-    pkg = check_package(args.package) if package or args.package else ""
-    return Storage(bucket), env, pkg
+@dataclass(frozen=True)
+class Target:
+    """--env, --bucket and --package as given: the package of an environment a command works on."""
+
+    env: str | None
+    bucket: str | None
+    package: str | None = None
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> Target:
+        """The options `add_target` declared (list's --package has no variable but the same dest)."""
+        return cls(args.env, args.bucket, args.package)
+
+    def open(self, *, package: bool = True) -> tuple[Storage, str, str]:
+        """Check the names and open the storage. Names are checked first, so a bad name is a usage
+        error before any network call. Without `package`, --package is optional ("" when absent)."""
+        env = check_env(self.env)
+        bucket = check_bucket(self.bucket)
+        pkg = check_package(self.package) if package or self.package else ""
+        return Storage(bucket), env, pkg
 
 
 def published_by() -> str:

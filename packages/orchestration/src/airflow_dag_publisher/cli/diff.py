@@ -3,7 +3,6 @@ release and a local folder: added/changed/removed files and a unified diff of ea
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,10 +17,14 @@ from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES, read_source
 
 
 def register(sub: Any, environ: Mapping[str, str]) -> None:
-    p = toolkit.command(sub, "diff", help="what changed between two releases, or a release and a local folder",
-                        description="FROM and TO are release ids (see `history`); TO defaults to the current "
-                        "release. With --source DIR, compares release FROM (default: the current one) with the "
-                        "folder DIR instead.")
+    p = toolkit.command(
+        sub, "diff", help="what changed between two releases, or a release and a local folder",
+        description="FROM and TO are release ids (see `history`); TO defaults to the current release. With "
+        "--source DIR, compares release FROM (default: the current one) with the folder DIR instead. Prints "
+        "the added, changed and removed files and dag_ids, then a unified diff of each text file.",
+        examples=["--env dev --package orders_report --bucket acme-airflow-dags-dev 20261127T101500Z-3f2a9c1b7d0e",
+                  "--env dev --package orders_report --bucket acme-airflow-dags-dev --source airflow_dags --stat"],
+        exits={1: "refused: the package has no such release"})
     o = toolkit.Options(p, environ)
     common.add_target(o)
     p.add_argument("from_release", nargs="?", metavar="FROM", default=None, help="the older release")
@@ -30,33 +33,33 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
                    "would read it) instead of a release")
     p.add_argument("--stat", action="store_true", help="the file list only, without the text diffs")
     common.add_json(o)
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    storage, env, package = common.target(args)
-    if args.source is not None and args.to_release is not None:
+def diff(target: common.Target, from_release: str | None, to_release: str | None, *, source: str | None,
+         stat: bool, as_json: bool) -> int:
+    storage, env, package = target.open()
+    if source is not None and to_release is not None:
         raise UsageError("diff: give TO or --source, not both")
-    if args.source is None and args.from_release is None:
+    if source is None and from_release is None:
         raise UsageError("diff: FROM is required (a release id; see `history`), or --source DIR")
-    old = release_or_current(storage, env, package, args.from_release)
-    if args.source is not None:
-        local = read_source(Path(args.source), max_file_bytes=DEFAULT_MAX_FILE_BYTES * 64)
+    old = release_or_current(storage, env, package, from_release)
+    if source is not None:
+        local = read_source(Path(source), max_file_bytes=DEFAULT_MAX_FILE_BYTES * 64)
         by_path = {f.path: f for f in local}
-        diff = diff_releases(old.file_map(), by_path, lambda p: read_file(storage, old, old.file_map()[p]),
-                             lambda p: by_path[p].data, from_label=old.release_id, to_label=str(args.source))
-        extra: dict[str, Any] = {"from": old.release_id, "to": {"source": str(args.source)}}
+        changes = diff_releases(old.file_map(), by_path, lambda p: read_file(storage, old, old.file_map()[p]),
+                                lambda p: by_path[p].data, from_label=old.release_id, to_label=source)
+        extra: dict[str, Any] = {"from": old.release_id, "to": {"source": source}}
     else:
-        new = release_or_current(storage, env, package, args.to_release)
-        diff = diff_releases(old.file_map(), new.file_map(), lambda p: read_file(storage, old, old.file_map()[p]),
-                             lambda p: read_file(storage, new, new.file_map()[p]), from_label=old.release_id,
-                             to_label=new.release_id, old_dag_ids=old.dag_ids, new_dag_ids=new.dag_ids)
+        new = release_or_current(storage, env, package, to_release)
+        changes = diff_releases(old.file_map(), new.file_map(), lambda p: read_file(storage, old, old.file_map()[p]),
+                                lambda p: read_file(storage, new, new.file_map()[p]), from_label=old.release_id,
+                                to_label=new.release_id, old_dag_ids=old.dag_ids, new_dag_ids=new.dag_ids)
         extra = {"from": old.release_id, "to": new.release_id}
-    diff = ReleaseDiff(diff.from_label, diff.to_label, diff.files, diff.unchanged, diff.dag_ids_added,
-                       diff.dag_ids_removed, extra)
-    if args.json:
-        emit_json(diff.to_dict())
+    changes = ReleaseDiff(changes.from_label, changes.to_label, changes.files, changes.unchanged,
+                          changes.dag_ids_added, changes.dag_ids_removed, extra)
+    if as_json:
+        emit_json(changes.to_dict())
         return 0
-    for line in render(diff, text=not args.stat):
+    for line in render(changes, text=not stat):
         info(line)
     return 0

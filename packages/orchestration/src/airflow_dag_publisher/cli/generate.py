@@ -36,9 +36,16 @@ _FLAG_OF_FIELD = {dest: flag for flag, dest in (*_SCALAR_FLAGS, *_PAIR_FLAGS)} |
 
 
 def register(sub: Any, environ: Mapping[str, str]) -> None:
-    p = toolkit.command(sub, "generate", help="write KubernetesPodOperator DAG files from flags or a jobs.yaml spec",
-                        description="Render templates/kubernetes_pod_dag.py.j2 into <output-dir>/<package>_<name>.py, "
-                        "from flags (one job) or from --spec jobs.yaml (all jobs of a package).")
+    p = toolkit.command(
+        sub, "generate", help="write KubernetesPodOperator DAG files from flags or a jobs.yaml spec",
+        description="Render templates/kubernetes_pod_dag.py.j2 into <output-dir>/<package>_<name>.py, from flags "
+        "(one job) or from --spec jobs.yaml (all jobs of a package). A generated file carries a content hash: "
+        "generating again over a file edited by hand is refused unless --force.",
+        examples=["--package orders_report --name daily_totals --image registry.example.com/data/orders-report:2.0.1 "
+                  "--schedule '0 4 * * *' --output-dir airflow_dags",
+                  "--spec packages/pipeline_processing/jobs.yaml --check"],
+        exits={1: "refused: a file edited by hand (without --force), or with --check a file missing or out of date",
+               2: "usage error: a bad flag, spec field or schedule (each named)", 3: ""})
     p.add_argument("--spec", help="jobs.yaml describing the package's jobs (instead of the job flags)")
     o = toolkit.Options(p, environ)
     common.add_package(o)
@@ -71,27 +78,26 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     job.add_argument("--tag", action="append", help="DAG tag besides the package name (repeat)")
     job.add_argument("--owner", help="DAG owner (default: the package name)")
     job.add_argument("--description", help="DAG description")
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    flags = job_flags(args)
-    if args.spec:
-        specs, origins, output_dir, package = _from_spec(args, flags)
+def generate(*, spec: str | None, package: str | None, image: str | None, output_dir: str | None, force: bool,
+             check: bool, job: Mapping[str, Any]) -> int:
+    """`job`: the one-job flags given (dest -> value; `job_flags` reads them from the command line)."""
+    if spec:
+        specs, origins, folder, name = _from_spec(spec, package, image, output_dir, job)
     else:
-        specs, origins, output_dir, package = _from_flags(args, flags)
+        specs, origins, folder, name = _from_flags(package, image, output_dir, job)
     files = generator.render_all(specs, origins)
-    existing = generator.read_existing(output_dir, [f.name for f in files])
-    plan = generator.plan_writes(files, existing, str(output_dir), force=args.force)
-    if args.check:
-        return _check(plan, output_dir)
-    generator.apply(plan, output_dir)
+    existing = generator.read_existing(folder, [f.name for f in files])
+    plan = generator.plan_writes(files, existing, str(folder), force=force)
+    if check:
+        return _check(plan, folder)
+    generator.apply(plan, folder)
     for write in plan.writes:
-        info(f"{write.action}: {output_dir / write.name}")
-    if args.spec:
-        for name in generator.stale_generated_files(output_dir, package, {f.name for f in files}):
-            warn(f"{output_dir / name} is a generated file no job of {args.spec} produces; delete it if the "
-                 "job was removed")
+        info(f"{write.action}: {folder / write.name}")
+    if spec:
+        for stale in generator.stale_generated_files(folder, name, {f.name for f in files}):
+            warn(f"{folder / stale} is a generated file no job of {spec} produces; delete it if the job was removed")
     return 0
 
 
@@ -110,54 +116,49 @@ def job_flags(args: argparse.Namespace) -> dict[str, Any]:
     return {dest: parsed[dest] for dest in _JOB_DESTS if parsed[dest] is not None}
 
 
-def _from_spec(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[list[JobSpec], dict[str, Origin], Path, str]:
+def _from_spec(spec: str, package: str | None, image: str | None, output_dir: str | None,
+               flags: Mapping[str, Any]) -> tuple[list[JobSpec], dict[str, Origin], Path, str]:
     given = [flag for flag, dest in (*_SCALAR_FLAGS, *_PAIR_FLAGS, *_LIST_FLAGS) if dest in flags]
     given += [flag for flag, _kind, _resource in _RESOURCE_FLAGS if _resource_dest(flag) in flags]
     if given:
         raise UsageError(f"--spec cannot be combined with {', '.join(given)}: put job settings in the spec")
-    spec_path = Path(args.spec)
-    package = check_package(args.package) if args.package else None
-    image_flag = _explicit_image(args)
-    spec = read_spec(spec_path, package=package, image=image_flag)
-    output_dir = Path(args.output_dir) if args.output_dir else spec_path.parent / "airflow_dags"
-    spec_dir = spec_path.resolve().parent
-    out_rel = os.path.relpath(output_dir.resolve(), spec_dir)
+    spec_path = Path(spec)
+    image_flag = image or None  # --image or IMAGE_TAG overrides the spec's image (CI generates with the image it built)
+    read = read_spec(spec_path, package=check_package(package) if package else None, image=image_flag)
+    folder = Path(output_dir) if output_dir else spec_path.parent / "airflow_dags"
+    out_rel = os.path.relpath(folder.resolve(), spec_path.resolve().parent)
     command = (TOOL, "generate", "--spec", spec_path.name, "--output-dir", out_rel,
                *(("--image", image_flag) if image_flag else ()))
     origins = {
         job.name: Origin(description=f"{spec_path.name} (job {job.name})",
                          how_to_change=f"edit {spec_path.name} and run, in its folder", command=command)
-        for job in spec.jobs
+        for job in read.jobs
     }
-    return list(spec.jobs), origins, output_dir, spec.package
+    return list(read.jobs), origins, folder, read.package
 
 
-def _explicit_image(args: argparse.Namespace) -> str | None:
-    """--image or IMAGE_TAG overrides the spec's image (CI generates with the image it just built)."""
-    return str(args.image) if args.image else None
-
-
-def _from_flags(args: argparse.Namespace, flags: dict[str, Any]) -> tuple[list[JobSpec], dict[str, Origin], Path, str]:
-    package = check_package(args.package)
-    if not args.name:
+def _from_flags(package: str | None, image: str | None, output_dir: str | None,
+                flags: Mapping[str, Any]) -> tuple[list[JobSpec], dict[str, Origin], Path, str]:
+    name = check_package(package)
+    job_name = flags.get("name")
+    if not job_name:
         raise UsageError("--name is required (or use --spec jobs.yaml)")
-    if not args.image:
+    if not image:
         raise UsageError("--image is required (or set IMAGE_TAG)")
-    raw = _raw_job(args.image, flags)
-    spec, problems = check_job(raw, package=package)
+    raw = _raw_job(image, flags)
+    spec, problems = check_job(raw, package=name)
     if problems or spec is None:
         raise SpecError("generate", [f"{_flag_name(p.path)}: {p.message}" for p in problems])
-    command = (TOOL, "generate", "--package", package, *_canonical_flags(args.name, args.image, flags))
+    command = (TOOL, "generate", "--package", name, *_canonical_flags(job_name, image, flags))
     origin = Origin(description="command-line flags", how_to_change="run again with other flags", command=command)
-    output_dir = Path(args.output_dir or "airflow_dags")
-    return [spec], {spec.name: origin}, output_dir, package
+    return [spec], {spec.name: origin}, Path(output_dir or "airflow_dags"), name
 
 
 def _resource_dest(flag: str) -> str:
     return flag.lstrip("-").replace("-", "_")
 
 
-def _raw_job(image: str, flags: dict[str, Any]) -> dict[str, Any]:
+def _raw_job(image: str, flags: Mapping[str, Any]) -> dict[str, Any]:
     raw: dict[str, Any] = {"image": image}
     for _flag, dest in _SCALAR_FLAGS:
         if dest in flags:
@@ -178,7 +179,7 @@ def _raw_job(image: str, flags: dict[str, Any]) -> dict[str, Any]:
     return raw
 
 
-def _canonical_flags(name: str, image: str, flags: dict[str, Any]) -> list[str]:
+def _canonical_flags(name: str, image: str, flags: Mapping[str, Any]) -> list[str]:
     """The job flags as given, in a fixed order: the command that regenerates the file."""
     out = ["--name", name, "--image", image]
     for flag, dest in _SCALAR_FLAGS[1:]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,20 +12,24 @@ from airflow_dag_publisher.signing import signed_by
 
 
 def register(sub: Any, environ: Mapping[str, str]) -> None:
-    p = toolkit.command(sub, "history", help="list a package's releases, newest first")
+    p = toolkit.command(
+        sub, "history", help="list a package's releases, newest first",
+        description="A package's releases, newest first (the object versions of its manifest.json), with file "
+        "count, publisher, image and signer; --json prints the manifests.",
+        examples=["--env dev --package orders_report --bucket acme-airflow-dags-dev",
+                  "--env dev --package orders_report --bucket acme-airflow-dags-dev --limit 3 --json"])
     o = toolkit.Options(p, environ)
     common.add_target(o)
     p.add_argument("--limit", type=toolkit.number(int), default=None, metavar="N", help="the N newest releases only")
     common.add_json(o)
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    storage, env, package = common.target(args)
-    releases, warnings = read_history(storage, env, package, limit=args.limit)
+def history(target: common.Target, *, limit: int | None, as_json: bool) -> int:
+    storage, env, package = target.open()
+    releases, warnings = read_history(storage, env, package, limit=limit)
     for w in warnings:
         warn(w)
-    if args.json:
+    if as_json:
         emit_json([m.to_dict() for m in releases])
         return 0
     if not releases:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,17 +11,21 @@ from airflow_dag_publisher.release_reader import read_environment
 
 
 def register(sub: Any, environ: Mapping[str, str]) -> None:
-    p = toolkit.command(sub, "list", help="list packages, releases and dag_ids of an environment")
+    p = toolkit.command(
+        sub, "list", help="list packages, releases and dag_ids of an environment",
+        description="The packages of an environment with their current release, publication time, image and "
+        "dag_ids, read from each package's manifest.json.",
+        examples=["--env dev --bucket acme-airflow-dags-dev",
+                  "--env dev --bucket acme-airflow-dags-dev --package orders_report --json"])
     o = toolkit.Options(p, environ)
     common.add_env(o)
     common.add_bucket(o)
     p.add_argument("--package", default=None, help="only this package")
     common.add_json(o)
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    storage, env, package = common.target(args, package=False)
+def list_packages(target: common.Target, *, as_json: bool) -> int:
+    storage, env, package = target.open(package=False)
     environment = read_environment(storage, env)
     for w in environment.warnings:
         warn(w)
@@ -31,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
          "created_at": m.created_at, "retired": m.retired, "image": m.image}
         for name, m in sorted(environment.manifests.items()) if not package or name == package
     ]
-    if args.json:
+    if as_json:
         emit_json(rows)
         return 0
     if not rows:

@@ -1,6 +1,8 @@
 # PYTHON_ARGCOMPLETE_OK
-"""Entry point of `airflow-dag-publisher`: build the parser, dispatch to the command, and leave
-every error to the toolkit's one handler (cli/toolkit.py) — nothing else."""
+"""Entry point of `airflow-dag-publisher`: build the parser, parse, and call the command's typed
+function with its options as arguments, leaving every error to the toolkit's one handler
+(cli/toolkit.py) — nothing else. Each command is one module (cli/<command>.py) with `register`,
+which declares its options, and one function returning the exit code."""
 
 from __future__ import annotations
 
@@ -8,17 +10,28 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from importlib import import_module
+from collections.abc import Mapping, Sequence
 
 from airflow_dag_publisher import __version__
-from airflow_dag_publisher.cli import toolkit
+from airflow_dag_publisher.cli import (
+    common,
+    diff,
+    generate,
+    history,
+    list_,
+    promote,
+    publish,
+    retire,
+    rollback,
+    show,
+    toolkit,
+    validate,
+    waiting,
+)
 
 PROG = "airflow-dag-publisher"
-# command name -> module under airflow_dag_publisher.cli; each has register(subparsers, environ)
-# setting `func`, a callable from the parsed namespace to an exit code.
-COMMANDS = ("generate", "validate", "publish", "promote", "list", "history", "show", "diff", "rollback", "retire")
-_MODULES = {"list": "list_"}
+COMMANDS = {"generate": generate, "validate": validate, "publish": publish, "promote": promote, "list": list_,
+            "history": history, "show": show, "diff": diff, "rollback": rollback, "retire": retire}
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -26,12 +39,48 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
                             description="Generate, validate and publish Airflow DAGs to S3 with release manifests, "
                             "history, rollback and retirement.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=toolkit.Parser)
+    sub = parser.add_subparsers(dest="subcommand", metavar="COMMAND", parser_class=toolkit.Parser)
     sub.required = True
-    for name in COMMANDS:
-        module = import_module(f"airflow_dag_publisher.cli.{_MODULES.get(name, name)}")
+    for module in COMMANDS.values():
         module.register(sub, environ)
     return parser
+
+
+def dispatch(a: argparse.Namespace) -> int:
+    """Call the command the line names, each option an argument of its function."""
+    match a.subcommand:  # not `command`: generate has a --command option
+        case "generate":
+            return generate.generate(spec=a.spec, package=a.package, image=a.image, output_dir=a.output_dir,
+                                     force=a.force, check=a.check, job=generate.job_flags(a))
+        case "validate":
+            return validate.validate(source=a.source, package=a.package, packages_file=a.packages_file,
+                                     report_format=a.format, output=a.output, require_airflow=a.require_airflow,
+                                     dynamic=a.dynamic, ruff=a.ruff, timeout=a.timeout, workers=a.workers,
+                                     allow_operators=a.allow_operator, other_packages=a.other_package)
+        case "publish":
+            return publish.publish(common.Target.of(a), source=a.source, image=a.image, packages_file=a.packages_file,
+                                   spec=a.spec, dry_run=a.dry_run, guardrails=common.Guardrails.of(a),
+                                   max_file_size=a.max_file_size, skip_dynamic_validation=a.skip_dynamic_validation,
+                                   signing_key=a.signing_key, wait=waiting.WaitOptions.of(a), as_json=a.json)
+        case "promote":
+            return promote.promote(common.Target.of(a), from_env=a.from_env, from_bucket=a.from_bucket,
+                                   release=a.release, guardrails=common.Guardrails.of(a),
+                                   wait=waiting.WaitOptions.of(a), signing_key=a.signing_key, as_json=a.json)
+        case "list":
+            return list_.list_packages(common.Target.of(a), as_json=a.json)
+        case "history":
+            return history.history(common.Target.of(a), limit=a.limit, as_json=a.json)
+        case "show":
+            return show.show(common.Target.of(a), a.release, as_json=a.json)
+        case "diff":
+            return diff.diff(common.Target.of(a), a.from_release, a.to_release, source=a.source, stat=a.stat,
+                             as_json=a.json)
+        case "rollback":
+            return rollback.rollback(common.Target.of(a), to=a.to, signing_key=a.signing_key,
+                                     wait=waiting.WaitOptions.of(a), as_json=a.json)
+        case "retire":
+            return retire.retire(common.Target.of(a), signing_key=a.signing_key, as_json=a.json)
+    raise AssertionError(f"no dispatch for command {a.subcommand!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,9 +88,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     def run() -> int:
         args = toolkit.parse(build_parser(os.environ), args_list)
-        func: Callable[[argparse.Namespace], int] = args.func
         with toolkit.log_to_stderr(logging.INFO if args.verbose else logging.WARNING):
-            return func(args)
+            return dispatch(args)
 
     return toolkit.guard(PROG, args_list, run)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,9 +14,19 @@ from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES
 
 
 def register(sub: Any, environ: Mapping[str, str]) -> None:
-    p = toolkit.command(sub, "publish", help="validate and publish a package's DAG folder as a new release",
-                        description="Validate the source folder, upload changed files and commit a new release "
-                        "manifest. Unchanged content is a no-op.")
+    p = toolkit.command(
+        sub, "publish", help="validate and publish a package's DAG folder as a new release",
+        description="Validate the source folder (the conventions and a real Airflow parse), upload the files "
+        "that changed and commit a new release manifest conditionally on the one read. Unchanged content is a "
+        "no-op. With --wait, wait until Airflow has parsed the release from its files.",
+        examples=["--env dev --package orders_report --bucket acme-airflow-dags-dev --source airflow_dags --dry-run",
+                  "--env dev --package orders_report --bucket acme-airflow-dags-dev --source airflow_dags "
+                  "--image registry.example.com/data/orders-report:2.0.1 --json",
+                  "--env dev --package orders_report --bucket acme-airflow-dags-dev --wait 300 --rollback-on-failure"],
+        exits={1: "refused: validation failed, a guardrail, a dag_id another package owns, a lost race, or "
+               "(--wait) a release Airflow could not import",
+               3: "storage or network error, worth retrying; with --wait, Airflow did not confirm in time (the "
+               "release is committed)"})
     o = toolkit.Options(p, environ)
     common.add_target(o)
     common.add_source(o)
@@ -36,32 +45,32 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     common.add_signing_key(o)
     waiting.add_wait(o)
     common.add_json(o)
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    storage, env, package = common.target(args)
-    source = Path(args.source)
+def publish(target: common.Target, *, source: str, image: str | None, packages_file: Path | None,
+            spec: Path | None, dry_run: bool, guardrails: common.Guardrails, max_file_size: int,
+            skip_dynamic_validation: bool, signing_key: str | None, wait: waiting.WaitOptions, as_json: bool) -> int:
+    storage, env, package = target.open()
+    folder = Path(source)
     options = PublishOptions(
-        validation=Validation.STATIC if args.skip_dynamic_validation else Validation.FULL,
-        allow_empty=args.allow_empty, max_delete=args.max_delete, max_file_bytes=args.max_file_size,
-        dry_run=args.dry_run, packages_file=args.packages_file, spec=args.spec)
-    wait = waiting.WaitOptions.of(args)
-    api = waiting.airflow_api(wait, dry_run=args.dry_run)
+        validation=Validation.STATIC if skip_dynamic_validation else Validation.FULL,
+        allow_empty=guardrails.allow_empty, max_delete=guardrails.max_delete, max_file_bytes=max_file_size,
+        dry_run=dry_run, packages_file=packages_file, spec=spec)
+    api = waiting.airflow_api(wait, dry_run=dry_run)
     progress = Progress("uploading")
     publisher = Publisher(storage, env, package, on_upload=lambda _path, total: progress.advance(total),
-                          signer=common.signer_from_option(args.signing_key))
+                          signer=common.signer_from_option(signing_key))
     try:
-        result = publisher.publish(source, common.release_meta(args.image, source), options)
+        result = publisher.publish(folder, common.release_meta(image, folder), options)
     finally:
         progress.close()
     for w in result.warnings:
         warn(w)
     doc = result.to_dict()
-    if api is not None and not args.json:
+    if api is not None and not as_json:
         render(publisher.url, result)  # the commit is reported before the wait starts
     confirmation = waiting.wait_for(wait, api, publisher, result, doc)
-    if args.json:
+    if as_json:
         emit_json(doc)
     elif api is None:
         render(publisher.url, result)

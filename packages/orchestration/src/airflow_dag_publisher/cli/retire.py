@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,21 +11,26 @@ from airflow_dag_publisher.publisher import Publisher
 
 
 def register(sub: Any, environ: Mapping[str, str]) -> None:
-    p = toolkit.command(sub, "retire", help="retire a package: a tombstone release with no files and no dag_ids")
+    p = toolkit.command(
+        sub, "retire", help="retire a package: a tombstone release with no files and no dag_ids",
+        description="The only way a package leaves Airflow: a tombstone release (retired, no files, no dag_ids). "
+        "The agents remove the package's folder at their next cycle; the history stays, so `rollback` brings "
+        "the package back.",
+        examples=["--env dev --package orders_report --bucket acme-airflow-dags-dev"],
+        exits={1: "refused: the package was never published, or a lost race"})
     o = toolkit.Options(p, environ)
     common.add_target(o)
     common.add_signing_key(o)
     common.add_json(o)
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    storage, env, package = common.target(args)
-    publisher = Publisher(storage, env, package, signer=common.signer_from_option(args.signing_key))
+def retire(target: common.Target, *, signing_key: str | None, as_json: bool) -> int:
+    storage, env, package = target.open()
+    publisher = Publisher(storage, env, package, signer=common.signer_from_option(signing_key))
     result = publisher.retire(common.release_meta(None))
     for w in result.warnings:
         warn(w)
-    if args.json:
+    if as_json:
         emit_json(result.to_dict())
     elif result.noop:
         info(f"{publisher.url}: already retired (release {result.release_id})")

@@ -3,7 +3,6 @@ files, dag_ids, signer, where it was promoted from)."""
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,13 +15,19 @@ from airflow_dag_publisher.storage import Storage
 
 
 def register(sub: Any, environ: Mapping[str, str]) -> None:
-    p = toolkit.command(sub, "show", help="show one release of a package (default: the current one)")
+    p = toolkit.command(
+        sub, "show", help="show one release of a package (default: the current one)",
+        description="One release in human form: who published it and when, its image and git sha, where it was "
+        "promoted from, who signed it, its content digest, dag_ids and files. --json prints the manifest.",
+        examples=["--env dev --package orders_report --bucket acme-airflow-dags-dev",
+                  "--env dev --package orders_report --bucket acme-airflow-dags-dev 20261127T101500Z-3f2a9c1b7d0e "
+                  "--json"],
+        exits={1: "refused: the package has no such release"})
     o = toolkit.Options(p, environ)
     common.add_target(o)
     p.add_argument("release", nargs="?", metavar="RELEASE", default=None,
                    help="a release id (see `history`); default: the current release")
     common.add_json(o)
-    p.set_defaults(func=run)
 
 
 def release_or_current(storage: Storage, env: str, package: str, release_id: str | None) -> ReleaseManifest:
@@ -41,10 +46,10 @@ def release_or_current(storage: Storage, env: str, package: str, release_id: str
     return found
 
 
-def run(args: argparse.Namespace) -> int:
-    storage, env, package = common.target(args)
-    manifest = release_or_current(storage, env, package, args.release)
-    if args.json:
+def show(target: common.Target, release: str | None, *, as_json: bool) -> int:
+    storage, env, package = target.open()
+    manifest = release_or_current(storage, env, package, release)
+    if as_json:
         emit_json(manifest.to_dict())
         return 0
     for line in describe(manifest):

@@ -19,8 +19,10 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
+import textwrap
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
@@ -56,9 +58,38 @@ def verbose_parent(*, top: bool) -> argparse.ArgumentParser:
     return parent
 
 
-def command(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """A command's parser under `sub` (a subparsers action), with `-v` accepted after the command."""
-    parser: argparse.ArgumentParser = sub.add_parser(name, parents=[verbose_parent(top=False)], **kwargs)
+# What every exit status means (errors.py decides which one an error gets).
+EXIT_MEANINGS = {
+    0: "success",
+    1: "refused, for the reason the message gives",
+    2: "usage or configuration error (bad names or options, an environment or bucket that does not exist)",
+    3: "storage or network error, worth retrying",
+    4: "a bug, never worth retrying (one line names the file holding the traceback)",
+}
+
+
+def help_epilog(prog: str, examples: Sequence[str], exits: Mapping[int, str] | None = None, *,
+                notes: str = "") -> str:
+    """The end of a command's --help: notes, examples, and what each exit status means for it
+    (`exits` replaces the general meaning of a status; a status mapped to "" is left out)."""
+    meanings = {**EXIT_MEANINGS, **(exits or {})}
+    lines = [notes.rstrip(), ""] if notes else []
+    lines.append("examples:")
+    lines += [f"  {prog} {example}" for example in examples]
+    lines += ["", "exit status:"]
+    lines += [f"  {code}  {text}" for code, text in sorted(meanings.items()) if text]
+    return "\n".join(lines) + "\n"
+
+
+def command(sub: Any, name: str, *, help: str, description: str, examples: Sequence[str],
+            exits: Mapping[int, str] | None = None, notes: str = "", **kwargs: Any) -> argparse.ArgumentParser:
+    """A command's parser under `sub` (a subparsers action): `-v` accepted after the command, and a
+    --help with a description, examples and the exit statuses."""
+    width = max(40, min(shutil.get_terminal_size().columns - 2, 100))
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, parents=[verbose_parent(top=False)], help=help, description=textwrap.fill(description, width),
+        formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+    parser.epilog = help_epilog(parser.prog, examples, exits, notes=notes)  # prog: "airflow-dag-publisher NAME"
     return parser
 
 

@@ -6,9 +6,8 @@ or `--require-airflow` where Airflow cannot parse).
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from airflow_dag_publisher.names import check_package
 from airflow_dag_publisher.validators import DEFAULT_ALLOWED_OPERATORS, validate_source
 from airflow_dag_publisher.validators.reports import FORMATS, render, summary_line
 
-_EPILOG = """\
+_CHECKS = """\
 checks: syntax; dag_ids prefixed with '<package>_' and unique; tasks are KubernetesPodOperator in namespace
 'etl-jobs' with a pinned image (tag or digest, never 'latest'), on_finish_action='delete_pod', get_logs=True
 and CPU and memory requests and limits (other operators only when allow-listed; EmptyOperator is by default);
@@ -26,16 +25,19 @@ no task cycle; no import of another package or of a module only the source folde
 connection or hook use at module level (errors); other module-level work, parse time over 2s and ruff AIR
 findings (warnings). Each file is imported by Airflow's own DagBag in worker processes, laid out as
 production lays it out (<dags>/<package>/<path>, the DAGs folder on sys.path).
-
-exit status: 0 no error (warnings allowed), 1 at least one error, 2 usage error; with --require-airflow,
-2 also when Airflow cannot be imported here (nothing is judged then).
 """
 
 
 def register(sub: Any, environ: Mapping[str, str]) -> None:
-    p = toolkit.command(sub, "validate", help="check DAG files against the conventions and a real Airflow parse",
-                        description="Check a package's DAG files against the conventions and a real Airflow 3 parse.",
-                        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = toolkit.command(
+        sub, "validate", help="check DAG files against the conventions and a real Airflow parse",
+        description="Check a package's DAG files against the conventions and a real Airflow 3 parse.",
+        notes=_CHECKS,
+        examples=["--source packages/orders_report/airflow_dags --package orders_report",
+                  "--source airflow_dags --package orders_report --require-airflow --format junit --output "
+                  "dag-validation-junit.xml"],
+        exits={0: "no error (warnings allowed)", 1: "at least one error", 2: "usage error; with "
+               "--require-airflow, also when Airflow cannot be imported here (nothing is judged then)", 3: ""})
     o = toolkit.Options(p, environ)
     common.add_source(o)
     common.add_package(o)
@@ -59,26 +61,27 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     p.add_argument("--other-package", action="append", default=[], metavar="NAME",
                    help="a package of the same environment (repeatable): importing it is an error, and its "
                    "longer prefix (alpha_ext_ for alpha) is not this package's")
-    p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    package = check_package(args.package)
-    source = Path(args.source)
-    if not source.is_dir():
-        raise UsageError(f"--source {source}: not a directory (set --source or DAG_SOURCE_DIR)")
-    for other in args.other_package:
+def validate(*, source: str, package: str | None, packages_file: Path | None, report_format: str,
+             output: str | None, require_airflow: bool, dynamic: bool, ruff: bool, timeout: float | None,
+             workers: int, allow_operators: Sequence[str], other_packages: Sequence[str]) -> int:
+    name = check_package(package)
+    folder = Path(source)
+    if not folder.is_dir():
+        raise UsageError(f"--source {folder}: not a directory (set --source or DAG_SOURCE_DIR)")
+    for other in other_packages:
         check_package(other, "--other-package")
     report = validate_source(
-        source, package, dynamic=args.dynamic, require_airflow=args.require_airflow,
-        other_packages=set(args.other_package), allowed_operators=DEFAULT_ALLOWED_OPERATORS | set(args.allow_operator),
-        timeout=args.timeout, workers=args.workers, ruff=args.ruff, packages_file=args.packages_file)
-    text = render(report, args.format)
-    if args.output:
+        folder, name, dynamic=dynamic, require_airflow=require_airflow, other_packages=set(other_packages),
+        allowed_operators=DEFAULT_ALLOWED_OPERATORS | set(allow_operators), timeout=timeout, workers=workers,
+        ruff=ruff, packages_file=packages_file)
+    text = render(report, report_format)
+    if output:
         try:
-            Path(args.output).write_text(text, encoding="utf-8")
+            Path(output).write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise UsageError(f"--output {args.output}: {exc.strerror or exc}") from exc
+            raise UsageError(f"--output {output}: {exc.strerror or exc}") from exc
         print(summary_line(report))
     else:
         sys.stdout.write(text)
