@@ -99,7 +99,8 @@ def test_a_bad_environment_value_is_a_usage_error_naming_the_variable(
 
 def test_both_entry_points_share_the_parser_and_the_handler(capsys: pytest.CaptureFixture[str]) -> None:
     assert sync_main.main(["--bucket", "dags", "--env", "dev", "--dags-dir", "d", "--workers", "0"], environ={}) == 2
-    assert "airflow-dag-sync: error: airflow-dag-sync: argument --workers: '0' must be > 0" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "airflow-dag-sync: error: argument --workers: '0' must be > 0" in err and err.count("airflow-dag-sync:") == 1
     assert isinstance(sync_main.build_parser({}), toolkit.Parser)
     assert isinstance(publisher_main.build_parser({}), toolkit.Parser)
 
@@ -137,3 +138,51 @@ def test_shell_completion_offers_commands_and_options(script: str, line: str, wa
     done = subprocess.run([str(BIN / script)], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert wanted <= set(out.read_text().split()), out.read_text()
+
+
+def _run(*argv: str, script: str = "airflow-dag-publisher") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(BIN / script), *argv], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_mistyped_command_names_the_closest_one_and_the_program_once() -> None:
+    done = _run("pubish", "--env", "dev")
+    assert done.returncode == 2 and done.stdout == ""
+    assert "airflow-dag-publisher: error: unknown command 'pubish' (did you mean publish?)" in done.stderr
+    assert "airflow-dag-publisher: error: airflow-dag-publisher" not in done.stderr
+
+
+def test_a_mistyped_option_gets_its_commands_usage_and_the_closest_option() -> None:
+    done = _run("publish", "--env", "dev", "--pacakge", "alpha")
+    assert done.returncode == 2
+    usage, error = done.stderr.split("airflow-dag-publisher publish: error: ")
+    assert usage.startswith("usage: airflow-dag-publisher publish ") and "--skip-dynamic-validation" in usage
+    assert error.strip() == "unrecognized arguments: --pacakge (did you mean --package?) alpha"
+    sync = _run("--bucket", "dags", "--onse", script="airflow-dag-sync")
+    assert sync.returncode == 2 and "airflow-dag-sync: error: unrecognized arguments: --onse (did you mean --once?)" \
+        in sync.stderr and sync.stderr.count("airflow-dag-sync: error") == 1
+
+
+def test_a_mistyped_choice_names_the_closest_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert publisher_main.main(["validate", "--package", "p", "--format", "jsn"]) == 2
+    assert "argument --format: invalid choice: 'jsn' (did you mean json?)" in capsys.readouterr().err
+
+
+def test_help_command_prints_a_commands_help_and_suggests_a_mistyped_one() -> None:
+    done = _run("help", "publish")
+    assert done.returncode == 0 and done.stdout == _run("publish", "--help").stdout
+    assert done.stdout.startswith("usage: airflow-dag-publisher publish")
+    assert _run("help").stdout == _run("--help").stdout
+    wrong = _run("help", "pubish")
+    assert wrong.returncode == 2 and "unknown command 'pubish' (did you mean publish?)" in wrong.stderr
+
+
+def test_every_command_has_a_description_examples_and_its_exit_statuses(capsys: pytest.CaptureFixture[str]) -> None:
+    for name in publisher_main.COMMANDS:
+        assert publisher_main.main([name, "--help"]) == 0
+        text = capsys.readouterr().out
+        description = text.split("\n\n")[1]
+        assert len(description) > 40 and not description.startswith(("options:", "positional")), (name, text)
+        examples = text[text.index("\nexamples:\n"):text.index("\nexit status:\n")]
+        assert examples.count(f"airflow-dag-publisher {name} ") >= 1, (name, text)
+        statuses = text[text.index("\nexit status:\n"):]
+        assert "  0  " in statuses and "  2  " in statuses and "  4  " in statuses, (name, text)

@@ -43,12 +43,17 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
     sub.required = True
     for module in COMMANDS.values():
         module.register(sub, environ)
+    help_ = sub.add_parser("help", help="show a command's help: help COMMAND", description="Show the help of "
+                           "COMMAND (the same as COMMAND --help), or of the program without one.")
+    help_.add_argument("topic", nargs="?", metavar="COMMAND", help="a command, e.g. publish")
     return parser
 
 
-def dispatch(a: argparse.Namespace) -> int:
+def dispatch(a: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     """Call the command the line names, each option an argument of its function."""
-    match a.subcommand:  # not `command`: generate has a --command option
+    match a.subcommand:
+        case "help":
+            return toolkit.print_help(parser, a.topic)  # not `command`: generate has a --command option
         case "generate":
             return generate.generate(spec=a.spec, package=a.package, image=a.image, output_dir=a.output_dir,
                                      force=a.force, check=a.check, job=generate.job_flags(a))
@@ -87,9 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
 
     def run() -> int:
-        args = toolkit.parse(build_parser(os.environ), args_list)
+        parser = build_parser(os.environ)
+        args = toolkit.parse(parser, args_list, command="subcommand")
         with toolkit.log_to_stderr(logging.INFO if args.verbose else logging.WARNING):
-            return dispatch(args)
+            return dispatch(args, parser)
 
     return toolkit.guard(PROG, args_list, run)
 

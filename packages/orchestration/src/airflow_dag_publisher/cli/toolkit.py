@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import logging
 import os
@@ -24,7 +25,7 @@ import sys
 import tempfile
 import textwrap
 import traceback
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, NoReturn
 
 from airflow_dag_publisher.errors import DagPublisherError, ErrorKind, UsageError, exit_code, kind_of
@@ -34,19 +35,67 @@ FALSE_WORDS = frozenset({"0", "false", "no", "off"})
 
 
 class ArgumentError(UsageError):
-    """A command line argparse refused; carries the usage line to print before the message."""
+    """A command line argparse refused: `prog` is the parser that refused it (the command's, for a
+    command's option), `usage` the usage line printed before the message."""
 
-    def __init__(self, message: str, usage: str) -> None:
+    def __init__(self, message: str, usage: str, prog: str) -> None:
         super().__init__(message)
         self.usage = usage
+        self.prog = prog
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    """' (did you mean X?)' for the closest of `known` to a mistyped `word`, else ''."""
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a bad command line raises ArgumentError (exit 2 through `guard`) instead of
-    printing and exiting on its own, so that `--json` callers get a JSON error too."""
+    printing and exiting on its own, so that `--json` callers get a JSON error too; a mistyped
+    command, choice or option gets a "did you mean"."""
 
     def error(self, message: str) -> NoReturn:
-        raise ArgumentError(f"{self.prog}: {message}", self.format_usage())
+        raise ArgumentError(message, self.format_usage(), self.prog)
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:  # argparse's hook for `choices`
+        if action.choices is None or value in action.choices:
+            return
+        choices = [str(c) for c in action.choices]
+        if isinstance(action, argparse._SubParsersAction):
+            raise argparse.ArgumentError(None, f"unknown command {value!r}{did_you_mean(value, choices)}; "
+                                         f"commands: {', '.join(choices)}")
+        raise argparse.ArgumentError(action, f"invalid choice: {value!r}{did_you_mean(str(value), choices)} "
+                                     f"(choose from {', '.join(choices)})")
+
+    def unrecognized(self, extras: Sequence[str]) -> NoReturn:
+        """Refuse arguments this parser does not know, suggesting the option each was meant to be."""
+        options = [o for o in self._option_string_actions if o.startswith("--")]
+        named = [f"{x}{did_you_mean(x.partition('=')[0], options)}" if x.startswith("-") else x for x in extras]
+        self.error(f"unrecognized arguments: {' '.join(named)}")
+
+
+def command_parser(parser: argparse.ArgumentParser, name: str | None) -> argparse.ArgumentParser | None:
+    """The parser of command `name` under `parser` (None: no such command, or no commands)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            found: argparse.ArgumentParser = action.choices[name]
+            return found
+    return None
+
+
+def print_help(parser: argparse.ArgumentParser, name: str | None) -> int:
+    """`help [COMMAND]`: the command's --help (the program's without one)."""
+    if name is None:
+        parser.print_help()
+        return 0
+    found = command_parser(parser, name)
+    if found is None:
+        commands = next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        raise UsageError(f"help: unknown command {name!r}{did_you_mean(name, commands)}; commands: "
+                         f"{', '.join(commands)}")
+    found.print_help()
+    return 0
 
 
 def verbose_parent(*, top: bool) -> argparse.ArgumentParser:
@@ -205,8 +254,8 @@ def report_failure(prog: str, exc: BaseException, *, as_json: bool) -> int:
     else:
         message = str(exc)
     details = exc.details if isinstance(exc, DagPublisherError) else None
-    usage = exc.usage if isinstance(exc, ArgumentError) else ""
-    report_error(prog, code, kind, message, as_json=as_json, usage=usage, details=details)
+    usage, who = (exc.usage, exc.prog) if isinstance(exc, ArgumentError) else ("", prog)
+    report_error(who, code, kind, message, as_json=as_json, usage=usage, details=details)
     return code
 
 
@@ -227,11 +276,22 @@ def log_to_stderr(level: int) -> Iterator[None]:
         root.setLevel(saved)
 
 
-def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+def parse(parser: argparse.ArgumentParser, argv: Sequence[str] | None, *, command: str | None = None
+          ) -> argparse.Namespace:
     """Offer shell completion when the shell asks (argcomplete sets _ARGCOMPLETE; imported only
-    then, so that a plain run does not pay for it), then parse."""
+    then, so that a plain run does not pay for it), then parse. An argument nobody knows is refused
+    by the parser of the command it follows (its usage, its options suggested); `command` names the
+    attribute the command's name is parsed into."""
     if "_ARGCOMPLETE" in os.environ:
         import argcomplete
 
         argcomplete.autocomplete(parser)
-    return parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        owner = command_parser(parser, getattr(args, command, None)) if command else None
+        if isinstance(owner, Parser):
+            owner.unrecognized(extras)
+        if isinstance(parser, Parser):
+            parser.unrecognized(extras)
+        parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
