@@ -53,7 +53,7 @@ def test_every_publisher_option_with_a_variable_is_listed_with_it() -> None:
 
 def test_every_agent_flag_is_listed_with_its_variable() -> None:
     rows = table_rows(section("airflow-dag-sync: options and environment variables"))
-    listed = {option.strip("`"): variable.strip("`") for option, variable, _ in rows[1:]}
+    listed = {re.findall(r"`(-[^`]+)`", option)[-1]: variable.strip("`") for option, variable, _ in rows[1:]}
     flags = [a.option_strings[-1] for a in sync_parser({})._actions
              if a.option_strings and a.dest not in ("help", "version")]
     assert listed == {flag: env_name(flag) for flag in flags}

@@ -186,3 +186,30 @@ def test_every_command_has_a_description_examples_and_its_exit_statuses(capsys: 
         assert examples.count(f"airflow-dag-publisher {name} ") >= 1, (name, text)
         statuses = text[text.index("\nexit status:\n"):]
         assert "  0  " in statuses and "  2  " in statuses and "  4  " in statuses, (name, text)
+
+
+def test_validate_and_generate_speak_json_and_their_errors_too(tmp_path: Path) -> None:
+    missing = _run("validate", "--package", "p", "--source", str(tmp_path / "nowhere"), "--format", "json")
+    assert missing.returncode == 2 and missing.stderr == ""
+    assert json.loads(missing.stdout)["error"]["kind"] == "usage"
+    assert json.loads(_run("validate", "--package", "p", "--source", str(tmp_path / "x"), "--json").stdout)["error"]
+    (tmp_path / "p_a.py").write_text("x = 1\n")
+    report = _run("validate", "--package", "p", "--source", str(tmp_path), "--no-dynamic", "--no-ruff", "--json")
+    assert report.returncode == 0 and json.loads(report.stdout)["ok"] is True
+    args = ["generate", "--package", "acme", "--name", "load", "--image", "registry.example.com/acme:1.0",
+            "--output-dir", str(tmp_path / "dags")]
+    made = _run(*args, "--json")
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["files"] == [{"path": str(tmp_path / "dags" / "acme_load.py"), "action": "created"}]
+    check = _run(*args, "--check", "--json")
+    assert check.returncode == 0 and json.loads(check.stdout)["up_to_date"] is True
+    (tmp_path / "dags" / "acme_load.py").write_text("# edited\n")
+    stale = _run(*args, "--check", "--json")
+    error = json.loads(stale.stdout)["error"]
+    assert stale.returncode == 1 and error["details"]["up_to_date"] is False and error["details"]["problems"]
+
+
+def test_the_agent_accepts_v(tmp_path: Path) -> None:
+    args = sync_main.build_parser({}).parse_args(["-v", "--bucket", "b"])
+    assert args.verbose is True
+    assert sync_main.build_parser({"DAGSYNC_VERBOSE": "true"}).parse_args([]).verbose is True

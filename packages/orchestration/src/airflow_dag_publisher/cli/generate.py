@@ -17,7 +17,7 @@ from airflow_dag_publisher.generator.render import TOOL, Origin
 from airflow_dag_publisher.generator.spec import SpecError, read_spec
 from airflow_dag_publisher.generator.yamlmarks import Path as FieldPath
 from airflow_dag_publisher.names import check_package
-from airflow_dag_publisher.output import info, warn
+from airflow_dag_publisher.output import emit_json, info, warn
 
 # Flags describing one job: (flag, dest). Their values make the job's raw fields.
 _SCALAR_FLAGS = (("--name", "name"), ("--schedule", "schedule"), ("--command", "command"),
@@ -43,7 +43,8 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
         "generating again over a file edited by hand is refused unless --force.",
         examples=["--package orders_report --name daily_totals --image registry.example.com/data/orders-report:2.0.1 "
                   "--schedule '0 4 * * *' --output-dir airflow_dags",
-                  "--spec packages/pipeline_processing/jobs.yaml --check"],
+                  "--spec packages/pipeline_processing/jobs.yaml --check",
+                  "--spec packages/pipeline_processing/jobs.yaml --json"],
         exits={1: "refused: a file edited by hand (without --force), or with --check a file missing or out of date",
                2: "usage error: a bad flag, spec field or schedule (each named)", 3: ""})
     p.add_argument("--spec", help="jobs.yaml describing the package's jobs (instead of the job flags)")
@@ -55,6 +56,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     p.add_argument("--force", action="store_true", help="overwrite files edited by hand or not generated")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 if a file is missing or differs from what would be generated")
+    common.add_json(o)
     job = p.add_argument_group("one job (without --spec)")
     job.add_argument("--name", help="job name: the DAG is <package>_<name>, the task <name>")
     job.add_argument("--schedule", help="what Airflow accepts: a cron expression (as Airflow parses it: L, #, ?), "
@@ -81,8 +83,10 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
 
 
 def generate(*, spec: str | None, package: str | None, image: str | None, output_dir: str | None, force: bool,
-             check: bool, job: Mapping[str, Any]) -> int:
-    """`job`: the one-job flags given (dest -> value; `job_flags` reads them from the command line)."""
+             check: bool, job: Mapping[str, Any], as_json: bool = False) -> int:
+    """`job`: the one-job flags given (dest -> value; `job_flags` reads them from the command line).
+    With `as_json`: `{"output_dir", "files": [{"path", "action"}], "stale"}` on stdout (with --check,
+    `"up_to_date": true`; a check that fails is a JSON error whose details are that document)."""
     if spec:
         specs, origins, folder, name = _from_spec(spec, package, image, output_dir, job)
     else:
@@ -90,23 +94,34 @@ def generate(*, spec: str | None, package: str | None, image: str | None, output
     files = generator.render_all(specs, origins)
     existing = generator.read_existing(folder, [f.name for f in files])
     plan = generator.plan_writes(files, existing, str(folder), force=force)
+    doc: dict[str, Any] = {"output_dir": str(folder),
+                           "files": [{"path": str(folder / w.name), "action": w.action} for w in plan.writes]}
     if check:
-        return _check(plan, folder)
+        return _check(plan, folder, doc if as_json else None)
     generator.apply(plan, folder)
+    stale = generator.stale_generated_files(folder, name, {f.name for f in files}) if spec else []
+    doc["stale"] = [str(folder / f) for f in stale]
+    if as_json:
+        emit_json(doc)
+        return 0
     for write in plan.writes:
         info(f"{write.action}: {folder / write.name}")
-    if spec:
-        for stale in generator.stale_generated_files(folder, name, {f.name for f in files}):
-            warn(f"{folder / stale} is a generated file no job of {spec} produces; delete it if the job was removed")
+    for path in doc["stale"]:
+        warn(f"{path} is a generated file no job of {spec} produces; delete it if the job was removed")
     return 0
 
 
-def _check(plan: generator.WritePlan, output_dir: Path) -> int:
+def _check(plan: generator.WritePlan, output_dir: Path, doc: dict[str, Any] | None) -> int:
     stale = [f"{output_dir / w.name} would be {w.action}" for w in plan.writes if w.action != generator.UNCHANGED]
     problems = [*plan.refusals, *stale]
     if problems:
-        raise RefusedError("generated files are not up to date:\n" + "\n".join(f"  {p}" for p in problems))
-    info(f"{len(plan.writes)} generated file(s) up to date in {output_dir}")
+        error = RefusedError("generated files are not up to date:\n" + "\n".join(f"  {p}" for p in problems))
+        error.details = None if doc is None else {**doc, "up_to_date": False, "problems": problems}
+        raise error
+    if doc is not None:
+        emit_json({**doc, "up_to_date": True})
+    else:
+        info(f"{len(plan.writes)} generated file(s) up to date in {output_dir}")
     return 0
 
 

@@ -56,12 +56,13 @@ def dispatch(a: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             return toolkit.print_help(parser, a.topic)  # not `command`: generate has a --command option
         case "generate":
             return generate.generate(spec=a.spec, package=a.package, image=a.image, output_dir=a.output_dir,
-                                     force=a.force, check=a.check, job=generate.job_flags(a))
+                                     force=a.force, check=a.check, job=generate.job_flags(a), as_json=a.json)
         case "validate":
             return validate.validate(source=a.source, package=a.package, packages_file=a.packages_file,
                                      report_format=a.format, output=a.output, require_airflow=a.require_airflow,
                                      dynamic=a.dynamic, ruff=a.ruff, timeout=a.timeout, workers=a.workers,
-                                     allow_operators=a.allow_operator, other_packages=a.other_package)
+                                     allow_operators=a.allow_operator, other_packages=a.other_package,
+                                     as_json=a.json)
         case "publish":
             return publish.publish(common.Target.of(a), source=a.source, image=a.image, packages_file=a.packages_file,
                                    spec=a.spec, dry_run=a.dry_run, guardrails=common.Guardrails.of(a),

@@ -226,10 +226,17 @@ def report_error(prog: str, code: int, kind: str, message: str, *, as_json: bool
     print(f"{prog}: error: {first}" + (f"\n{rest}" if rest else ""), file=sys.stderr)
 
 
+def wants_json(argv: Sequence[str]) -> bool:
+    """The command line asks for JSON output (`--json`, or `validate`'s `--format json`), so an error is
+    JSON too; read from the raw arguments, as an error may come before they are parsed."""
+    pairs = zip(argv, [*argv[1:], ""][:len(argv)], strict=True)
+    return any(a == "--json" or a == "--format=json" or (a == "--format" and b == "json") for a, b in pairs)
+
+
 def guard(prog: str, argv: Sequence[str], run: Callable[[], int]) -> int:
     """Run a command line: parse and execute inside `run`; every failure is reported once, with the
     exit code `errors.exit_code` gives it."""
-    as_json = "--json" in argv
+    as_json = wants_json(argv)
     try:
         return run()
     except SystemExit as exc:  # --help and --version print and exit 0

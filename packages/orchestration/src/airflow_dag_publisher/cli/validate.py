@@ -35,7 +35,8 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
         notes=_CHECKS,
         examples=["--source packages/orders_report/airflow_dags --package orders_report",
                   "--source airflow_dags --package orders_report --require-airflow --format junit --output "
-                  "dag-validation-junit.xml"],
+                  "dag-validation-junit.xml",
+                  "--source airflow_dags --package orders_report --json"],
         exits={0: "no error (warnings allowed)", 1: "at least one error", 2: "usage error; with "
                "--require-airflow, also when Airflow cannot be imported here (nothing is judged then)", 3: ""})
     o = toolkit.Options(p, environ)
@@ -43,6 +44,8 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     common.add_package(o)
     common.add_packages_file(o)
     p.add_argument("--format", choices=FORMATS, default="text", help="report format (default: text)")
+    p.add_argument("--json", action="store_true", help="the report as one JSON document (the same as --format json); "
+                   "an error is JSON too")
     p.add_argument("--output", metavar="FILE", help="write the report to FILE; the summary line still goes to stdout")
     o.flag("--require-airflow", env="VALIDATE_REQUIRE_AIRFLOW",
            help="fail with exit status 2 when Airflow cannot parse the files here (CI uses it)")
@@ -65,7 +68,10 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
 
 def validate(*, source: str, package: str | None, packages_file: Path | None, report_format: str,
              output: str | None, require_airflow: bool, dynamic: bool, ruff: bool, timeout: float | None,
-             workers: int, allow_operators: Sequence[str], other_packages: Sequence[str]) -> int:
+             workers: int, allow_operators: Sequence[str], other_packages: Sequence[str], as_json: bool = False) -> int:
+    if as_json and report_format not in ("text", "json"):
+        raise UsageError(f"--json and --format {report_format}: choose one (--json is --format json)")
+    report_format = "json" if as_json else report_format
     name = check_package(package)
     folder = Path(source)
     if not folder.is_dir():

@@ -109,6 +109,7 @@ def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
                  help="sync once and exit: 0 when complete, non-zero with the reason")
     options.flag("--require-signatures", env=env_name("--require-signatures"),
                  help="a package without a key in the trust file applies nothing")
+    options.flag("-v", "--verbose", env=env_name("--verbose"), help="log details: the same as --log-level debug")
     return parser
 
 
@@ -136,7 +137,7 @@ def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = 
                            option=f"--trust-file ({env_name('--trust-file')})")
         packages = (PackageListWatch(args.packages_file, option=f"--packages-file ({env_name('--packages-file')})")
                     if args.packages_file else None)
-        with logs.configured(args.log_format, args.log_level):
+        with logs.configured(args.log_format, "debug" if args.verbose else args.log_level):
             return run(args, trust, packages)
 
     return toolkit.guard(PROG, args_list, start)
