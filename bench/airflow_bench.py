@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         airflow: AirflowStack | None = None
         try:
             env = local_env(s3.env())
-            s3.create_bucket(BUCKET)
+            s3.create_bucket(BUCKET, environments=(ENV,))
             dags = root / "sync" / "dags"
             with open(root / "dagsync.log", "ab") as out:
                 agent = subprocess.Popen(

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         s3 = start_seaweedfs(root / "seaweedfs")
         try:
-            s3.create_bucket(BUCKET)
+            s3.create_bucket(BUCKET, environments=(ENV,))
             start = time.monotonic()
             rows = publish_rows(s3, root, args.reps, 200)
             log(f"publish runs took {time.monotonic() - start:.0f} s")

@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         s3 = start_seaweedfs(root / "s3")
         try:
-            s3.create_bucket(BUCKET)
+            s3.create_bucket(BUCKET, environments=(ENV, PUBLISH_ENV))
             storage = Storage(BUCKET, s3.client())
             keys = root / "keys"
             signers = {f"pkg_{n:04d}": PemSigner(write_key(keys / f"{n}.pem")) for n in range(args.packages)}

@@ -504,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
                 "conn_type": "aws", "login": s3.env()["AWS_ACCESS_KEY_ID"],
                 "password": s3.env()["AWS_SECRET_ACCESS_KEY"],
                 "extra": {"endpoint_url": s3.endpoint, "region_name": s3.env()["AWS_DEFAULT_REGION"]}})
-            s3.create_bucket(BUCKET)
+            s3.create_bucket(BUCKET, environments=(ENV,))
             rows: list[Row] = []
             changes = ChangePublisher({})
             held = 0

@@ -28,10 +28,9 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from airflow_dag_publisher.environments import EnvironmentSettings
 from airflow_dag_publisher.manifest import parse_manifest
 from airflow_dag_publisher.signing import signature_problem
-from airflow_dag_publisher.storage import environment_key, journal_prefix, manifest_key, parse_journal_key
+from airflow_dag_publisher.storage import journal_prefix, manifest_key, parse_journal_key
 from airflow_dag_publisher.sync.trust import load_trust
 
 from devstack.airflow import bundle_config_list
@@ -201,7 +200,7 @@ class DemoStack:
         finally:
             if self.s3.proc is not None:
                 self.supervisor.record("seaweedfs", self.s3.proc.pid)
-        self.s3.create_bucket(self.settings.bucket)
+        self.s3.create_bucket(self.settings.bucket, environments=())
         self._declare_environment()
         self.base_env = self._base_env()
         self._write_env_sh()
@@ -211,9 +210,7 @@ class DemoStack:
         the environment's trust ConfigMap says so, and then the publisher refuses unsigned commits."""
         assert self.s3 is not None
         required = self.settings.sync_env.get("DAGSYNC_REQUIRE_SIGNATURES", "").lower() in ("1", "true", "yes")
-        settings = EnvironmentSettings(env=self.settings.env, require_signatures=required)
-        self.s3.client().put_object(Bucket=self.settings.bucket, Key=environment_key(self.settings.env),
-                                    Body=settings.to_json(), ContentType="application/json")
+        self.s3.declare_environment(self.settings.bucket, self.settings.env, require_signatures=required)
 
     def _base_env(self) -> dict[str, str]:
         """The environment of the agent and the publish jobs: none of the caller's AWS, Airflow or

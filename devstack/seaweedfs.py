@@ -2,7 +2,7 @@
 loopback ports, with a readiness wait. Used by the test fixtures, `make demo` and `bench/`.
 
     with SeaweedFS(data_dir) as s3:
-        s3.create_bucket("dags")           # versioning enabled
+        s3.create_bucket("dags")           # versioning enabled; environments dev, staging, prod declared
         os.environ.update(s3.env())        # AWS_ENDPOINT_URL and dummy credentials
 
 weed runs without the caller's AWS settings, and its readiness wait fails within seconds, with the
@@ -35,6 +35,9 @@ from devstack.local_env import boto3_session, local_env
 ACCESS_KEY = "devstack"
 SECRET_KEY = "devstack-secret"
 REGION = "us-east-1"
+# The environments a bucket made for a test holds unless told otherwise (an environment exists only
+# when declared: see create_bucket).
+DEFAULT_ENVIRONMENTS = ("dev", "staging", "prod")
 # Errors of a readiness probe that waiting cannot fix: the server checks S3 credentials.
 CREDENTIAL_ERRORS = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "InvalidToken",
                                "ExpiredToken", "AuthorizationHeaderMalformed"})
@@ -243,12 +246,26 @@ class SeaweedFS:
             aws_secret_access_key=SECRET_KEY, region_name=REGION, config=cfg,
         )
 
-    def create_bucket(self, name: str, *, versioning: bool = True) -> str:
+    def create_bucket(self, name: str, *, versioning: bool = True,
+                      environments: Sequence[str] = DEFAULT_ENVIRONMENTS) -> str:
+        """A bucket (versioned unless told otherwise) holding `environments`, each declared as the
+        infrastructure declares one (`declare_environment`): commands refuse an environment that is not."""
         client = self.client()
         client.create_bucket(Bucket=name)
         if versioning:
             client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        for env in environments:
+            self.declare_environment(name, env)
         return name
+
+    def declare_environment(self, bucket: str, env: str, *, require_signatures: bool = False) -> None:
+        """`<env>/_environment.json`, as Terraform, setup_localstack.sh and `airflow-dag-publisher env create`
+        write it: the environment exists."""
+        from airflow_dag_publisher.environments import EnvironmentSettings
+        from airflow_dag_publisher.storage import environment_key
+
+        body = EnvironmentSettings(env, require_signatures=require_signatures).to_json()
+        self.client().put_object(Bucket=bucket, Key=environment_key(env), Body=body, ContentType="application/json")
 
     def pause(self) -> None:
         """Freeze the server (SIGSTOP): requests hang, as on a network partition."""

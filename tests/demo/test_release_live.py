@@ -63,6 +63,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningDemo]:
     packages_file.write_text(yaml.safe_dump(listed))
     env = {**_env(tmp_path_factory.mktemp("aws-user")), "DEMO_PACKAGES_FILE": str(packages_file)}
     with one_demo_at_a_time(), running_demo(env) as running:
+        # qa: an environment no agent of the demo serves (the demo declares only dev), made as a user would.
+        made = subprocess.run([PUBLISHER, "env", "create", "--env", "qa"], env=publisher_env(running),
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert made.returncode == 0, made.stdout + made.stderr
         yield running
 
 
@@ -141,7 +145,7 @@ def test_wait_returns_once_airflow_parsed_the_new_files_and_a_removed_dag_id_is_
     assert weekly is None or weekly["is_stale"], weekly
 
     # `rollback --wait` brings the first release back, weekly included, and waits for it too.
-    back = subprocess.run([PUBLISHER, "rollback", "--package", "live_good", "--wait", str(WAIT), "--json"],
+    back = subprocess.run([PUBLISHER, "rollback", "--package", "live_good", "--yes", "--wait", str(WAIT), "--json"],
                           env=publisher_env(demo), capture_output=True, text=True, timeout=WAIT + 60, check=False)
     assert back.returncode == 0, back.stdout + back.stderr
     assert json.loads(back.stdout)["live"]["outcome"] == "live"

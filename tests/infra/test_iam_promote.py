@@ -15,10 +15,11 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
+from airflow_dag_publisher.environments import EnvironmentSettings
 from airflow_dag_publisher.errors import StorageError
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
 from airflow_dag_publisher.sources import LocalFile
-from airflow_dag_publisher.storage import Storage
+from airflow_dag_publisher.storage import Storage, environment_key
 
 from devstack.dagfiles import kpo_dag
 from tests.infra.infra_helpers import (
@@ -71,6 +72,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for env, bucket in BUCKETS.items():
             admin.create_bucket(Bucket=bucket)
             admin.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            admin.put_object(Bucket=bucket, Key=environment_key(env), Body=EnvironmentSettings(env).to_json())
             if env == "prod":
                 continue
             for package in (A, B):

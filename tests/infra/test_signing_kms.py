@@ -21,12 +21,13 @@ from typing import Any
 
 import botocore.exceptions
 import pytest
+from airflow_dag_publisher.environments import EnvironmentSettings
 from airflow_dag_publisher.errors import StorageError
 from airflow_dag_publisher.kms import KmsSigner, translate
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
 from airflow_dag_publisher.signing import TrustedKey, signature_problem, statement, verifies
 from airflow_dag_publisher.sources import read_source
-from airflow_dag_publisher.storage import Storage, manifest_key
+from airflow_dag_publisher.storage import Storage, environment_key, manifest_key
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.releases import Layout
 from airflow_dag_publisher.sync.trust import Trust
@@ -97,6 +98,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         s3, kms, iam = server.client("s3"), server.client("kms"), server.client("iam")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object(Bucket=BUCKET, Key=environment_key(ENV), Body=EnvironmentSettings(ENV).to_json())
         keys = {name: kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256",
                                      Description=f"release signing {name}")["KeyMetadata"]["Arn"]
                 for name in ("a1", "a2", "b")}

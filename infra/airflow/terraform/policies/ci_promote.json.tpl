@@ -8,6 +8,12 @@
       "Resource": "${source_bucket_arn}/${source_environment}/${package}/*"
     },
     {
+      "Sid": "ReadSourceEnvironmentSettings",
+      "Effect": "Allow",
+      "Action": ["s3:GetObject"],
+      "Resource": "${source_bucket_arn}/${source_environment}/_environment.json"
+    },
+    {
       "Sid": "ListSourceEnvironmentHistoryOfOwnPackage",
       "Effect": "Allow",
       "Action": ["s3:ListBucketVersions"],

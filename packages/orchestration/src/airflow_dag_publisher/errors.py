@@ -67,13 +67,14 @@ class ErrorKind(str, enum.Enum):
     USAGE = ("usage", EXIT_USAGE)
     AIRFLOW_AUTH = ("airflow_auth", EXIT_USAGE)        # Airflow's API refused the credentials
     ENVIRONMENT = ("environment", EXIT_USAGE)          # an environment's _environment.json is not readable
+    NO_ENVIRONMENT = ("no_environment", EXIT_USAGE)    # no <env>/_environment.json: a typo never heals
+    NO_BUCKET = ("no_bucket", EXIT_USAGE)              # NoSuchBucket: a typo never heals either, no retry
     SIGNATURE_REQUIRED = ("signature_required", EXIT_USAGE)  # an unsigned commit where signatures are required
     AIRFLOW_REDIRECT = ("airflow_redirect", EXIT_USAGE)  # Airflow's API redirected to another origin
     # storage, network and local faults (exit 3): worth retrying
     STORAGE = ("storage", EXIT_STORAGE)
     CREDENTIALS = ("credentials", EXIT_STORAGE)        # missing, rejected or expired AWS credentials
     ACCESS_DENIED = ("access_denied", EXIT_STORAGE)
-    NO_BUCKET = ("no_bucket", EXIT_STORAGE)
     NETWORK = ("network", EXIT_STORAGE)
     TIMEOUT = ("timeout", EXIT_STORAGE)
     NOT_FOUND = ("not_found", EXIT_STORAGE)            # a key, version or KMS key that should exist does not

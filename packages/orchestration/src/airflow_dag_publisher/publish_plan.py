@@ -43,6 +43,63 @@ class PublishPlan:
                 "unchanged": list(self.unchanged)}
 
 
+@dataclass(frozen=True)
+class ChangePlan:
+    """What a rollback or a retirement would change, said before it is done (`--dry-run`, the
+    confirmation): the release that is current now, the one whose files become current (none for a
+    retirement), the files against the current release, and the DAGs that leave and return to Airflow."""
+
+    action: str                      # "rollback" | "retire"
+    package: str
+    env: str
+    current_release_id: str | None
+    restores: str | None             # rollback: the release whose files become current again
+    files: PublishPlan
+    dag_ids_removed: tuple[str, ...]  # leave Airflow
+    dag_ids_added: tuple[str, ...]    # come back
+    noop: bool = False               # retiring a package that is retired already
+
+    def to_dict(self) -> dict[str, object]:
+        return {"action": self.action, "package": self.package, "env": self.env,
+                "current_release_id": self.current_release_id, "restores": self.restores,
+                **self.files.to_dict(), "dag_ids_removed": list(self.dag_ids_removed),
+                "dag_ids_added": list(self.dag_ids_added), "noop": self.noop}
+
+    def describe(self) -> list[str]:
+        """The plan in a few lines, for a person about to confirm it."""
+        where = f"package {self.package!r} in environment {self.env!r}"
+        if self.noop:
+            return [f"{where} is retired already (release {self.current_release_id}): nothing would change"]
+        if self.action == "retire":
+            head = f"retire {where}: a tombstone release replaces release {self.current_release_id}"
+        else:
+            head = (f"roll back {where}: a new release with the files of release {self.restores} replaces release "
+                    f"{self.current_release_id or '(none readable)'}")
+        f = self.files
+        return [head,
+                f"  DAGs that leave Airflow: {', '.join(self.dag_ids_removed) or 'none'}",
+                f"  DAGs that come back:     {', '.join(self.dag_ids_added) or 'none'}",
+                f"  files: {len(f.added)} added, {len(f.changed)} changed, {len(f.deleted)} deleted, "
+                f"{len(f.unchanged)} unchanged"]
+
+
+def plan_change(action: str, env: str, package: str, current: ReleaseManifest | None,
+                target: ReleaseManifest | None) -> ChangePlan:
+    """What making `target`'s files current (None: retiring) changes against `current`."""
+    live = current.file_map() if current is not None and not current.retired else {}
+    wanted = target.file_map() if target is not None else {}
+    files = PublishPlan(
+        added=tuple(p for p in sorted(wanted) if p not in live),
+        changed=tuple(p for p in sorted(wanted) if p in live and live[p].sha256 != wanted[p].sha256),
+        deleted=tuple(p for p in sorted(live) if p not in wanted),
+        unchanged=tuple(p for p in sorted(wanted) if p in live and live[p].sha256 == wanted[p].sha256))
+    before = set(current.dag_ids) if current is not None and not current.retired else set()
+    after = set(target.dag_ids) if target is not None else set()
+    return ChangePlan(action, package, env, current.release_id if current else None,
+                      target.release_id if target else None, files, tuple(sorted(before - after)),
+                      tuple(sorted(after - before)), noop=target is None and current is not None and current.retired)
+
+
 def plan_publish(local: Sequence[Digested], current: ReleaseManifest | None, *, allow_empty: bool = False,
                  max_delete: int | None = None) -> PublishPlan:
     """Compare local files with the current release by sha256. Raises RefusedError on a guardrail."""

@@ -42,7 +42,9 @@ from airflow_dag_publisher.manifest import (
     utc_now_iso,
 )
 from airflow_dag_publisher.publish_plan import (
+    ChangePlan,
     PublishPlan,
+    plan_change,
     plan_publish,
     promotion_source,
     refuse_conflicts,
@@ -64,7 +66,15 @@ from airflow_dag_publisher.release_reader import (
 from airflow_dag_publisher.signing import Signer, already_signed_by, sign_manifest
 from airflow_dag_publisher.sources import DEFAULT_MAX_FILE_BYTES, LocalFile, read_source
 from airflow_dag_publisher.spec_release import refuse_unless_generated, with_spec
-from airflow_dag_publisher.storage import Storage, archive_key, dag_key, journal_key, manifest_key, release_key
+from airflow_dag_publisher.storage import (
+    Storage,
+    archive_key,
+    dag_key,
+    environment_key,
+    journal_key,
+    manifest_key,
+    release_key,
+)
 from airflow_dag_publisher.validators import ValidationReport, validate_files
 
 UPLOAD_WORKERS = 8
@@ -156,13 +166,14 @@ class Publisher:
         self.url = storage.url(f"{env}/{package}/")
         self._settings: EnvironmentSettings | None = None
 
-    def _require_signer(self, action: str) -> None:
-        """Refuse, before anything is written, a commit without a signer into an environment whose
-        `_environment.json` requires signatures (every agent there would refuse the release)."""
+    def _check_environment(self, action: str) -> None:
+        """Before anything is written: the environment exists (its `_environment.json`; a publish never
+        creates one), and a commit without a signer into an environment that requires signatures
+        (every agent there would refuse the release) is refused."""
         if self._settings is None:
             self._settings = read_settings(self.storage, self.env)
         refuse_unsigned(self._settings, signed=self.signer is not None, action=action,
-                        url=self.storage.url(f"{self.env}/_environment.json"))
+                        url=self.storage.url(environment_key(self.env)))
 
     # -- publish --------------------------------------------------------------------------------
     def publish(self, source: Path, meta: ReleaseMeta, options: PublishOptions = PublishOptions()) -> PublishResult:
@@ -178,7 +189,7 @@ class Publisher:
         """Publish these files. `origin`: the folder they came from (it locates the package list the
         cluster policy judges them against). `environment`: the other packages as the caller already
         read them (bulk publishing, e.g. bench/); by default the environment is listed once, here."""
-        self._require_signer("published")
+        self._check_environment("published")
         if environment is None:
             listing = self.storage.list_manifests(self.env)  # the one listing of the environment
             names = {e.package for e in listing}
@@ -389,9 +400,12 @@ class Publisher:
         return problems
 
     # -- rollback and retire -----------------------------------------------------------------------
-    def rollback(self, meta: ReleaseMeta, to: str | None = None) -> PublishResult:
-        """A new release whose files are an earlier release's files (copied from their pinned versions)."""
-        self._require_signer("rolled back")
+    def plan_rollback(self, to: str | None = None) -> ChangePlan:
+        """What `rollback` would change (the same checks and refusals), writing nothing."""
+        return self._rollback_plan(to)[0]
+
+    def _rollback_plan(self, to: str | None) -> tuple[ChangePlan, ReleaseManifest, CurrentRelease, list[str]]:
+        self._check_environment("rolled back")
         self.storage.require_versioning()
         self._check_signer()
         releases, warnings = read_history(self.storage, self.env, self.package)
@@ -403,6 +417,23 @@ class Publisher:
         environment = read_manifests(self.storage, self.env, self.storage.list_manifests(self.env), skip=self.package)
         warnings += environment.warnings
         refuse_conflicts("roll back", self.package, target.dag_ids, environment.manifests)
+        return plan_change("rollback", self.env, self.package, current.manifest, target), target, current, warnings
+
+    def _as_confirmed(self, plan: ChangePlan, confirmed: ChangePlan | None) -> None:
+        """The change about to be made is the one that was shown and confirmed (its current release and
+        target unchanged since): otherwise nothing is written."""
+        if confirmed is not None and (plan.current_release_id, plan.restores) != (
+                confirmed.current_release_id, confirmed.restores):
+            raise ConflictError(f"{self.url}: the current release is {plan.current_release_id}, not "
+                                f"{confirmed.current_release_id} as when the change was confirmed (another publish "
+                                "came first); nothing was changed: run the command again")
+
+    def rollback(self, meta: ReleaseMeta, to: str | None = None, *,
+                 confirmed: ChangePlan | None = None) -> PublishResult:
+        """A new release whose files are an earlier release's files (copied from their pinned versions).
+        `confirmed`: the plan a person confirmed (plan_rollback); the rollback is refused if it no longer holds."""
+        plan, target, current, warnings = self._rollback_plan(to)
+        self._as_confirmed(plan, confirmed)
         live = current.live_files
         entries = []
         copied = []
@@ -420,10 +451,10 @@ class Publisher:
         manifest = self._new_manifest(current, tuple(entries), target.dag_ids, meta, archive=archive)
         manifest, committed_at, more = self._commit(manifest, current, removed=removed)
         warnings += more
-        plan = PublishPlan(added=tuple(p for p in copied if p not in live),
+        done = PublishPlan(added=tuple(p for p in copied if p not in live),
                            changed=tuple(p for p in copied if p in live), deleted=removed,
                            unchanged=tuple(e.path for e in entries if e.path not in copied))
-        return PublishResult(manifest.release_id, plan, False, manifest, current.release_id, warnings,
+        return PublishResult(manifest.release_id, done, False, manifest, current.release_id, warnings,
                              restored_from=target.release_id, committed_at=committed_at)
 
     def _restore_archive(self, target: ReleaseManifest) -> ArchiveRef | None:
@@ -463,10 +494,11 @@ class Publisher:
         server-side by pinned version: same content_digest, same image and git sha, `promoted_from`
         recording the source. Same guardrails and conditional commit as publish; dag_id ownership is
         checked against this environment's other packages."""
-        self._require_signer("promoted")
+        self._check_environment("promoted")
         self.storage.require_versioning()
         self._check_signer()
         origin = source_storage or self.storage
+        read_settings(origin, from_env)  # the source environment exists too
         if release_id is None:
             found = read_current(origin, from_env, self.package).manifest
         else:
@@ -524,14 +556,24 @@ class Publisher:
             raise StorageError(f"{self.storage.url(stored.key)}: the bucket returned no VersionId for the copy")
         return replace(archive, version_id=stored.version_id)
 
-    def retire(self, meta: ReleaseMeta) -> PublishResult:
-        """Commit a tombstone release: the package leaves Airflow; history keeps every release."""
-        self._require_signer("retired")
+    def plan_retire(self) -> ChangePlan:
+        """What `retire` would change (the same checks and refusals), writing nothing."""
+        return self._retire_plan()[0]
+
+    def _retire_plan(self) -> tuple[ChangePlan, CurrentRelease]:
+        self._check_environment("retired")
         self.storage.require_versioning()
         current = read_current(self.storage, self.env, self.package)
         if current.etag is None:
             raise RefusedError(f"{self.url}: package {self.package!r} was never published; nothing to retire",
                                kind=ErrorKind.NO_RELEASE)
+        return plan_change("retire", self.env, self.package, current.manifest, None), current
+
+    def retire(self, meta: ReleaseMeta, *, confirmed: ChangePlan | None = None) -> PublishResult:
+        """Commit a tombstone release: the package leaves Airflow; history keeps every release.
+        `confirmed`: the plan a person confirmed (plan_retire); refused if it no longer holds."""
+        plan, current = self._retire_plan()
+        self._as_confirmed(plan, confirmed)
         if current.manifest is not None and current.manifest.retired:
             return PublishResult(current.manifest.release_id, PublishPlan(), True, current.manifest,
                                  current.release_id)

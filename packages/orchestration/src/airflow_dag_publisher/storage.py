@@ -58,6 +58,7 @@ _LOGGED_LOCK = threading.Lock()
 #   <env>/<package>/dags/<path>         each file's uploads (versions pinned by the manifests)
 #   <env>/<package>/dags.tar.gz         each release's archive (versions pinned by the manifests)
 #   _journal/<env>/<ms>-<package>       an empty "package changed" hint per commit
+#   <env>/_environment.json             the environment's settings: it exists when this key does
 
 def manifest_key(env: str, package: str) -> str:
     return f"{env}/{package}/{MANIFEST_NAME}"
@@ -71,10 +72,13 @@ def parse_manifest_key(env: str, key: str) -> str | None:
     return package
 
 
+ENVIRONMENT_NAME = "_environment.json"
+
+
 def environment_key(env: str) -> str:
-    """The environment's declared settings (environments.py). Package names cannot start with `_`, and
-    the reconciliation listing skips keys directly under `<env>/`."""
-    return f"{env}/_environment.json"
+    """The environment's declared settings (environments.py): an environment exists when this key does.
+    Package names cannot start with `_`, and the reconciliation listing skips keys directly under `<env>/`."""
+    return f"{env}/{ENVIRONMENT_NAME}"
 
 
 def dag_key(env: str, package: str, path: str) -> str:
@@ -529,6 +533,15 @@ class Storage:
             raise translate(exc, self.bucket, prefix, "list") from None
         unlisted = sorted(f for f in skipped - set(found) if PACKAGE_RE.match(f))
         return [*found.values(), *(ManifestListing(f, manifest_key(env, f), "") for f in unlisted)]
+
+    def list_top_folders(self, max_keys: int = 1000) -> list[str]:
+        """The bucket's top-level "folders" (`<name>/` common prefixes, without the slash): one
+        ListObjectsV2 with Delimiter="/", however many objects the bucket holds."""
+        try:
+            resp = self.client.list_objects_v2(Bucket=self.bucket, Delimiter="/", MaxKeys=max_keys)
+        except AWS_ERRORS as exc:
+            raise translate(exc, self.bucket, None, "list") from None
+        return [p["Prefix"].rstrip("/") for p in resp.get("CommonPrefixes", []) if p.get("Prefix")]
 
     def list_journal(self, env: str, start_after: str | None, max_keys: int = 1000) -> list[str]:
         """Journal keys after `start_after`, in key order; one request when nothing changed."""

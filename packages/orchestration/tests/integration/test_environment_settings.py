@@ -1,6 +1,7 @@
 """`<env>/_environment.json`: an environment that declares `require_signatures` gets no unsigned commit
 (publish, rollback, retire, promote each refuse it before writing anything, in one line naming
-DAG_SIGNING_KEY); a signed one goes through; an environment without the file declares nothing."""
+DAG_SIGNING_KEY); a signed one goes through; a file that does not parse is a configuration error. (An
+environment without the file does not exist: test_environments.py.)"""
 
 from __future__ import annotations
 
@@ -80,22 +81,22 @@ def test_rollback_retire_and_promote_are_refused_unsigned_too(
     declare(bucket, "prod", require_signatures=True)
     target = ("--bucket", bucket, "--package", "alpha")
     refused = {
-        "rolled back": cli(capsys, "rollback", "--env", "dev", *target),
-        "retired": cli(capsys, "retire", "--env", "dev", *target),
+        "rolled back": cli(capsys, "rollback", "--env", "dev", *target, "--yes"),
+        "retired": cli(capsys, "retire", "--env", "dev", *target, "--yes"),
         "promoted": cli(capsys, "promote", "--from-env", "staging", "--env", "prod", *target),
     }
     for action, run in refused.items():
         assert run.code == EXIT_USAGE, (action, run.err)
         assert "DAG_SIGNING_KEY (--signing-key)" in run.err and f"nothing was {action}" in run.err, run.err
     assert cli(capsys, "promote", "--from-env", "staging", "--env", "prod", *target, "--signing-key", key).code == 0
-    assert cli(capsys, "rollback", "--env", "dev", *target, "--signing-key", key).code == 0
+    assert cli(capsys, "rollback", "--env", "dev", *target, "--yes", "--signing-key", key).code == 0
 
 
-def test_an_environment_without_the_file_or_not_requiring_signatures_takes_unsigned_releases(
+def test_an_environment_not_requiring_signatures_takes_unsigned_releases(
         tmp_path: Path, bucket: str, capsys: pytest.CaptureFixture[str]) -> None:
     source = tmp_path / "src"
     write_dag(source, "alpha", "daily", 1)
-    assert publish(capsys, bucket, source).code == 0  # no _environment.json: nothing declared (yet)
+    assert publish(capsys, bucket, source).code == 0  # dev: declared without require_signatures
     declare(bucket, "staging", require_signatures=False)
     assert publish(capsys, bucket, source, env="staging").code == 0
     Storage(bucket).put(environment_key("qa"), b"{not json")

@@ -122,7 +122,7 @@ CASES: list[tuple[Setup, int, str]] = [
     (bad_package, 2, "--package 'Alpha-1'"),
     (bad_env, 2, "--env 'Dev!'"),
     (unversioned_bucket, 2, "versioning"),
-    (missing_bucket, 3, "does not exist"),
+    (missing_bucket, 2, "does not exist"),  # a typo never heals: not "worth retrying"
     (symlink, 1, "link.py: symlinks are not published"),
     (oversized, 1, "big.json: 2048 bytes, over the 1024 byte limit"),
     (unsafe_name, 1, "unsafe path"),

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from airflow_dag_publisher import __version__
 from airflow_dag_publisher.cli.toolkit import Options, number
+from airflow_dag_publisher.environments import read_settings
 from airflow_dag_publisher.errors import UsageError
 from airflow_dag_publisher.names import check_bucket, check_env, check_package
 from airflow_dag_publisher.publisher import ReleaseMeta
@@ -118,13 +119,17 @@ class Target:
         """The options `add_target` declared (list's --package has no variable but the same dest)."""
         return cls(args.env, args.bucket, args.package)
 
-    def open(self, *, package: bool = True) -> tuple[Storage, str, str]:
+    def open(self, *, package: bool = True, existing: bool = False) -> tuple[Storage, str, str]:
         """Check the names and open the storage. Names are checked first, so a bad name is a usage
-        error before any network call. Without `package`, --package is optional ("" when absent)."""
+        error before any network call. Without `package`, --package is optional ("" when absent).
+        With `existing`, the environment must exist (a command that writes checks it in Publisher)."""
         env = check_env(self.env)
         bucket = check_bucket(self.bucket)
         pkg = check_package(self.package) if package or self.package else ""
-        return Storage(bucket), env, pkg
+        storage = Storage(bucket)
+        if existing:
+            read_settings(storage, env)
+        return storage, env, pkg
 
 
 def published_by() -> str:

@@ -37,7 +37,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
 
 def diff(target: common.Target, from_release: str | None, to_release: str | None, *, source: str | None,
          stat: bool, as_json: bool) -> int:
-    storage, env, package = target.open()
+    storage, env, package = target.open(existing=True)
     if source is not None and to_release is not None:
         raise UsageError("diff: give TO or --source, not both")
     if source is None and from_release is None:

@@ -25,7 +25,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
 
 
 def history(target: common.Target, *, limit: int | None, as_json: bool) -> int:
-    storage, env, package = target.open()
+    storage, env, package = target.open(existing=True)
     releases, warnings = read_history(storage, env, package, limit=limit)
     for w in warnings:
         warn(w)

@@ -25,7 +25,7 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
 
 
 def list_packages(target: common.Target, *, as_json: bool) -> int:
-    storage, env, package = target.open(package=False)
+    storage, env, package = target.open(package=False, existing=True)
     environment = read_environment(storage, env)
     for w in environment.warnings:
         warn(w)

@@ -16,6 +16,7 @@ from airflow_dag_publisher import __version__
 from airflow_dag_publisher.cli import (
     common,
     diff,
+    env,
     generate,
     history,
     list_,
@@ -31,7 +32,7 @@ from airflow_dag_publisher.cli import (
 
 PROG = "airflow-dag-publisher"
 COMMANDS = {"generate": generate, "validate": validate, "publish": publish, "promote": promote, "list": list_,
-            "history": history, "show": show, "diff": diff, "rollback": rollback, "retire": retire}
+            "history": history, "show": show, "diff": diff, "rollback": rollback, "retire": retire, "env": env}
 
 
 def build_parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
@@ -86,6 +87,9 @@ def dispatch(a: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                      wait=waiting.WaitOptions.of(a), as_json=a.json)
         case "retire":
             return retire.retire(common.Target.of(a), signing_key=a.signing_key, as_json=a.json)
+        case "env":
+            return env.env(a.action, env_name=a.env, bucket=a.bucket, require_signatures=a.require_signatures,
+                           as_json=a.json)
     raise AssertionError(f"no dispatch for command {a.subcommand!r}")
 
 

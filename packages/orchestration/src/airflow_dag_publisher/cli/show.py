@@ -47,7 +47,7 @@ def release_or_current(storage: Storage, env: str, package: str, release_id: str
 
 
 def show(target: common.Target, release: str | None, *, as_json: bool) -> int:
-    storage, env, package = target.open()
+    storage, env, package = target.open(existing=True)
     manifest = release_or_current(storage, env, package, release)
     if as_json:
         emit_json(manifest.to_dict())

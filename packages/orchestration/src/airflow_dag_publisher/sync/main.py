@@ -23,7 +23,16 @@ from typing import Any
 
 from airflow_dag_publisher import __version__
 from airflow_dag_publisher.cli import toolkit
-from airflow_dag_publisher.errors import EXIT_OK, LocalStorageError, RefusedError, UsageError
+from airflow_dag_publisher.environments import read_settings
+from airflow_dag_publisher.errors import (
+    EXIT_OK,
+    EXIT_STORAGE,
+    LocalStorageError,
+    RefusedError,
+    StorageError,
+    UsageError,
+    exit_code,
+)
 from airflow_dag_publisher.names import check_bucket, check_env
 from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync import logs
@@ -154,6 +163,19 @@ def console() -> None:
     sys.exit(code)
 
 
+def check_environment(storage: Storage, env: str) -> None:
+    """The environment exists (its `_environment.json`): a mistyped --env is exit 2 naming the
+    environments that do, not an agent that serves an empty folder. When S3 cannot answer now, the
+    sync's own retries (and --retry-for) deal with that: this check does not fail the start."""
+    try:
+        read_settings(storage, env)
+    except StorageError as exc:
+        if exit_code(exc) != EXIT_STORAGE:
+            raise
+        log.warning("could not check that environment %s exists (%s); syncing anyway", env, exc,
+                    extra={"reason": exc.kind})
+
+
 def run(args: argparse.Namespace, trust: Trust | None = None, packages: PackageListWatch | None = None) -> int:
     layout = Layout(Path(args.dags_dir), Path(args.state_dir) if args.state_dir else None)
     timeout = args.s3_timeout
@@ -175,6 +197,7 @@ def run(args: argparse.Namespace, trust: Trust | None = None, packages: PackageL
     previous = {sig: signal.signal(sig, on_signal) for sig in SIGNALS}
     server = None
     try:
+        check_environment(storage, args.env)
         agent.open(prefetch=args.dag_id is None)  # every start reconciles first; --dag-id lists nothing
         if args.metrics_port:
             server = MetricsServer(metrics, args.metrics_address, args.metrics_port, ready=agent.ready,
