@@ -107,7 +107,7 @@ def test_promote_a_named_release_changes_only_what_differs_and_refuses_a_tombsto
     prod = current_manifest(client, bucket, "prod", "alpha")
     assert assert_manifest_verifies(client, bucket, prod)["helpers/settings.py"] == b"VERSION = 0\n"
 
-    assert cli(capsys, "retire", "--env", "staging", "--bucket", bucket, "--package", "alpha").code == 0
+    assert cli(capsys, "retire", "--env", "staging", "--bucket", bucket, "--package", "alpha", "--yes").code == 0
     before = snapshot(client, bucket)
     refused = promote(capsys, bucket, "alpha")
     assert refused.code == 1
@@ -207,7 +207,8 @@ def test_promote_between_the_buckets_of_two_environments(tmp_path: Path, bucket:
     assert assert_manifest_verifies(client, prod_bucket, prod) == assert_manifest_verifies(client, bucket, staging)
     assert prod["content_digest"] == staging["content_digest"]
     assert prod["promoted_from"] == {"env": "staging", "release_id": staging["release_id"]}
-    assert "Contents" not in client.list_objects_v2(Bucket=bucket, Prefix="prod/")  # nothing written to staging's
+    listed = client.list_objects_v2(Bucket=bucket, Prefix="prod/").get("Contents", [])
+    assert [o["Key"] for o in listed] == ["prod/_environment.json"]  # nothing written to staging's bucket
 
 
 def test_promote_copies_the_source_releases_archive_by_its_pinned_version(

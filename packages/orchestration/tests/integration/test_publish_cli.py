@@ -72,7 +72,7 @@ def test_history_rollback_and_retire(tmp_path: Path, bucket: str, seaweedfs: Sea
     history = cli(capsys, "history", *base, "--json").json()
     assert [m["release_id"] for m in history] == [r2, r1]
 
-    back = cli(capsys, "rollback", *base, "--to", r1, "--json")
+    back = cli(capsys, "rollback", *base, "--to", r1, "--yes", "--json")
     assert back.code == 0, back.err
     assert back.json()["restored_from"] == r1
     manifest = current_manifest(client, bucket, "dev", "alpha")
@@ -81,15 +81,15 @@ def test_history_rollback_and_retire(tmp_path: Path, bucket: str, seaweedfs: Sea
     live = client.list_objects_v2(Bucket=bucket, Prefix="dev/alpha/dags/")
     assert [o["Key"] for o in live.get("Contents", [])] == ["dev/alpha/dags/alpha_daily.py"]
 
-    retired = cli(capsys, "retire", *base, "--json")
+    retired = cli(capsys, "retire", *base, "--yes", "--json")
     assert retired.code == 0, retired.err
     row = cli(capsys, "list", "--env", "dev", "--bucket", bucket, "--json").json()[0]
     assert row["retired"] is True and row["dag_ids"] == []
-    assert cli(capsys, "retire", *base, "--json").json()["noop"] is True
+    assert cli(capsys, "retire", *base, "--yes", "--json").json()["noop"] is True
 
-    tomb = cli(capsys, "rollback", *base, "--to", row["release_id"])
+    tomb = cli(capsys, "rollback", *base, "--to", row["release_id"], "--yes")
     assert tomb.code == 1 and "tombstone" in tomb.err
-    assert cli(capsys, "rollback", *base).code == 0  # back to the rolled-back release
+    assert cli(capsys, "rollback", *base, "--yes").code == 0  # back to the rolled-back release
     assert current_manifest(client, bucket, "dev", "alpha")["dag_ids"] == ["alpha_daily"]
 
 
@@ -144,7 +144,7 @@ def test_rollback_json_reports_the_release_it_restored(tmp_path: Path, bucket: s
     r1 = publish(capsys, bucket, "alpha", tmp_path).json()["release_id"]
     write_dag(tmp_path, "alpha", "daily", n=2)
     r2 = publish(capsys, bucket, "alpha", tmp_path).json()["release_id"]
-    back = cli(capsys, "rollback", *base, "--json").json()  # default: the release before the current one
+    back = cli(capsys, "rollback", *base, "--yes", "--json").json()  # default: the release before the current one
     assert back["restored_from"] == r1 and back["release_id"] not in (r1, r2)
-    text = cli(capsys, "rollback", *base)
+    text = cli(capsys, "rollback", *base, "--yes")
     assert f"restores the files of release {r2}" in text.out  # the previous release is now r3's parent, r2

@@ -72,7 +72,7 @@ def test_publish_rollback_and_retire_sign_and_a_requiring_agent_applies_them(
     os.environ["DAG_SIGNING_KEY"] = key  # the environment variable works like the flag
     try:
         assert publish(capsys, bucket, source).json()["signed_by"] == fingerprint
-        rollback = cli(capsys, "rollback", "--env", "dev", "--bucket", bucket, "--package", "alpha", "--json")
+        rollback = cli(capsys, "rollback", "--env", "dev", "--bucket", bucket, "--package", "alpha", "--yes", "--json")
         assert rollback.code == 0 and rollback.json()["signed_by"] == fingerprint
     finally:
         del os.environ["DAG_SIGNING_KEY"]
@@ -84,7 +84,7 @@ def test_publish_rollback_and_retire_sign_and_a_requiring_agent_applies_them(
     assert len(rows) == 3 and all(fingerprint in row for row in rows), history
     assert "SIGNED BY" in history.err + history.out
 
-    retire = cli(capsys, "retire", "--env", "dev", "--bucket", bucket, "--package", "alpha", "--json",
+    retire = cli(capsys, "retire", "--env", "dev", "--bucket", bucket, "--package", "alpha", "--yes", "--json",
                  "--signing-key", key)
     assert retire.code == 0 and retire.json()["signed_by"] == fingerprint
     assert sync_once(bucket, dags, "--trust-file", str(trust), "--require-signatures").returncode == 0

@@ -84,9 +84,10 @@ def dispatch(a: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                              as_json=a.json)
         case "rollback":
             return rollback.rollback(common.Target.of(a), to=a.to, signing_key=a.signing_key,
-                                     wait=waiting.WaitOptions.of(a), as_json=a.json)
+                                     wait=waiting.WaitOptions.of(a), yes=a.yes, dry_run=a.dry_run, as_json=a.json)
         case "retire":
-            return retire.retire(common.Target.of(a), signing_key=a.signing_key, as_json=a.json)
+            return retire.retire(common.Target.of(a), signing_key=a.signing_key, yes=a.yes, dry_run=a.dry_run,
+                                 as_json=a.json)
         case "env":
             return env.env(a.action, env_name=a.env, bucket=a.bucket, require_signatures=a.require_signatures,
                            as_json=a.json)
