@@ -181,7 +181,7 @@ def test_doc_commands_run_against_seaweedfs(doc: str, scratch_repo: Path, tmp_pa
     if not runnable:
         pytest.skip(f"{doc} has no runnable command block ({len(blocks)} marked)")
     with SeaweedFS(tmp_path / "s3") as s3:
-        s3.create_bucket(DOC_BUCKET)
+        s3.create_bucket(DOC_BUCKET, environments=("dev",))  # as `setup_localstack.sh --bucket …` leaves it
         env = {k: v for k, v in os.environ.items()
                if k not in ("ENVIRONMENT", "PACKAGE_NAME", "IMAGE_TAG", "DAG_BUCKET", "DAG_SOURCE_DIR")}
         env.update(s3.env())
