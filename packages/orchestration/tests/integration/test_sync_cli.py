@@ -11,6 +11,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,42 @@ def test_loop_serves_metrics_and_stops_on_sigterm(publisher: DirectPublisher, sh
             proc.wait(timeout=10)
         assert proc.stderr is not None
         proc.stderr.close()
+
+
+def test_require_signatures_without_a_trust_file_is_a_usage_error(shared_bucket: str, env: str,
+                                                                  tmp_path: Path) -> None:
+    done = run_once({"DAGSYNC_REQUIRE_SIGNATURES": "true"}, "--bucket", shared_bucket, "--env", env, "--dags-dir",
+                    str(tmp_path / "dags"))
+    assert done.returncode == 2, done.stderr
+    assert "--require-signatures (DAGSYNC_REQUIRE_SIGNATURES) needs --trust-file (DAGSYNC_TRUST_FILE)" in done.stderr
+    assert not (tmp_path / "dags").exists()
+
+
+def test_once_that_applies_no_package_of_an_environment_that_has_some_exits_one(
+        publisher: DirectPublisher, shared_bucket: str, env: str, tmp_path: Path) -> None:
+    """Every package refused (here: unsigned releases where a trust file requires signatures) leaves the
+    folder empty: an init container must not pass. One package applied and another refused is exit 0,
+    the refusal logged and counted."""
+    publisher.publish("alpha", {"a.py": b"a = 1\n"})
+    publisher.publish("beta", {"b.py": b"b = 1\n"})
+    trust = tmp_path / "trust.yaml"
+    trust.write_text("{}\n")
+    dags = tmp_path / "dags"
+    base = ("--bucket", shared_bucket, "--env", env, "--dags-dir", str(dags), "--trust-file", str(trust))
+    none = run_once({}, *base, "--require-signatures")
+    assert none.returncode == 1, none.stderr
+    last = none.stderr.strip().splitlines()[-1]
+    assert last.startswith("airflow-dag-sync: error: no package of the environment was applied (2 not synced): ")
+    assert "alpha: " in last and "beta: " in last and "signature" in last
+    assert not any(p.name in ("alpha", "beta") for p in dags.iterdir())
+
+    # an environment with no package at all, or one applied and one refused: exit 0
+    (tmp_path / "empty").mkdir()
+    empty = run_once({}, "--bucket", shared_bucket, "--env", "dev", "--dags-dir", str(tmp_path / "empty"))
+    assert empty.returncode == 0, empty.stderr
+    publisher.publish("beta", {"b.py": b"b = 2\n"},  # bytes that are not the ones the release pins: refused
+                      mutate=lambda m: m.with_changes(files=tuple(replace(f, sha256="0" * 64) for f in m.files)))
+    some = run_once({}, "--bucket", shared_bucket, "--env", env, "--dags-dir", str(tmp_path / "some"))
+    assert some.returncode == 0, some.stderr
+    assert "package beta was not synced" in some.stderr
+    assert folder_view(tmp_path / "some") == {"alpha": {"a.py": b"a = 1\n"}}

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_dag_publisher.archive import archive_ref, build_archive
+from airflow_dag_publisher.environments import EnvironmentSettings
 from airflow_dag_publisher.errors import NotFoundError
 from airflow_dag_publisher.manifest import ArchiveRef, FileEntry, ReleaseManifest, new_release_id, utc_now_iso
 from airflow_dag_publisher.storage import (
@@ -24,6 +25,7 @@ from airflow_dag_publisher.storage import (
     StoredObject,
     archive_key,
     dag_key,
+    environment_key,
     journal_key,
     journal_prefix,
     manifest_key,
@@ -51,9 +53,12 @@ class DirectPublisher:
     """Writes releases the way the publisher does (files, then manifest, then journal entry)."""
 
     def __init__(self, storage: Storage, env: str = ENV) -> None:
+        """Declares `env` (its `_environment.json`, as the infrastructure does) unless it exists."""
         self.storage = storage
         self.env = env
         self._last_ms = 0
+        if storage.get(environment_key(env)).missing:
+            storage.put(environment_key(env), EnvironmentSettings(env).to_json())
 
     def publish(self, package: str, files: dict[str, bytes], *, journal: bool = True, archive: bool = False,
                 mutate: Callable[[ReleaseManifest], ReleaseManifest] | None = None) -> ReleaseManifest:

@@ -3,10 +3,13 @@
 and the mapping of errors to exit codes are the toolkit's (cli/toolkit.py), as for the publisher.
 
 Exit codes (errors.exit_code of what failed): 0 success (the long-running agent also exits 0 when
-stopped by SIGTERM/SIGINT); 1 refused; 2 usage or configuration error; 3 storage, network or local
-disk error (with --once: the sync did not complete); 4 a bug (one line naming the crash log); with
---once, 128 + the signal's number when SIGTERM or SIGINT stopped it (the DAGs folder then holds only
-complete releases: what was being built is discarded).
+stopped by SIGTERM/SIGINT; a --once that applied some packages and refused others, each logged and
+counted); 1 refused: with --once, the environment has packages and none is in place after the sync
+(each refused), or with --dag-id the owning package was refused; 2 usage or configuration error
+(--require-signatures without --trust-file, an environment or bucket that does not exist); 3 storage,
+network or local disk error (with --once: the sync did not complete); 4 a bug (one line naming the
+crash log); with --once, 128 + the signal's number when SIGTERM or SIGINT stopped it (the DAGs folder
+then holds only complete releases: what was being built is discarded).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from airflow_dag_publisher.errors import (
 from airflow_dag_publisher.names import check_bucket, check_env
 from airflow_dag_publisher.storage import Storage, make_client
 from airflow_dag_publisher.sync import logs
-from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
+from airflow_dag_publisher.sync.agent import AgentConfig, CycleResult, SyncAgent
 from airflow_dag_publisher.sync.health_server import MetricsServer
 from airflow_dag_publisher.sync.metrics import Metrics
 from airflow_dag_publisher.sync.package_list import PackageListWatch
@@ -131,6 +134,9 @@ def check(args: argparse.Namespace) -> None:
         raise UsageError(f"--dag-id ({env_name('--dag-id')}) needs --once: the long-running agent syncs every package")
     if args.retry_for and not args.once:
         raise UsageError(f"--retry-for ({env_name('--retry-for')}) needs --once: the long-running agent retries anyway")
+    if args.require_signatures and not args.trust_file:
+        raise UsageError(f"--require-signatures ({env_name('--require-signatures')}) needs --trust-file "
+                         f"({env_name('--trust-file')}): without trusted keys every release would be refused")
     if args.dag_id is not None and not 0 < len(args.dag_id) <= 250:
         raise UsageError(f"--dag-id ({env_name('--dag-id')}) must be 1 to 250 characters")
 
@@ -161,6 +167,18 @@ def console() -> None:
         sys.stderr.flush()
         os._exit(code)
     sys.exit(code)
+
+
+def nothing_applied(result: CycleResult) -> None:
+    """A `--once` that leaves the DAGs folder without any package while the environment has some (each
+    refused, or deferred by this node's disk) is a failure, not a success an init container passes:
+    exit 1 (exit 3 when only this node's disk is at fault, worth retrying)."""
+    failed = {**result.deferred, **result.refused}
+    listed = "; ".join(f"{package}: {reason}" for package, reason in sorted(failed.items()))
+    message = f"no package of the environment was applied ({len(failed)} not synced): {listed}"
+    if result.refused:
+        raise RefusedError(message)
+    raise LocalStorageError(message)
 
 
 def check_environment(storage: Storage, env: str) -> None:
@@ -222,6 +240,8 @@ def run(args: argparse.Namespace, trust: Trust | None = None, packages: PackageL
             raise result.error
         for package, reason in {**result.refused, **result.deferred}.items():
             log.warning("package %s was not synced: %s", package, reason)
+        if result.owner is None and not agent.state.held() and (result.refused or result.deferred):
+            nothing_applied(result)
         if result.owner is not None:
             if result.owner in result.deferred:
                 raise LocalStorageError(f"package {result.owner}, which owns dag_id {args.dag_id}, was not synced: "
