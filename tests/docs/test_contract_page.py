@@ -46,7 +46,7 @@ def test_every_publisher_option_with_a_variable_is_listed_with_it() -> None:
     sub = next(a for a in build_parser({})._actions if isinstance(a, argparse._SubParsersAction))
     for parser in sub.choices.values():
         for action in parser._actions:
-            found = re.search(r"\(env ([A-Z_]+)", action.help or "")
+            found = re.search(r"\(env ([A-Z0-9_]+)", action.help or "")
             if found:
                 assert (action.option_strings[-1], found.group(1)) in pairs, action.option_strings
 

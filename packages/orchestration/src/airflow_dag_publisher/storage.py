@@ -15,7 +15,8 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable, Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -319,19 +320,85 @@ def _http_time(value: str | None) -> float | None:
         return None
 
 
+ENDPOINT_VARIABLES = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")  # boto's own, most specific first
+
+
+def check_endpoint(environ: Mapping[str, str] | None = None) -> None:
+    """A configured S3 endpoint that is not an http(s) URL is a configuration error naming the variable
+    (botocore would raise ValueError, i.e. "a bug", or fail each request)."""
+    environ = os.environ if environ is None else environ
+    for name in ENDPOINT_VARIABLES:
+        value = environ.get(name)
+        if not value:
+            continue
+        parts = urllib.parse.urlsplit(value.strip()) if value.isprintable() else None
+        valid = (parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+                 and not any(c.isspace() for c in value.strip())
+                 and (botocore.utils.is_valid_endpoint_url(value.strip())
+                      or botocore.utils.is_valid_ipv6_endpoint_url(value.strip())))
+        if not valid:
+            raise UsageError(f"{name}={value!r} is not an S3 endpoint URL (expected http(s)://HOST[:PORT], e.g. "
+                             "http://127.0.0.1:8333; unset it to use AWS's own)")
+
+
+def _configured(session: botocore.session.Session, name: str, variable: str) -> bool:
+    """The user set this botocore setting (its environment variable or the profile's config file)."""
+    if os.environ.get(variable):
+        return True
+    try:
+        return name in session.get_scoped_config()
+    except botocore.exceptions.BotoCoreError:
+        return False
+
+
+def _log_attempts(client: Any, level: int) -> None:
+    """Log every failed attempt botocore may retry (a timeout, a cut connection, a 5xx, throttling) at
+    `level`, naming the operation and the attempt: the publisher's `-v` shows each retry."""
+    retries = getattr(client.meta.config, "retries", None) or {}
+    total = retries.get("total_max_attempts")
+
+    def failed(attempts: int = 0, caught_exception: Exception | None = None, response: Any = None,
+               operation: Any = None, **_: Any) -> None:
+        if caught_exception is not None:
+            why = f"{type(caught_exception).__name__}: {caught_exception}"
+        else:
+            status = int(response[0].status_code) if response else 0
+            code = str((response[1] or {}).get("Error", {}).get("Code", "")) if response else ""
+            if status < 500 and status != 429 and code not in _RETRIED_CODES:
+                return None
+            why = f"HTTP {status} {code}".rstrip()
+        log.log(level, "S3 %s: attempt %d%s failed (%s)", getattr(operation, "name", "request"), attempts,
+                f" of {total}" if total else "", why)
+        return None
+
+    client.meta.events.register("needs-retry.s3", failed)
+
+
+_RETRIED_CODES = frozenset({"RequestTimeout", "Throttling", "ThrottlingException", "SlowDown", "RequestLimitExceeded"})
+
+
 def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout: float = 30,
-                attempts: int = 3) -> S3Client:
+                attempts: int = 3, retry_log_level: int = logging.DEBUG) -> S3Client:
     """An S3 client; endpoint and credentials come from boto3's chain (AWS_ENDPOINT_URL etc.). Made
     with botocore's own session: boto3's adds nothing this module uses and costs a pod's start
-    (importing boto3 imports s3transfer) about 0.2 s."""
+    (importing boto3 imports s3transfer) about 0.2 s. `attempts`: retries after the first attempt
+    (botocore's client `max_attempts`), and retry mode `standard`, unless boto's own settings say
+    otherwise (AWS_MAX_ATTEMPTS, counting every attempt, and AWS_RETRY_MODE, or the profile's
+    max_attempts and retry_mode). Each failed attempt is logged at `retry_log_level`."""
+    check_endpoint()
     try:
         session = botocore.session.get_session()
         _fast_timestamps(session)
+        retries: Any = {}  # botocore.config.Config's retries dict
+        if session.get_config_variable("max_attempts") is None:
+            retries["max_attempts"] = attempts
+        if not _configured(session, "retry_mode", "AWS_RETRY_MODE"):
+            retries["mode"] = "standard"
         config = botocore.config.Config(
             max_pool_connections=max_pool,
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
-            retries={"max_attempts": attempts, "mode": "standard"},
+            retries=retries or None,
             s3={"addressing_style": "path" if custom_endpoint(session) else "auto"},
             signature_version="s3v4",  # presigned URLs too (botocore presigns with SigV2 otherwise)
             request_checksum_calculation="when_required",
@@ -340,6 +407,10 @@ def make_client(*, max_pool: int = 32, connect_timeout: float = 5, read_timeout:
         client = cast("S3Client", session.create_client("s3", config=config))
     except AWS_ERRORS as exc:
         raise UsageError(f"cannot configure the S3 client: {exc}") from None
+    except ValueError as exc:  # botocore's word for an endpoint it cannot use (e.g. from a config file)
+        raise UsageError(f"cannot configure the S3 client: {exc} (the endpoint comes from AWS_ENDPOINT_URL, "
+                         "AWS_ENDPOINT_URL_S3 or the profile's endpoint_url)") from None
+    _log_attempts(client, retry_log_level)
     return client
 
 
@@ -347,10 +418,11 @@ class Storage:
     """S3 operations on one bucket. Thread-safe (boto3 clients are). Counts the requests it sends.
     Whether unversioned and pinned GETs take the direct path is decided once, here (`direct`)."""
 
-    def __init__(self, bucket: str, client: S3Client | None = None) -> None:
+    def __init__(self, bucket: str, client: S3Client | None = None, *, direct: bool = True) -> None:
+        """`direct=False`: every GET goes through botocore too (its retries, their count and their log)."""
         self.bucket = bucket
         self.client = client or make_client()
-        self._http = direct_session(self.client)
+        self._http = direct_session(self.client) if direct else None
         self._lock = threading.Lock()
         self._requests = 0
         self.client.meta.events.register("before-send.s3.*", self._count)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import os
 import re
 import socket
@@ -19,7 +20,7 @@ from airflow_dag_publisher.errors import UsageError
 from airflow_dag_publisher.names import check_bucket, check_env, check_package
 from airflow_dag_publisher.publisher import ReleaseMeta
 from airflow_dag_publisher.signing import PemSigner, Signer
-from airflow_dag_publisher.storage import Storage
+from airflow_dag_publisher.storage import Storage, make_client
 
 
 def add_env(o: Options) -> None:
@@ -30,8 +31,26 @@ def add_package(o: Options) -> None:
     o.add("--package", env="PACKAGE_NAME", help="package name")
 
 
+# Each S3 request attempt waits at most this long to connect and for an answer; with boto's default of
+# three attempts a silent endpoint fails the command within 25 s (AWS_MAX_ATTEMPTS changes the count).
+DEFAULT_S3_TIMEOUT = 8.0
+S3_ATTEMPTS = 3  # in all, unless AWS_MAX_ATTEMPTS (or the profile's max_attempts) says otherwise
+
+
 def add_bucket(o: Options) -> None:
+    """--bucket, and --s3-timeout: every command that names a bucket talks to S3."""
     o.add("--bucket", env="DAG_BUCKET", help="S3 bucket of DAGs")
+    o.add("--s3-timeout", env="DAG_S3_TIMEOUT", type=number(float, maximum=3600), default=DEFAULT_S3_TIMEOUT,
+          metavar="SECONDS", help=f"connect and read timeout of each S3 request attempt (default "
+          f"{DEFAULT_S3_TIMEOUT:g}; {S3_ATTEMPTS} attempts unless AWS_MAX_ATTEMPTS says otherwise)")
+
+
+def open_storage(bucket: str, s3_timeout: float) -> Storage:
+    """The publisher's S3: every request through botocore (its retries, AWS_MAX_ATTEMPTS and
+    AWS_RETRY_MODE honoured, each failed attempt logged under -v), each attempt bounded by `s3_timeout`."""
+    client = make_client(connect_timeout=s3_timeout, read_timeout=s3_timeout, attempts=S3_ATTEMPTS - 1,
+                         retry_log_level=logging.INFO)
+    return Storage(bucket, client, direct=False)
 
 
 def add_image(o: Options) -> None:
@@ -113,11 +132,12 @@ class Target:
     env: str | None
     bucket: str | None
     package: str | None = None
+    s3_timeout: float = DEFAULT_S3_TIMEOUT
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> Target:
         """The options `add_target` declared (list's --package has no variable but the same dest)."""
-        return cls(args.env, args.bucket, args.package)
+        return cls(args.env, args.bucket, args.package, args.s3_timeout)
 
     def open(self, *, package: bool = True, existing: bool = False) -> tuple[Storage, str, str]:
         """Check the names and open the storage. Names are checked first, so a bad name is a usage
@@ -126,7 +146,7 @@ class Target:
         env = check_env(self.env)
         bucket = check_bucket(self.bucket)
         pkg = check_package(self.package) if package or self.package else ""
-        storage = Storage(bucket)
+        storage = open_storage(bucket, self.s3_timeout)
         if existing:
             read_settings(storage, env)
         return storage, env, pkg

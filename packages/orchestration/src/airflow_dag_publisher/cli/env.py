@@ -13,7 +13,7 @@ from airflow_dag_publisher.environments import EnvironmentSettings, create_envir
 from airflow_dag_publisher.errors import UsageError
 from airflow_dag_publisher.names import check_bucket, check_env
 from airflow_dag_publisher.output import emit_json, info
-from airflow_dag_publisher.storage import Storage, environment_key
+from airflow_dag_publisher.storage import environment_key
 
 ACTIONS = ("create", "list")
 
@@ -41,8 +41,9 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
     common.add_json(o)
 
 
-def env(action: str, *, env_name: str | None, bucket: str | None, require_signatures: bool, as_json: bool) -> int:
-    storage = Storage(check_bucket(bucket))
+def env(action: str, *, env_name: str | None, bucket: str | None, require_signatures: bool, as_json: bool,
+        s3_timeout: float = common.DEFAULT_S3_TIMEOUT) -> int:
+    storage = common.open_storage(check_bucket(bucket), s3_timeout)
     if action == "list":
         if require_signatures:
             raise UsageError("env list: --require-signatures is for `env create`")

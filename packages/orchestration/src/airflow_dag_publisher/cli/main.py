@@ -90,7 +90,7 @@ def dispatch(a: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                                  as_json=a.json)
         case "env":
             return env.env(a.action, env_name=a.env, bucket=a.bucket, require_signatures=a.require_signatures,
-                           as_json=a.json)
+                           as_json=a.json, s3_timeout=a.s3_timeout)
     raise AssertionError(f"no dispatch for command {a.subcommand!r}")
 
 

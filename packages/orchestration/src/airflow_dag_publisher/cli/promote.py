@@ -41,7 +41,7 @@ def promote(target: common.Target, *, from_env: str, from_bucket: str | None, re
             guardrails: common.Guardrails, wait: waiting.WaitOptions, signing_key: str | None, as_json: bool) -> int:
     storage, env, package = target.open()
     source_env = check_env(from_env, "--from-env")
-    origin = Storage(check_bucket(from_bucket, "--from-bucket"), storage.client) if from_bucket else None
+    origin = Storage(check_bucket(from_bucket, "--from-bucket"), storage.client, direct=False) if from_bucket else None
     api = waiting.airflow_api(wait)
     publisher = Publisher(storage, env, package, signer=common.signer_from_option(signing_key))
     result = publisher.promote(common.release_meta(None), source_env, release, source_storage=origin,
