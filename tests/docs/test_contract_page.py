@@ -41,7 +41,7 @@ def test_every_error_kind_is_listed_with_its_exit_code() -> None:
 
 def test_every_publisher_option_with_a_variable_is_listed_with_it() -> None:
     rows = table_rows(section("airflow-dag-publisher: options and environment variables"))
-    pairs = {(re.findall(r"`(--[a-z-]+)", option)[0], variable.strip("`")) for option, variable, _ in rows[1:]
+    pairs = {(re.findall(r"`(--[a-z0-9-]+)", option)[0], variable.strip("`")) for option, variable, _ in rows[1:]
              if option.startswith("`--")}
     sub = next(a for a in build_parser({})._actions if isinstance(a, argparse._SubParsersAction))
     for parser in sub.choices.values():
