@@ -15,6 +15,7 @@ lists their DAGs. Everything lives under `.local/demo/`; Ctrl-C stops what this 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import time
@@ -33,14 +34,30 @@ LATENCY_LIMIT = 60.0       # what --check accepts
 
 
 class Console:
+    """The demo's output. Stopping what the demo started never depends on it: when the reader of stdout
+    has gone (`make demo | tee demo.log`, and Ctrl-C stopped tee with everything else), a write that
+    fails points stdout at /dev/null and the demo carries on, its teardown included."""
+
     def __init__(self) -> None:
         self.started = time.monotonic()
 
     def step(self, text: str) -> None:
-        print(f"[{time.monotonic() - self.started:6.1f}s] {text}", flush=True)
+        self.line(f"[{time.monotonic() - self.started:6.1f}s] {text}")
 
     def line(self, text: str = "") -> None:
-        print(text, flush=True)
+        try:
+            print(text, flush=True)
+        except OSError:  # BrokenPipeError (EPIPE), or a terminal that went away (EIO)
+            lose_stdout()
+
+
+def lose_stdout() -> None:
+    """From now on stdout writes go nowhere (and the interpreter's last flush at exit cannot fail)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
 
 
 def _interrupt(signum: int, _frame: FrameType | None) -> None:

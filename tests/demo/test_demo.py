@@ -130,6 +130,49 @@ def test_make_demo_check_shows_both_example_dags_and_the_latency(demo_lock: None
     assert not busy, f"ports still in use after the demo: {busy}"
 
 
+def test_ctrl_c_on_make_demo_piped_into_tee_stops_every_service(demo_lock: None, tmp_path: Path) -> None:
+    """`make demo | tee demo.log`, then Ctrl-C once every service has started: the terminal sends SIGINT to
+    the whole pipeline, tee included, so the demo's next line meets a closed pipe. Its teardown must
+    not depend on stdout: every process it recorded is gone, its ports free."""
+    assert not _demo_processes(), f"a demo is already running: {_demo_processes()}"
+    log = tmp_path / "demo.log"
+    # bash without job control: make, the demo and tee share the group SIGINT goes to, as in a terminal
+    proc = subprocess.Popen(["bash", "-c", f"make demo | tee {log}"], cwd=ROOT, env=_env(tmp_path),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while "started airflow-dag-sync and Airflow's" not in (log.read_text() if log.exists() else ""):
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text() if log.exists() else ""
+            time.sleep(0.5)
+        recorded = json.loads((LOCAL_DEMO / "pids.json").read_text())
+        assert {"seaweedfs", "dag-sync", "api-server", "scheduler", "dag-processor", "triggerer"} <= {
+            name.removeprefix("airflow-") for name in recorded}, recorded
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=STOP_TIMEOUT)
+        left = _wait_gone(STOP_TIMEOUT)   # the demo outlives make and tee while it stops what it started
+        assert not left, left
+        alive = [f"{name} ({entry['pid']})" for name, entry in recorded.items() if _alive(entry["pid"])]
+        assert not alive, alive
+        assert not (LOCAL_DEMO / "pids.json").exists()
+        busy = [p for p in _ports(log.read_text()) if not port_free(p)]
+        assert not busy, f"ports still in use after Ctrl-C: {busy}"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+
+
 @dataclass
 class RunningDemo:
     proc: subprocess.Popen[str]
