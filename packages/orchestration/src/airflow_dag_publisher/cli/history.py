@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_dag_publisher.cli import common, toolkit
-from airflow_dag_publisher.output import emit_json, info, warn
+from airflow_dag_publisher.output import Column, emit_json, info, table, terminal_width, warn
 from airflow_dag_publisher.release_reader import read_history
 from airflow_dag_publisher.signing import signed_by
 
@@ -35,11 +35,19 @@ def history(target: common.Target, *, limit: int | None, as_json: bool) -> int:
     if not releases:
         info(f"{storage.url(f'{env}/{package}/')}: no releases")
         return 0
-    info(f"{'RELEASE':30} {'PUBLISHED':21} {'FILES':>5}  {'BY':30} {'IMAGE':30} SIGNED BY")
+    rows = []
     for i, m in enumerate(releases):
         files = "retired" if m.retired else str(len(m.files))
         mark = " (current)" if i == 0 else ""
         origin = f" (promoted from {m.promoted_from.env} {m.promoted_from.release_id})" if m.promoted_from else ""
-        info(f"{m.release_id:30} {m.created_at:21} {files:>5}  {m.published_by[:30]:30} {(m.image or '-'):30} "
-             f"{signed_by(m)}{mark}{origin}")
+        rows.append([m.release_id, m.created_at, files, m.published_by or "-", m.image or "-",
+                     f"{signed_by(m)}{mark}{origin}"])
+    for line in table(COLUMNS, rows, terminal_width()):
+        info(line)
     return 0
+
+
+# Release ids, times and counts are never cut; who published and the image are elided in their middle;
+# the signer (and the current/promoted notes) wrap; a terminal too narrow for that gets one block per release.
+COLUMNS = (Column("RELEASE"), Column("PUBLISHED"), Column("FILES", right=True), Column("BY", minimum=16, elide=True),
+           Column("IMAGE", minimum=24, elide=True), Column("SIGNED BY", minimum=20))

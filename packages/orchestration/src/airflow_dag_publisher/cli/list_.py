@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_dag_publisher.cli import common, toolkit
-from airflow_dag_publisher.output import emit_json, info, warn
+from airflow_dag_publisher.output import Column, emit_json, info, table, terminal_width, warn
 from airflow_dag_publisher.release_reader import read_environment
 
 
@@ -40,8 +40,15 @@ def list_packages(target: common.Target, *, as_json: bool) -> int:
     if not rows:
         info(f"no packages published in {storage.url(f'{env}/')}" + (f" named {package!r}" if package else ""))
         return 0
-    info(f"{'PACKAGE':24} {'RELEASE':30} {'PUBLISHED':21} {'IMAGE':48} DAG_IDS")
-    for r in rows:
-        dags = "(retired)" if r["retired"] else ", ".join(r["dag_ids"]) or "-"  # type: ignore[arg-type]
-        info(f"{r['package']:24} {r['release_id']:30} {r['created_at']:21} {r['image'] or '-':48} {dags}")
+    cells = [[str(r["package"]), str(r["release_id"]), str(r["created_at"]), str(r["image"] or "-"),
+              "(retired)" if r["retired"] else ", ".join(r["dag_ids"]) or "-"]  # type: ignore[arg-type]
+             for r in rows]
+    for line in table(COLUMNS, cells, terminal_width()):
+        info(line)
     return 0
+
+
+# The table: ids and times are never cut; an image is elided in its middle (registry…name:tag); the
+# dag_ids wrap onto more lines of their row; a terminal too narrow for that gets one block per package.
+COLUMNS = (Column("PACKAGE"), Column("RELEASE"), Column("PUBLISHED"), Column("IMAGE", minimum=24, elide=True),
+           Column("DAG_IDS", minimum=16, items=True))
