@@ -134,25 +134,10 @@ def _start_and_serve(stack: DemoStack, out: Console, check: bool) -> int:
             time.sleep(0.2)
     finally:
         watcher.stop()
-    # Counted from the commit, or from Airflow becoming ready when the commit came first: the
-    # product's path (agent, dag-processor, API) with Airflow running, never a flattering number.
-    # A DAG the API listed before the readiness check passed (it polls every second, and the
-    # triggerer's heartbeat may come last) counts from the API's first answer instead.
-    latencies: dict[str, float] = {}
-    for dag_id, package in sorted(wanted.items()):
-        seen = watcher.first_seen[dag_id]
-        committed = commits.get(package, seen)
-        up = ready if seen >= ready else (watcher.first_answer or seen)
-        latencies[dag_id] = seen - max(committed, up)
-        if committed >= up:
-            note = ""
-        elif up == ready:
-            note = f", {seen - ready:.1f} s after Airflow became ready"
-        else:
-            note = f", {seen - up:.1f} s after the API first answered, before all components reported healthy"
-        out.step(f"visible in Airflow: {dag_id} ({seen - committed:.1f} s after its publish{note})")
+    lines, worst = publish_to_visible(wanted, watcher.first_seen, commits, ready)
+    for line in lines:
+        out.step(line)
     total = time.monotonic() - out.started
-    worst = max(latencies.values())
 
     assert stack.airflow is not None
     out.line("")
@@ -160,8 +145,7 @@ def _start_and_serve(stack: DemoStack, out: Console, check: bool) -> int:
     out.line(f"  Airflow UI      {stack.airflow.url}")
     out.line(f"  login           {ADMIN_USER} / {stack.airflow.password}")
     out.line(f"  visible DAGs    {', '.join(sorted(wanted))}")
-    out.line(f"  publish-to-visible latency: {worst:.1f} s (slowest DAG, from its publish or from Airflow being "
-             "ready, whichever came later; production promises < 60 s)")
+    out.line(f"  publish-to-visible latency: {worst:.1f} s ({LATENCY_DEFINITION}; production promises < 60 s)")
     out.line(f"  sync agent      http://127.0.0.1:{stack.metrics_port}/metrics")
     out.line(f"  logs            {rel(stack.supervisor.log_dir)}/ and {rel(stack.airflow.log_dir)}/")
     out.line("  publish a change from a second terminal: see the README's Demo section (. .local/demo/env.sh)")
@@ -183,6 +167,29 @@ def _start_and_serve(stack: DemoStack, out: Console, check: bool) -> int:
     while True:
         stack.check_services()
         time.sleep(2)
+
+
+# The demo's one latency, the number its lines, its summary and --check report.
+LATENCY_DEFINITION = "the slowest DAG, from its publish's commit to the first Airflow API answer that lists it"
+
+
+def publish_to_visible(wanted: dict[str, str], first_seen: dict[str, float], commits: dict[str, float],
+                       ready: float) -> tuple[list[str], float]:
+    """Each DAG's publish-to-visible latency (LATENCY_DEFINITION; epoch seconds in, seconds out): one line
+    per DAG and the slowest. A publish committed while Airflow was still starting is said so on its line
+    (its latency then includes the wait for Airflow): it is the same number, not a second one."""
+    lines, worst = [], 0.0
+    for dag_id, package in sorted(wanted.items()):
+        seen = first_seen[dag_id]
+        committed = commits.get(package)
+        if committed is None:  # no journal entry (it is only a hint): the commit time is unknown
+            lines.append(f"visible in Airflow: {dag_id} (its publish's commit time is unknown: not counted)")
+            continue
+        latency = seen - committed
+        worst = max(worst, latency)
+        note = f"; Airflow became ready {ready - committed:.1f} s after that publish" if committed < ready else ""
+        lines.append(f"visible in Airflow: {dag_id} {latency:.1f} s after its publish{note}")
+    return lines, worst
 
 
 def verify(stack: DemoStack, wanted: dict[str, str], latency: float) -> list[str]:

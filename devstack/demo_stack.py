@@ -103,7 +103,6 @@ class DagWatcher(threading.Thread):
         self.airflow = airflow
         self.interval = interval
         self.first_seen: dict[str, float] = {}
-        self.first_answer: float | None = None   # when /api/v2/dags first answered (epoch seconds)
         self.last_error = ""
         self._halt = threading.Event()
 
@@ -112,8 +111,6 @@ class DagWatcher(threading.Thread):
             try:
                 now = time.time()
                 dag_ids = self.airflow.dag_ids()
-                if self.first_answer is None:
-                    self.first_answer = now
                 for dag_id in dag_ids:
                     self.first_seen.setdefault(dag_id, now)
                 self.last_error = ""

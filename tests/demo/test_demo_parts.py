@@ -113,3 +113,20 @@ def test_readme_opens_with_what_the_system_is_then_the_ui_screenshot_make_screen
     assert f"DEMO_SCREENSHOT_TO={image.group(1)}" in target
     assert "tests/demo/test_demo.py::test_demo_runs_until_ctrl_c_with_ui_login_and_live_publish" in target
     assert "DEMO_SCREENSHOT_TO" in (root / "tests" / "demo" / "test_demo.py").read_text()
+
+
+def test_the_demo_reports_one_latency_its_lines_summary_and_readme_agree() -> None:
+    from devstack.demo import LATENCY_DEFINITION, publish_to_visible
+
+    wanted = {"a_dag": "a", "b_dag": "b"}
+    lines, worst = publish_to_visible(wanted, {"a_dag": 117.1, "b_dag": 120.0}, {"a": 100.0, "b": 110.5}, ready=105.0)
+    assert lines == [
+        "visible in Airflow: a_dag 17.1 s after its publish; Airflow became ready 5.0 s after that publish",
+        "visible in Airflow: b_dag 9.5 s after its publish"]
+    assert round(worst, 1) == 17.1  # the summary's number is the slowest line's, never another quantity
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    sample = readme[readme.index("[   4.3s] S3 (SeaweedFS)"):readme.index("Press Ctrl-C to stop.")]
+    per_dag = [float(x) for x in re.findall(r"visible in Airflow: \w+ ([\d.]+) s after its publish", sample)]
+    headline = re.search(r"publish-to-visible latency: ([\d.]+) s \((.*); production promises", sample)
+    assert per_dag and headline and float(headline.group(1)) == max(per_dag)
+    assert headline.group(2) == LATENCY_DEFINITION
