@@ -60,3 +60,9 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     if "AWS_ENDPOINT_URL" not in os.environ:
         monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables fit COLUMNS when it is set (xdist's workers set it to 80): a test that wants a width says so."""
+    monkeypatch.delenv("COLUMNS", raising=False)

@@ -69,6 +69,7 @@ class ErrorKind(str, enum.Enum):
     ENVIRONMENT = ("environment", EXIT_USAGE)          # an environment's _environment.json is not readable
     NO_ENVIRONMENT = ("no_environment", EXIT_USAGE)    # no <env>/_environment.json: a typo never heals
     NO_BUCKET = ("no_bucket", EXIT_USAGE)              # NoSuchBucket: a typo never heals either, no retry
+    UNKNOWN_RELEASE = ("unknown_release", EXIT_USAGE)  # a release id given that the package's history lacks
     SIGNATURE_REQUIRED = ("signature_required", EXIT_USAGE)  # an unsigned commit where signatures are required
     AIRFLOW_REDIRECT = ("airflow_redirect", EXIT_USAGE)  # Airflow's API redirected to another origin
     # storage, network and local faults (exit 3): worth retrying

@@ -113,7 +113,8 @@ def plan_publish(local: Sequence[Digested], current: ReleaseManifest | None, *, 
     unchanged = tuple(p for p in sorted(local_map) if p in live and live[p].sha256 == local_map[p].sha256)
     deleted = tuple(p for p in sorted(live) if p not in local_map)
     if max_delete is not None and len(deleted) > max_delete:
-        raise RefusedError(f"the release would delete {len(deleted)} files, over --max-delete {max_delete}: "
+        raise RefusedError(f"the release would delete {len(deleted)} file{'' if len(deleted) == 1 else 's'}, over "
+                           f"--max-delete {max_delete}: "
                            + ", ".join(deleted[:10]) + (" …" if len(deleted) > 10 else ""), kind=ErrorKind.GUARDRAIL)
     return PublishPlan(added, changed, deleted, unchanged)
 
@@ -202,7 +203,8 @@ def rollback_target(releases: Sequence[ReleaseManifest], head_id: str, to: str |
     else:
         found = [r for r in releases if r.release_id == to]
         if not found:
-            raise RefusedError(f"{url}: no release {to!r} in the history (see `history`)", kind=ErrorKind.NO_RELEASE)
+            raise UsageError(f"{url}: --to {to!r}: no such release in the history of {package!r} (see `history`)",
+                             kind=ErrorKind.UNKNOWN_RELEASE)
         target = found[0]
     if target.retired:
         raise RefusedError(f"release {target.release_id} of {package!r} is a retirement tombstone; "
@@ -218,10 +220,12 @@ def promotion_source(source: ReleaseManifest | None, *, from_env: str, env: str,
     if from_env == env and same_bucket:
         raise UsageError(f"--from-env and --env are both {env!r}: promote copies a release between two "
                          "environments (use `rollback --to` within one)")
+    if source is None and release_id:
+        raise UsageError(f"{url}: --release {release_id!r}: package {package!r} has no such release in environment "
+                         f"{from_env!r} (see `history --env {from_env}`)", kind=ErrorKind.UNKNOWN_RELEASE)
     if source is None:
-        what = f"release {release_id!r}" if release_id else "a current release"
-        raise RefusedError(f"{url}: package {package!r} has no {what} in environment {from_env!r} (see `history "
-                           f"--env {from_env}`)", kind=ErrorKind.NO_RELEASE)
+        raise RefusedError(f"{url}: package {package!r} has no current release in environment {from_env!r} (see "
+                           f"`history --env {from_env}`)", kind=ErrorKind.NO_RELEASE)
     if source.retired:
         raise RefusedError(f"release {source.release_id} of {package!r} in {from_env!r} is a retirement tombstone; "
                            "promote a release with files", kind=ErrorKind.RETIRED)

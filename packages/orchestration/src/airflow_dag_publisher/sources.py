@@ -31,13 +31,18 @@ def local_file(path: str, data: bytes) -> LocalFile:
     return LocalFile(path, hashlib.sha256(data).hexdigest(), len(data), data)
 
 
+def check_folder(source: Path) -> None:
+    """The one wording for a --source that is not a folder (validate, publish and diff say the same)."""
+    if not source.exists():
+        raise UsageError(f"--source {source}: no such directory")
+    if not source.is_dir():
+        raise UsageError(f"--source {source}: not a directory")
+
+
 def read_source(source: Path, *, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES) -> list[LocalFile]:
     """Every publishable file under `source`, sorted by path. Reports every unsafe entry at once
     (symlinks, special files, unsafe names, oversized files) as one RefusedError."""
-    if not source.exists():
-        raise UsageError(f"--source {source}: no such folder")
-    if not source.is_dir():
-        raise UsageError(f"--source {source}: not a folder")
+    check_folder(source)
     if source.is_symlink():
         raise RefusedError(f"--source {source}: is a symlink; publish the real folder")
     problems: list[str] = []

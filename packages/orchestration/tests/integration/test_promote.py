@@ -114,8 +114,9 @@ def test_promote_a_named_release_changes_only_what_differs_and_refuses_a_tombsto
     error = refused.json()["error"]
     assert error["kind"] == "retired" and "retirement tombstone" in error["message"], error
     missing = promote(capsys, bucket, "alpha", "--release", "20990101T000000Z-000000000000")
-    assert missing.code == 1 and missing.json()["error"]["kind"] == "no_release"
-    assert "no release '20990101T000000Z-000000000000'" in missing.json()["error"]["message"]
+    assert missing.code == 2 and missing.json()["error"]["kind"] == "unknown_release"
+    assert "--release '20990101T000000Z-000000000000': package 'alpha' has no such release" in \
+        missing.json()["error"]["message"]
     same_env = promote(capsys, bucket, "alpha", frm="prod")
     assert same_env.code == 2 and "--from-env and --env are both 'prod'" in same_env.json()["error"]["message"]
     assert snapshot(client, bucket) == before

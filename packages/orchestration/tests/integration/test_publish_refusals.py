@@ -133,7 +133,7 @@ CASES: list[tuple[Setup, int, str]] = [
     (owned_by_other, 1, "'alpha_ext_job' is already owned by package 'alpha'"),
     (longer_prefix, 1, "'alpha_ext_weekly' carries the prefix of package 'alpha_ext'"),
     (imports_other_package, 1, "uses_beta.py"),
-    (missing_source, 2, "no such folder"),
+    (missing_source, 2, "nope: no such directory"),
 ]
 
 

@@ -96,7 +96,7 @@ def test_diff_of_a_release_and_a_local_folder(tmp_path: Path, bucket: str,
     both = cli(capsys, "diff", "--env", "dev", "--bucket", bucket, "--package", "alpha", r0, r0, "--source", str(v0))
     assert both.code == 2 and "give TO or --source, not both" in both.err
     missing = cli(capsys, "diff", "--env", "dev", "--bucket", bucket, "--package", "alpha", "nope", "--json")
-    assert missing.code == 1 and missing.json()["error"]["kind"] == "no_release"
+    assert missing.code == 2 and missing.json()["error"]["kind"] == "unknown_release"  # a typo never heals
 
 
 def test_show_prints_a_release_in_human_form_and_as_json(tmp_path: Path, bucket: str,

@@ -24,7 +24,8 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
         "the added, changed and removed files and dag_ids, then a unified diff of each text file.",
         examples=["--env dev --package orders_report --bucket acme-airflow-dags-dev 20261127T101500Z-3f2a9c1b7d0e",
                   "--env dev --package orders_report --bucket acme-airflow-dags-dev --source airflow_dags --stat"],
-        exits={1: "refused: the package has no such release"})
+        exits={1: "refused: the package has no release", 2: "usage or configuration error; also a FROM or TO "
+               "that is not in the package's history"})
     o = toolkit.Options(p, environ)
     common.add_target(o)
     p.add_argument("from_release", nargs="?", metavar="FROM", default=None, help="the older release")

@@ -52,7 +52,7 @@ def rollback(target: common.Target, *, to: str | None, signing_key: str | None, 
     if not as_json:
         files = len(result.manifest.files) if result.manifest else 0
         info(f"{publisher.url}: release {result.release_id} restores the files of release {result.restored_from} "
-             f"({files} files)")
+             f"({files} file{'' if files == 1 else 's'})")
     confirmation = waiting.wait_for(wait, api, publisher, result, doc)
     if as_json:
         emit_json(doc)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_dag_publisher.cli import common, toolkit
-from airflow_dag_publisher.errors import ErrorKind, RefusedError
+from airflow_dag_publisher.errors import ErrorKind, RefusedError, UsageError
 from airflow_dag_publisher.manifest import ReleaseManifest
 from airflow_dag_publisher.output import emit_json, info
 from airflow_dag_publisher.release_reader import find_release, read_current
@@ -22,7 +22,8 @@ def register(sub: Any, environ: Mapping[str, str]) -> None:
         examples=["--env dev --package orders_report --bucket acme-airflow-dags-dev",
                   "--env dev --package orders_report --bucket acme-airflow-dags-dev 20261127T101500Z-3f2a9c1b7d0e "
                   "--json"],
-        exits={1: "refused: the package has no such release"})
+        exits={1: "refused: the package has no release", 2: "usage or configuration error; also a RELEASE that "
+               "is not in the package's history"})
     o = toolkit.Options(p, environ)
     common.add_target(o)
     p.add_argument("release", nargs="?", metavar="RELEASE", default=None,
@@ -41,8 +42,8 @@ def release_or_current(storage: Storage, env: str, package: str, release_id: str
         return current.manifest
     found = find_release(storage, env, package, release_id)
     if found is None:
-        raise RefusedError(f"{url}: no release {release_id!r} in the history (see `history`)",
-                           kind=ErrorKind.NO_RELEASE)
+        raise UsageError(f"{url}: no release {release_id!r} in the history of {package!r} (see `history`)",
+                         kind=ErrorKind.UNKNOWN_RELEASE)
     return found
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from airflow_dag_publisher.cli import common, toolkit
 from airflow_dag_publisher.errors import EXIT_OK, ErrorKind, UsageError, exit_code
 from airflow_dag_publisher.names import check_package
+from airflow_dag_publisher.sources import check_folder
 from airflow_dag_publisher.validators import DEFAULT_ALLOWED_OPERATORS, validate_source
 from airflow_dag_publisher.validators.reports import FORMATS, render, summary_line
 
@@ -74,8 +75,7 @@ def validate(*, source: str, package: str | None, packages_file: Path | None, re
     report_format = "json" if as_json else report_format
     name = check_package(package)
     folder = Path(source)
-    if not folder.is_dir():
-        raise UsageError(f"--source {folder}: not a directory (set --source or DAG_SOURCE_DIR)")
+    check_folder(folder)
     for other in other_packages:
         check_package(other, "--other-package")
     report = validate_source(

@@ -306,11 +306,6 @@ class SyncAgent:
         except Exception as exc:  # storage, the deadline, the local file system or a bug: the agent stays up
             result.outcome, result.error = "error", _local_fault(exc) if isinstance(exc, OSError) else exc
             state.need_reconcile = True
-            if report and isinstance(exc, DagPublisherError):
-                log.error("sync cycle failed: %s", exc, extra={"outcome": "error", "reason": exc.kind})
-            elif report:
-                log.exception("sync cycle failed unexpectedly: %s: %s", type(exc).__name__, exc,
-                              extra={"outcome": "error", "reason": ErrorKind.INTERNAL})
         finally:
             cycle.deadline.abandon.set()
             pool.close()
@@ -319,9 +314,18 @@ class SyncAgent:
         duration = time.monotonic() - started
         self.metrics.cycle(result.outcome, duration, now=self.clock())
         self.metrics.set_releases(state.release_ids())
-        log.log(logging.INFO if result.outcome != "noop" else logging.DEBUG, "cycle %s", result.outcome,
-                extra={"outcome": result.outcome, "reconciled": result.reconciled, "seconds": round(duration, 3),
-                       "applied": result.applied, "removed": result.removed, "requests": result.requests})
+        extra = {"outcome": result.outcome, "reconciled": result.reconciled, "seconds": round(duration, 3),
+                 "applied": result.applied, "removed": result.removed, "requests": result.requests}
+        if result.error is None:
+            log.log(logging.INFO if result.outcome != "noop" else logging.DEBUG, "cycle %s", result.outcome,
+                    extra=extra)
+        elif not report:  # the caller reports the failure, once (`--once`: the one handler)
+            log.debug("cycle error", extra=extra)
+        elif isinstance(result.error, DagPublisherError):  # one line per failed cycle, the summary with it
+            log.error("sync cycle failed: %s", result.error, extra={**extra, "reason": result.error.kind})
+        else:
+            log.error("sync cycle failed unexpectedly: %s: %s", type(result.error).__name__, result.error,
+                      exc_info=result.error, extra={**extra, "reason": ErrorKind.INTERNAL})
         return result
 
     def _read_package_list(self) -> None:
@@ -510,8 +514,9 @@ class SyncAgent:
                                 archives=int(built.archive))
         self.metrics.release_applied(self._latency(package, manifest, cycle, swapped_at))
         cycle.result.applied.append(package)
-        log.info("package %s now on release %s (%d files downloaded%s, %d reused)", package, manifest.release_id,
-                 built.downloaded_files, " in its archive" if built.archive else "", built.reused_files,
+        log.info("package %s now on release %s (%d file%s downloaded%s, %d reused)", package, manifest.release_id,
+                 built.downloaded_files, "" if built.downloaded_files == 1 else "s",
+                 " in its archive" if built.archive else "", built.reused_files,
                  extra={"package": package, "release_id": manifest.release_id, "bytes": built.downloaded_bytes})
 
     def _latency(self, package: str, manifest: ReleaseManifest, cycle: _Cycle, swapped_at: float) -> float | None:

@@ -190,8 +190,8 @@ def check_environment(storage: Storage, env: str) -> None:
     except StorageError as exc:
         if exit_code(exc) != EXIT_STORAGE:
             raise
-        log.warning("could not check that environment %s exists (%s); syncing anyway", env, exc,
-                    extra={"reason": exc.kind})
+        # not logged as an error: the sync meets the same failure at once and reports it, once
+        log.debug("environment %s not checked: %s", env, exc, extra={"reason": exc.kind})
 
 
 def run(args: argparse.Namespace, trust: Trust | None = None, packages: PackageListWatch | None = None) -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 from airflow_dag_publisher.errors import UsageError
 from airflow_dag_publisher.policy.cluster_policy import DEFAULT_ALLOWED_OPERATORS, Cluster
 from airflow_dag_publisher.policy.package_list import default_cluster
-from airflow_dag_publisher.sources import LocalFile
+from airflow_dag_publisher.sources import LocalFile, check_folder
 from airflow_dag_publisher.validators.dynamic import DynamicOptions, DynamicResult, default_timeout, run_dynamic
 from airflow_dag_publisher.validators.model import ERROR, NO_FILE, WARNING, Finding, ValidationReport
 from airflow_dag_publisher.validators.ruff_air import ruff_findings
@@ -52,8 +52,7 @@ def validate_source(source: Path, package: str, *, dynamic: bool = True, require
     stops at the first problem. `require_airflow` raises UsageError when Airflow cannot parse here.
     `cluster`: the cluster policy's data (default: the package list found for `source`, see above);
     `allowed_operators` adds to its allow-list on the author's side only."""
-    if not source.is_dir():
-        raise UsageError(f"--source {source}: not a directory")
+    check_folder(source)
     files = python_files(source)
     if len(files) > MAX_FILES:
         raise UsageError(f"--source {source}: {len(files)} Python files, more than {MAX_FILES}")
