@@ -86,3 +86,21 @@ def test_the_agent_says_1_file_and_each_s3_failure_once(tmp_path: Path, seaweedf
     failures = [line for line in err.splitlines() if "cannot reach the S3 endpoint" in line]
     assert failures and all("sync cycle failed" in line and "outcome=error" in line for line in failures), err
     assert "cycle error" not in err and "could not check" not in err
+
+
+def test_validate_of_a_package_the_package_list_lacks_warns_with_the_next_steps(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[4]
+    listed = publisher("validate", "--package", "reporting_seeder", "--source",
+                       str(root / "packages" / "reporting_seeder" / "airflow_dags"), "--no-dynamic", "--no-ruff")
+    assert listed.returncode == 0 and "package-not-listed" not in listed.stdout, listed.stdout
+    unlisted = tmp_path / "repo" / "packages" / "orders_report" / "airflow_dags"
+    unlisted.mkdir(parents=True)
+    (tmp_path / "repo" / "infra" / "airflow").mkdir(parents=True)
+    (tmp_path / "repo" / "infra" / "airflow" / "packages.yaml").write_text(
+        (root / "infra" / "airflow" / "packages.yaml").read_text())
+    write_dag(unlisted, "orders_report", "daily")
+    done = publisher("validate", "--package", "orders_report", "--source", str(unlisted), "--no-dynamic", "--no-ruff")
+    assert done.returncode == 0, done.stdout  # a warning: the files themselves pass
+    line = next(line for line in done.stdout.splitlines() if "package-not-listed" in line)
+    assert "package 'orders_report' is not in" in line and "infra/airflow/packages.yaml" in line
+    assert "`make cluster-policy` and `make k8s-packages`" in line

@@ -65,6 +65,8 @@ def validate_source(source: Path, package: str, *, dynamic: bool = True, require
     static = {rel: check_source(rel, (source / rel).read_bytes(), ctx) for rel in files}
 
     report = ValidationReport(package=package, files=files, packages_file=str(packages_file or "") or None)
+    if packages_file is not None and package not in cluster.packages:
+        report.findings.append(unlisted(package, packages_file))
     dyn = DynamicResult(skipped="disabled (--no-dynamic)")
     linting = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ruff")  # ruff runs while Airflow parses
     ruffed = linting.submit(ruff_findings, source, files) if ruff else None
@@ -108,6 +110,16 @@ def validate_files(files: Sequence[LocalFile], package: str, *, origin: Path | N
                                  cluster=cluster)
     report.packages_file = str(packages_file) if packages_file else None
     return report
+
+
+def unlisted(package: str, packages_file: Path) -> Finding:
+    """A warning for a package the platform's package list does not name: its files may pass here, but
+    in Airflow the cluster policy, in Kubernetes its service account and in AWS its CI policy and signing
+    key all come from that list."""
+    return Finding(NO_FILE, "package-not-listed", WARNING,
+                   f"package {package!r} is not in {packages_file}: add `- name: {package}` there (a merge request "
+                   "to the platform), then `make cluster-policy` and `make k8s-packages`; until it is listed, "
+                   "Terraform gives it no CI policy or signing key and Kubernetes no service account")
 
 
 def _merge(report: ValidationReport, static: dict[str, StaticResult], dyn: DynamicResult) -> None:
