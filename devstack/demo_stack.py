@@ -34,7 +34,7 @@ from airflow_dag_publisher.storage import journal_prefix, manifest_key, parse_jo
 from airflow_dag_publisher.sync.trust import load_trust
 
 from devstack.airflow import bundle_config_list
-from devstack.airflow_demo import DemoAirflow
+from devstack.airflow_demo import ADMIN_USER, DemoAirflow
 from devstack.demo_ci import CiRun, run_publish_job
 from devstack.demo_config import DemoSettings
 from devstack.demo_procs import Supervisor, read_pid_file, start_ticks, stop_stale
@@ -53,14 +53,19 @@ def _tail(text: str, lines: int = 15) -> str:
 
 
 def env_sh(s3_env: Mapping[str, str], *, environment: str, bucket: str, venv_bin: Path,
-           signing_key: Path | None = None) -> str:
+           signing_key: Path | None = None, airflow: tuple[str, str, str] | None = None) -> str:
     """`.local/demo/env.sh`: a shell that sources it reaches the demo's S3 with the publisher (and
-    signs with the demo's key, which the demo's agent requires), and keeps none of its own AWS
-    settings (a profile would be looked up, credentials sent)."""
+    signs with the demo's key, which the demo's agent requires), reaches its Airflow's API for
+    `publish --wait` (`airflow`: URL, user, password), and keeps none of its own AWS settings (a
+    profile would be looked up, credentials sent)."""
     exports = {**NO_AWS_FILES, **s3_env, "ENVIRONMENT": environment, "DAG_BUCKET": bucket}
     if signing_key is not None:
         exports["DAG_SIGNING_KEY"] = f"file:{signing_key}"
-    lines = ["# The running demo's S3 endpoint, bucket, environment and signing key, for airflow-dag-publisher.",
+    if airflow is not None:
+        url, user, password = airflow
+        exports |= {"AIRFLOW_API_URL": url, "AIRFLOW_API_USERNAME": user, "AIRFLOW_API_PASSWORD": password}
+    lines = ["# The running demo's S3 endpoint, bucket, environment, signing key and Airflow API (for --wait),",
+             "# for airflow-dag-publisher.",
              "# Written by `make demo`; valid while it runs.  Usage: . .local/demo/env.sh",
              "# Forget this shell's AWS settings (profile, credentials, config files): the demo's S3 is local.",
              shell_unset_aws()]
@@ -200,7 +205,6 @@ class DemoStack:
         self.s3.create_bucket(self.settings.bucket, environments=())
         self._declare_environment()
         self.base_env = self._base_env()
-        self._write_env_sh()
 
     def _declare_environment(self) -> None:
         """`<env>/_environment.json`, as Terraform writes it: the demo's agent requires signatures when
@@ -216,10 +220,13 @@ class DemoStack:
         return local_env(self.s3.env(), {"PYTHONUNBUFFERED": "1"}, drop_prefixes=("AIRFLOW", "DAGSYNC_"))
 
     def _write_env_sh(self) -> None:
-        assert self.s3 is not None
+        assert self.s3 is not None and self.airflow is not None
         text = env_sh(self.s3.env(), environment=self.settings.env, bucket=self.settings.bucket,
-                      venv_bin=ROOT / ".venv" / "bin", signing_key=self.signing_key)
-        (self.run_dir / "env.sh").write_text(text)
+                      venv_bin=ROOT / ".venv" / "bin", signing_key=self.signing_key,
+                      airflow=(self.airflow.url, ADMIN_USER, self.airflow.password))
+        path = self.run_dir / "env.sh"
+        path.write_text(text)
+        path.chmod(0o600)  # it holds the demo's admin password
 
     def admin_password(self) -> str:
         path = self.cache_dir / "admin-password"
@@ -237,6 +244,7 @@ class DemoStack:
             self.airflow.prepare(self.admin_password())
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
             raise DemoError(f"Airflow set-up failed: {exc}") from None
+        self._write_env_sh()
 
     def make_signing_key(self) -> None:
         """The demo's signing key, and the agent's trust file listing its public key for each example

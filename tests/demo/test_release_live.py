@@ -76,14 +76,18 @@ def demo_exports() -> dict[str, str]:
     script = f"set -a; . {shlex.quote(str(LOCAL_DEMO / 'env.sh'))}; env -0"
     out = subprocess.run(["bash", "-c", script], env={"PATH": "/usr/bin:/bin"}, capture_output=True, timeout=30,
                          check=True).stdout.decode()
-    wanted = ("AWS_", "DAG_BUCKET", "ENVIRONMENT", "DAG_SIGNING_KEY")  # the demo trusts its key for any package
+    # the demo trusts its key for any package; AIRFLOW_API_*: --wait from a second terminal needs nothing more
+    wanted = ("AWS_", "DAG_BUCKET", "ENVIRONMENT", "DAG_SIGNING_KEY", "AIRFLOW_API_")
     return {k: v for k, _, v in (e.partition("=") for e in out.split("\0") if e) if k.startswith(wanted)}
 
 
 def publisher_env(demo: RunningDemo) -> dict[str, str]:
-    env = {k: v for k, v in demo.env.items() if not k.startswith("AWS_")}
-    return {**env, **demo_exports(), "AIRFLOW_API_URL": demo.url, "AIRFLOW_API_USERNAME": demo.user,
-            "AIRFLOW_API_PASSWORD": demo.password}
+    """A second terminal's environment: its own, then `. .local/demo/env.sh` (nothing else exported)."""
+    env = {k: v for k, v in demo.env.items() if not k.startswith(("AWS_", "AIRFLOW_API_"))}
+    exports = demo_exports()
+    assert (exports["AIRFLOW_API_URL"], exports["AIRFLOW_API_USERNAME"], exports["AIRFLOW_API_PASSWORD"]) == (
+        demo.url, demo.user, demo.password)
+    return {**env, **exports}
 
 
 def publish(demo: RunningDemo, package: str, source: Path, *more: str) -> subprocess.CompletedProcess[str]:

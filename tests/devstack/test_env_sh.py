@@ -32,3 +32,15 @@ def test_env_sh_leaves_a_users_shell_with_the_demos_s3_only(shell: str, seaweedf
     assert not kept, f"still set after sourcing env.sh: {kept}"
     assert "AWS_PROFILE" not in after and "AWS_SESSION_TOKEN" not in after and "AWS_CA_BUNDLE" not in after
     assert after["AWS_ENDPOINT_URL"] == seaweedfs.endpoint and after["DAG_BUCKET"] == bucket
+
+
+def test_env_sh_exports_the_airflow_api_for_wait(tmp_path: Path) -> None:
+    """`publish --wait` from a second terminal needs Airflow's address and a login: env.sh gives both."""
+    text = env_sh({"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}, environment="dev", bucket="b", venv_bin=BIN,
+                  airflow=("http://127.0.0.1:8080", "admin", "pa ss'word"))
+    (tmp_path / "env.sh").write_text(text)
+    done = subprocess.run(["sh", "-c", ". ./env.sh && env"], cwd=tmp_path, env={"PATH": os.environ["PATH"]},
+                          capture_output=True, text=True, timeout=60, check=True)
+    after = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    assert (after["AIRFLOW_API_URL"], after["AIRFLOW_API_USERNAME"], after["AIRFLOW_API_PASSWORD"]) == (
+        "http://127.0.0.1:8080", "admin", "pa ss'word")

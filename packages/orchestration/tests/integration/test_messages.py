@@ -103,4 +103,4 @@ def test_validate_of_a_package_the_package_list_lacks_warns_with_the_next_steps(
     assert done.returncode == 0, done.stdout  # a warning: the files themselves pass
     line = next(line for line in done.stdout.splitlines() if "package-not-listed" in line)
     assert "package 'orders_report' is not in" in line and "infra/airflow/packages.yaml" in line
-    assert "`make cluster-policy` and `make k8s-packages`" in line
+    assert "`make cluster-policy k8s-packages bundles`" in line

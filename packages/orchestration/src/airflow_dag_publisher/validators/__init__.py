@@ -118,8 +118,9 @@ def unlisted(package: str, packages_file: Path) -> Finding:
     key all come from that list."""
     return Finding(NO_FILE, "package-not-listed", WARNING,
                    f"package {package!r} is not in {packages_file}: add `- name: {package}` there (a merge request "
-                   "to the platform), then `make cluster-policy` and `make k8s-packages`; until it is listed, "
-                   "Terraform gives it no CI policy or signing key and Kubernetes no service account")
+                   "to the platform), then `make cluster-policy k8s-packages bundles`; until it is listed, "
+                   "Airflow has no DAG bundle for it, Terraform no CI policy or signing key and Kubernetes no "
+                   "service account")
 
 
 def _merge(report: ValidationReport, static: dict[str, StaticResult], dyn: DynamicResult) -> None:
