@@ -193,7 +193,10 @@ class DemoStack:
         self.supervisor.record("demo", os.getpid())
 
     def start_s3(self) -> None:
-        self.s3 = SeaweedFS(self.run_dir / "s3", log_path=self.run_dir / "logs" / "seaweedfs.log", start_timeout=90)
+        # With an identity, as AWS does: every request's SigV4 signature is verified, a wrong secret refused;
+        # the agent and the publish jobs get the devstack credentials (s3.env()), and so does env.sh.
+        self.s3 = SeaweedFS(self.run_dir / "s3", log_path=self.run_dir / "logs" / "seaweedfs.log", start_timeout=90,
+                            identity=True)
         (self.run_dir / "logs").mkdir(parents=True, exist_ok=True)
         try:
             self.s3.start()

@@ -130,3 +130,33 @@ def test_the_demo_reports_one_latency_its_lines_summary_and_readme_agree() -> No
     headline = re.search(r"publish-to-visible latency: ([\d.]+) s \((.*); production promises", sample)
     assert per_dag and headline and float(headline.group(1)) == max(per_dag)
     assert headline.group(2) == LATENCY_DEFINITION
+
+
+def test_the_demos_s3_refuses_a_wrong_secret_as_aws_would(tmp_path: Path) -> None:
+    """The demo's SeaweedFS runs with an identity: the devstack credentials (what the agent, the publish
+    jobs and env.sh get) are accepted, a wrong secret is refused."""
+    import botocore.exceptions
+
+    from devstack.demo_stack import DemoStack
+
+    stack = DemoStack(load_settings(), local=tmp_path, say=lambda _text: None)
+    stack.run_dir.mkdir(parents=True)
+    try:
+        stack.start_s3()
+        assert stack.s3 is not None and stack.s3.identity
+        right = stack.s3.client()
+        assert right.get_bucket_versioning(Bucket=stack.settings.bucket)["Status"] == "Enabled"
+        assert stack.base_env["AWS_SECRET_ACCESS_KEY"] == stack.s3.env()["AWS_SECRET_ACCESS_KEY"]
+        import boto3
+
+        wrong = boto3.session.Session().client(
+            "s3", endpoint_url=stack.s3.endpoint, region_name="us-east-1", aws_access_key_id="devstack",
+            aws_secret_access_key="wrong-secret")
+        try:
+            wrong.list_objects_v2(Bucket=stack.settings.bucket)
+        except botocore.exceptions.ClientError as exc:
+            assert exc.response["Error"]["Code"] == "SignatureDoesNotMatch"
+        else:
+            raise AssertionError("the demo's S3 accepted a wrong secret")
+    finally:
+        stack.stop()

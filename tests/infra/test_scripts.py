@@ -14,6 +14,7 @@ from pathlib import Path
 
 import boto3
 import botocore.config
+import botocore.exceptions
 import pytest
 
 from tests.infra.infra_helpers import SCRIPTS, VENV_BIN
@@ -272,7 +273,8 @@ def test_setup_localstack_dry_run(tmp_path: Path) -> None:
     proc = run("setup_localstack.sh", "--dry-run", "--port", "18333", "--data-dir", str(tmp_path), "--bucket", "dags")
     assert proc.returncode == 0, proc.stderr
     cmds = commands(proc.stdout)
-    assert any(" server " in c and "-s3.port=18333" in c and f"-dir={tmp_path}" in c for c in cmds)
+    assert any(" server " in c and "-s3.port=18333" in c and f"-dir={tmp_path}" in c
+               and f"-s3.config={tmp_path}/s3-identities.json" in c for c in cmds)  # authentication on
     assert any(c.endswith("s3api create-bucket --bucket dags --query Location --output text") for c in cmds)
     versioning = "put-bucket-versioning --bucket dags --versioning-configuration Status=Enabled"
     assert any(c.endswith(versioning) for c in cmds)
@@ -330,6 +332,19 @@ def test_setup_localstack_for_real(tmp_path: Path) -> None:
         for bucket, env_name, required in (("dags-local", "dev", False), ("dags-second", "prod", True)):
             body = s3.get_object(Bucket=bucket, Key=f"{env_name}/_environment.json")["Body"].read()
             assert parse_settings(body, source=bucket, env=env_name) == EnvironmentSettings(env_name, required)
+        # the server authenticates as AWS does: a wrong secret is refused, by boto3, the publisher and the script
+        wrong = boto3.session.Session().client(
+            "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="devstack",
+            aws_secret_access_key="not-the-secret", config=botocore.config.Config(s3={"addressing_style": "path"}))
+        with pytest.raises(botocore.exceptions.ClientError, match="SignatureDoesNotMatch"):
+            wrong.list_objects_v2(Bucket="dags-local")
+        bad = {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "devstack", "AWS_SECRET_ACCESS_KEY": "not-the-secret"}
+        listed = subprocess.run([f"{VENV_BIN}/airflow-dag-publisher", "list", "--env", "dev", "--bucket", "dags-local"],
+                                env={**os.environ, **bad}, capture_output=True, text=True, timeout=60, check=False)
+        assert listed.returncode == 3 and "AWS credentials rejected (SignatureDoesNotMatch)" in listed.stderr, listed
+        refused = run("setup_localstack.sh", "--endpoint", endpoint, "--bucket", "dags-third", env={**env, **bad},
+                      timeout=60)
+        assert refused.returncode == 3 and "refuses the credentials (SignatureDoesNotMatch)" in refused.stderr
         # idempotent: a second run over the running server changes nothing and succeeds
         again = run("setup_localstack.sh", "--port", str(base), "--data-dir", str(tmp_path), "--bucket", "dags-local",
                     env=env, timeout=60)

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A local S3 for development: starts SeaweedFS (the `weed` binary from the repository's .venv or
 # PATH) on loopback, or uses an S3 endpoint you already run (LocalStack, MinIO, ...), and creates
-# the DAG bucket with versioning enabled.
+# the DAG bucket with versioning enabled. The SeaweedFS it starts authenticates every request, as AWS
+# does (SigV4, one identity: AWS_ACCESS_KEY_ID=devstack, AWS_SECRET_ACCESS_KEY=devstack-secret, never
+# the caller's own AWS credentials): a wrong secret is refused.
 set -euo pipefail
 
 usage() {
@@ -25,6 +27,10 @@ Options:
   --stop             stop the SeaweedFS started with the same --data-dir
   --dry-run          print the commands instead of running them
   -h, --help         this help
+
+The SeaweedFS started here verifies each request's signature against one identity, the devstack
+credentials (access key devstack, secret devstack-secret); a wrong secret is refused, as on AWS.
+With --endpoint, the caller's AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY are used (default: devstack).
 
 Prints the environment to use it, e.g.
   export AWS_ENDPOINT_URL=http://127.0.0.1:8333 DAG_BUCKET=airflow-dags ...
@@ -131,8 +137,13 @@ if $stop; then
 fi
 
 aws_bin=$(find_tool aws)
-export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-devstack}
-export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-devstack-secret}
+if [[ -z $endpoint ]]; then
+    # The SeaweedFS started here knows one identity: the devstack credentials, not the caller's.
+    export AWS_ACCESS_KEY_ID=devstack AWS_SECRET_ACCESS_KEY=devstack-secret
+else
+    export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-devstack}
+    export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-devstack-secret}
+fi
 export AWS_DEFAULT_REGION=$region AWS_REGION=$region AWS_EC2_METADATA_DISABLED=true
 export AWS_CONFIG_FILE=${AWS_CONFIG_FILE:-/dev/null} AWS_SHARED_CREDENTIALS_FILE=${AWS_SHARED_CREDENTIALS_FILE:-/dev/null}
 unset AWS_PROFILE
@@ -144,12 +155,17 @@ if [[ -z $endpoint ]]; then
         echo "SeaweedFS already running (pid $(<"$pid_file")), data in $data_dir"
     else
         run mkdir -p "$data_dir"
+        identities="$data_dir/s3-identities.json"
+        if ! $dry_run; then
+            (umask 077 && printf '{"identities": [{"name": "devstack", "actions": ["Admin", "Read", "Write", "List", "Tagging"], "credentials": [{"accessKey": "%s", "secretKey": "%s"}]}]}\n' \
+                "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >"$identities")
+        fi
         weed_cmd=("$weed_bin" server "-dir=$data_dir" -ip=127.0.0.1 -ip.bind=127.0.0.1
             "-master.port=$((port + 1))" "-master.port.grpc=$((port + 10001))"
             "-volume.port=$((port + 2))" "-volume.port.grpc=$((port + 10002))"
             "-filer.port=$((port + 3))" "-filer.port.grpc=$((port + 10003))"
             -s3 "-s3.port=$port" "-s3.port.grpc=$((port + 10000))" -s3.port.iceberg=0 -s3.port.lance=0
-            -master.volumeSizeLimitMB=64 -volume.max=100)
+            -master.volumeSizeLimitMB=64 -volume.max=100 "-s3.config=$identities")
         printf '+'
         printf ' %q' setsid "${weed_cmd[@]}"
         printf ' >%q 2>&1 &\n' "$log_file"
@@ -163,7 +179,10 @@ fi
 s3api=("$aws_bin" --endpoint-url "$endpoint" s3api)
 if ! $dry_run; then
     deadline=$((SECONDS + timeout))
-    until "${s3api[@]}" list-buckets >/dev/null 2>&1; do
+    until answer=$("${s3api[@]}" list-buckets 2>&1 >/dev/null); do
+        if [[ $answer =~ (InvalidAccessKeyId|SignatureDoesNotMatch|AccessDenied) ]]; then
+            fail "$endpoint refuses the credentials (${BASH_REMATCH[1]}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to its identity"
+        fi
         if ((SECONDS >= deadline)); then
             fail "no S3 answer at $endpoint after ${timeout}s${weed_bin:+; see $log_file}"
         fi
