@@ -19,6 +19,7 @@ from airflow_dag_publisher.storage import LISTING_DELIMITER, Storage, archive_ke
 from airflow_dag_publisher.sync.agent import AgentConfig, SyncAgent
 from airflow_dag_publisher.sync.releases import Layout
 
+from devstack.seaweedfs import SeaweedFS
 from packages.orchestration.tests.sync.support import DirectPublisher, folder_view
 
 pytestmark = pytest.mark.usefixtures("s3_env")
@@ -44,8 +45,10 @@ def archive_bytes(storage: Storage, manifest: ReleaseManifest) -> bytes:
 
 
 @pytest.fixture
-def publisher(bucket: str) -> Publisher:
-    return Publisher(Storage(bucket), f"a{uuid.uuid4().hex[:8]}", "alpha")
+def publisher(bucket: str, seaweedfs: SeaweedFS) -> Publisher:
+    env = f"a{uuid.uuid4().hex[:8]}"
+    seaweedfs.declare_environment(bucket, env)
+    return Publisher(Storage(bucket), env, "alpha")
 
 
 def publish(publisher: Publisher, files: dict[str, bytes]) -> ReleaseManifest:
@@ -109,6 +112,7 @@ def test_the_reconciliation_listing_holds_two_entries_per_package(publisher: Pub
     resp = publisher.storage.client.list_objects_v2(Bucket=publisher.storage.bucket, Prefix=f"{publisher.env}/",
                                                     Delimiter=LISTING_DELIMITER)
     env = publisher.env
-    assert [o["Key"] for o in resp["Contents"]] == [f"{env}/alpha/manifest.json", f"{env}/beta/manifest.json"]
+    assert [o["Key"] for o in resp["Contents"]] == [  # and the environment's one settings file
+        f"{env}/_environment.json", f"{env}/alpha/manifest.json", f"{env}/beta/manifest.json"]
     assert [p["Prefix"] for p in resp["CommonPrefixes"]] == [f"{env}/alpha/d", f"{env}/beta/d"]
     assert [m.package for m in publisher.storage.list_manifests(env)] == ["alpha", "beta"]

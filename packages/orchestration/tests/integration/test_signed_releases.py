@@ -162,8 +162,10 @@ def test_an_agent_refuses_an_unsigned_release_of_a_package_with_keys(
     write_dag(tmp_path / "src", "alpha", "daily", 1)
     assert publish(capsys, bucket, tmp_path / "src").code == 0
     done = sync_once(bucket, tmp_path / "dags", "--trust-file", str(trust_file(tmp_path, alpha=[keys["alpha"]])))
-    assert done.returncode == 0 and not (tmp_path / "dags" / "alpha").exists()
+    # its only package refused: an init container must not pass with an empty folder (exit 1, saying why)
+    assert done.returncode == 1 and not (tmp_path / "dags" / "alpha").exists()
     assert "is not signed; package 'alpha' applies only releases signed by one of its trusted keys" in done.stderr
+    assert "no package of the environment was applied" in done.stderr.strip().splitlines()[-1]
 
 
 def test_a_trust_file_that_does_not_parse_is_a_usage_error(tmp_path: Path, bucket: str) -> None:
