@@ -107,8 +107,8 @@ def test_prod_ci_cannot_promote_from_dev_or_another_package(world: World) -> Non
     before = prod.get(f"prod/{A}/manifest.json").obj
     with pytest.raises(StorageError) as caught:
         Publisher(prod, "prod", A).promote(META, "dev", source_storage=world.storage("ci_prod_a", "dev"))
-    assert caught.value.kind == "access_denied"
-    assert f"s3://{BUCKETS['dev']}/dev/{A}/manifest.json" in str(caught.value)
+    assert caught.value.kind == "access_denied"  # refused at the source environment's settings, before any copy
+    assert f"s3://{BUCKETS['dev']}/dev/_environment.json" in str(caught.value)
     with pytest.raises(StorageError) as other:
         Publisher(prod, "prod", B).promote(META, "staging", source_storage=world.storage("ci_prod_a", "staging"))
     assert other.value.kind == "access_denied"

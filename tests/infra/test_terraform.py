@@ -213,7 +213,9 @@ def test_promote_policy_only_reads_the_source_environments_prefix_of_the_package
     actions = {a for st in doc["Statement"] for a in st["Action"]}
     assert actions == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucketVersions"}
     targets = {r for st in doc["Statement"] for r in as_list(st["Resource"])}
-    assert targets == {"arn:aws:s3:::staging-b/staging/pkg/*", "arn:aws:s3:::staging-b"}
+    # the package's prefix, and the source environment's settings (the promote checks that it exists)
+    assert targets == {"arn:aws:s3:::staging-b/staging/pkg/*", "arn:aws:s3:::staging-b",
+                       "arn:aws:s3:::staging-b/staging/_environment.json"}
     promote = resources("aws_iam_policy")["ci_promote"]
     assert promote["for_each"] == "${local.promote_packages}"
 

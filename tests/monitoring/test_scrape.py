@@ -118,9 +118,10 @@ def stack(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Ite
     tmp = tmp_path_factory.mktemp("monitoring")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(seaweedfs.env())
+    environment = f"m{uuid.uuid4().hex[:8]}"
     env.update({"AWS_CONFIG_FILE": str(tmp / "no-aws-config"), "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-creds"),
-                "ENVIRONMENT": f"m{uuid.uuid4().hex[:8]}",
-                "DAG_BUCKET": seaweedfs.create_bucket(f"mon-{uuid.uuid4().hex[:12]}")})
+                "ENVIRONMENT": environment,
+                "DAG_BUCKET": seaweedfs.create_bucket(f"mon-{uuid.uuid4().hex[:12]}", environments=(environment,))})
     agent_port, prom_port = free_port(), free_port()
     agent = _start([str(BIN / "airflow-dag-sync"), "--bucket", env["DAG_BUCKET"], "--env", env["ENVIRONMENT"],
                     "--dags-dir", str(tmp / "dags"), "--interval", "0.5", "--reconcile-interval", "2",

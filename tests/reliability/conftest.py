@@ -28,6 +28,9 @@ def shared_bucket(seaweedfs: SeaweedFS) -> str:
 
 
 @pytest.fixture
-def env() -> str:
-    """A fresh environment prefix of the shared bucket: tests never see each other's packages."""
-    return f"r{uuid.uuid4().hex[:10]}"
+def env(shared_bucket: str, seaweedfs: SeaweedFS) -> str:
+    """A fresh environment of the shared bucket, declared as the infrastructure declares one: tests never
+    see each other's packages."""
+    name = f"r{uuid.uuid4().hex[:10]}"
+    seaweedfs.declare_environment(shared_bucket, name)
+    return name
