@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import growth, validate_bench
+from bench import fleet_report, growth, validate_bench
 from bench.airflow_bench import NEW
 from bench.common import ROOT, Row, fmt, log, machine, percentile, ratio, read_rows
 from bench.publish_bench import DEFAULT
@@ -48,6 +48,11 @@ def scripts(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         ("airflow", ["bench.airflow_bench", "--publishes", str(args.publishes)]),
         ("signing", ["bench.signing_bench", "--packages", str(min(args.packages, args.signing_packages)), "--files",
                      str(args.files), "--reps", str(args.publish_reps)]),
+        ("fleet", ["bench.fleet_bench", "--packages", str(args.fleet_packages), "--files", str(args.fleet_files),
+                   "--series", args.fleet_series, "--idle", str(args.fleet_idle), "--series-idle",
+                   str(args.fleet_series_idle), "--changes", str(args.fleet_changes), "--series-changes",
+                   str(args.fleet_series_changes), "--stock-changes", str(args.fleet_stock_changes), "--stock-wait",
+                   str(args.fleet_stock_wait)]),
     ]
 
 
@@ -210,6 +215,7 @@ def targets(rows: list[Row]) -> list[tuple[str, bool | None, str]]:
         elif not met:
             text += ". Missed: see the figures; the machine was shared with other work during the run"
         out.append((f"publish → visible p95 ≤ 15 s with the shipped configuration ({r.peer})", met, text))
+    out += fleet_report.targets(rows)
     return out
 
 
@@ -297,7 +303,7 @@ def _short_peer(peer: str) -> str:
 
 # -- the document ---------------------------------------------------------------------------------
 def document(rows: list[Row], params: dict[str, Any], info: dict[str, str], command: str, started: str,
-             total: float, plot: str | None = None) -> str:
+             total: float, plot: str | None = None, fleet_plot: str | None = None) -> str:
     sync = params.get("sync", {})
     pub = params.get("publish", {})
     air = params.get("airflow", {})
@@ -331,6 +337,7 @@ def document(rows: list[Row], params: dict[str, Any], info: dict[str, str], comm
             lines += [f"![cold sync, task pod start, no-change cycle and S3 requests against the number of "
                       f"packages]({plot})", ""]
         lines += [*growth.table(rows), "", *growth.sentences(rows), ""]
+    lines += fleet_report.section(rows, fleet_plot)
     lines += ["## What was measured", ""]
     if sync:
         lines += [
@@ -392,6 +399,7 @@ def document(rows: list[Row], params: dict[str, Any], info: dict[str, str], comm
             f"file in package `{NEW}`, and a changed DAG file (a new description). From the publisher's journal "
             "entry (written right after the manifest commit) to the DAG's new form in `serialized_dag`.",
         ]
+    lines += fleet_report.measured(params.get("fleet", {}))
     lines += [
         "",
         "## Recommendations",
@@ -421,13 +429,19 @@ def draw(rows: list[Row], doc: Path) -> str | None:
     return path.name if growth.plot(rows, path) else None
 
 
+def draw_fleet(rows: list[Row], doc: Path) -> str | None:
+    """The fleet scenario's growth plot (`<doc stem>-fleet.png`); its file name, None without a series."""
+    path = doc.with_name(f"{doc.stem}-fleet.png")
+    return path.name if fleet_report.plot(rows, path) else None
+
+
 def rerender(folder: Path, doc: Path) -> int:
     meta = json.loads((folder / "run.json").read_text())
     rows: list[Row] = []
     for name in meta["params"]:  # the scripts that run wrote, in its order (not a stale JSON an earlier run left)
         rows += read_rows(folder / f"{name}.json")[0]
     text = document(rows, meta["params"], meta["info"], meta["command"], meta["started"], meta["seconds"],
-                    draw(rows, doc))
+                    draw(rows, doc), draw_fleet(rows, doc))
     doc.write_text(text)
     print(text)
     return 0
@@ -464,7 +478,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--publishes", type=int, default=5, help="publish->visible runs of each kind (default 5)")
     parser.add_argument("--signing-packages", type=int, default=200,
                         help="packages of the signing bench's agent cold sync (default 200, at most --packages)")
-    parser.add_argument("--only", nargs="*", choices=["sync", "publish", "airflow", "signing"],
+    parser.add_argument("--fleet-packages", type=int, default=500, help="packages of the fleet scenario (default 500)")
+    parser.add_argument("--fleet-files", type=int, default=4, help="DAG files per package of the fleet (default 4)")
+    parser.add_argument("--fleet-series", default="100,300", help="smaller fleets of its growth series")
+    parser.add_argument("--fleet-idle", type=float, default=150.0, help="seconds of idle CPU at the fleet's size")
+    parser.add_argument("--fleet-series-idle", type=float, default=60.0, help="... at the series' sizes (default 60)")
+    parser.add_argument("--fleet-changes", type=int, default=10, help="changed and new DAGs each (default 10)")
+    parser.add_argument("--fleet-series-changes", type=int, default=4, help="... at the series' sizes (default 4)")
+    parser.add_argument("--fleet-stock-changes", type=int, default=3, help="... with Airflow's stock configuration")
+    parser.add_argument("--fleet-stock-wait", type=float, default=60.0, help="the stock peer's waits are cut here (s)")
+    parser.add_argument("--only", nargs="*", choices=["sync", "publish", "airflow", "signing", "fleet"],
                         help="run only these")
     parser.add_argument("--doc", default=str(ROOT / "docs" / "benchmarks.md"), help="the Markdown file to write")
     parser.add_argument("--out-dir", help="keep the scripts' JSON here (default: a temporary folder)")
@@ -485,7 +508,8 @@ def main(argv: list[str] | None = None) -> int:
         (out_dir / "run.json").write_text(json.dumps({"info": info, "command": command, "started": started,
                                                       "seconds": time.monotonic() - start, "params": params}))
     Path(args.doc).parent.mkdir(parents=True, exist_ok=True)
-    text = document(rows, params, info, command, started, time.monotonic() - start, draw(rows, Path(args.doc)))
+    text = document(rows, params, info, command, started, time.monotonic() - start, draw(rows, Path(args.doc)),
+                    draw_fleet(rows, Path(args.doc)))
     Path(args.doc).write_text(text)
     print(text)
     log(f"wrote {args.doc}")

@@ -223,6 +223,10 @@ class AirflowStack:
     def dag_filelocs(self) -> dict[str, str]:
         return {row[0]: row[1] for row in self._query("SELECT dag_id, fileloc FROM dag")}
 
+    def last_parsed(self) -> dict[str, str]:
+        """dag_id -> when a parse of its file last wrote it (the dag table's last_parsed_time, as stored)."""
+        return {row[0]: str(row[1]) for row in self._query("SELECT dag_id, last_parsed_time FROM dag")}
+
     def import_errors(self) -> list[tuple[str, str]]:
         return [(row[0], row[1]) for row in self._query("SELECT filename, stacktrace FROM import_error")]
 
