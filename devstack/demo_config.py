@@ -8,6 +8,7 @@ ConfigMap beside it (`envs/<env>/dag-sync-trust-values.yaml`, Terraform's requir
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,17 @@ BUNDLE_OPTION = ("dag_processor", "dag_bundle_config_list")
 POD_PATH_OPTIONS = (BUNDLE_OPTION, ("dag_processor", "dag_bundle_storage_path"))
 
 # Used only while a file above is missing (a partial checkout): the documented production numbers.
+PARSE_REQUEST_BUNDLES = [
+    {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
+    {"name": "dagsync-parse-requests", "classpath": "airflow_dag_publisher.parse_requests.ParseRequestBundle",
+     "kwargs": {"refresh_interval": 1}},
+]
 FALLBACK_AIRFLOW_CONFIG = {
     "core": {"load_examples": "False", "dags_are_paused_at_creation": "False", "dagbag_import_timeout": "30",
              "min_serialized_dag_update_interval": "5"},
-    "dag_processor": {"refresh_interval": "5", "file_parsing_sort_mode": "modified_time",
-                      "min_file_process_interval": "30", "dag_file_processor_timeout": "50"},
+    "dag_processor": {"dag_bundle_config_list": json.dumps(PARSE_REQUEST_BUNDLES), "bundle_refresh_check_interval": "1",
+                      "refresh_interval": "60", "min_file_process_interval": "21600",
+                      "file_parsing_sort_mode": "alphabetical", "dag_file_processor_timeout": "50"},
 }
 FALLBACK_SYNC = {"DAGSYNC_BUCKET": "acme-airflow-dags-dev", "DAGSYNC_ENV": DEMO_ENV, "DAGSYNC_INTERVAL": "5"}
 

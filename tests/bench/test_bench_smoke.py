@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from bench.common import read_rows
+from bench.fleet_bench import CHANGED, FIRST_PARSE, FIRST_PARSE_CPU, IDLE_CPU, IDLE_PARSES, NEW, SHIPPED, STOCK
 from bench.publish_bench import DEFAULT, STATIC
 from bench.sync_bench import AGENT, AGENT_RECONCILE, AWS, GROWTH_COLD, GROWTH_NOOP, GROWTH_TASK, HOOK, ONCE, ONCE_DAG
 from bench.validate_bench import IMPORT, LABELS
@@ -25,14 +26,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.timeout(1500)
+@pytest.mark.timeout(1800)
 def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
     doc, out = tmp_path / "benchmarks.md", tmp_path / "out"
     cmd = [sys.executable, "-m", "bench.run", "--packages", "5", "--files", "3", "--reps", "1", "--cold-reps", "1",
            "--propagation", "1", "--publish-reps", "1", "--validate-reps", "1", "--validate-files", "3",
-           "--publishes", "1", "--series", "2,5", "--series-reps", "1", "--doc", str(doc), "--out-dir", str(out)]
+           "--publishes", "1", "--series", "2,5", "--series-reps", "1", "--fleet-packages", "3", "--fleet-files", "1",
+           "--fleet-series", "2", "--fleet-idle", "5", "--fleet-series-idle", "5", "--fleet-changes", "1",
+           "--fleet-series-changes", "1", "--fleet-stock-changes", "1", "--fleet-stock-wait", "5",
+           "--doc", str(doc), "--out-dir", str(out)]
     done = subprocess.run(cmd, cwd=ROOT, env=aws_user_env(tmp_path / "home"), capture_output=True, text=True,
-                          timeout=1400, check=False)
+                          timeout=1700, check=False)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
 
     sync, _ = read_rows(out / "sync.json")
@@ -67,13 +71,23 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
     assert {r.peer for r in airflow} >= {"new DAG file", "changed DAG file"}
     assert all(r.values for r in publish + airflow)
 
+    fleet, _ = read_rows(out / "fleet.json")
+    got_fleet = {(r.packages, r.scenario, r.peer) for r in fleet if r.values}
+    for packages, peers in ((2, (SHIPPED,)), (3, (SHIPPED, STOCK))):
+        for scenario in (FIRST_PARSE, FIRST_PARSE_CPU, IDLE_CPU, IDLE_PARSES, CHANGED, NEW):
+            for peer in peers:
+                assert (packages, scenario, peer) in got_fleet, (packages, scenario, peer)
+
     text = doc.read_text()
     for heading in ("## Targets", "### Sync", "### Publish", "### Validation", "### Publish → visible in Airflow",
                     "### One changed file with the agent running", "### Growth with the number of packages",
-                    "## What was measured"):
+                    "### Airflow at fleet scale", "## What was measured"):
         assert heading in text
     plot = tmp_path / "benchmarks-growth.png"
     assert "](benchmarks-growth.png)" in text and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "](benchmarks-fleet.png)" in text
+    assert (tmp_path / "benchmarks-fleet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "- fleet (3 packages, " in text and "From 2 to 3 packages (2x as many), shipped configuration:" in text
     assert "From 2 to 5 packages" in text
     growth_lines = [line for line in text.splitlines() if line.startswith("- task pod start")]
     assert growth_lines and re.search(r"time (stays flat|grows [a-z ]+) \(", growth_lines[0]), growth_lines
@@ -85,8 +99,10 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
     rendered = subprocess.run([sys.executable, "-m", "bench.run", "--from-json", str(out), "--doc", str(again)],
                               cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert rendered.returncode == 0, rendered.stderr[-3000:]
-    assert again.read_text() == text.replace("benchmarks-growth.png", "again-growth.png")  # the plot is <doc>-growth
+    assert again.read_text() == text.replace("benchmarks-growth.png", "again-growth.png").replace(
+        "benchmarks-fleet.png", "again-fleet.png")  # the plots are <doc>-growth, <doc>-fleet
     assert (tmp_path / "again-growth.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (tmp_path / "again-fleet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def check_header(text: str) -> None:

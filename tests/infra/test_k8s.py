@@ -6,6 +6,7 @@ from tests/infra/data; the wiring agrees with Terraform and Airflow."""
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
 from collections.abc import Iterator
@@ -210,17 +211,28 @@ def airflow_options() -> dict[str, dict[str, Any]]:
     return {s: body.get("options", {}) for s, body in yaml.safe_load(path.read_text()).items()}
 
 
-def test_airflow_config_options_exist_and_refresh_is_fast() -> None:
+def test_airflow_config_options_exist_and_parsing_follows_changes() -> None:
+    """The dag-processor parses what changed: the parse-requests bundle is looked at each second, the
+    fleet is not re-parsed (every 6 h at most) nor walked (every 60 s) all the time."""
     config = values()["config"]
     options = airflow_options()
     for section, opts in config.items():
         for option in [o for o, value in (opts or {}).items() if value is not None]:  # null: deletes a chart default
             assert option in options.get(section, {}), f"[{section}] {option} is not an Airflow option"
-    assert int(config["dag_processor"]["refresh_interval"]) <= 30
-    assert int(options["dag_processor"]["refresh_interval"]["default"]) == 300  # why it is set
+    processor = config["dag_processor"]
+    bundles = {b["name"]: b for b in json.loads(processor["dag_bundle_config_list"])}
+    assert bundles["dags-folder"]["classpath"] == "airflow.dag_processing.bundles.local.LocalDagBundle"
+    signal = bundles["dagsync-parse-requests"]
+    assert signal["classpath"] == "airflow_dag_publisher.parse_requests.ParseRequestBundle"
+    assert signal["kwargs"]["refresh_interval"] == 1 == int(processor["bundle_refresh_check_interval"])
+    assert int(options["dag_processor"]["bundle_refresh_check_interval"]["default"]) == 5  # why it is set
+    assert 30 < int(processor["refresh_interval"]) <= 60  # a safety net: within the seed's 60 s
+    assert int(options["dag_processor"]["refresh_interval"]["default"]) == 300
+    assert int(processor["min_file_process_interval"]) >= 3600
+    assert int(options["dag_processor"]["min_file_process_interval"]["default"]) == 30
+    assert processor["file_parsing_sort_mode"] == "alphabetical"
     assert float(config["core"]["dagbag_import_timeout"]) == 30
-    assert int(config["dag_processor"]["dag_file_processor_timeout"]) == 50
-    assert int(config["dag_processor"]["min_file_process_interval"]) <= 60
+    assert int(processor["dag_file_processor_timeout"]) == 50
 
 
 def test_new_dags_start_active_in_production_ci_and_the_demo() -> None:
