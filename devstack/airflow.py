@@ -227,6 +227,10 @@ class AirflowStack:
         """dag_id -> when a parse of its file last wrote it (the dag table's last_parsed_time, as stored)."""
         return {row[0]: str(row[1]) for row in self._query("SELECT dag_id, last_parsed_time FROM dag")}
 
+    def stale_dag_ids(self) -> set[str]:
+        """DAGs Airflow deactivated (their file is gone, or no longer defines them)."""
+        return {row[0] for row in self._query("SELECT dag_id FROM dag WHERE is_stale")}
+
     def import_errors(self) -> list[tuple[str, str]]:
         return [(row[0], row[1]) for row in self._query("SELECT filename, stacktrace FROM import_error")]
 
