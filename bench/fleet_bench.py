@@ -35,8 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
-from airflow_dag_publisher.catalog import Environment
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
+from airflow_dag_publisher.release_reader import Environment
 from airflow_dag_publisher.sources import LocalFile
 from airflow_dag_publisher.storage import Storage, make_client
 

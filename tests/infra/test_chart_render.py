@@ -8,6 +8,7 @@ The KubernetesExecutor variant (k8s/kubernetes-executor-values.yaml) is judged t
 from __future__ import annotations
 
 import configparser
+import json
 import re
 import shlex
 from pathlib import Path
@@ -341,7 +342,9 @@ def test_airflow_cfg_holds_only_options_airflow_knows(variant: str) -> None:
     known = known_options()
     unknown = [f"[{s}] {o}" for s in parser.sections() for o in parser.options(s) if o not in known.get(s, set())]
     assert not unknown, f"options Airflow 3.3.2 does not know: {unknown}"
-    assert parser.get("dag_processor", "refresh_interval") == "5"
+    assert parser.get("dag_processor", "refresh_interval") == "60"
+    bundles = json.loads(parser.get("dag_processor", "dag_bundle_config_list"))  # the JSON survives the chart
+    assert [b["name"] for b in bundles] == ["dags-folder", "dagsync-parse-requests"]
 
 
 # --- the docs' kubectl commands --------------------------------------------------------------------------------------

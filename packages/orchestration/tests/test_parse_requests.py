@@ -9,7 +9,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from airflow_dag_publisher import parse_requests
 from airflow_dag_publisher.parse_requests import (
     LISTING,
