@@ -158,3 +158,31 @@ def test_the_dags_folder_defaults_to_airflows(tmp_path: Path, monkeypatch: pytes
 
     monkeypatch.setattr(settings, "DAGS_FOLDER", str(tmp_path))
     assert ParseRequestBundle(name="dagsync-parse-requests").dags_folder == tmp_path
+
+
+def test_per_package_bundles_are_refreshed_before_their_files_are_requested(
+        tmp_path: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A release bundle's path is its release: a file request claimed before Airflow refreshed the
+    bundle would be parsed from the previous release. So a listing request first, the files once
+    Airflow has claimed it."""
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    # the agent's release layout: <state>/releases/<package>/<release id>/<package>/<files>
+    link(dags, "alpha", release(tmp_path, "alpha", "1", {"alpha/a.py": DAG}) / "alpha")
+    held: set[ParseRequest] = set()
+    monkeypatch.setattr(parse_requests, "pending_requests", lambda bundles: {r for r in held if r.bundle in bundles})
+    feed = ParseRequestBundle(name="dagsync-parse-requests", dags_folder=str(dags), target_bundle="<package>",
+                              retry=60, refresh_interval=1)
+    feed.refresh()
+    link(dags, "alpha", release(tmp_path, "alpha", "2", {"alpha/a.py": DAG, "alpha/b.py": DAG}) / "alpha")
+    feed.refresh()
+    listing = ParseRequest("alpha", f"alpha/{LISTING}")
+    assert recorder.calls == [[listing]]
+    held.add(listing)  # Airflow has not claimed it yet
+    feed.refresh()
+    assert recorder.calls == [[listing]]
+    held.clear()  # claimed: the bundle is refreshed
+    feed.refresh()
+    assert recorder.calls[-1] == [ParseRequest("alpha", "alpha/a.py"), ParseRequest("alpha", "alpha/b.py")]
+    feed.refresh()
+    assert len(recorder.calls) == 2

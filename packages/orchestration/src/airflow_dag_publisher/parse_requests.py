@@ -20,6 +20,12 @@ second time `retry` seconds later (default: `[core] min_serialized_dag_update_in
 drops a request for a file it is parsing at that moment (a parse that may have read the old release),
 and skips writing a DAG serialized less than that interval before; the second request covers both.
 
+With one bundle per package (`target_bundle="<package>"`, the release bundles: a bundle's path is its
+current release's directory, so it changes with each release), a request is bound to the bundle's path
+when Airflow claims it. So the files are requested in two steps: first a request that only makes
+Airflow refresh the package's bundle (its new release, its new path); once Airflow has claimed it,
+the requests for the package's DAG files.
+
 `plan_requests` decides (pure); the bundle does the I/O: one `readlink` per package per refresh, a
 listing of the changed packages only, one insert per request.
 """
@@ -41,6 +47,7 @@ from airflow_dag_publisher.names import PACKAGE_RE
 log = logging.getLogger(__name__)
 
 FOLDER_BUNDLE = "dags-folder"  # Airflow's name for the DAGs folder's bundle (LocalDagBundle)
+PER_PACKAGE = "<package>"  # target_bundle: each package has its own bundle, named after it
 LISTING = ".dagsync-listing"  # a path in no package: a request for it only makes Airflow list the bundle
 VERSION = "1"  # the bundle holds no files: one version forever, so Airflow never lists its folder again
 
@@ -79,10 +86,11 @@ def plan_requests(changed: Iterable[str], dag_files: Callable[[str], list[str] |
     out: list[ParseRequest] = []
     for package in changed:
         files = dag_files(package)
+        target = package if bundle == PER_PACKAGE else bundle
         if files:
-            out += [ParseRequest(bundle, f"{package}/{path}") for path in sorted(files)]
+            out += [ParseRequest(target, f"{package}/{path}") for path in sorted(files)]
         else:
-            out.append(ParseRequest(bundle, f"{package}/{LISTING}"))
+            out.append(ParseRequest(target, f"{package}/{LISTING}"))
     return out
 
 
@@ -91,7 +99,8 @@ class ParseRequestBundle(BaseDagBundle):
 
     :param dags_folder: the agent's DAGs folder (its --dags-dir) as Airflow's containers mount it
         (default: Airflow's `[core] dags_folder`)
-    :param target_bundle: the bundle that holds the packages' files (default: the DAGs folder's)
+    :param target_bundle: the bundle that holds the packages' files (default: the DAGs folder's), or
+        `<package>`: each package's own bundle
     :param retry: seconds after which each request is written once more (default: the serialized
         DAG update interval + 2 s)
     """
@@ -112,6 +121,7 @@ class ParseRequestBundle(BaseDagBundle):
         self._links: dict[str, str] | None = None
         self._again: list[tuple[float, list[ParseRequest]]] = []  # (monotonic due, requests)
         self._unsent: list[ParseRequest] = []
+        self._listing: set[str] = set()  # packages whose bundle Airflow is to refresh before their files
 
     @property
     def path(self) -> Path:
@@ -133,14 +143,19 @@ class ParseRequestBundle(BaseDagBundle):
         before, self._links = self._links, links
         now = time.monotonic()
         requests = list(self._unsent)
-        if before is not None:  # the first look only remembers: a starting dag-processor parses everything
-            changed = changed_packages(before, links)
-            if changed:
-                fresh = plan_requests(changed, self._dag_files, self.target_bundle)
-                log.info("parse requests: %d package(s) changed (%s): %d request(s)", len(changed),
-                         ", ".join(changed[:10]) + (", ..." if len(changed) > 10 else ""), len(fresh))
-                requests += fresh
-                self._again.append((now + self.retry, fresh))
+        changed = changed_packages(before, links) if before is not None else []  # a first look only remembers
+        if changed:
+            log.info("parse requests: %d package(s) changed (%s)", len(changed),
+                     ", ".join(changed[:10]) + (", ..." if len(changed) > 10 else ""))
+        if self.target_bundle == PER_PACKAGE:
+            listed = self._listed()  # of the listing requests written before
+            requests += [ParseRequest(p, f"{p}/{LISTING}") for p in changed]
+            self._listing |= set(changed)
+            changed = listed
+        if changed:
+            fresh = plan_requests(changed, self._dag_files, self.target_bundle)
+            requests += fresh
+            self._again.append((now + self.retry, fresh))
         due = [r for when, batch in self._again if when <= now for r in batch]
         self._again = [(when, batch) for when, batch in self._again if when > now]
         requests += due
@@ -152,6 +167,20 @@ class ParseRequestBundle(BaseDagBundle):
                 log.warning("parse requests: %d not written (%s); trying again at the next refresh",
                             len(requests), exc)
                 self._unsent = _unique(requests)
+
+    def _listed(self) -> list[str]:
+        """Packages whose listing request Airflow has claimed (their bundle is refreshed): their files
+        can be requested now; a gone package needs nothing more."""
+        if not self._listing:
+            return []
+        try:
+            held = pending_requests(self._listing)
+        except Exception as exc:  # the database is Airflow's: look again at the next refresh
+            log.warning("parse requests: cannot read the pending requests (%s)", exc)
+            return []
+        done = sorted(p for p in self._listing if ParseRequest(p, f"{p}/{LISTING}") not in held)
+        self._listing -= set(done)
+        return [p for p in done if (self.dags_folder / p).is_dir()]
 
     def _dag_files(self, package: str) -> list[str] | None:
         folder = self.dags_folder / package
@@ -170,19 +199,30 @@ def dag_files(folder: Path) -> list[str]:
     return sorted(os.path.relpath(p, folder) for p in list_py_file_paths(folder, safe_mode=safe))
 
 
-def write_requests(requests: Iterable[ParseRequest]) -> None:
-    """Insert the requests Airflow does not already hold (one row per file is all it keeps)."""
+def pending_requests(bundles: Iterable[str], session: Any = None) -> set[ParseRequest]:
+    """The parse requests Airflow holds, not claimed yet, for these bundles."""
     from airflow.models.dagbag import DagPriorityParsingRequest
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    query = select(DagPriorityParsingRequest.bundle_name, DagPriorityParsingRequest.relative_fileloc).where(
+        DagPriorityParsingRequest.bundle_name.in_(set(bundles)))
+    if session is not None:
+        return {ParseRequest(b, f) for b, f in session.execute(query).tuples()}
+    with create_session() as own:
+        return {ParseRequest(b, f) for b, f in own.execute(query).tuples()}
+
+
+def write_requests(requests: Iterable[ParseRequest]) -> None:
+    """Insert the requests Airflow does not already hold (one row per file is all it keeps)."""
+    from airflow.models.dagbag import DagPriorityParsingRequest
+    from airflow.utils.session import create_session
+
     wanted = _unique(requests)
     with create_session() as session:
-        held = set(session.execute(select(DagPriorityParsingRequest.bundle_name,
-                                          DagPriorityParsingRequest.relative_fileloc).where(
-            DagPriorityParsingRequest.bundle_name.in_({r.bundle for r in wanted}))).tuples())
+        held = pending_requests({r.bundle for r in wanted}, session)
         for r in wanted:
-            if (r.bundle, r.path) not in held:
+            if r not in held:
                 session.add(DagPriorityParsingRequest(bundle_name=r.bundle, relative_fileloc=r.path))
 
 
