@@ -291,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the stock peer's waits are cut here, in seconds (default 60)")
     parser.add_argument("--wait", type=float, default=120.0, help="the shipped configuration fails beyond this (s)")
     parser.add_argument("--seed", type=int, default=24, help="which packages change (default 24)")
+    parser.add_argument("--dagsync-interval", help="the agent's --interval (default: the ConfigMap's)")
     parser.add_argument("--json", help="write the rows here")
     args = parser.parse_args(argv)
     try:
@@ -301,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--packages 1..3000, --files 1..50, --series counts below --packages")
     if min(args.changes, args.series_changes, args.stock_changes) < 1 or min(args.idle, args.series_idle) < 5:
         parser.error("--changes, --series-changes, --stock-changes >= 1; --idle, --series-idle >= 5 s")
-    interval = load_settings(ENV).sync_env.get("DAGSYNC_INTERVAL", "5")
+    interval = args.dagsync_interval or load_settings(ENV).sync_env.get("DAGSYNC_INTERVAL", "5")
     spread = random.Random(args.seed)
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
