@@ -14,6 +14,7 @@ every wait is bounded.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -84,11 +85,14 @@ class AirflowStack:
 
     def __init__(self, home: str | Path, dags_folder: str | Path, *,
                  components: Sequence[str] = ("dag-processor",), config: Mapping[str, str] | None = None,
-                 local_settings: str | None = None, start_timeout: float = 180.0) -> None:
+                 local_settings: str | None = None, start_timeout: float = 180.0,
+                 component_config: Mapping[str, Mapping[str, str]] | None = None) -> None:
         self.home = Path(home).absolute()
         self.dags_folder = Path(dags_folder).absolute()
         self.components = tuple(components)
         self.config = {**SHIPPED_CONFIG, **(config or {})}
+        # settings of one component only (its command line -> AIRFLOW__* values), over `config`
+        self.component_config = {c: dict(v) for c, v in (component_config or {}).items()}
         # airflow_local_settings.py: the shipped cluster policies unless given ("" for none)
         self.local_settings = SHIPPED_LOCAL_SETTINGS if local_settings is None else local_settings
         self.start_timeout = start_timeout
@@ -146,13 +150,16 @@ class AirflowStack:
         for component in self.components:
             log = open(self.log_path(component), "ab")  # noqa: SIM115 - kept open for the child's lifetime
             self.procs[component] = subprocess.Popen(
-                [airflow_binary(), *component.split()], env=self.env(), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, start_new_session=True)
+                [airflow_binary(), *component.split()], env={**self.env(), **self.component_config.get(component, {})},
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
             log.close()
         return self
 
     def log_path(self, component: str) -> Path:
-        return self.log_dir / f"{component.replace(' ', '-')}.log"
+        name = component.replace(" ", "-")
+        if len(name) > 80:  # a dag-processor given hundreds of --bundle-name: a file name has 255 bytes
+            name = f"{name[:60]}-{hashlib.sha256(component.encode()).hexdigest()[:12]}"
+        return self.log_dir / f"{name}.log"
 
     def log_text(self, component: str = "dag-processor") -> str:
         path = self.log_path(component)
