@@ -35,7 +35,7 @@ FALLBACK_AIRFLOW_CONFIG = {
              "min_serialized_dag_update_interval": "5"},
     "dag_processor": {"dag_bundle_config_list": json.dumps(PARSE_REQUEST_BUNDLES), "bundle_refresh_check_interval": "1",
                       "refresh_interval": "60", "min_file_process_interval": "21600",
-                      "file_parsing_sort_mode": "alphabetical", "dag_file_processor_timeout": "50",
+                      "file_parsing_sort_mode": "random_seeded_by_host", "dag_file_processor_timeout": "50",
                       "print_stats_interval": "600"},
 }
 FALLBACK_SYNC = {"DAGSYNC_BUCKET": "acme-airflow-dags-dev", "DAGSYNC_ENV": DEMO_ENV, "DAGSYNC_INTERVAL": "5"}

@@ -230,7 +230,7 @@ def test_airflow_config_options_exist_and_parsing_follows_changes() -> None:
     assert int(options["dag_processor"]["refresh_interval"]["default"]) == 300
     assert int(processor["min_file_process_interval"]) >= 3600
     assert int(options["dag_processor"]["min_file_process_interval"]["default"]) == 30
-    assert processor["file_parsing_sort_mode"] == "alphabetical"
+    assert processor["file_parsing_sort_mode"] == "random_seeded_by_host"
     assert float(config["core"]["dagbag_import_timeout"]) == 30
     assert int(processor["dag_file_processor_timeout"]) == 50
 
