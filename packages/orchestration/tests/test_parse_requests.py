@@ -86,6 +86,7 @@ class Recorder:
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     rec = Recorder()
     monkeypatch.setattr(parse_requests, "write_requests", rec)
+    monkeypatch.setattr(parse_requests, "active_bundles", lambda names: set())  # the DAGs folder's bundle
     return rec
 
 
@@ -186,3 +187,35 @@ def test_per_package_bundles_are_refreshed_before_their_files_are_requested(
     assert recorder.calls[-1] == [ParseRequest("alpha", "alpha/a.py"), ParseRequest("alpha", "alpha/b.py")]
     feed.refresh()
     assert len(recorder.calls) == 2
+
+
+def test_a_package_with_its_own_active_bundle_is_refreshed_first_the_others_go_to_the_folder(
+        tmp_path: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    link(dags, "alpha", release(tmp_path, "alpha", "1", {"alpha/a.py": DAG}) / "alpha")
+    link(dags, "beta", release(tmp_path, "beta", "1", {"b.py": DAG}))
+    lookups: list[list[str]] = []
+    answer: set[str] | Exception = {"alpha"}
+
+    def active(names: list[str]) -> set[str]:
+        lookups.append(sorted(names))
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(parse_requests, "active_bundles", active)
+    monkeypatch.setattr(parse_requests, "pending_requests", lambda bundles: set())
+    feed = bundle(dags)
+    feed.refresh()
+    link(dags, "alpha", release(tmp_path, "alpha", "2", {"alpha/a.py": DAG}) / "alpha")
+    link(dags, "beta", release(tmp_path, "beta", "2", {"b.py": DAG}))
+    answer = RuntimeError("database is locked")
+    feed.refresh()
+    assert recorder.calls == []  # nothing decided: asked again at the next refresh
+    answer = {"alpha"}
+    feed.refresh()
+    assert lookups == [["alpha", "beta"], ["alpha", "beta"]]
+    assert recorder.calls == [[ParseRequest("alpha", f"alpha/{LISTING}"), ParseRequest("dags-folder", "beta/b.py")]]
+    feed.refresh()  # the listing request was claimed: alpha's files now
+    assert recorder.calls[-1] == [ParseRequest("alpha", "alpha/a.py")]

@@ -99,15 +99,16 @@ class ParseRequestBundle(BaseDagBundle):
 
     :param dags_folder: the agent's DAGs folder (its --dags-dir) as Airflow's containers mount it
         (default: Airflow's `[core] dags_folder`)
-    :param target_bundle: the bundle that holds the packages' files (default: the DAGs folder's), or
-        `<package>`: each package's own bundle
+    :param target_bundle: the bundle that holds the packages' files: `dags-folder` (the DAGs folder's),
+        `<package>` (each package's own bundle); default: a package's own bundle when Airflow has an
+        active bundle of its name, else the DAGs folder's
     :param retry: seconds after which each request is written once more (default: the serialized
         DAG update interval + 2 s)
     """
 
     supports_versioning = True
 
-    def __init__(self, *, dags_folder: str | None = None, target_bundle: str = FOLDER_BUNDLE,
+    def __init__(self, *, dags_folder: str | None = None, target_bundle: str | None = None,
                  retry: float | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if dags_folder is None:
@@ -122,6 +123,7 @@ class ParseRequestBundle(BaseDagBundle):
         self._again: list[tuple[float, list[ParseRequest]]] = []  # (monotonic due, requests)
         self._unsent: list[ParseRequest] = []
         self._listing: set[str] = set()  # packages whose bundle Airflow is to refresh before their files
+        self._undecided: set[str] = set()  # changed packages whose bundle could not be looked up yet
 
     @property
     def path(self) -> Path:
@@ -147,13 +149,12 @@ class ParseRequestBundle(BaseDagBundle):
         if changed:
             log.info("parse requests: %d package(s) changed (%s)", len(changed),
                      ", ".join(changed[:10]) + (", ..." if len(changed) > 10 else ""))
-        if self.target_bundle == PER_PACKAGE:
-            listed = self._listed()  # of the listing requests written before
-            requests += [ParseRequest(p, f"{p}/{LISTING}") for p in changed]
-            self._listing |= set(changed)
-            changed = listed
-        if changed:
-            fresh = plan_requests(changed, self._dag_files, self.target_bundle)
+        own, folder = self._targets(sorted(set(changed) | self._undecided))
+        listed = self._listed()  # packages whose listing request (written before) Airflow has claimed
+        requests += [ParseRequest(p, f"{p}/{LISTING}") for p in own]
+        self._listing |= set(own)
+        fresh = plan_requests(folder, self._dag_files) + plan_requests(listed, self._dag_files, PER_PACKAGE)
+        if fresh:
             requests += fresh
             self._again.append((now + self.retry, fresh))
         due = [r for when, batch in self._again if when <= now for r in batch]
@@ -167,6 +168,21 @@ class ParseRequestBundle(BaseDagBundle):
                 log.warning("parse requests: %d not written (%s); trying again at the next refresh",
                             len(requests), exc)
                 self._unsent = _unique(requests)
+
+    def _targets(self, packages: list[str]) -> tuple[list[str], list[str]]:
+        """(packages with their own bundle, packages in the DAGs folder's bundle)."""
+        if not packages or self.target_bundle == PER_PACKAGE:
+            return packages, []
+        if self.target_bundle is not None:
+            return [], packages
+        try:
+            own = active_bundles(packages)
+        except Exception as exc:  # the database is Airflow's: decide at the next refresh
+            log.warning("parse requests: cannot read the bundles (%s); trying again at the next refresh", exc)
+            self._undecided = set(packages)
+            return [], []
+        self._undecided = set()
+        return [p for p in packages if p in own], [p for p in packages if p not in own]
 
     def _listed(self) -> list[str]:
         """Packages whose listing request Airflow has claimed (their bundle is refreshed): their files
@@ -197,6 +213,17 @@ def dag_files(folder: Path) -> list[str]:
 
     safe = conf.getboolean("core", "dag_discovery_safe_mode", fallback=True)
     return sorted(os.path.relpath(p, folder) for p in list_py_file_paths(folder, safe_mode=safe))
+
+
+def active_bundles(names: Iterable[str]) -> set[str]:
+    """Those of `names` that are active bundles in Airflow's database."""
+    from airflow.models.dagbundle import DagBundleModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        query = select(DagBundleModel.name).where(DagBundleModel.name.in_(set(names)), DagBundleModel.active.is_(True))
+        return set(session.scalars(query))
 
 
 def pending_requests(bundles: Iterable[str], session: Any = None) -> set[ParseRequest]:
