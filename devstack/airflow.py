@@ -31,8 +31,8 @@ from typing import Any
 from devstack.local_env import local_env
 
 
-# What we ship for every component that parses DAGs (see infra/airflow): new and changed files are
-# noticed within seconds instead of the 300 s default of [dag_processor] refresh_interval.
+# What we ship for every component that parses DAGs (see infra/airflow, docs/airflow/OPERATIONS.md
+# "Parsing at fleet scale"): the dag-processor parses what the agent changed, not the whole fleet.
 def shipped_config() -> dict[str, str]:
     """AIRFLOW__* settings exactly as the shipped Helm values set them (infra/airflow/k8s), so tests
     and the demo run Airflow as production does."""
@@ -55,6 +55,17 @@ def shipped_local_settings() -> str:
 
 
 SHIPPED_LOCAL_SETTINGS: str = shipped_local_settings()
+
+
+def shipped_parse_requests() -> tuple[str, dict[str, str]] | None:
+    """The Helm values' parse-requests process beside the dag-processor: (its command after `airflow`,
+    its own settings)."""
+    from devstack.demo_config import load_settings
+
+    return load_settings().parse_requests
+
+
+SHIPPED_PARSE_REQUESTS: tuple[str, dict[str, str]] | None = shipped_parse_requests()
 
 
 def bundle_config_list(packages_file: Path, *, env: str, bucket: str, dags_dir: Path, state_dir: Path,
@@ -86,13 +97,21 @@ class AirflowStack:
     def __init__(self, home: str | Path, dags_folder: str | Path, *,
                  components: Sequence[str] = ("dag-processor",), config: Mapping[str, str] | None = None,
                  local_settings: str | None = None, start_timeout: float = 180.0,
-                 component_config: Mapping[str, Mapping[str, str]] | None = None) -> None:
+                 component_config: Mapping[str, Mapping[str, str]] | None = None,
+                 parse_requests: tuple[str, Mapping[str, str]] | bool | None = True) -> None:
         self.home = Path(home).absolute()
         self.dags_folder = Path(dags_folder).absolute()
         self.components = tuple(components)
         self.config = {**SHIPPED_CONFIG, **(config or {})}
         # settings of one component only (its command line -> AIRFLOW__* values), over `config`
         self.component_config = {c: dict(v) for c, v in (component_config or {}).items()}
+        # A dag-processor comes with the parse-requests process beside it, as in the Helm values' pod
+        # (True: the shipped one; False or None: none; or (command, settings)).
+        feed = SHIPPED_PARSE_REQUESTS if parse_requests is True else parse_requests or None
+        if feed and "dag-processor" in self.components:
+            command, settings = feed
+            self.components += (command,) if command not in self.components else ()
+            self.component_config[command] = {**dict(settings), **self.component_config.get(command, {})}
         # airflow_local_settings.py: the shipped cluster policies unless given ("" for none)
         self.local_settings = SHIPPED_LOCAL_SETTINGS if local_settings is None else local_settings
         self.start_timeout = start_timeout

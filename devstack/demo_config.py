@@ -24,20 +24,21 @@ TRUST_CONFIGMAP = "airflow-dag-sync-trust"
 BUNDLE_OPTION = ("dag_processor", "dag_bundle_config_list")
 POD_PATH_OPTIONS = (BUNDLE_OPTION, ("dag_processor", "dag_bundle_storage_path"))
 
+PARSE_REQUESTS_CONTAINER = "parse-requests"  # dagProcessor.extraContainers: the parse-requests process
+
 # Used only while a file above is missing (a partial checkout): the documented production numbers.
-PARSE_REQUEST_BUNDLES = [
-    {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
-    {"name": "dagsync-parse-requests", "classpath": "airflow_dag_publisher.parse_requests.ParseRequestBundle",
-     "kwargs": {"refresh_interval": 1}},
-]
 FALLBACK_AIRFLOW_CONFIG = {
     "core": {"load_examples": "False", "dags_are_paused_at_creation": "False", "dagbag_import_timeout": "30",
              "min_serialized_dag_update_interval": "5"},
-    "dag_processor": {"dag_bundle_config_list": json.dumps(PARSE_REQUEST_BUNDLES), "bundle_refresh_check_interval": "1",
-                      "refresh_interval": "60", "min_file_process_interval": "21600",
+    "dag_processor": {"bundle_refresh_check_interval": "60", "min_file_process_interval": "21600",
                       "file_parsing_sort_mode": "random_seeded_by_host", "dag_file_processor_timeout": "50",
                       "print_stats_interval": "600"},
 }
+FALLBACK_PARSE_REQUESTS = {
+    "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps([
+        {"name": "dagsync-parse-requests", "classpath": "airflow_dag_publisher.parse_requests.ParseRequestBundle",
+         "kwargs": {"refresh_interval": 1}}]),
+    "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL": "1"}
 FALLBACK_SYNC = {"DAGSYNC_BUCKET": "acme-airflow-dags-dev", "DAGSYNC_ENV": DEMO_ENV, "DAGSYNC_INTERVAL": "5"}
 
 
@@ -81,6 +82,9 @@ class DemoSettings:
     sync_env: dict[str, str]                    # DAGSYNC_* from the ConfigMap
     sources: tuple[str, ...]                    # the files read, for the banner
     local_settings: str = ""                    # airflowLocalSettings: airflow_local_settings.py's text
+    # the parse-requests process beside the dag-processor: its command (after `airflow`) and its own
+    # AIRFLOW__* settings, from dagProcessor.extraContainers; None without one
+    parse_requests: tuple[str, dict[str, str]] | None = None
 
     @property
     def bucket(self) -> str:
@@ -130,8 +134,26 @@ def load_settings(env: str = DEMO_ENV, k8s_dir: Path = K8S_DIR) -> DemoSettings:
             data = _configmap_data(agent_values, configmap)
             sync_env.update({str(k): str(v) for k, v in data.items() if str(k).startswith("DAGSYNC_")})
             sources.append(str(agent_values.relative_to(ROOT)))
-    return DemoSettings(config, executor, sync_env, tuple(sources), local_settings)
+    parse_requests = _parse_requests(values) if values else ("dag-processor --bundle-name dagsync-parse-requests",
+                                                             dict(FALLBACK_PARSE_REQUESTS))
+    return DemoSettings(config, executor, sync_env, tuple(sources), local_settings, parse_requests)
 
+
+def _parse_requests(values: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
+    """The parse-requests container of dagProcessor.extraContainers: (its `airflow ...` command, its
+    AIRFLOW__* settings given as plain values)."""
+    containers = (values.get("dagProcessor") or {}).get("extraContainers") or []
+    found = next((c for c in containers if isinstance(c, dict) and c.get("name") == PARSE_REQUESTS_CONTAINER), None)
+    if found is None:
+        return None
+    args = found.get("args") or []
+    command = str(args[-1]) if args else ""
+    if not command.startswith("exec airflow "):
+        raise ConfigError(f"dagProcessor.extraContainers.{PARSE_REQUESTS_CONTAINER}: expected args ending with "
+                          "`exec airflow ...`")
+    env = {str(e["name"]): str(e["value"]) for e in found.get("env") or []
+           if isinstance(e, dict) and "value" in e and str(e.get("name", "")).startswith("AIRFLOW__")}
+    return command.removeprefix("exec airflow "), env
 
 def _configmap_data(path: Path, configmap: str = AGENT_CONFIGMAP) -> dict[str, Any]:
     """The `data` of one of the agent's ConfigMaps: a YAML string under extraConfigMaps.<name>.data (the

@@ -30,7 +30,10 @@ def test_airflow_is_configured_from_the_helm_values() -> None:
             else:
                 assert env[name] == str(value)
     assert env["AIRFLOW__CORE__EXECUTOR"] == values["executor"]
-    assert int(env["AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL"]) <= 60
+    # the dag-processor comes with its parse-requests process, as in the pod
+    command, settings = load_settings().parse_requests or ("", {})
+    assert command == "dag-processor --bundle-name dagsync-parse-requests"
+    assert settings["AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL"] == "1"
 
 
 def test_the_sync_agent_takes_the_environments_configmap() -> None:

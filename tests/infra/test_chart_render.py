@@ -342,9 +342,30 @@ def test_airflow_cfg_holds_only_options_airflow_knows(variant: str) -> None:
     known = known_options()
     unknown = [f"[{s}] {o}" for s in parser.sections() for o in parser.options(s) if o not in known.get(s, set())]
     assert not unknown, f"options Airflow 3.3.2 does not know: {unknown}"
-    assert parser.get("dag_processor", "refresh_interval") == "60"
+    assert parser.get("dag_processor", "bundle_refresh_check_interval") == "60"
     bundles = json.loads(parser.get("dag_processor", "dag_bundle_config_list"))  # the JSON survives the chart
-    assert [b["name"] for b in bundles] == ["dags-folder", "dagsync-parse-requests"]
+    assert "dagsync-parse-requests" not in {b["name"] for b in bundles}  # the feed's process has its own list
+
+
+@pytest.mark.parametrize("env", cr.ENVS)
+def test_the_parse_requests_container_runs_as_the_dag_processor_does(env: str) -> None:
+    """The parse-requests process beside the dag-processor: the same image, the same Airflow
+    environment (database, keys) and the same configuration and DAGs mounts, read-only DAGs."""
+    rel = cr.release(env)
+    dep = rel.find("Deployment", "airflow-dag-processor")
+    assert dep is not None
+    spec = dep.obj["spec"]["template"]["spec"]
+    main = next(c for c in spec["containers"] if c["name"] == "dag-processor")
+    feed = next(c for c in spec["containers"] if c["name"] == "parse-requests")
+    assert feed["image"] == main["image"]
+    own = {"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", "AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL"}
+    assert [e for e in feed["env"] if e["name"] not in own] == main["env"]
+    mounts = {m["mountPath"]: m for m in main["volumeMounts"]}
+    for mount in feed["volumeMounts"]:
+        assert mounts[mount["mountPath"]] == mount, mount
+    assert {m["mountPath"] for m in feed["volumeMounts"]} >= {"/opt/airflow/dags", "/opt/airflow/dags-state",
+                                                             "/opt/airflow/airflow.cfg", "/opt/airflow/logs"}
+    assert feed["resources"]["requests"] and feed["securityContext"]["allowPrivilegeEscalation"] is False
 
 
 # --- the docs' kubectl commands --------------------------------------------------------------------------------------

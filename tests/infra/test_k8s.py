@@ -212,27 +212,37 @@ def airflow_options() -> dict[str, dict[str, Any]]:
 
 
 def test_airflow_config_options_exist_and_parsing_follows_changes() -> None:
-    """The dag-processor parses what changed: the parse-requests bundle is looked at each second, the
-    fleet is not re-parsed (every 6 h at most) nor walked (every 60 s) all the time."""
+    """The dag-processor parses what changed: the parse-requests process looks at the agent's links each
+    second; the dag-processor looks at its bundles once a minute, re-parses a file without a change every
+    6 h at most, and prepares its queue in the cheapest order."""
     config = values()["config"]
     options = airflow_options()
     for section, opts in config.items():
         for option in [o for o, value in (opts or {}).items() if value is not None]:  # null: deletes a chart default
             assert option in options.get(section, {}), f"[{section}] {option} is not an Airflow option"
     processor = config["dag_processor"]
-    bundles = {b["name"]: b for b in json.loads(processor["dag_bundle_config_list"])}
-    assert bundles["dags-folder"]["classpath"] == "airflow.dag_processing.bundles.local.LocalDagBundle"
-    signal = bundles["dagsync-parse-requests"]
-    assert signal["classpath"] == "airflow_dag_publisher.parse_requests.ParseRequestBundle"
-    assert signal["kwargs"]["refresh_interval"] == 1 == int(processor["bundle_refresh_check_interval"])
+    assert "dag_bundle_config_list" not in processor  # the environments' generated bundles, never the feed
+    assert int(processor["bundle_refresh_check_interval"]) == 60
     assert int(options["dag_processor"]["bundle_refresh_check_interval"]["default"]) == 5  # why it is set
-    assert 30 < int(processor["refresh_interval"]) <= 60  # a safety net: within the seed's 60 s
-    assert int(options["dag_processor"]["refresh_interval"]["default"]) == 300
+    assert "refresh_interval" not in processor  # Airflow's 300 s: a safety net
     assert int(processor["min_file_process_interval"]) >= 3600
     assert int(options["dag_processor"]["min_file_process_interval"]["default"]) == 30
     assert processor["file_parsing_sort_mode"] == "random_seeded_by_host"
     assert float(config["core"]["dagbag_import_timeout"]) == 30
     assert int(processor["dag_file_processor_timeout"]) == 50
+
+
+def test_the_parse_requests_process_has_its_one_bundle_and_looks_each_second() -> None:
+    container = next(c for c in values()["dagProcessor"]["extraContainers"] if c["name"] == "parse-requests")
+    assert container["args"] == ["bash", "-c", "exec airflow dag-processor --bundle-name dagsync-parse-requests"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert json.loads(env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"]) == [
+        {"name": "dagsync-parse-requests", "classpath": "airflow_dag_publisher.parse_requests.ParseRequestBundle",
+         "kwargs": {"refresh_interval": 1}}]
+    assert env["AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL"] == "1"
+    from airflow_dag_publisher.parse_requests import ParseRequestBundle
+
+    assert ParseRequestBundle.__name__ == "ParseRequestBundle"  # the class path names a real class
 
 
 def test_new_dags_start_active_in_production_ci_and_the_demo() -> None:
