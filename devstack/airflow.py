@@ -108,10 +108,7 @@ class AirflowStack:
         # A dag-processor comes with the parse-requests process beside it, as in the Helm values' pod
         # (True: the shipped one; False or None: none; or (command, settings)).
         feed = SHIPPED_PARSE_REQUESTS if parse_requests is True else parse_requests or None
-        if feed and "dag-processor" in self.components:
-            command, settings = feed
-            self.components += (command,) if command not in self.components else ()
-            self.component_config[command] = {**dict(settings), **self.component_config.get(command, {})}
+        self.parse_requests = (feed[0], dict(feed[1])) if feed else None
         # airflow_local_settings.py: the shipped cluster policies unless given ("" for none)
         self.local_settings = SHIPPED_LOCAL_SETTINGS if local_settings is None else local_settings
         self.start_timeout = start_timeout
@@ -166,13 +163,22 @@ class AirflowStack:
             self.migrate()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.write_local_settings()
-        for component in self.components:
+        for component in self.started_components():
             log = open(self.log_path(component), "ab")  # noqa: SIM115 - kept open for the child's lifetime
+            env = {**self.env(), **self.component_config.get(component, {})}
+            if self.parse_requests and component == self.parse_requests[0]:
+                env = {**env, **self.parse_requests[1], **self.component_config.get(component, {})}
             self.procs[component] = subprocess.Popen(
-                [airflow_binary(), *component.split()], env={**self.env(), **self.component_config.get(component, {})},
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+                [airflow_binary(), *component.split()], env=env, stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, start_new_session=True)
             log.close()
         return self
+
+    def started_components(self) -> tuple[str, ...]:
+        """The components, and the parse-requests process beside a dag-processor."""
+        if self.parse_requests and "dag-processor" in self.components and self.parse_requests[0] not in self.components:
+            return (*self.components, self.parse_requests[0])
+        return self.components
 
     def log_path(self, component: str) -> Path:
         name = component.replace(" ", "-")
