@@ -246,6 +246,18 @@ class AirflowStack:
         loaded: dict[str, Any] = json.loads(data)
         return loaded
 
+    def serialized_version(self, dag_id: str) -> tuple[dict[str, Any] | None, str | None]:
+        """The newest serialized form of a DAG and the bundle version its DAG version records (one read)."""
+        rows = self._query("SELECT s.data, s.data_compressed, v.bundle_version FROM serialized_dag s "
+                           "JOIN dag_version v ON v.id = s.dag_version_id WHERE s.dag_id = ? "
+                           "ORDER BY s.created_at DESC LIMIT 1", [dag_id])
+        if not rows:
+            return None, None
+        data, compressed, version = rows[0]
+        if data is None and compressed is not None:
+            data = zlib.decompress(compressed)
+        return json.loads(data), version
+
     def task_ids(self, dag_id: str) -> set[str]:
         found = self.serialized_dag(dag_id)
         if not found:

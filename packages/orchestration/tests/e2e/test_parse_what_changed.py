@@ -1,6 +1,8 @@
 """End to end: the real `airflow-dag-sync` process and a real Airflow 3 dag-processor with the shipped
-configuration (the parse-requests bundle, no periodic re-parse of the fleet, the folder walked only
-as a safety net). The dag-processor parses what changed and only that, and stays correct:
+configuration (the parse-requests process beside it, no periodic re-parse of the fleet, bundles looked
+at only as a safety net), with the DAGs folder as one bundle and with one release bundle per package
+(issue 25's, the shipped layout; there every DAG version must also record the release its bytes came
+from). The dag-processor parses what changed and only that, and stays correct:
 
 - a release that changes only a helper module re-parses every DAG file of the package (they import
   it), and no file of another package;
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from airflow_dag_publisher.bundle.config import BundleSettings, bundle_config_list, to_json
 from airflow_dag_publisher.storage import Storage
 
 from devstack.airflow import AirflowStack
@@ -34,7 +37,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 BIN = Path(sys.executable).parent
 # 3 DAG files each: the restart's full parse takes a while; the last package is the last parsed (by name)
 FLEET = [*(f"fleet{n:02d}" for n in range(10)), "zzz_last"]
-QUICK = 20.0  # a change shows well within this (the safety nets are 60 s and 6 h)
+OTHERS = ["helpy", "gone", "fixme"]  # the packages the tests publish
+QUICK = 20.0  # a change shows well within this (the safety nets are 60 s, 300 s and 6 h)
 
 
 @dataclass
@@ -42,12 +46,17 @@ class Stack:
     airflow: AirflowStack
     publisher: DirectPublisher
     dags: Path
+    bundles: bool  # one release bundle per package (else the DAGs folder's bundle)
+
+    def release_id(self, package: str) -> str:
+        return os.readlink(self.dags / package).split("/")[-2]  # .../releases/<package>/<release id>/<package>
 
 
-@pytest.fixture(scope="module")
-def stack(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("parse-what-changed")
-    dags = root / "sync" / "dags"
+@pytest.fixture(scope="module", params=["folder", "bundles"])
+def stack(request: pytest.FixtureRequest, seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp(f"parse-what-changed-{request.param}")
+    dags, state = root / "sync" / "dags", root / "sync" / "dags-state"
     bucket = seaweedfs.create_bucket(f"e2e-{uuid.uuid4().hex[:12]}")
     publisher = DirectPublisher(Storage(bucket, seaweedfs.client()), "dev")
     for package in FLEET:
@@ -55,9 +64,14 @@ def stack(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Ite
     agent_log = open(root / "dagsync.log", "ab")  # noqa: SIM115 - closed in the finally below
     agent = subprocess.Popen(
         [str(BIN / "airflow-dag-sync"), "--bucket", bucket, "--env", "dev", "--dags-dir", str(dags),
-         "--interval", "0.5", "--log-format", "json"],
+         "--state-dir", str(state), "--interval", "0.5", "--log-format", "json"],
         env={**os.environ, **seaweedfs.env()}, stdout=agent_log, stderr=subprocess.STDOUT, start_new_session=True)
-    airflow = AirflowStack(root / "airflow-home", dags)
+    config: dict[str, str] = {}
+    if request.param == "bundles":
+        settings = BundleSettings(env="dev", bucket=bucket, dags_dir=str(dags), state_dir=str(state))
+        bundles = to_json(bundle_config_list(FLEET + OTHERS, settings))
+        config = {"AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": bundles, **seaweedfs.env()}
+    airflow = AirflowStack(root / "airflow-home", dags, config=config)
     try:
         deadline = time.monotonic() + 60
         while not all((dags / p).exists() for p in FLEET):
@@ -65,7 +79,7 @@ def stack(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Ite
             time.sleep(0.2)
         airflow.start()
         airflow.wait_for_dags({f"{p}_job_{i}" for p in FLEET for i in range(3)}, timeout=300)
-        yield Stack(airflow, publisher, dags)
+        yield Stack(airflow, publisher, dags, request.param == "bundles")
         assert "Traceback" not in airflow.log_text()
     finally:
         airflow.stop()
@@ -91,13 +105,24 @@ def tags(stack: Stack, dag_id: str) -> list[str]:
     return list(found.get("dag", {}).get("tags", []))
 
 
+def shows(stack: Stack, dag_id: str, tag: str, package: str) -> bool:
+    """The DAG's newest serialized form has `tag`; with release bundles, its DAG version also records
+    the release the agent holds now, the release those bytes came from."""
+    found, version = stack.airflow.serialized_version(dag_id)
+    if tag not in (found or {}).get("dag", {}).get("tags", []):
+        return False
+    if stack.bundles:
+        assert version == stack.release_id(package), f"{dag_id}: tags {tag!r} recorded as release {version}"
+    return True
+
+
 def test_a_changed_helper_reparses_the_dag_files_that_import_it_and_nothing_else(stack: Stack) -> None:
     stack.publisher.publish("helpy", helper_package("v1"))
     stack.airflow.wait_for(lambda: all(tags(stack, f"helpy_job_{i}") == ["v1"] for i in range(2)), timeout=QUICK)
     time.sleep(12)  # the second parse request of each file (min_serialized_dag_update_interval + 2 s) is done
     before = stack.airflow.last_parsed()
     stack.publisher.publish("helpy", helper_package("v2"))  # the DAG files' bytes do not change
-    waited = stack.airflow.wait_for(lambda: all(tags(stack, f"helpy_job_{i}") == ["v2"] for i in range(2)),
+    waited = stack.airflow.wait_for(lambda: all(shows(stack, f"helpy_job_{i}", "v2", "helpy") for i in range(2)),
                                     timeout=QUICK)
     print(f"\nhelper changed -> both DAG files re-parsed in {waited:.1f}s")
     time.sleep(10)
@@ -143,7 +168,7 @@ def test_a_restarted_dag_processor_parses_everything_once_and_serves_a_change_fi
     last = FLEET[-1]
     stack.publisher.publish(last, {f"{last}_job_{i}.py": kpo_dag(last, f"job_{i}", tags='["changed"]').encode()
                                    for i in range(3)})
-    airflow.wait_for(lambda: tags(stack, f"{last}_job_0") == ["changed"], timeout=QUICK, interval=0.1)
+    airflow.wait_for(lambda: shows(stack, f"{last}_job_0", "changed", last), timeout=QUICK, interval=0.1)
     served = time.monotonic()
     reparsed = {d for d, w in airflow.last_parsed().items() if w != before.get(d)}
     everything = set(before) - airflow.stale_dag_ids()
