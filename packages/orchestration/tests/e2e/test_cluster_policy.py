@@ -2,8 +2,9 @@
 `python -m airflow_dag_publisher.policy.local_settings` from a package list with `alpha` and `beta`) in
 a real `airflow dag-processor`, and the validator's verdict on the same files before they are published.
 
-The DAGs folder is laid out as the sync agent lays it out (`<dags>/<package>/<file>.py`; plain folders
-here instead of the agent's symlinks). Package `beta` owns `beta_daily`; package `alpha` then ships a
+The DAGs folder is laid out as the sync agent lays it out (`<dags>/<package>/<file>.py`; beta a plain
+folder, alpha's release swapped in as the agent does, a symlink, which the parse-requests process beside
+the dag-processor sees). Package `beta` owns `beta_daily`; package `alpha` then ships a
 file defining `beta_daily`, and three files whose KubernetesPodOperator breaks a rule. Shows: Airflow
 records an import error naming the policy rule for each of alpha's files, `beta_daily` is still beta's
 (fileloc and tasks), alpha's good DAG still loads, and the validator refuses each file with the same
@@ -166,7 +167,9 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         airflow.start()
         airflow.wait_for_dags({"beta_daily"}, timeout=120)
         assert airflow.task_ids("beta_daily") == {"extract", "load"}
-        shutil.copytree(source, dags / "alpha")  # alpha publishes: the agent would swap this folder in
+        shutil.copytree(source, root / "releases" / "alpha" / "1")  # alpha publishes: a release, swapped in
+        (dags / ".alpha.tmp").symlink_to(Path("..") / "releases" / "alpha" / "1")
+        (dags / ".alpha.tmp").replace(dags / "alpha")
         refused = {f"alpha/{name}" for name in ALPHA_REFUSED}
         airflow.wait_for(lambda: refused <= {f for f, _ in airflow.import_errors()}
                          and "alpha_daily" in airflow.serialized_dag_ids(), timeout=120)
