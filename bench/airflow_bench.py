@@ -5,7 +5,7 @@ ConfigMap's interval, and a real Airflow 3 dag-processor with the Helm values' [
 
 Latency is from the release's commit (the publisher's journal entry, epoch milliseconds) to the
 DAG being in Airflow's serialized_dag table: for a new DAG file, and for a changed DAG file (a new
-description), reported separately. Both reach Airflow the same way: the parse-requests bundle sees
+description), reported separately. Both reach Airflow the same way: the parse-requests process sees
 the agent's swap and asks the dag-processor to parse the package's DAG files first.
 
     .venv/bin/python -m bench.airflow_bench --publishes 5

@@ -404,10 +404,11 @@ def document(rows: list[Row], params: dict[str, Any], info: dict[str, str], comm
 
 
 RECOMMENDATIONS = [
-    "- New and changed DAGs show within seconds, with a fleet live, because the bundle `dagsync-parse-requests` "
-    "turns each release the agent swaps in into Airflow's priority parse requests for every DAG file of the "
-    "package (parsed first; the folder is listed again at once), while the fleet is neither parsed again "
-    "(`min_file_process_interval` 6 h) nor walked (`refresh_interval` 60 s) on a timer. "
+    "- New and changed DAGs show within seconds, with a fleet live, because the parse-requests process beside "
+    "the dag-processor turns each release the agent swaps in into Airflow's priority parse requests for every "
+    "DAG file of the package (parsed first; the package's bundle is refreshed at once), while the fleet is "
+    "neither parsed again (`min_file_process_interval` 6 h) nor looked at (`bundle_refresh_check_interval` "
+    "60 s) on a timer. "
     "docs/airflow/OPERATIONS.md (\"Parsing at fleet scale\") says which figure a deployment loses when it drops "
     "each setting.",
     "- On SeaweedFS, a delimiter listing whose page ends on a common prefix drops the keys of that package "

@@ -5,14 +5,19 @@ own priority parse requests (`DagPriorityParsingRequest`, the rows the UI's "rep
 package's DAG files. The dag-processor claims them at the start of its next loop, parses them before
 anything else, and refreshes the bundle they belong to: new files are listed, removed files'
 DAGs deactivated and their import errors cleared. So the dag-processor needs neither a short
-`min_file_process_interval` (re-parsing the whole fleet) nor a short listing interval (walking the whole
-folder) to show a change within seconds, and a change published while a restarted dag-processor is
-still parsing everything jumps that queue.
+`min_file_process_interval` (re-parsing the whole fleet) nor short listing and look intervals (walking
+the folder, reading every bundle's state) to show a change within seconds, and a change published while
+a restarted dag-processor is still parsing everything jumps that queue.
 
-    dag_bundle_config_list = [
-      {"name": "dags-folder", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {}},
-      {"name": "dagsync-parse-requests", "classpath": "airflow_dag_publisher.parse_requests.ParseRequestBundle",
-       "kwargs": {"refresh_interval": 1}}]
+It runs in a dag-processor process of its own, beside the one that parses the packages (the Helm values'
+container `parse-requests`), with only this bundle configured there (in that process's environment, so
+no other Airflow component lists it) and looked at each second; the other dag-processor then looks at
+its bundles seldom (each look reads every bundle's state, one database read per package bundle):
+
+    airflow dag-processor --bundle-name dagsync-parse-requests   # with, in its environment:
+    AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST='[{"name": "dagsync-parse-requests",
+        "classpath": "airflow_dag_publisher.parse_requests.ParseRequestBundle", "kwargs": {"refresh_interval": 1}}]'
+    AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL=1
 
 Every DAG file of a changed package is requested, not only the files whose bytes changed: a DAG file
 that imports a changed helper module of its package must be parsed again too. A request is written a
