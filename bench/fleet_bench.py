@@ -1,7 +1,8 @@
 """Airflow at fleet scale: N packages x K KubernetesPodOperator DAG files in one bucket, mirrored by
 the `airflow-dag-sync` process at the ConfigMap's interval, parsed by a real Airflow 3 dag-processor
-(LocalExecutor, sqlite), once with the shipped configuration (the Helm values,
-devstack.demo_config) and once with Airflow's stock configuration, the peer.
+(LocalExecutor, sqlite) with the shipped configuration (the Helm values, devstack.demo_config: one
+release bundle per package, the parse-requests process beside the dag-processor), and beside it the
+same settings over the DAGs folder as one bundle, and Airflow's stock configuration, the peer.
 
 At each fleet size and configuration, with a fresh metadata database:
 - first full parse: from starting the dag-processor until every DAG of the fleet is serialized;
@@ -12,8 +13,8 @@ At each fleet size and configuration, with a fresh metadata database:
   --skip-dynamic-validation`, as CI's publish step runs it); from the publisher's journal entry
   (written right after the manifest commit) to the DAG's new form in `serialized_dag`.
 The growth series (--series) measures the shipped configuration at smaller fleets of the same bucket;
-the stock peer is measured at the largest only, with its waits cut at --stock-wait seconds (its
-defaults can take minutes per change). The fleet itself is published with the same publisher the CLI
+the other peers are measured at the largest only, the stock one with its waits cut at --stock-wait
+seconds (its defaults can take minutes per change). The fleet itself is published with the same publisher the CLI
 runs, in-process (500 CLI processes, each reading every other manifest, would take most of the run).
 
     .venv/bin/python -m bench.fleet_bench                                   # 500 x 4, series 100, 300
@@ -35,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
+from airflow_dag_publisher.bundle.config import BundleSettings, bundle_config_list, to_json
 from airflow_dag_publisher.publisher import Publisher, PublishOptions, ReleaseMeta, Validation
 from airflow_dag_publisher.release_reader import Environment
 from airflow_dag_publisher.sources import LocalFile
@@ -49,8 +51,10 @@ from devstack.local_env import local_env
 
 ENV = "dev"  # bench.airflow_bench's: its commit-time reader lists this environment's journal
 BUCKET = "bench-fleet"
-SHIPPED = "shipped configuration"
+SHIPPED = "shipped configuration"      # one release bundle per package, as the Helm values run it
+FOLDER = "shipped, DAGs folder bundle"  # the same settings, the DAGs folder as one bundle (no release bundles)
 STOCK = "Airflow's stock configuration"
+PEERS = (SHIPPED, FOLDER, STOCK)
 FIRST_PARSE = "first full parse"
 FIRST_PARSE_CPU = "first full parse: CPU of the dag-processor"
 IDLE_CPU = "dag-processor CPU while nothing is published"
@@ -171,22 +175,31 @@ def tree_cpu(pids: list[int]) -> float:
     return total
 
 
-def configuration(peer: str) -> dict[str, str]:
-    """The AIRFLOW__* settings of a peer (the infrastructure's own settings come from AirflowStack)."""
-    if peer == SHIPPED:
+def configuration(peer: str, bundles: str = "") -> dict[str, str]:
+    """The AIRFLOW__* settings of a peer (the infrastructure's own settings come from AirflowStack);
+    `bundles`: the release bundles' dag_bundle_config_list (the shipped configuration's)."""
+    if peer in (SHIPPED, FOLDER):
         shipped = {k: v for k, v in load_settings(ENV).airflow_env().items() if k != "AIRFLOW__CORE__EXECUTOR"}
+        if peer == SHIPPED and bundles:
+            shipped["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = bundles
         return {**PARSING_PROCESSES, **shipped}
     # Stock: only what every deployment sets (no examples, new DAGs active as the tests expect)
     return {**PARSING_PROCESSES, "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False"}
 
 
+def release_bundles(packages: list[str], dags: Path, state: Path) -> str:
+    """dag_bundle_config_list: one release bundle per package (`python -m airflow_dag_publisher.bundle config`)."""
+    settings = BundleSettings(env=ENV, bucket=BUCKET, dags_dir=str(dags), state_dir=str(state))
+    return to_json(bundle_config_list(packages, settings))
+
+
 def measure(fleet: Fleet, dags: Path, home: Path, template: Path, peer: str, *, idle: float, changes: int,
             wait: float, strict: bool, spread: random.Random) -> list[Row]:
     """One configuration at the fleet's current size: first parse, idle CPU, change latency."""
-    config = configuration(peer)
-    # the shipped configuration's dag-processor comes with its parse-requests process; the stock one alone
-    stack = AirflowStack(home, dags, config=config, parse_requests=peer == SHIPPED)
+    config = configuration(peer, release_bundles(sorted(fleet.contents), dags, dags.parent / "dags-state"))
+    # the shipped settings' dag-processor comes with its parse-requests process; the stock one alone
+    stack = AirflowStack(home, dags, config=config, parse_requests=peer != STOCK)
     stack.config = config  # exactly these: without the shipped settings AirflowStack adds by default
     home.mkdir(parents=True)
     shutil.copy(template, stack.db_path)
@@ -289,6 +302,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--series-idle", type=float, default=60.0, help="... at the series' sizes (default 60)")
     parser.add_argument("--changes", type=int, default=10, help="changed and new DAGs each, shipped (default 10)")
     parser.add_argument("--series-changes", type=int, default=4, help="... at the series' sizes (default 4)")
+    parser.add_argument("--folder-idle", type=float, default=120.0, help="seconds of idle CPU of the DAGs folder "
+                        "bundle and of the stock peer (default 120)")
+    parser.add_argument("--folder-changes", type=int, default=5, help="changed and new DAGs each, the DAGs folder "
+                        "bundle (default 5)")
     parser.add_argument("--stock-changes", type=int, default=3, help="changed and new DAGs each, stock (default 3)")
     parser.add_argument("--stock-wait", type=float, default=60.0,
                         help="the stock peer's waits are cut here, in seconds (default 60)")
@@ -303,8 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--series {args.series!r}: package counts, comma-separated")
     if not (1 <= args.packages <= 3000 and 1 <= args.files <= 50 and all(1 <= n < args.packages for n in series)):
         parser.error("--packages 1..3000, --files 1..50, --series counts below --packages")
-    if min(args.changes, args.series_changes, args.stock_changes) < 1 or min(args.idle, args.series_idle) < 5:
-        parser.error("--changes, --series-changes, --stock-changes >= 1; --idle, --series-idle >= 5 s")
+    if min(args.changes, args.series_changes, args.folder_changes, args.stock_changes) < 1 or \
+            min(args.idle, args.series_idle, args.folder_idle) < 5:
+        parser.error("--changes, --series-changes, --folder-changes, --stock-changes >= 1; --idle, --series-idle, "
+                     "--folder-idle >= 5 s")
     interval = args.dagsync_interval or load_settings(ENV).sync_env.get("DAGSYNC_INTERVAL", "5")
     spread = random.Random(args.seed)
     rows: list[Row] = []
@@ -320,10 +339,10 @@ def main(argv: list[str] | None = None) -> int:
             with open(root / "dagsync.log", "ab") as out:
                 agent = subprocess.Popen(
                     [str(BIN / "airflow-dag-sync"), "--bucket", BUCKET, "--env", ENV, "--dags-dir", str(dags),
-                     "--interval", interval, "--log-format", "json"],
+                     "--state-dir", str(dags.parent / "dags-state"), "--interval", interval, "--log-format", "json"],
                     env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
             template = migrated_template(root, dags)
-            runs = [(n, [SHIPPED]) for n in series] + [(args.packages, [SHIPPED, STOCK])]
+            runs = [(n, [SHIPPED]) for n in series] + [(args.packages, list(PEERS))]
             for size, peers in runs:
                 log(f"publishing packages {len(fleet.contents)}..{size - 1} x {args.files} DAG files")
                 fleet.grow(size)
@@ -335,10 +354,11 @@ def main(argv: list[str] | None = None) -> int:
                 main_size = size == args.packages
                 for peer in peers:
                     stock = peer == STOCK
+                    idle = args.idle if peer == SHIPPED else args.folder_idle
+                    changes = {SHIPPED: args.changes, FOLDER: args.folder_changes, STOCK: args.stock_changes}[peer]
                     rows += measure(fleet, dags, root / "airflow" / f"{size}-{len(rows)}", template, peer,
-                                    idle=args.idle if main_size else args.series_idle,
-                                    changes=args.stock_changes if stock else
-                                    args.changes if main_size else args.series_changes,
+                                    idle=idle if main_size else args.series_idle,
+                                    changes=changes if main_size else args.series_changes,
                                     wait=args.stock_wait if stock else args.wait, strict=not stock, spread=spread)
         finally:
             if agent is not None:
@@ -349,8 +369,9 @@ def main(argv: list[str] | None = None) -> int:
               f"all {[round(v, 2) for v in row.values]}")
     params = {"packages": args.packages, "files": args.files, "series": series, "idle": args.idle,
               "series_idle": args.series_idle, "changes": args.changes, "series_changes": args.series_changes,
+              "folder_idle": args.folder_idle, "folder_changes": args.folder_changes,
               "stock_changes": args.stock_changes, "stock_wait": args.stock_wait, "dagsync_interval": interval,
-              "shipped": configuration(SHIPPED), "stock": configuration(STOCK)}
+              "shipped": configuration(FOLDER), "stock": configuration(STOCK)}
     write_rows(args.json, rows, {"params": params})
     return 0
 

@@ -51,7 +51,8 @@ def scripts(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
         ("fleet", ["bench.fleet_bench", "--packages", str(args.fleet_packages), "--files", str(args.fleet_files),
                    "--series", args.fleet_series, "--idle", str(args.fleet_idle), "--series-idle",
                    str(args.fleet_series_idle), "--changes", str(args.fleet_changes), "--series-changes",
-                   str(args.fleet_series_changes), "--stock-changes", str(args.fleet_stock_changes), "--stock-wait",
+                   str(args.fleet_series_changes), "--folder-idle", str(args.fleet_folder_idle), "--folder-changes",
+                   str(args.fleet_folder_changes), "--stock-changes", str(args.fleet_stock_changes), "--stock-wait",
                    str(args.fleet_stock_wait)]),
     ]
 
@@ -480,6 +481,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fleet-series-idle", type=float, default=60.0, help="... at the series' sizes (default 60)")
     parser.add_argument("--fleet-changes", type=int, default=10, help="changed and new DAGs each (default 10)")
     parser.add_argument("--fleet-series-changes", type=int, default=4, help="... at the series' sizes (default 4)")
+    parser.add_argument("--fleet-folder-idle", type=float, default=120.0, help="idle seconds of the other peers")
+    parser.add_argument("--fleet-folder-changes", type=int, default=5, help="... of the DAGs folder bundle (default 5)")
     parser.add_argument("--fleet-stock-changes", type=int, default=3, help="... with Airflow's stock configuration")
     parser.add_argument("--fleet-stock-wait", type=float, default=60.0, help="the stock peer's waits are cut here (s)")
     parser.add_argument("--only", nargs="*", choices=["sync", "publish", "airflow", "signing", "fleet"],

@@ -16,7 +16,17 @@ from pathlib import Path
 import pytest
 
 from bench.common import read_rows
-from bench.fleet_bench import CHANGED, FIRST_PARSE, FIRST_PARSE_CPU, IDLE_CPU, IDLE_PARSES, NEW, SHIPPED, STOCK
+from bench.fleet_bench import (
+    CHANGED,
+    FIRST_PARSE,
+    FIRST_PARSE_CPU,
+    FOLDER,
+    IDLE_CPU,
+    IDLE_PARSES,
+    NEW,
+    SHIPPED,
+    STOCK,
+)
 from bench.publish_bench import DEFAULT, STATIC
 from bench.sync_bench import AGENT, AGENT_RECONCILE, AWS, GROWTH_COLD, GROWTH_NOOP, GROWTH_TASK, HOOK, ONCE, ONCE_DAG
 from bench.validate_bench import IMPORT, LABELS
@@ -33,7 +43,8 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
            "--propagation", "1", "--publish-reps", "1", "--validate-reps", "1", "--validate-files", "3",
            "--publishes", "1", "--series", "2,5", "--series-reps", "1", "--fleet-packages", "3", "--fleet-files", "1",
            "--fleet-series", "2", "--fleet-idle", "5", "--fleet-series-idle", "5", "--fleet-changes", "1",
-           "--fleet-series-changes", "1", "--fleet-stock-changes", "1", "--fleet-stock-wait", "5",
+           "--fleet-series-changes", "1", "--fleet-folder-idle", "5", "--fleet-folder-changes", "1",
+           "--fleet-stock-changes", "1", "--fleet-stock-wait", "5",
            "--doc", str(doc), "--out-dir", str(out)]
     done = subprocess.run(cmd, cwd=ROOT, env=aws_user_env(tmp_path / "home"), capture_output=True, text=True,
                           timeout=1700, check=False)
@@ -73,7 +84,7 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
 
     fleet, _ = read_rows(out / "fleet.json")
     got_fleet = {(r.packages, r.scenario, r.peer) for r in fleet if r.values}
-    for packages, peers in ((2, (SHIPPED,)), (3, (SHIPPED, STOCK))):
+    for packages, peers in ((2, (SHIPPED,)), (3, (SHIPPED, FOLDER, STOCK))):
         for scenario in (FIRST_PARSE, FIRST_PARSE_CPU, IDLE_CPU, IDLE_PARSES, CHANGED, NEW):
             for peer in peers:
                 assert (packages, scenario, peer) in got_fleet, (packages, scenario, peer)
