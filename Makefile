@@ -10,7 +10,7 @@ LOCAL_PACKAGES := packages/orchestration packages/pipeline_processing packages/r
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help install system-tools test lint typecheck demo screenshot bench soak lock clean k8s-packages agent-lock cluster-policy bundles
+.PHONY: help install system-tools test lint typecheck demo screenshot bench soak lock clean k8s-packages agent-lock cluster-policy bundles dag-processor-shards
 
 help:
 	@echo "make demo    local S3 + sync agent + Airflow 3 with both example packages published"
@@ -18,6 +18,7 @@ help:
 	@echo "make install the .venv from $(LOCK); make lint, make typecheck, make bench, make soak"
 	@echo "make cluster-policy  regenerate the Helm values' airflowLocalSettings (after editing packages.yaml)"
 	@echo "make bundles         regenerate each environment's DAG bundle list (after editing packages.yaml)"
+	@echo "make dag-processor-shards  regenerate the shards of environments with several dag-processors (idem)"
 
 # Bytecode is compiled at install, as pip compiles it in the agent image: where PYTHONDONTWRITEBYTECODE
 # is set, every process (the agent, Airflow, the aws CLI) would otherwise compile all it imports at
@@ -59,6 +60,12 @@ cluster-policy: install
 # committed copy is stale.
 bundles: install
 	$(PY) -m airflow_dag_publisher.bundle helm-values
+
+# The Helm values of each dag-processor shard of the environments that have several
+# (infra/airflow/k8s/envs/<env>/dag-processor-shards/), regenerated from infra/airflow/packages.yaml;
+# `python -m devstack.dag_processor_shards --env ENV --shards N` gives an environment N of them.
+dag-processor-shards: install
+	$(PY) -m devstack.dag_processor_shards --refresh
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -72,6 +72,11 @@ def commands(out: str) -> list[str]:
     return [line[2:] for line in out.splitlines() if line.startswith("+ ")]
 
 
+# deploy_airflow.sh's last step: dag-processor shards no longer listed are deleted (bash's %q quoting)
+PRUNE_SHARDS = ("kubectl delete deployment\\,configmap --namespace {namespace} --ignore-not-found "
+                "-l airflow-dag-processor-shard\\,airflow-dag-processor-shard\\ notin\\ \\({keep}\\)")
+
+
 @pytest.mark.parametrize("env", ["dev", "staging", "prod"])
 def test_manage_dry_runs(env: str) -> None:
     tf = f"terraform -chdir={SCRIPTS}/../terraform"
@@ -162,6 +167,7 @@ def test_deploy_dry_runs() -> None:
         "helm repo update apache-airflow",
         f"helm upgrade --install airflow apache-airflow/airflow --version 1.18.0 --namespace airflow "
         f"{values} --wait --timeout 15m",
+        PRUNE_SHARDS.format(namespace="airflow", keep="0"),  # no dag-processor shards: none may stay
     ]
     assert f"# agent ConfigMap airflow-dag-sync: sha256 {digest} of envs/staging/dag-sync-values.yaml" in proc.stdout
     assert (f"# agent ConfigMap airflow-dag-sync-trust: sha256 {trust_digest} of "
@@ -173,8 +179,9 @@ def test_deploy_dry_runs() -> None:
     assert upgrade[:4] == [f"kubectl apply -f {k8s}/etl-jobs-rbac.yaml",
                            f"kubectl apply -f {k8s}/etl-jobs-packages.yaml",
                            f"kubectl apply -f {k8s}/network-policies.yaml", "helm repo update apache-airflow"]
-    assert upgrade[-1].startswith("helm upgrade af apache-airflow/airflow --version 1.18.0")
-    assert f"-f {k8s}/envs/dev/dag-sync-trust-values.yaml --set-string scheduler.podAnnotations." in upgrade[-1]
+    assert upgrade[-2].startswith("helm upgrade af apache-airflow/airflow --version 1.18.0")
+    assert f"-f {k8s}/envs/dev/dag-sync-trust-values.yaml --set-string scheduler.podAnnotations." in upgrade[-2]
+    assert upgrade[-1] == PRUNE_SHARDS.format(namespace="airflow", keep="0")
     status = commands(run("deploy_airflow.sh", "--dry-run", "status").stdout)
     assert status == ["helm status airflow --namespace airflow",
                       "kubectl get pods --namespace airflow -l release=airflow -o wide"]
@@ -209,7 +216,7 @@ def test_upgrade_dry_run_shows_a_changed_configmap_rolling_the_pods(tmp_path: Pa
         proc = subprocess.run(["bash", str(script), "--dry-run", "--env", "dev", "upgrade"], capture_output=True,
                               text=True, timeout=60, stdin=subprocess.DEVNULL, check=False)
         assert proc.returncode == 0, proc.stderr
-        return commands(proc.stdout)[-1]
+        return next(c for c in commands(proc.stdout) if c.startswith("helm upgrade "))
 
     before = upgrade_command()
     assert upgrade_command() == before

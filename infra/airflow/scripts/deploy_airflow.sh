@@ -4,7 +4,10 @@
 # k8s/envs/ENV/dag-sync-values.yaml and, for its trust file, k8s/envs/ENV/dag-sync-trust-values.yaml
 # written by `manage.sh ENV trust`); the pods that read them carry the sha256 of each file as the pod
 # annotations checksum/airflow-dag-sync and checksum/airflow-dag-sync-trust, so a changed ConfigMap
-# rolls them on `upgrade`.
+# rolls them on `upgrade`. With k8s/envs/ENV/dag-processor-shards/ (python -m devstack.dag_processor_shards),
+# the release's dag-processor parses shard 0's packages, and each further shard K is the same chart and
+# values rendered as the release <release>-dpK (its dag-processor Deployment and airflow.cfg ConfigMap,
+# with the release's service account, statsd and Secrets), applied after the release.
 set -euo pipefail
 
 CHART_REPO_NAME=apache-airflow
@@ -17,8 +20,10 @@ Usage: deploy_airflow.sh [options] COMMAND [ARGS...]
 
 Commands:
   install            namespaces, etl-jobs RBAC and package service accounts, then helm upgrade --install
+                     (and the environment's further dag-processor shards, if it has them)
   upgrade            etl-jobs RBAC and package service accounts, then helm upgrade of the existing
-                     release (values and agent ConfigMap changes; pods reading a changed ConfigMap roll)
+                     release (values and agent ConfigMap changes; pods reading a changed ConfigMap roll),
+                     then the dag-processor shards (a shard no longer listed is deleted)
   status             helm status and the release's pods
   logs [COMPONENT] [CONTAINER]
                      recent logs; COMPONENT: scheduler (default), dag-processor, triggerer,
@@ -93,6 +98,8 @@ base_values="$k8s_dir/airflow-values.yaml"
 env_values="$env_dir/values.yaml"
 agent_values="$env_dir/dag-sync-values.yaml"
 trust_values="$env_dir/dag-sync-trust-values.yaml"
+shards_dir="$env_dir/dag-processor-shards"
+shard_label=airflow-dag-processor-shard
 package_objects="$k8s_dir/etl-jobs-packages.yaml"
 network_policies="$k8s_dir/network-policies.yaml"
 # The pods that mount the agent's ConfigMap (envFrom): Airflow components with the agent's init
@@ -186,8 +193,10 @@ sha256_of() {
     printf '%s\n' "${sum%% *}"
 }
 
-helm_release() {
-    local verb=("$@") checksum trust_checksum component annotations=() layered=() f
+layered=()
+annotations=()
+release_values() {
+    local checksum trust_checksum component f
     checksum=$(sha256_of "$agent_values")
     trust_checksum=$(sha256_of "$trust_values")
     echo "# agent ConfigMap airflow-dag-sync: sha256 $checksum of ${agent_values#"$k8s_dir"/}" \
@@ -201,9 +210,51 @@ helm_release() {
     for f in "$base_values" "$env_values" ${extra_values[@]+"${extra_values[@]}"} "$agent_values" "$trust_values"; do
         layered+=(-f "$f")
     done
+}
+
+helm_release() {
+    local verb=("$@") main=()
+    release_values
+    [[ -f $shards_dir/shard-0.yaml ]] && main=(-f "$shards_dir/shard-0.yaml")
     run "$helm_bin" "${verb[@]}" "$release" "$CHART_REPO_NAME/airflow" --version "$CHART_VERSION" \
-        --namespace "$namespace" "${layered[@]}" \
+        --namespace "$namespace" "${layered[@]}" ${main[@]+"${main[@]}"} \
         "${annotations[@]}" --wait --timeout "$timeout"
+}
+
+# Each further shard: the release's dag-processor Deployment and its airflow.cfg ConfigMap, rendered
+# from the same chart and values under the release name <release>-dpK, then applied; shards no longer
+# listed are deleted (objects labelled $shard_label).
+dag_processor_shards() {
+    local f k name out keep=() tmp_dir
+    if $dry_run; then tmp_dir=TMPDIR; else tmp_dir=$(mktemp -d); fi
+    for f in "$shards_dir"/shard-*.yaml; do
+        [[ -e $f ]] || continue
+        k=${f##*/shard-}
+        k=${k%.yaml}
+        [[ $k =~ ^[0-9]+$ ]] || die "not a shard file: $f"
+        ((k == 0)) && continue
+        keep+=("$k")
+        name="$release-dp$k"
+        out="$tmp_dir/$name.yaml"
+        printf '+'
+        printf ' %q' "$helm_bin" template "$name" "$CHART_REPO_NAME/airflow" --version "$CHART_VERSION" \
+            --namespace "$namespace" "${layered[@]}" -f "$f" "${annotations[@]}" \
+            --set dagProcessor.serviceAccount.create=false --set-string "config.metrics.statsd_host=$release-statsd" \
+            --set-string "labels.$shard_label=$k" \
+            --show-only templates/dag-processor/dag-processor-deployment.yaml \
+            --show-only templates/configmaps/configmap.yaml
+        printf ' > %q\n' "$out"
+        $dry_run || "$helm_bin" template "$name" "$CHART_REPO_NAME/airflow" --version "$CHART_VERSION" \
+            --namespace "$namespace" "${layered[@]}" -f "$f" "${annotations[@]}" \
+            --set dagProcessor.serviceAccount.create=false --set-string "config.metrics.statsd_host=$release-statsd" \
+            --set-string "labels.$shard_label=$k" \
+            --show-only templates/dag-processor/dag-processor-deployment.yaml \
+            --show-only templates/configmaps/configmap.yaml > "$out"
+        run "$kubectl_bin" apply --namespace "$namespace" -f "$out"
+    done
+    run "$kubectl_bin" delete deployment,configmap --namespace "$namespace" --ignore-not-found \
+        -l "$shard_label,$shard_label notin ($(IFS=,; echo "${keep[*]:-0}"))"
+    $dry_run || rm -rf "$tmp_dir"
 }
 
 case "$command" in
@@ -220,6 +271,7 @@ case "$command" in
         run "$helm_bin" repo add "$CHART_REPO_NAME" "$CHART_REPO_URL" --force-update
         run "$helm_bin" repo update "$CHART_REPO_NAME"
         helm_release upgrade --install
+        dag_processor_shards
         ;;
     upgrade)
         ((${#positional[@]} == 1)) || die "upgrade takes no arguments"
@@ -232,6 +284,7 @@ case "$command" in
         run "$kubectl_bin" apply -f "$network_policies"
         run "$helm_bin" repo update "$CHART_REPO_NAME"
         helm_release upgrade
+        dag_processor_shards
         ;;
     status)
         ((${#positional[@]} == 1)) || die "status takes no arguments"
