@@ -115,7 +115,7 @@ def test_a_replayed_retirement_does_not_remove_a_package_published_again(tmp_pat
     with Agent(bucket, "dev", dags, tmp_path / "agent.log", interval=0.2,
                extra=("--reconcile-interval", "1", "--trust-file", str(trust), "--require-signatures")) as agent:
         assert wait_for(lambda: (dags / "alpha").is_symlink(), timeout=60), agent.log_text()[-3000:]
-        tombstone = publish(bucket, source, key, "retire")["release_id"]
+        tombstone = publish(bucket, source, key, "retire", "--yes")["release_id"]
         assert wait_for(lambda: not (dags / "alpha").exists(), timeout=60), agent.log_text()[-3000:]
         write_dag(source, "alpha", "daily", 2)
         publish(bucket, source, key)
