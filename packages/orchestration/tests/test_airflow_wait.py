@@ -85,6 +85,20 @@ def test_an_import_error_of_a_release_file_after_the_commit_fails_it_and_older_o
     assert failed.failures == (fresh,) and not failed.live
 
 
+def test_an_import_error_from_the_replaced_releases_folder_after_the_commit_does_not_fail_it() -> None:
+    """A rollback committed right after a broken release: Airflow parses the broken release's folder
+    once more (the parse requests' second round) before the agent swaps the rollback in."""
+    old = ImportErrorInfo("alpha/alpha_daily.py", COMMIT + 1, 'File "/s/releases/alpha/r1/alpha/alpha_daily.py"')
+    ours = ImportErrorInfo("alpha/alpha_daily.py", COMMIT + 2, 'File "/s/releases/alpha/r2/alpha/alpha_daily.py"')
+    folder = ImportErrorInfo("alpha/alpha_daily.py", COMMIT + 3, 'File "/dags/alpha/alpha_daily.py"')
+    assert EXP.replaces == "r1"
+    assert judge(EXP, observe({"alpha_daily": dag()}, errors=(old,))).live
+    assert judge(EXP, observe({"alpha_daily": None}, errors=(old, ours))).failures == (ours,)
+    assert judge(EXP, observe({"alpha_daily": None}, errors=(folder,))).failures == (folder,)
+    other_package = ImportErrorInfo("alpha/alpha_daily.py", COMMIT + 1, 'File "/s/releases/alpha_x/r1/a.py"')
+    assert judge(EXP, observe({"alpha_daily": None}, errors=(other_package,))).failures == (other_package,)
+
+
 class FakeApi:
     """Answers from a script: one DagInfo per poll (or an exception), no import errors."""
 

@@ -14,7 +14,10 @@ previous text. (2) covers a release whose DAG file did not change (only a module
 there the text is the same in both releases and a parse after the commit is the best evidence the
 API offers. A dag_id the previous release had and this one does not must be unknown to Airflow or
 stale. An import error recorded for a file of the release (`/api/v2/importErrors`, filename under
-`<package>/`) with a timestamp at or after the commit fails the release, with Airflow's own text.
+`<package>/`) with a timestamp at or after the commit fails the release, with Airflow's own text,
+unless its traceback names the agent's folder of the release this one replaces: with release
+bundles the parse-requests process has Airflow parse a package again a few seconds after a swap, and
+that parse of the old release can come after this commit (a rollback right after a failed release).
 Times compare the publisher's clock with the dag-processor's: both are assumed NTP-synchronised.
 
 `judge` is pure; `wait_until_live` polls Airflow (bounded in time and count) and asks `judge`;
@@ -50,6 +53,7 @@ class Expectation:
     dag_ids: tuple[str, ...]
     removed: tuple[str, ...]
     files: Mapping[str, FileEntry]
+    replaces: str | None = None  # the release this one replaces (its parses after the commit are not ours)
 
     @classmethod
     def of(cls, manifest: ReleaseManifest, previous: ReleaseManifest | None, committed_at: float) -> Expectation:
@@ -57,7 +61,15 @@ class Expectation:
         removed = tuple(sorted(d for d in (previous.dag_ids if previous and not previous.retired else ())
                                if d not in keep))
         return cls(manifest.package, manifest.release_id, committed_at, tuple(sorted(keep)), removed,
-                   manifest.file_map())
+                   manifest.file_map(), previous.release_id if previous else None)
+
+    def parsed_other_release(self, error: ImportErrorInfo) -> bool:
+        """The error's traceback names the agent's folder of the release this one replaces
+        (`.../releases/<package>/<release_id>/`, the path a release bundle parses): Airflow parsed
+        the old release's bytes again after this commit, before the agent swapped this one in."""
+        if not self.replaces or self.replaces == self.release_id:
+            return False
+        return f"/releases/{self.package}/{self.replaces}/" in error.stack_trace
 
     def path_of(self, relative_fileloc: str | None) -> str | None:
         """The release path of a file Airflow names relative to its DAGs folder, if it is one."""
@@ -108,7 +120,8 @@ def judge(exp: Expectation, obs: Observation) -> Verdict:
     prefix = f"{exp.package}/"
     failures = tuple(sorted((e for e in obs.import_errors
                              if e.filename.startswith(prefix) and e.filename[len(prefix):] in exp.files
-                             and e.timestamp >= exp.committed_at), key=lambda e: e.filename))
+                             and e.timestamp >= exp.committed_at and not exp.parsed_other_release(e)),
+                            key=lambda e: e.filename))
     pending: list[str] = []
     for dag_id in exp.dag_ids:
         info = obs.dags.get(dag_id)
