@@ -615,6 +615,33 @@ class Storage:
             raise translate(exc, self.bucket, None, "list") from None
         return [p["Prefix"].rstrip("/") for p in resp.get("CommonPrefixes", []) if p.get("Prefix")]
 
+    def answers(self, env: str) -> bool:
+        """One request, never retried: does the bucket answer again (a listing of at most one journal
+        key)? The agent's probe while it backs off; botocore's retries would add up to 3 s of sleeps to a
+        probe sent just before the server returned. Any failure or error answer is False."""
+        params = {"Bucket": self.bucket, "Prefix": journal_prefix(env), "MaxKeys": 1}
+        session = self._http
+        if session is None:  # botocore's pipeline, retries and all
+            try:
+                self.client.list_objects_v2(**params)  # type: ignore[arg-type]
+            except AWS_ERRORS:
+                return False
+            return True
+        try:
+            url = self.client.generate_presigned_url("list_objects_v2", Params=params, ExpiresIn=PRESIGNED_SECONDS)
+            request = botocore.awsrequest.AWSRequest("GET", url).prepare()
+            self._count()
+            resp = session.send(request)
+        except AWS_ERRORS:
+            return False
+        try:
+            resp.raw.read(64 * 1024)
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError):
+            return False
+        finally:
+            resp.raw.close()
+        return bool(resp.status_code == 200)
+
     def list_journal(self, env: str, start_after: str | None, max_keys: int = 1000) -> list[str]:
         """Journal keys after `start_after`, in key order; one request when nothing changed."""
         prefix = journal_prefix(env)

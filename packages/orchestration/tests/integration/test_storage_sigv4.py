@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 from airflow_dag_publisher.errors import StorageError
 from airflow_dag_publisher.storage import Storage, make_client, manifest_key
 
-from devstack.seaweedfs import SeaweedFS
+from devstack.seaweedfs import SeaweedFS, free_port
 from packages.orchestration.tests.sync.support import DirectPublisher, folder_view
 
 pytestmark = pytest.mark.slow
@@ -80,6 +81,24 @@ def test_a_wrong_secret_is_refused_once_as_a_credentials_error(published: tuple[
     assert "SignatureDoesNotMatch" in str(caught.value) and f"s3://{bucket}/{env}/alpha/manifest.json" in str(
         caught.value)
     assert storage.requests == 1  # refused by the direct GET itself: no second request through botocore
+
+
+def test_the_agents_probe_is_one_signed_request_never_retried(published: tuple[str, str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The probe the agent sends while it backs off: True from a server that verifies signatures,
+    False for a wrong secret and for a closed port, each after exactly one request and no retry sleep
+    (botocore's standard retries would sleep up to 3 s before the third attempt)."""
+    bucket, env = published
+    storage = Storage(bucket, make_client(attempts=3))
+    assert storage.answers(env) and storage.requests == 1
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    wrong = Storage(bucket, make_client(attempts=3))
+    assert not wrong.answers(env) and wrong.requests == 1
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    closed = Storage(bucket, make_client(attempts=3))
+    started = time.monotonic()
+    assert not closed.answers(env)
+    assert closed.requests == 1 and time.monotonic() - started < 0.5
 
 
 @pytest.mark.parametrize("extra", [[], ["--dag-id", "alpha_daily"]])  # a listing first / a manifest GET first

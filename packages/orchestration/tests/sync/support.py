@@ -147,6 +147,13 @@ class MemoryRemote:
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)
 
+    def answers(self, env: str) -> bool:
+        try:
+            self._tick()
+        except Exception:
+            return False
+        return True
+
     def list_journal(self, env: str, start_after: str | None) -> list[str]:
         self._tick()
         prefix = journal_prefix(env)

@@ -200,6 +200,9 @@ class _LazyStorage:
     def list_journal(self, env: str, start_after: str | None) -> list[str]:
         return self._s3().list_journal(env, start_after)
 
+    def answers(self, env: str) -> bool:
+        return self._s3().answers(env)
+
     def list_manifests(self, env: str) -> list[ManifestListing]:
         return self._s3().list_manifests(env)
 

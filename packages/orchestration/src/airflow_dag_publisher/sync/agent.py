@@ -641,12 +641,7 @@ class SyncAgent:
     def _probe(self) -> bool:
         """One small request: does S3 answer again?"""
         self.metrics.heartbeat()
-        try:
-            self.storage.list_journal(self.config.env, planner.journal_start_after(
-                self.config.env, self.state.journal, int(self.clock() * 1000)))
-        except Exception:  # any failure means "not yet"
-            return False
-        return True
+        return self.storage.answers(self.config.env)
 
 
 def _local_fault(exc: OSError) -> LocalStorageError:
