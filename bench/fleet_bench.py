@@ -198,8 +198,9 @@ def measure(fleet: Fleet, dags: Path, home: Path, template: Path, peer: str, *, 
             wait: float, strict: bool, spread: random.Random) -> list[Row]:
     """One configuration at the fleet's current size: first parse, idle CPU, change latency."""
     config = configuration(peer, release_bundles(sorted(fleet.contents), dags, dags.parent / "dags-state"))
-    # the shipped settings' dag-processor comes with its parse-requests process; the stock one alone
-    stack = AirflowStack(home, dags, config=config, parse_requests=peer != STOCK)
+    # the shipped settings' dag-processor (Airflow's, with the fleet manager) comes with its parse-requests
+    # process; the stock one is `airflow dag-processor`, alone
+    stack = AirflowStack(home, dags, config=config, parse_requests=peer != STOCK, fleet_manager=peer != STOCK)
     stack.config = config  # exactly these: without the shipped settings AirflowStack adds by default
     home.mkdir(parents=True)
     shutil.copy(template, stack.db_path)
@@ -301,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=150.0, help="seconds of idle CPU at the main size (default 150)")
     parser.add_argument("--series-idle", type=float, default=60.0, help="... at the series' sizes (default 60)")
     parser.add_argument("--changes", type=int, default=10, help="changed and new DAGs each, shipped (default 10)")
-    parser.add_argument("--series-changes", type=int, default=4, help="... at the series' sizes (default 4)")
+    parser.add_argument("--series-changes", type=int, default=10, help="... at the series' sizes (default 10)")
     parser.add_argument("--folder-idle", type=float, default=120.0, help="seconds of idle CPU of the DAGs folder "
                         "bundle and of the stock peer (default 120)")
     parser.add_argument("--folder-changes", type=int, default=5, help="changed and new DAGs each, the DAGs folder "

@@ -480,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fleet-idle", type=float, default=150.0, help="seconds of idle CPU at the fleet's size")
     parser.add_argument("--fleet-series-idle", type=float, default=60.0, help="... at the series' sizes (default 60)")
     parser.add_argument("--fleet-changes", type=int, default=10, help="changed and new DAGs each (default 10)")
-    parser.add_argument("--fleet-series-changes", type=int, default=4, help="... at the series' sizes (default 4)")
+    parser.add_argument("--fleet-series-changes", type=int, default=10, help="... at the series' sizes (default 10)")
     parser.add_argument("--fleet-folder-idle", type=float, default=120.0, help="idle seconds of the other peers")
     parser.add_argument("--fleet-folder-changes", type=int, default=5, help="... of the DAGs folder bundle (default 5)")
     parser.add_argument("--fleet-stock-changes", type=int, default=3, help="... with Airflow's stock configuration")

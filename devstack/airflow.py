@@ -68,6 +68,17 @@ def shipped_parse_requests() -> tuple[str, dict[str, str]] | None:
 SHIPPED_PARSE_REQUESTS: tuple[str, dict[str, str]] | None = shipped_parse_requests()
 
 
+def shipped_fleet_manager() -> bool:
+    """The Helm values run every dag-processor as `python -m airflow_dag_publisher.dag_processor`."""
+    from devstack.demo_config import load_settings
+
+    return load_settings().fleet_manager
+
+
+SHIPPED_FLEET_MANAGER: bool = shipped_fleet_manager()
+FLEET_PROCESSOR = ("-m", "airflow_dag_publisher.dag_processor")  # after this Python
+
+
 def bundle_config_list(packages_file: Path, *, env: str, bucket: str, dags_dir: Path, state_dir: Path,
                        trust_file: Path | None = None, require_signatures: bool = False) -> str:
     """`[dag_processor] dag_bundle_config_list` for a local stack's folders: the output of the command the
@@ -98,7 +109,8 @@ class AirflowStack:
                  components: Sequence[str] = ("dag-processor",), config: Mapping[str, str] | None = None,
                  local_settings: str | None = None, start_timeout: float = 180.0,
                  component_config: Mapping[str, Mapping[str, str]] | None = None,
-                 parse_requests: tuple[str, Mapping[str, str]] | bool | None = True) -> None:
+                 parse_requests: tuple[str, Mapping[str, str]] | bool | None = True,
+                 fleet_manager: bool | None = None) -> None:
         self.home = Path(home).absolute()
         self.dags_folder = Path(dags_folder).absolute()
         self.components = tuple(components)
@@ -109,6 +121,9 @@ class AirflowStack:
         # (True: the shipped one; False or None: none; or (command, settings)).
         feed = SHIPPED_PARSE_REQUESTS if parse_requests is True else parse_requests or None
         self.parse_requests = (feed[0], dict(feed[1])) if feed else None
+        # `dag-processor ...` components run as the values run them: Airflow's command with the fleet
+        # manager (airflow_dag_publisher.dag_processor), unless False (Airflow's own, the bench's stock peer)
+        self.fleet_manager = SHIPPED_FLEET_MANAGER if fleet_manager is None else fleet_manager
         # airflow_local_settings.py: the shipped cluster policies unless given ("" for none)
         self.local_settings = SHIPPED_LOCAL_SETTINGS if local_settings is None else local_settings
         self.start_timeout = start_timeout
@@ -169,10 +184,22 @@ class AirflowStack:
             if self.parse_requests and component == self.parse_requests[0]:
                 env = {**env, **self.parse_requests[1], **self.component_config.get(component, {})}
             self.procs[component] = subprocess.Popen(
-                [airflow_binary(), *component.split()], env=env, stdout=log, stderr=subprocess.STDOUT,
+                self.argv(component), env=env, stdout=log, stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL, start_new_session=True)
             log.close()
         return self
+
+    def argv(self, component: str) -> list[str]:
+        """The command line of a component (`dag-processor --bundle-name x`, `scheduler`, ...)."""
+        words = component.split()
+        if self.fleet_manager and words[:1] == ["dag-processor"]:
+            return [sys.executable, *FLEET_PROCESSOR, *words[1:]]
+        return [airflow_binary(), *words]
+
+    def shown(self, component: str) -> str:
+        """The component's command as a person would type it."""
+        argv = self.argv(component)
+        return " ".join(["python" if argv[0] == sys.executable else "airflow", *argv[1:]])
 
     def started_components(self) -> tuple[str, ...]:
         """The components, and the parse-requests process beside a dag-processor."""
@@ -197,7 +224,7 @@ class AirflowStack:
         """Raise, with the last lines of its log, when a component has exited."""
         for name, proc in self.procs.items():
             if proc.poll() is not None:
-                raise RuntimeError(f"airflow {name} exited with {proc.returncode}; last lines of "
+                raise RuntimeError(f"{self.shown(name)} exited with {proc.returncode}; last lines of "
                                    f"{self.log_path(name)}:\n{self.log_tail(name)}")
 
     def stop(self, timeout: float = 20.0) -> None:

@@ -25,6 +25,8 @@ BUNDLE_OPTION = ("dag_processor", "dag_bundle_config_list")
 POD_PATH_OPTIONS = (BUNDLE_OPTION, ("dag_processor", "dag_bundle_storage_path"))
 
 PARSE_REQUESTS_CONTAINER = "parse-requests"  # dagProcessor.extraContainers: the parse-requests process
+# Airflow's dag-processor with the fleet manager, as the Helm values run every dag-processor
+FLEET_PROCESSOR = "python -m airflow_dag_publisher.dag_processor"
 
 # Used only while a file above is missing (a partial checkout): the documented production numbers.
 FALLBACK_AIRFLOW_CONFIG = {
@@ -85,6 +87,8 @@ class DemoSettings:
     # the parse-requests process beside the dag-processor: its command (after `airflow`) and its own
     # AIRFLOW__* settings, from dagProcessor.extraContainers; None without one
     parse_requests: tuple[str, dict[str, str]] | None = None
+    # the dag-processors run airflow_dag_publisher.dag_processor (dagProcessor.args), not `airflow dag-processor`
+    fleet_manager: bool = True
 
     @property
     def bucket(self) -> str:
@@ -136,21 +140,31 @@ def load_settings(env: str = DEMO_ENV, k8s_dir: Path = K8S_DIR) -> DemoSettings:
             sources.append(str(agent_values.relative_to(ROOT)))
     parse_requests = _parse_requests(values) if values else ("dag-processor --bundle-name dagsync-parse-requests",
                                                              dict(FALLBACK_PARSE_REQUESTS))
-    return DemoSettings(config, executor, sync_env, tuple(sources), local_settings, parse_requests)
+    fleet_manager = _runs_fleet_manager(values) if values else True
+    return DemoSettings(config, executor, sync_env, tuple(sources), local_settings, parse_requests, fleet_manager)
+
+
+def _runs_fleet_manager(values: Mapping[str, Any]) -> bool:
+    """dagProcessor.args run the fleet manager (`exec python -m airflow_dag_publisher.dag_processor`)."""
+    args = (values.get("dagProcessor") or {}).get("args") or []
+    return bool(args) and str(args[-1]).startswith(f"exec {FLEET_PROCESSOR}")
 
 
 def _parse_requests(values: Mapping[str, Any]) -> tuple[str, dict[str, str]] | None:
     """The parse-requests container of dagProcessor.extraContainers: (its `airflow ...` command, its
-    AIRFLOW__* settings given as plain values)."""
+    AIRFLOW__* settings given as plain values). The fleet manager's command counts as `airflow
+    dag-processor ...` (a local stack runs it the values' way, see devstack.airflow)."""
     containers = (values.get("dagProcessor") or {}).get("extraContainers") or []
     found = next((c for c in containers if isinstance(c, dict) and c.get("name") == PARSE_REQUESTS_CONTAINER), None)
     if found is None:
         return None
     args = found.get("args") or []
     command = str(args[-1]) if args else ""
+    if command.startswith(f"exec {FLEET_PROCESSOR} "):  # the fleet manager's dag-processor
+        command = "exec airflow dag-processor " + command.removeprefix(f"exec {FLEET_PROCESSOR} ")
     if not command.startswith("exec airflow "):
         raise ConfigError(f"dagProcessor.extraContainers.{PARSE_REQUESTS_CONTAINER}: expected args ending with "
-                          "`exec airflow ...`")
+                          f"`exec airflow ...` or `exec {FLEET_PROCESSOR} ...`")
     env = {str(e["name"]): str(e["value"]) for e in found.get("env") or []
            if isinstance(e, dict) and "value" in e and str(e.get("name", "")).startswith("AIRFLOW__")}
     return command.removeprefix("exec airflow "), env

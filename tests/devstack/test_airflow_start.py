@@ -29,7 +29,7 @@ def test_a_component_that_exits_is_reported_with_the_end_of_its_log(tmp_path: Pa
         stack.stop()
     message = str(failure.value)
     assert elapsed < 60, f"reported after {elapsed:.0f} s: {message}"
-    assert "airflow dag-processor --no-such-flag exited with 2" in message
+    assert "python -m airflow_dag_publisher.dag_processor --no-such-flag exited with 2" in message
     assert "unrecognized arguments: --no-such-flag" in message
 
 

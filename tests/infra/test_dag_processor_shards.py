@@ -50,7 +50,7 @@ def generate(infra: Path, packages: Path, *args: str) -> int:
 
 def bundle_names(values_text: str) -> list[str]:
     command = yaml.safe_load(values_text)["dagProcessor"]["args"][-1]
-    assert command.startswith("exec airflow dag-processor --bundle-name ")
+    assert command.startswith("exec python -m airflow_dag_publisher.dag_processor --bundle-name ")
     return re.findall(r"--bundle-name (\S+)", command)
 
 

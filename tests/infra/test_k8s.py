@@ -18,6 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from devstack.demo_config import FLEET_PROCESSOR
 from tests.infra.infra_helpers import DATA, INFRA, K8S, TERRAFORM, VENV_BIN
 from tests.monitoring import crd_schema
 
@@ -234,7 +235,8 @@ def test_airflow_config_options_exist_and_parsing_follows_changes() -> None:
 
 def test_the_parse_requests_process_has_its_one_bundle_and_looks_each_second() -> None:
     container = next(c for c in values()["dagProcessor"]["extraContainers"] if c["name"] == "parse-requests")
-    assert container["args"] == ["bash", "-c", "exec airflow dag-processor --bundle-name dagsync-parse-requests"]
+    assert container["args"] == ["bash", "-c", f"exec {FLEET_PROCESSOR} --bundle-name dagsync-parse-requests"]
+    assert values()["dagProcessor"]["args"] == ["bash", "-c", f"exec {FLEET_PROCESSOR}"]
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert json.loads(env["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"]) == [
         {"name": "dagsync-parse-requests", "classpath": "airflow_dag_publisher.parse_requests.ParseRequestBundle",

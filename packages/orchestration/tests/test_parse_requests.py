@@ -219,3 +219,26 @@ def test_a_package_with_its_own_active_bundle_is_refreshed_first_the_others_go_t
     assert recorder.calls == [[ParseRequest("alpha", f"alpha/{LISTING}"), ParseRequest("dags-folder", "beta/b.py")]]
     feed.refresh()  # the listing request was claimed: alpha's files now
     assert recorder.calls[-1] == [ParseRequest("alpha", "alpha/a.py")]
+
+
+def test_a_settled_folder_is_read_with_one_stat_and_a_swap_after_it_is_still_seen(
+        tmp_path: Path, recorder: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    link(dags, "alpha", release(tmp_path, "alpha", "1", {"a.py": DAG}))
+    settled = (dags.stat().st_mtime_ns - 10 * parse_requests.SETTLED_NS) / 1e9
+    os.utime(dags, (settled, settled))  # last changed well before the looks below
+    scans: list[Path] = []
+    real = parse_requests.package_links
+    monkeypatch.setattr(parse_requests, "package_links", lambda folder: scans.append(folder) or real(folder))
+    feed = bundle(dags)
+    for _ in range(5):
+        feed.refresh()
+    assert len(scans) == 1 and recorder.calls == []  # one listing, then a stat per refresh
+
+    link(dags, "alpha", release(tmp_path, "alpha", "2", {"a.py": DAG, "b.py": DAG}))  # a rename in the folder
+    feed.refresh()
+    assert len(scans) == 2
+    assert recorder.calls == [[ParseRequest("dags-folder", "alpha/a.py"), ParseRequest("dags-folder", "alpha/b.py")]]
+    feed.refresh()  # changed under 2 s ago: listed again, since a change in the same tick would keep its times
+    assert len(scans) == 3 and len(recorder.calls) == 1

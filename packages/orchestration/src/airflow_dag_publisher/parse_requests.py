@@ -31,8 +31,9 @@ when Airflow claims it. So the files are requested in two steps: first a request
 Airflow refresh the package's bundle (its new release, its new path); once Airflow has claimed it,
 the requests for the package's DAG files.
 
-`plan_requests` decides (pure); the bundle does the I/O: one `readlink` per package per refresh, a
-listing of the changed packages only, one insert per request.
+`plan_requests` decides (pure); the bundle does the I/O: one stat of the DAGs folder per refresh, and
+only when the folder changed a `readlink` per package; a listing of the changed packages only, one
+insert per request.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 FOLDER_BUNDLE = "dags-folder"  # Airflow's name for the DAGs folder's bundle (LocalDagBundle)
 PER_PACKAGE = "<package>"  # target_bundle: each package has its own bundle, named after it
 LISTING = ".dagsync-listing"  # a path in no package: a request for it only makes Airflow list the bundle
+SETTLED_NS = 2_000_000_000  # a folder unchanged for 2 s gets a later time at its next change
 VERSION = "1"  # the bundle holds no files: one version forever, so Airflow never lists its folder again
 
 
@@ -125,6 +127,7 @@ class ParseRequestBundle(BaseDagBundle):
         self.retry = float(retry) if retry is not None else _serialized_update_interval() + 2.0
         self._empty = Path(self.base_dir) / "empty"
         self._links: dict[str, str] | None = None
+        self._stamp: tuple[int, int, int, int] | None = None  # the DAGs folder's, when its links were read
         self._again: list[tuple[float, list[ParseRequest]]] = []  # (monotonic due, requests)
         self._unsent: list[ParseRequest] = []
         self._listing: set[str] = set()  # packages whose bundle Airflow is to refresh before their files
@@ -143,7 +146,7 @@ class ParseRequestBundle(BaseDagBundle):
 
     def refresh(self) -> None:
         try:
-            links = package_links(self.dags_folder)
+            links = self._read_links()
         except OSError as exc:
             log.warning("parse requests: cannot read %s: %s", self.dags_folder, exc)
             return
@@ -173,6 +176,20 @@ class ParseRequestBundle(BaseDagBundle):
                 log.warning("parse requests: %d not written (%s); trying again at the next refresh",
                             len(requests), exc)
                 self._unsent = _unique(requests)
+
+    def _read_links(self) -> dict[str, str]:
+        """The package links. A link is swapped, added or removed by a rename or unlink in the DAGs
+        folder, which changes the folder's own times: while they stay as they were at a look made well
+        after the folder last changed (`SETTLED_NS`, beyond any file system's timestamp granularity),
+        the last look's links stand, for one stat instead of a listing and a readlink per package."""
+        looked_at = time.time_ns()
+        st = os.stat(self.dags_folder)
+        stamp = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
+        if self._links is not None and stamp == self._stamp:
+            return self._links
+        links = package_links(self.dags_folder)
+        self._stamp = stamp if looked_at - st.st_mtime_ns > SETTLED_NS else None
+        return links
 
     def _targets(self, packages: list[str]) -> tuple[list[str], list[str]]:
         """(packages with their own bundle, packages in the DAGs folder's bundle)."""
