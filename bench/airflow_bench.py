@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -31,6 +29,7 @@ from bench import validate_bench
 from bench.common import BIN, Row, log, start_seaweedfs, write_rows
 from devstack.airflow import AirflowStack
 from devstack.demo_config import load_settings
+from devstack.demo_procs import stop_process
 from devstack.local_env import local_env
 
 ENV = "dev"
@@ -102,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             if airflow is not None:
                 airflow.stop()
             if agent is not None:
-                _stop(agent)
+                stop_process(agent)
             s3.close()
     for row in rows:
         print(f"{row.scenario:<44} {row.peer:<40} p50 {row.median:6.2f} s  all {row.values}")
@@ -175,17 +174,6 @@ def _commit_time(storage: Storage, package: str) -> float:
     if not stamps:
         raise RuntimeError(f"no journal entry for {package} under {journal_prefix(ENV)}")
     return max(stamps) / 1000.0
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=15)
-    except ProcessLookupError:
-        pass
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -43,10 +43,11 @@ from airflow_dag_publisher.sources import LocalFile
 from airflow_dag_publisher.storage import Storage, make_client
 
 from bench import validate_bench
-from bench.airflow_bench import Watcher, _commit_time, _stop
+from bench.airflow_bench import Watcher, _commit_time
 from bench.common import BIN, Row, log, start_seaweedfs, write_rows
 from devstack.airflow import AirflowStack
 from devstack.demo_config import load_settings
+from devstack.demo_procs import stop_process
 from devstack.local_env import local_env
 
 ENV = "dev"  # bench.airflow_bench's: its commit-time reader lists this environment's journal
@@ -363,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
                                     wait=args.stock_wait if stock else args.wait, strict=not stock, spread=spread)
         finally:
             if agent is not None:
-                _stop(agent)
+                stop_process(agent)
             s3.close()
     for row in rows:
         print(f"{row.packages:>5} {row.scenario:<52} {row.peer:<32} median {row.median:8.2f} {row.unit:<5} "

@@ -41,6 +41,19 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> bool:
+    """Stop a child started with `start_new_session=True` and its whole process group: SIGTERM, wait up
+    to `timeout`, then SIGKILL. True when SIGKILL was needed."""
+    _signal_group(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+        return False
+    except subprocess.TimeoutExpired:
+        _signal_group(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        return True
+
+
 def stop_groups(groups: Mapping[str, int], *, timeout: float = 20.0,
                 children: Sequence[subprocess.Popen[bytes]] = ()) -> list[str]:
     """SIGTERM every group, wait up to `timeout`, then SIGKILL what is left. Returns the names of

@@ -5,9 +5,11 @@ Not a timed test: no figure is checked against a target here."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 from importlib.metadata import version
@@ -115,6 +117,23 @@ def test_bench_run_at_tiny_scale_produces_every_row(tmp_path: Path) -> None:
         "benchmarks-fleet.png", "again-fleet.png")  # the plots are <doc>-growth, <doc>-fleet
     assert (tmp_path / "again-growth.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "again-fleet.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # a later run of one script (--only fleet --out-dir later) takes that script's place in the kept run
+    later = tmp_path / "later"
+    later.mkdir()
+    kept = json.loads((out / "run.json").read_text())
+    shutil.copyfile(out / "fleet.json", later / "fleet.json")
+    (later / "run.json").write_text(json.dumps({**kept, "command": "python -m bench.run --only fleet",
+                                                "started": "2099-01-01 00:00",
+                                                "params": {"fleet": kept["params"]["fleet"]}}))
+    merged = tmp_path / "merged.md"
+    replaced = subprocess.run([sys.executable, "-m", "bench.run", "--from-json", str(out), "--replace-with",
+                               str(later), "--doc", str(merged)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=120, check=False)
+    assert replaced.returncode == 0, replaced.stderr[-3000:]
+    assert "- `fleet` measured again by `python -m bench.run --only fleet` on 2099-01-01 00:00 (UTC)" in (
+        merged.read_text())
+    assert json.loads((out / "run.json").read_text())["replaced"]["fleet"]["started"] == "2099-01-01 00:00"
 
 
 def check_header(text: str) -> None:

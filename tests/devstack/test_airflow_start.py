@@ -4,6 +4,7 @@ settings."""
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -39,3 +40,17 @@ def test_components_get_none_of_the_callers_aws_settings(tmp_path: Path, monkeyp
     env = AirflowStack(tmp_path / "airflow", tmp_path / "dags").env()
     assert not set(USER_SETTINGS) & set(env)
     assert env["AWS_CONFIG_FILE"] == env["AWS_SHARED_CREDENTIALS_FILE"] == "/dev/null"
+
+
+def test_dag_processors_run_as_the_helm_values_run_them(tmp_path: Path) -> None:
+    """The values' dagProcessor.args run the fleet manager; a local stack runs the same, unless told not to
+    (the fleet bench's stock peer)."""
+    from devstack.airflow import SHIPPED_FLEET_MANAGER, airflow_binary
+
+    assert SHIPPED_FLEET_MANAGER
+    stack = AirflowStack(tmp_path / "home", tmp_path / "dags")
+    assert stack.argv("dag-processor --bundle-name alpha") == [
+        sys.executable, "-m", "airflow_dag_publisher.dag_processor", "--bundle-name", "alpha"]
+    assert stack.argv("scheduler") == [airflow_binary(), "scheduler"]
+    stock = AirflowStack(tmp_path / "home", tmp_path / "dags", fleet_manager=False)
+    assert stock.argv("dag-processor") == [airflow_binary(), "dag-processor"]

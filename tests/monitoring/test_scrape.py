@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from devstack.demo_procs import stop_process
 from devstack.seaweedfs import SeaweedFS, free_port
 from packages.orchestration.tests.integration.helpers import write_dag
 from tests.monitoring import statsd_names
@@ -100,15 +100,6 @@ def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[
                                 start_new_session=True)
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -143,8 +134,8 @@ def stack(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Ite
         _wait("Prometheus /-/ready", lambda: prom.poll() is None and _get(f"{prom_url}/-/ready")[0] == 200)
         yield Stack(prometheus=prom_url, agent=agent_url, tmp=tmp, env=env)
     finally:
-        _stop(prom)
-        _stop(agent)
+        stop_process(prom)
+        stop_process(agent)
         for name in ("agent.log", "prometheus.log"):
             print(f"--- {name}\n{(tmp / name).read_text(errors='replace')[-3000:]}")
 

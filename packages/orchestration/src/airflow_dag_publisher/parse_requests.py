@@ -14,7 +14,7 @@ container `parse-requests`), with only this bundle configured there (in that pro
 no other Airflow component lists it) and looked at each second; the other dag-processor then looks at
 its bundles seldom (each look reads every bundle's state, one database read per package bundle):
 
-    airflow dag-processor --bundle-name dagsync-parse-requests   # with, in its environment:
+    python -m airflow_dag_publisher.dag_processor --bundle-name dagsync-parse-requests   # with, in its environment:
     AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST='[{"name": "dagsync-parse-requests",
         "classpath": "airflow_dag_publisher.parse_requests.ParseRequestBundle", "kwargs": {"refresh_interval": 1}}]'
     AIRFLOW__DAG_PROCESSOR__BUNDLE_REFRESH_CHECK_INTERVAL=1

@@ -1,5 +1,6 @@
 """Which dag-processor parses which package when one is not enough: the rule that assigns packages to
-shards, each shard a dag-processor (`airflow dag-processor --bundle-name ...`) owning a disjoint set.
+shards, each shard a dag-processor (`python -m airflow_dag_publisher.dag_processor --bundle-name ...`,
+Airflow's command with the fleet manager) owning a disjoint set.
 
 A package's shard is the one whose hash of (shard, package) is highest (rendezvous hashing): the rule
 needs nothing but the package's name and the number of shards, so every generator, every pod and the

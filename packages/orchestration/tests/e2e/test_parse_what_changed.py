@@ -15,7 +15,6 @@ from). The dag-processor parses what changed and only that, and stays correct:
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from airflow_dag_publisher.storage import Storage
 
 from devstack.airflow import AirflowStack
 from devstack.dagfiles import kpo_dag
+from devstack.demo_procs import stop_process
 from devstack.seaweedfs import SeaweedFS
 from packages.orchestration.tests.sync.support import DirectPublisher
 
@@ -83,12 +83,7 @@ def stack(request: pytest.FixtureRequest, seaweedfs: SeaweedFS, tmp_path_factory
         assert "Traceback" not in airflow.log_text()
     finally:
         airflow.stop()
-        os.killpg(agent.pid, signal.SIGTERM)
-        try:
-            agent.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(agent.pid, signal.SIGKILL)
-            agent.wait(timeout=10)
+        stop_process(agent)
         agent_log.close()
 
 

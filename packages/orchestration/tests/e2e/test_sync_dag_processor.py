@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -24,6 +23,7 @@ import pytest
 from airflow_dag_publisher.storage import Storage
 
 from devstack.airflow import AirflowStack
+from devstack.demo_procs import stop_process
 from devstack.seaweedfs import SeaweedFS
 from packages.orchestration.tests.sync.support import DirectPublisher
 
@@ -62,12 +62,7 @@ def stack(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Ite
         assert "recursive loop" not in airflow.log_text().lower()
     finally:
         airflow.stop()
-        os.killpg(agent.pid, signal.SIGTERM)
-        try:
-            agent.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(agent.pid, signal.SIGKILL)
-            agent.wait(timeout=10)
+        stop_process(agent)
         agent_log.close()
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from airflow_dag_publisher.publisher import Publisher, ReleaseMeta
 from airflow_dag_publisher.storage import Storage
 
 from devstack.airflow_demo import DemoAirflow
+from devstack.demo_procs import stop_process
 from devstack.seaweedfs import SeaweedFS, free_port
 from packages.orchestration.tests.sync.support import DirectPublisher
 
@@ -152,12 +152,7 @@ def stack(seaweedfs: SeaweedFS, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield Stack(airflow, DirectPublisher(storage, ENV), storage, gate, out)
     finally:
         airflow.stop()
-        os.killpg(agent.pid, signal.SIGTERM)
-        try:
-            agent.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(agent.pid, signal.SIGKILL)
-            agent.wait(timeout=10)
+        stop_process(agent)
         agent_log.close()
 
 
