@@ -28,55 +28,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from devstack.demo_config import FLEET_MODULE, load_settings
 from devstack.local_env import local_env
-
 
 # What we ship for every component that parses DAGs (see infra/airflow, docs/airflow/OPERATIONS.md
 # "Parsing at fleet scale"): the dag-processor parses what the agent changed, not the whole fleet.
-def shipped_config() -> dict[str, str]:
-    """AIRFLOW__* settings exactly as the shipped Helm values set them (infra/airflow/k8s), so tests
-    and the demo run Airflow as production does."""
-    from devstack.demo_config import load_settings
-
-    env = load_settings().airflow_env()
-    env.pop("AIRFLOW__CORE__EXECUTOR", None)
-    return env
-
-
-SHIPPED_CONFIG: dict[str, str] = shipped_config()
-
-
-def shipped_local_settings() -> str:
-    """The Helm values' `airflowLocalSettings`: the airflow_local_settings.py (cluster policies) that
-    the chart mounts at $AIRFLOW_HOME/config/ in every Airflow container."""
-    from devstack.demo_config import load_settings
-
-    return load_settings().local_settings
-
-
-SHIPPED_LOCAL_SETTINGS: str = shipped_local_settings()
-
-
-def shipped_parse_requests() -> tuple[str, dict[str, str]] | None:
-    """The Helm values' parse-requests process beside the dag-processor: (its command after `airflow`,
-    its own settings)."""
-    from devstack.demo_config import load_settings
-
-    return load_settings().parse_requests
-
-
-SHIPPED_PARSE_REQUESTS: tuple[str, dict[str, str]] | None = shipped_parse_requests()
-
-
-def shipped_fleet_manager() -> bool:
-    """The Helm values run every dag-processor as `python -m airflow_dag_publisher.dag_processor`."""
-    from devstack.demo_config import load_settings
-
-    return load_settings().fleet_manager
-
-
-SHIPPED_FLEET_MANAGER: bool = shipped_fleet_manager()
-FLEET_PROCESSOR = ("-m", "airflow_dag_publisher.dag_processor")  # after this Python
+# Read once from the Helm values (infra/airflow/k8s), so tests and the demo run Airflow as production does.
+_SHIPPED = load_settings()
+# AIRFLOW__* settings exactly as the values set them (the executor is each stack's own)
+SHIPPED_CONFIG: dict[str, str] = {k: v for k, v in _SHIPPED.airflow_env().items() if k != "AIRFLOW__CORE__EXECUTOR"}
+# `airflowLocalSettings`: the airflow_local_settings.py (cluster policies) the chart mounts at
+# $AIRFLOW_HOME/config/ in every Airflow container
+SHIPPED_LOCAL_SETTINGS: str = _SHIPPED.local_settings
+# the parse-requests process beside the dag-processor: (its command after `airflow`, its own settings)
+SHIPPED_PARSE_REQUESTS: tuple[str, dict[str, str]] | None = _SHIPPED.parse_requests
+# every dag-processor runs as `python -m airflow_dag_publisher.dag_processor` (dagProcessor.args)
+SHIPPED_FLEET_MANAGER: bool = _SHIPPED.fleet_manager
 
 
 def bundle_config_list(packages_file: Path, *, env: str, bucket: str, dags_dir: Path, state_dir: Path,
@@ -193,7 +160,7 @@ class AirflowStack:
         """The command line of a component (`dag-processor --bundle-name x`, `scheduler`, ...)."""
         words = component.split()
         if self.fleet_manager and words[:1] == ["dag-processor"]:
-            return [sys.executable, *FLEET_PROCESSOR, *words[1:]]
+            return [sys.executable, "-m", FLEET_MODULE, *words[1:]]
         return [airflow_binary(), *words]
 
     def shown(self, component: str) -> str:

@@ -26,7 +26,8 @@ POD_PATH_OPTIONS = (BUNDLE_OPTION, ("dag_processor", "dag_bundle_storage_path"))
 
 PARSE_REQUESTS_CONTAINER = "parse-requests"  # dagProcessor.extraContainers: the parse-requests process
 # Airflow's dag-processor with the fleet manager, as the Helm values run every dag-processor
-FLEET_PROCESSOR = "python -m airflow_dag_publisher.dag_processor"
+FLEET_MODULE = "airflow_dag_publisher.dag_processor"
+FLEET_PROCESSOR = f"python -m {FLEET_MODULE}"
 
 # Used only while a file above is missing (a partial checkout): the documented production numbers.
 FALLBACK_AIRFLOW_CONFIG = {

@@ -501,11 +501,8 @@ class Storage:
             return None
         params = {"Bucket": self.bucket, "Key": key} | ({"VersionId": version_id} if version_id else {})
         try:
-            url = self.client.generate_presigned_url("get_object", Params=params, ExpiresIn=PRESIGNED_SECONDS)
-            headers = {"If-None-Match": if_none_match} if if_none_match else {}
-            request = botocore.awsrequest.AWSRequest("GET", url, headers=headers, stream_output=True).prepare()
-            self._count()
-            resp = session.send(request)
+            resp = self._send_presigned(session, "get_object", params,
+                                        {"If-None-Match": if_none_match} if if_none_match else {})
         except AWS_ERRORS:
             return None
         try:
@@ -533,6 +530,15 @@ class Storage:
             raise translate(botocore.exceptions.ClientError(error, "GetObject"),  # type: ignore[arg-type]
                             self.bucket, where, "read")
         return None
+
+    def _send_presigned(self, session: Any, operation: str, params: dict[str, Any],
+                        headers: dict[str, str] | None = None) -> Any:
+        """One GET of `operation` as a URL botocore presigns (its endpoint, addressing and credential
+        rules), sent once through the client's own HTTP session, body unread. Raises AWS_ERRORS."""
+        url = self.client.generate_presigned_url(operation, Params=params, ExpiresIn=PRESIGNED_SECONDS)
+        request = botocore.awsrequest.AWSRequest("GET", url, headers=headers or {}, stream_output=True).prepare()
+        self._count()
+        return session.send(request)
 
     def download(self, key: str, version_id: str, dest: str, *, max_bytes: int,
                  check: Callable[[], None] | None = None) -> Download:
@@ -628,10 +634,7 @@ class Storage:
                 return False
             return True
         try:
-            url = self.client.generate_presigned_url("list_objects_v2", Params=params, ExpiresIn=PRESIGNED_SECONDS)
-            request = botocore.awsrequest.AWSRequest("GET", url).prepare()
-            self._count()
-            resp = session.send(request)
+            resp = self._send_presigned(session, "list_objects_v2", params)
         except AWS_ERRORS:
             return False
         try:
